@@ -1,0 +1,41 @@
+// The YAML configuration file, validated into an immutable snapshot.
+// Every problem is reported as FILE:LINE:COL: message.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mongoguard::config {
+
+struct ConfigError {
+  std::string file;
+  int line = 0;    // 1-based; 0 when the error is about the whole file
+  int column = 0;  // 1-based
+  std::string message;
+
+  std::string to_string() const;
+};
+
+struct Config {
+  std::optional<std::string> listen;
+  std::optional<std::string> upstream;
+  std::optional<unsigned> threads;
+  std::optional<std::string> log_level;
+  std::optional<std::string> admin_listen;
+};
+
+struct LoadResult {
+  std::optional<Config> config;  // set only when `errors` is empty
+  std::vector<ConfigError> errors;
+  bool ok() const { return errors.empty() && config.has_value(); }
+};
+
+// Parses configuration text; `file_name` is used in error messages only.
+LoadResult parse_config(std::string_view text, std::string_view file_name);
+
+// Reads and parses a file. An unreadable file is one error with line 0.
+LoadResult load_config_file(const std::string& path);
+
+}  // namespace mongoguard::config

@@ -1,0 +1,86 @@
+// mongoguard: parse the command line and configuration, then serve.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "config/config.h"
+#include "proxy/endpoint.h"
+#include "proxy/options.h"
+#include "proxy/server.h"
+
+namespace {
+
+constexpr int kUsageError = 2;
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "mongoguard: %s\n", message.c_str());
+  return kUsageError;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace mongoguard;
+  proxy::Options options;
+  std::string error;
+  switch (proxy::parse_command_line(argc, argv, options, error)) {
+    case proxy::CommandLine::kHelp:
+      std::fputs(proxy::usage_text(), stdout);
+      return 0;
+    case proxy::CommandLine::kVersion:
+      std::printf("mongoguard %s\n", MONGOGUARD_VERSION);
+      return 0;
+    case proxy::CommandLine::kError:
+      return usage_error(error);
+    case proxy::CommandLine::kRun:
+      break;
+  }
+
+  // Flags override the file.
+  if (options.config_path) {
+    auto loaded = config::load_config_file(*options.config_path);
+    if (!loaded.ok()) {
+      for (const auto& e : loaded.errors) std::fprintf(stderr, "mongoguard: %s\n", e.to_string().c_str());
+      return kUsageError;
+    }
+    const auto& file = *loaded.config;
+    if (!options.listen) options.listen = file.listen;
+    if (!options.upstream) options.upstream = file.upstream;
+    if (!options.threads) options.threads = file.threads;
+    if (!options.log_level) options.log_level = file.log_level;
+    if (!options.admin_listen) options.admin_listen = file.admin_listen;
+  }
+
+  proxy::ServerSettings settings;
+  auto listen = proxy::parse_host_port(options.listen.value_or("127.0.0.1:27017"), error);
+  if (!listen) return usage_error("bad --listen: " + error);
+  settings.listen = *listen;
+  if (!options.upstream) return usage_error("no upstream: give --upstream mongodb://HOST:PORT");
+  auto upstream = proxy::parse_upstream_uri(*options.upstream, error);
+  if (!upstream) return usage_error(error);
+  settings.session.upstream = *upstream;
+  if (options.admin_listen) {
+    auto admin = proxy::parse_host_port(*options.admin_listen, error, 9901);
+    if (!admin) return usage_error("bad --admin-listen: " + error);
+    settings.admin_listen = *admin;
+  }
+  settings.threads = options.threads.value_or(std::max(1u, std::thread::hardware_concurrency()));
+
+  auto logger = spdlog::stderr_color_mt("mongoguard");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+  spdlog::set_level(spdlog::level::from_str(options.log_level.value_or("info")));
+  spdlog::flush_on(spdlog::level::trace);
+
+  try {
+    proxy::Server server(std::move(settings));
+    server.bind();
+    return server.run();
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    return 1;
+  }
+}

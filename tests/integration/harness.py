@@ -1,0 +1,108 @@
+"""Process helpers shared by the integration tests: free ports, the proxy
+under test, the embedded FerretDB backend. Every loop here is bounded."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BUILD = pathlib.Path(os.environ.get("MONGOGUARD_BUILD_DIR", ROOT / "build"))
+PROXY_BIN = BUILD / "mongoguard"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+class ProxyProcess:
+    """build/mongoguard in front of `upstream` (a mongodb:// URI)."""
+
+    def __init__(self, upstream: str, *extra_args: str, threads: int = 2, admin: bool = True):
+        self.port = free_port()
+        self.admin_port = free_port() if admin else None
+        self.workdir = pathlib.Path(tempfile.mkdtemp(prefix="mg-proxy-"))
+        self.log_path = self.workdir / "proxy.log"
+        args = [str(PROXY_BIN), "--listen", f"127.0.0.1:{self.port}", "--upstream", upstream,
+                "--threads", str(threads), "--log-level", "debug"]
+        if self.admin_port:
+            args += ["--admin-listen", f"127.0.0.1:{self.admin_port}"]
+        args += list(extra_args)
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
+        try:
+            wait_for_port(self.port, self.proc)
+        except Exception:
+            self.stop()
+            raise RuntimeError(f"proxy did not start:\n{self.log_text()}")
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+
+    def log_text(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, needle: str, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log_text()
+            if needle in text:
+                return text
+            time.sleep(0.05)
+        raise AssertionError(f"{needle!r} not in proxy log:\n{self.log_text()}")
+
+    def metrics(self) -> dict[str, float]:
+        """Parses the admin /metrics page (Prometheus text) into {series: value}."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
