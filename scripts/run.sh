@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs what the proxy needs, builds it and runs it in the foreground.
+# Arguments are mongoguard's own flags. Without --upstream, an embedded
+# FerretDB backend (SQLite storage in .data/) is built and started on
+# 127.0.0.1:${MONGOGUARD_BACKEND_PORT:-27018} and the proxy is put in front of it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+listen="127.0.0.1:27017"
+have_upstream=0
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[$i]}" in
+    --upstream|--upstream=*) have_upstream=1 ;;
+    --listen) listen="${args[$((i + 1))]:-$listen}" ;;
+    --listen=*) listen="${args[$i]#--listen=}" ;;
+    --help|--version) have_upstream=1 ;;
+  esac
+done
+
+scripts/deps.sh build
+scripts/build.sh -DMONGOGUARD_TESTS=OFF
+
+extra=()
+if ((!have_upstream)); then
+  ferretdb="$(scripts/ferretdb.sh | tail -n 1)"
+  port="${MONGOGUARD_BACKEND_PORT:-27018}"
+  data="${MONGOGUARD_DATA:-$PWD/.data}/ferretdb"
+  mkdir -p "$data/sqlite" "$data/state"
+  "$ferretdb" --handler=sqlite --sqlite-url="file:$data/sqlite/" --state-dir="$data/state" \
+    --listen-addr="127.0.0.1:$port" --debug-addr=- --telemetry=disable --log-level=warn \
+    >"$data/ferretdb.log" 2>&1 &
+  backend=$!
+  trap 'kill "$backend" 2>/dev/null || true' EXIT
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    kill -0 "$backend" 2>/dev/null || { cat "$data/ferretdb.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "embedded backend: FerretDB (SQLite in $data) on 127.0.0.1:$port" >&2
+  extra=(--upstream "mongodb://127.0.0.1:$port")
+fi
+
+echo "connect with: mongodb://$listen/?directConnection=true" >&2
+build/mongoguard "${extra[@]}" "$@" &
+proxy=$!
+trap 'kill "$proxy" 2>/dev/null || true; kill "${backend:-}" 2>/dev/null || true' EXIT INT TERM
+wait "$proxy"
