@@ -100,7 +100,13 @@ struct DocView {
   std::uint32_t size = 0;
 
   // A read-only bson_t over the bytes (bson_init_static); no copy.
+  // libbson's static bson_t points into itself: initialize a variable
+  // directly from the call (`bson_t b = view.as_bson();`) and never copy or
+  // assign that bson_t afterwards. as_bson(&b) has no such caveat.
   bson_t as_bson() const;
+  // Same, into caller storage; false (and `out` empty) if the view is not a
+  // well-formed document. Nothing to destroy either way.
+  bool as_bson(bson_t* out) const;
   // Relaxed extended JSON, for logs and tests.
   std::string to_json() const;
   // First key of the document ("" if empty).

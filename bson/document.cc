@@ -1,0 +1,317 @@
+// BSON document validation and views over validated documents.
+#include <bson/bson.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bson/wire.h"
+#include "bson/wire_internal.h"
+
+namespace mongoguard::wire {
+namespace detail {
+namespace {
+
+// BSON element types (bsonspec.org).
+enum : std::uint8_t {
+  kDouble = 0x01,
+  kString = 0x02,
+  kDocument = 0x03,
+  kArray = 0x04,
+  kBinary = 0x05,
+  kUndefined = 0x06,
+  kObjectId = 0x07,
+  kBool = 0x08,
+  kDateTime = 0x09,
+  kNull = 0x0A,
+  kRegex = 0x0B,
+  kDbPointer = 0x0C,
+  kCode = 0x0D,
+  kSymbol = 0x0E,
+  kCodeWithScope = 0x0F,
+  kInt32 = 0x10,
+  kTimestamp = 0x11,
+  kInt64 = 0x12,
+  kDecimal128 = 0x13,
+  kMinKey = 0xFF,
+  kMaxKey = 0x7F,
+};
+
+constexpr std::uint32_t kBinarySubtypeOld = 0x02;
+
+// A string value (int32 length counting the NUL, bytes, NUL) at `p` with
+// `avail` bytes available; returns its total size or 0 if malformed.
+std::uint32_t string_size(const std::uint8_t* p, std::uint32_t avail) {
+  if (avail < 4) return 0;
+  const std::uint32_t l = load_u32(p);
+  if (l < 1 || l > avail - 4 || p[4 + l - 1] != 0) return 0;
+  return 4 + l;
+}
+
+// Size of a value of a validated document (no checks).
+std::uint32_t validated_value_size(std::uint8_t type, const std::uint8_t* p) {
+  switch (type) {
+    case kDouble:
+    case kDateTime:
+    case kTimestamp:
+    case kInt64:
+      return 8;
+    case kInt32:
+      return 4;
+    case kDecimal128:
+      return 16;
+    case kObjectId:
+      return 12;
+    case kBool:
+      return 1;
+    case kString:
+    case kCode:
+    case kSymbol:
+      return 4 + load_u32(p);
+    case kDocument:
+    case kArray:
+    case kCodeWithScope:
+      return load_u32(p);
+    case kBinary:
+      return 5 + load_u32(p);
+    case kRegex: {
+      const auto a = std::strlen(reinterpret_cast<const char*>(p)) + 1;
+      const auto b = std::strlen(reinterpret_cast<const char*>(p + a)) + 1;
+      return static_cast<std::uint32_t>(a + b);
+    }
+    case kDbPointer:
+      return 4 + load_u32(p) + 12;
+    default:  // undefined, null, minKey, maxKey
+      return 0;
+  }
+}
+
+}  // namespace
+
+bool validate_bson(const std::uint8_t* data, std::uint32_t size) {
+  if (data == nullptr || size < 5 || load_u32(data) != size || data[size - 1] != 0) return false;
+  // ends[d] = offset of the terminating NUL of the document open at depth d.
+  std::uint32_t ends[kMaxBsonDepth];
+  int depth = 0;
+  ends[0] = size - 1;
+  std::uint32_t pos = 4;
+  for (;;) {
+    const std::uint32_t end = ends[depth];
+    if (pos == end) {
+      if (depth == 0) return true;
+      pos = end + 1;
+      --depth;
+      continue;
+    }
+    const std::uint8_t type = data[pos++];
+    if (type == 0) return false;  // a terminator before the declared end
+    const auto* nul = static_cast<const std::uint8_t*>(std::memchr(data + pos, 0, end - pos));
+    if (nul == nullptr) return false;
+    pos = static_cast<std::uint32_t>(nul - data) + 1;
+    const std::uint32_t avail = end - pos;  // value bytes before the terminator
+    const std::uint8_t* v = data + pos;
+    std::uint32_t n = 0;
+    switch (type) {
+      case kDouble:
+      case kDateTime:
+      case kTimestamp:
+      case kInt64:
+        n = 8;
+        break;
+      case kInt32:
+        n = 4;
+        break;
+      case kDecimal128:
+        n = 16;
+        break;
+      case kObjectId:
+        n = 12;
+        break;
+      case kBool:
+        if (avail < 1 || v[0] > 1) return false;
+        n = 1;
+        break;
+      case kUndefined:
+      case kNull:
+      case kMinKey:
+      case kMaxKey:
+        n = 0;
+        break;
+      case kString:
+      case kCode:
+      case kSymbol:
+        n = string_size(v, avail);
+        if (n == 0) return false;
+        break;
+      case kDbPointer:
+        n = string_size(v, avail);
+        if (n == 0) return false;
+        n += 12;
+        break;
+      case kBinary: {
+        if (avail < 5) return false;
+        const std::uint32_t l = load_u32(v);
+        if (l > avail - 5) return false;
+        if (v[4] == kBinarySubtypeOld && (l < 4 || load_u32(v + 5) != l - 4)) return false;
+        n = 5 + l;
+        break;
+      }
+      case kRegex: {
+        const auto* a = static_cast<const std::uint8_t*>(std::memchr(v, 0, avail));
+        if (a == nullptr) return false;
+        const auto rest = avail - static_cast<std::uint32_t>(a + 1 - v);
+        const auto* b = static_cast<const std::uint8_t*>(std::memchr(a + 1, 0, rest));
+        if (b == nullptr) return false;
+        n = static_cast<std::uint32_t>(b + 1 - v);
+        break;
+      }
+      case kDocument:
+      case kArray: {
+        if (avail < 5) return false;
+        const std::uint32_t l = load_u32(v);
+        if (l < 5 || l > avail || v[l - 1] != 0) return false;
+        if (depth + 1 >= kMaxBsonDepth) return false;
+        ends[++depth] = pos + l - 1;
+        pos += 4;
+        continue;
+      }
+      case kCodeWithScope: {
+        // int32 total, string code, document scope; total covers all three.
+        if (avail < 14) return false;
+        const std::uint32_t total = load_u32(v);
+        if (total < 14 || total > avail) return false;
+        const std::uint32_t code = string_size(v + 4, total - 4);
+        if (code == 0 || 4 + code > total - 5) return false;
+        const std::uint32_t scope = pos + 4 + code;
+        const std::uint32_t scope_len = load_u32(data + scope);
+        if (scope_len < 5 || 4 + code + scope_len != total || data[scope + scope_len - 1] != 0) {
+          return false;
+        }
+        if (depth + 1 >= kMaxBsonDepth) return false;
+        ends[++depth] = scope + scope_len - 1;
+        pos = scope + 4;
+        continue;
+      }
+      default:
+        return false;
+    }
+    if (n > avail) return false;
+    pos += n;
+  }
+}
+
+DecodeError read_document(Bytes bytes, DocView& out) {
+  if (bytes.size() < 4) return DecodeError::kTruncated;
+  const std::uint32_t size = load_u32(bytes.data());
+  if (size > bytes.size()) return DecodeError::kTruncated;
+  if (size > static_cast<std::uint32_t>(kMaxBsonObjectSize) || !validate_bson(bytes.data(), size)) {
+    return DecodeError::kInvalidBson;
+  }
+  out = DocView{bytes.data(), size};
+  return DecodeError::kNone;
+}
+
+DecodeError read_documents(Bytes bytes, std::size_t min_count, std::size_t* count) {
+  std::size_t n = 0;
+  while (!bytes.empty()) {
+    DocView doc;
+    const DecodeError e = read_document(bytes, doc);
+    if (e != DecodeError::kNone) return e;
+    bytes = bytes.subspan(doc.size);
+    ++n;
+  }
+  if (count != nullptr) *count = n;
+  return n < min_count ? DecodeError::kTruncated : DecodeError::kNone;
+}
+
+std::vector<DocView> split_documents(Bytes documents) {
+  std::vector<DocView> out;
+  while (documents.size() >= 5) {
+    const std::uint32_t size = load_u32(documents.data());
+    if (size < 5 || size > documents.size()) break;  // cannot happen once validated
+    out.push_back(DocView{documents.data(), size});
+    documents = documents.subspan(size);
+  }
+  return out;
+}
+
+bool ElementCursor::next(Element& out) {
+  if (pos_ == nullptr || pos_ >= end_) return false;
+  out.type = *pos_++;
+  const auto* key = reinterpret_cast<const char*>(pos_);
+  const std::size_t key_len = std::strlen(key);
+  out.key = std::string_view(key, key_len);
+  pos_ += key_len + 1;
+  out.value = pos_;
+  out.value_size = validated_value_size(out.type, pos_);
+  pos_ += out.value_size;
+  return true;
+}
+
+bool find_element(const DocView& doc, std::string_view key, Element& out) {
+  ElementCursor cursor(doc);
+  while (cursor.next(out)) {
+    if (out.key == key) return true;
+  }
+  return false;
+}
+
+}  // namespace detail
+
+bson_t DocView::as_bson() const {
+  // Returned through the caller's storage (named return value). A bson_t
+  // made by bson_init_static points into itself, so the result must not be
+  // copied or assigned afterwards; as_bson(bson_t*) avoids the question.
+  bson_t b;
+  as_bson(&b);
+  return b;
+}
+
+bool DocView::as_bson(bson_t* out) const {
+  if (data == nullptr || !bson_init_static(out, data, size)) {
+    bson_init(out);  // an empty, stack-only document: nothing to free
+    return false;
+  }
+  return true;
+}
+
+std::string DocView::to_json() const {
+  bson_t b;
+  if (!as_bson(&b)) return {};
+  std::size_t len = 0;
+  char* json = bson_as_relaxed_extended_json(&b, &len);
+  if (json == nullptr) return {};  // libbson refuses strings that are not UTF-8
+  std::string out(json, len);
+  bson_free(json);
+  return out;
+}
+
+std::string_view DocView::first_key() const {
+  if (data == nullptr || size <= 5) return {};
+  return std::string_view(reinterpret_cast<const char*>(data + 5));
+}
+
+std::optional<DocView> parse_document(Bytes bytes) {
+  DocView doc;
+  if (detail::read_document(bytes, doc) != DecodeError::kNone) return std::nullopt;
+  return doc;
+}
+
+std::vector<DocView> DocumentSequence::docs() const { return detail::split_documents(documents); }
+
+std::size_t DocumentSequence::count() const {
+  std::size_t n = 0;
+  Bytes rest = documents;
+  while (rest.size() >= 5) {
+    const std::uint32_t size = detail::load_u32(rest.data());
+    if (size < 5 || size > rest.size()) break;
+    rest = rest.subspan(size);
+    ++n;
+  }
+  return n;
+}
+
+std::vector<DocView> OpReplyView::docs() const { return detail::split_documents(documents); }
+std::vector<DocView> OpInsertView::docs() const { return detail::split_documents(documents); }
+
+}  // namespace mongoguard::wire

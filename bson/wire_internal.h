@@ -1,0 +1,170 @@
+// Helpers shared by the decoders in bson/*.cc. Not part of the contract in
+// wire.h; nothing outside bson/ and its unit tests should include this.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include "bson/wire.h"
+
+namespace mongoguard::wire::detail {
+
+// Nesting limit for BSON validation. The server refuses documents nested
+// deeper than 200 levels; the margin keeps every document it accepts valid
+// here, while the bound keeps the walk (and anything that later recurses
+// over a validated document) far from exhausting a stack.
+inline constexpr int kMaxBsonDepth = 256;
+
+// Little-endian loads written byte by byte: compilers turn them into single
+// loads, and they are correct on any host and any alignment.
+inline std::uint32_t load_u32(const std::uint8_t* p) {
+  return std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 |
+         std::uint32_t{p[3]} << 24;
+}
+inline std::int32_t load_i32(const std::uint8_t* p) {
+  return static_cast<std::int32_t>(load_u32(p));
+}
+inline std::int64_t load_i64(const std::uint8_t* p) {
+  return static_cast<std::int64_t>(std::uint64_t{load_u32(p)} | std::uint64_t{load_u32(p + 4)}
+                                                                    << 32);
+}
+inline void store_u32(std::uint8_t* p, std::uint32_t v) {
+  p[0] = static_cast<std::uint8_t>(v);
+  p[1] = static_cast<std::uint8_t>(v >> 8);
+  p[2] = static_cast<std::uint8_t>(v >> 16);
+  p[3] = static_cast<std::uint8_t>(v >> 24);
+}
+inline void store_i32(std::uint8_t* p, std::int32_t v) {
+  store_u32(p, static_cast<std::uint32_t>(v));
+}
+inline void store_i64(std::uint8_t* p, std::int64_t v) {
+  const auto u = static_cast<std::uint64_t>(v);
+  store_u32(p, static_cast<std::uint32_t>(u));
+  store_u32(p + 4, static_cast<std::uint32_t>(u >> 32));
+}
+
+// Validates one BSON document of exactly `size` bytes at `data`: length
+// prefix, terminators, every element's type and extent, nested documents,
+// arrays and code-with-scope, nesting depth. UTF-8 is not checked (the
+// server does that where it matters). Iterative: no recursion, no
+// allocation. libbson's bson_validate() is not used because in 1.23 it
+// recurses once per nesting level (a crafted 700 KB document overflows the
+// stack) and stops walking, while still reporting success, at the first
+// string that is not valid UTF-8.
+bool validate_bson(const std::uint8_t* data, std::uint32_t size);
+
+// Reads a document at the front of `bytes` (which may extend beyond it):
+// kTruncated when its length prefix points past the end of `bytes`,
+// kInvalidBson when the document itself is malformed.
+DecodeError read_document(Bytes bytes, DocView& out);
+
+// One element of an already validated document.
+struct Element {
+  std::uint8_t type = 0;
+  std::string_view key;
+  const std::uint8_t* value = nullptr;
+  std::uint32_t value_size = 0;
+};
+
+// Walks the top-level elements of a validated document.
+class ElementCursor {
+ public:
+  explicit ElementCursor(const DocView& doc)
+      : pos_(doc.data ? doc.data + 4 : nullptr),
+        end_(doc.data ? doc.data + doc.size - 1 : nullptr) {}
+  bool next(Element& out);
+
+ private:
+  const std::uint8_t* pos_;
+  const std::uint8_t* end_;
+};
+
+// Finds a top-level key (case-sensitive) in a validated document.
+bool find_element(const DocView& doc, std::string_view key, Element& out);
+
+// Sequential reader over message bytes. Every read checks bounds and, on
+// failure, leaves the reader unchanged.
+class Reader {
+ public:
+  explicit Reader(Bytes bytes) : bytes_(bytes) {}
+
+  std::size_t remaining() const { return bytes_.size() - pos_; }
+  std::size_t offset() const { return pos_; }
+  bool at_end() const { return pos_ == bytes_.size(); }
+  Bytes rest() const { return bytes_.subspan(pos_); }
+
+  bool read_u8(std::uint8_t& v) {
+    if (remaining() < 1) return false;
+    v = bytes_[pos_++];
+    return true;
+  }
+  bool read_i32(std::int32_t& v) {
+    if (remaining() < 4) return false;
+    v = load_i32(bytes_.data() + pos_);
+    pos_ += 4;
+    return true;
+  }
+  bool read_u32(std::uint32_t& v) {
+    if (remaining() < 4) return false;
+    v = load_u32(bytes_.data() + pos_);
+    pos_ += 4;
+    return true;
+  }
+  bool read_i64(std::int64_t& v) {
+    if (remaining() < 8) return false;
+    v = load_i64(bytes_.data() + pos_);
+    pos_ += 8;
+    return true;
+  }
+  // A NUL-terminated string; the view excludes the NUL.
+  bool read_cstring(std::string_view& v) {
+    const auto* start = bytes_.data() + pos_;
+    const auto* nul = static_cast<const std::uint8_t*>(std::memchr(start, 0, remaining()));
+    if (nul == nullptr) return false;
+    v = std::string_view(reinterpret_cast<const char*>(start),
+                         static_cast<std::size_t>(nul - start));
+    pos_ += v.size() + 1;
+    return true;
+  }
+  DecodeError read_document(DocView& out) {
+    const DecodeError e = detail::read_document(rest(), out);
+    if (e == DecodeError::kNone) pos_ += out.size;
+    return e;
+  }
+  bool skip(std::size_t n) {
+    if (remaining() < n) return false;
+    pos_ += n;
+    return true;
+  }
+
+ private:
+  Bytes bytes_;
+  std::size_t pos_ = 0;
+};
+
+// Common checks every decode_op_* makes on a whole message: at least a
+// header, messageLength equal to the bytes given, the expected opcode. On
+// success `body` is everything after the header.
+DecodeError check_frame(Bytes message, OpCode expected, Header& header, Bytes& body);
+
+// Reads documents back to back until the end of `bytes`; at least
+// `min_count` of them.
+DecodeError read_documents(Bytes bytes, std::size_t min_count, std::size_t* count = nullptr);
+
+// Walks concatenated, already validated documents.
+std::vector<DocView> split_documents(Bytes documents);
+
+// "db.coll" → "db" and "coll"; a name without a dot is all database.
+inline std::string_view ns_database(std::string_view ns) { return ns.substr(0, ns.find('.')); }
+inline std::string_view ns_collection(std::string_view ns) {
+  const auto dot = ns.find('.');
+  return dot == std::string_view::npos ? std::string_view{} : ns.substr(dot + 1);
+}
+
+// Portable CRC-32C, for tests comparing it with the hardware path.
+std::uint32_t crc32c_portable(Bytes data, std::uint32_t crc);
+
+}  // namespace mongoguard::wire::detail
