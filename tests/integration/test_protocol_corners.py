@@ -270,8 +270,9 @@ def test_awaitable_hello_held_three_seconds_is_answered(fake, proxy):
         s.sendall(req)
         raw = wire.read_message(s, timeout=10)
         elapsed = time.monotonic() - t0
-        conn = upstream_conn_of(fake, req)
-        assert raw == conn.sent[-1]
+        # Not compared byte for byte: the proxy may rewrite hello replies
+        # (topology mapping). What matters is that it waited for the answer.
+        upstream_conn_of(fake, req)
     reply = wire.parse_message(raw)
     assert 2.8 <= elapsed < 8, f"awaitable hello answered after {elapsed:.2f}s"
     assert reply.response_to == wire.parse_header(req).request_id
