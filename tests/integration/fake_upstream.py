@@ -94,7 +94,11 @@ class FakeConnection:
 
     def _serve(self) -> None:
         buf = bytearray()
-        self.sock.settimeout(0.2)
+        try:
+            self.sock.settimeout(0.2)
+        except OSError:  # closed by stop() before this thread began
+            self.closed.set()
+            return
         try:
             while not self.server._stopping.is_set():
                 try:

@@ -460,3 +460,26 @@ def test_upstream_dropping_mid_request_closes_client_then_next_client_works(fake
     assert_ping_works(proxy.port)
     answered = [m for m in fake.messages_for("ping")]
     assert len(answered) == 2
+
+
+@needs_proxy
+def test_upstream_sending_garbage_closes_client_without_relaying_it(fake, proxy):
+    """A frame from upstream that is not a frame (messageLength 5) is not
+    passed on: the client is closed instead and the next client works."""
+    sent = []
+
+    def garbage_once(msg, conn):
+        if not sent:
+            sent.append(True)
+            return [wire.pack_header(5, 1, msg.request_id, wire.OP_MSG)]
+        return None
+
+    fake.handlers["ping"] = garbage_once
+    mark = LogMark(proxy)
+    with wire.connect(proxy.port) as s:
+        s.sendall(ping())
+        how, data = wire.wait_closed(s, timeout=10)
+    assert how in ("eof", "reset"), f"client not closed ({how})"
+    assert data == b"", f"garbage from upstream reached the client: {data!r}"
+    mark.wait_for(UPSTREAM_FAILURE)
+    assert_ping_works(proxy.port)
