@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds the frame decoder fuzz target with clang (libFuzzer, ASan, UBSan)
+# in build-fuzz/ and runs it for SECONDS (default 60) on a copy of the seed
+# corpus. Exits non-zero if the fuzzer finds a crash, leak or UB.
+#
+#   scripts/fuzz.sh [SECONDS]
+set -euo pipefail
+
+seconds="${1:-60}"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${root}/build-fuzz"
+seeds="${root}/tests/fuzz/corpus/frame_decoder"
+
+if ! command -v clang++ >/dev/null 2>&1; then
+  echo "fuzz.sh: clang++ not found; installing clang" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq clang libclang-rt-14-dev >/dev/null
+fi
+
+generator=()
+if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
+
+CC=clang CXX=clang++ cmake -S "${root}" -B "${build}" "${generator[@]}" \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DMONGOGUARD_FUZZ=ON -DMONGOGUARD_TESTS=OFF >/dev/null
+cmake --build "${build}" --target frame_decoder_fuzz -j 2
+
+# The fuzzer writes new inputs into its first corpus directory: give it a
+# scratch copy so the committed seeds stay as they are.
+work="$(mktemp -d)"
+trap 'rm -rf "${work}"' EXIT
+mkdir -p "${work}/corpus" "${work}/artifacts"
+cp "${seeds}"/* "${work}/corpus/"
+
+echo "fuzz.sh: running frame_decoder_fuzz for ${seconds}s"
+status=0
+"${build}/fuzz/frame_decoder_fuzz" "${work}/corpus" \
+  -max_total_time="${seconds}" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+  -artifact_prefix="${work}/artifacts/" -print_final_stats=1 || status=$?
+
+if [ "${status}" -ne 0 ]; then
+  mkdir -p "${build}/crashes"
+  cp "${work}/artifacts/"* "${build}/crashes/" 2>/dev/null || true
+  echo "fuzz.sh: fuzzer failed (exit ${status}); reproducers in ${build}/crashes/" >&2
+  exit "${status}"
+fi
+echo "fuzz.sh: no crashes in ${seconds}s"
