@@ -2,11 +2,14 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 namespace mongoguard::config {
 
@@ -15,7 +18,36 @@ std::string ConfigError::to_string() const {
   return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
 }
 
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 12) return std::nullopt;
+  std::int64_t value = 0;
+  std::from_chars(text.data(), text.data() + digits, value);
+  auto unit = text.substr(digits);
+  std::int64_t ms_per_unit = 0;
+  if (unit == "ms")
+    ms_per_unit = 1;
+  else if (unit == "s")
+    ms_per_unit = 1000;
+  else if (unit == "m")
+    ms_per_unit = 60'000;
+  else if (unit == "h")
+    ms_per_unit = 3'600'000;
+  else if (unit == "d")
+    ms_per_unit = 86'400'000;
+  else
+    return std::nullopt;
+  return std::chrono::milliseconds(value * ms_per_unit);
+}
+
 namespace {
+
+std::string join(const std::set<std::string>& keys) {
+  std::string out;
+  for (const auto& k : keys) out += (out.empty() ? "" : ", ") + k;
+  return out;
+}
 
 class Parser {
  public:
@@ -28,10 +60,30 @@ class Parser {
 
   std::optional<std::string> scalar(const YAML::Node& node, std::string_view key) {
     if (!node.IsScalar()) {
-      error(node, std::string(key) + " must be a string");
+      error(node, std::string(key) + " must be a single value");
       return std::nullopt;
     }
     return node.Scalar();
+  }
+
+  // A scalar or a list of scalars.
+  std::vector<std::pair<std::string, YAML::Node>> list(const YAML::Node& node,
+                                                       std::string_view key) {
+    std::vector<std::pair<std::string, YAML::Node>> out;
+    if (node.IsScalar()) {
+      out.emplace_back(node.Scalar(), node);
+    } else if (node.IsSequence()) {
+      for (const auto& item : node) {
+        if (item.IsScalar()) {
+          out.emplace_back(item.Scalar(), item);
+        } else {
+          error(item, std::string(key) + " entries must be single values");
+        }
+      }
+    } else {
+      error(node, std::string(key) + " must be a value or a list of values");
+    }
+    return out;
   }
 
   void check_keys(const YAML::Node& map, const std::set<std::string>& allowed,
@@ -39,27 +91,42 @@ class Parser {
     for (const auto& item : map) {
       const auto key = item.first.Scalar();
       if (!allowed.count(key)) {
-        std::string known;
-        for (const auto& k : allowed) known += (known.empty() ? "" : ", ") + k;
-        error(item.first, "unknown key '" + key + "' in " + std::string(where) + " (known: " +
-                              known + ")");
+        error(item.first, "unknown key '" + key + "' in " + std::string(where) +
+                              " (known: " + join(allowed) + ")");
       }
     }
   }
 
+  std::optional<bool> boolean(const YAML::Node& node, std::string_view key) {
+    bool value = false;
+    if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
+      error(node, std::string(key) + " must be true or false");
+      return std::nullopt;
+    }
+    return value;
+  }
+
   Config parse(const YAML::Node& root) {
     Config config;
-    if (root.IsNull()) return config;
+    auto policy = std::make_shared<policy::Policy>();
+    if (root.IsNull()) {
+      config.policy = policy;
+      return config;
+    }
     if (!root.IsMap()) {
       error(root, "the configuration must be a mapping of keys");
       return config;
     }
-    check_keys(root, {"listen", "upstream", "threads", "log_level", "admin"}, "the top level");
+    check_keys(root,
+               {"listen", "upstream", "threads", "log_level", "admin", "connect_timeout", "mode",
+                "audit", "rules"},
+               "the top level");
     if (auto n = root["listen"]) config.listen = scalar(n, "listen");
     if (auto n = root["upstream"]) config.upstream = scalar(n, "upstream");
     if (auto n = root["log_level"]) {
       config.log_level = scalar(n, "log_level");
-      static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "off"};
+      static const std::set<std::string> levels = {"trace", "debug", "info",
+                                                   "warn",  "error", "off"};
       if (config.log_level && !levels.count(*config.log_level)) {
         error(n, "log_level must be one of trace, debug, info, warn, error, off");
       }
@@ -73,6 +140,15 @@ class Parser {
         config.threads = value;
       }
     }
+    if (auto n = root["connect_timeout"]) {
+      auto text = scalar(n, "connect_timeout");
+      if (text) {
+        config.connect_timeout = parse_duration(*text);
+        if (!config.connect_timeout || config.connect_timeout->count() == 0) {
+          error(n, "bad duration '" + *text + "' for connect_timeout (use e.g. 500ms, 10s, 1m)");
+        }
+      }
+    }
     if (auto admin = root["admin"]) {
       if (!admin.IsMap()) {
         error(admin, "admin must be a mapping");
@@ -81,10 +157,152 @@ class Parser {
         if (auto n = admin["listen"]) config.admin_listen = scalar(n, "admin.listen");
       }
     }
+    if (auto n = root["mode"]) {
+      if (auto text = scalar(n, "mode")) {
+        if (auto mode = policy::parse_mode(*text)) {
+          policy->mode = *mode;
+        } else {
+          error(n, "mode must be enforce or dry-run, not '" + *text + "'");
+        }
+      }
+    }
+    if (auto audit = root["audit"]) {
+      if (!audit.IsMap()) {
+        error(audit, "audit must be a mapping with path and redact");
+      } else {
+        check_keys(audit, {"path", "redact"}, "audit");
+        if (auto n = audit["path"]) config.audit_path = scalar(n, "audit.path");
+        if (auto n = audit["redact"]) {
+          if (auto b = boolean(n, "audit.redact")) config.audit_redact = *b;
+        }
+      }
+    }
+    if (auto rules = root["rules"]) {
+      if (!rules.IsSequence()) {
+        error(rules, "rules must be a list");
+      } else {
+        std::set<std::string> names;
+        for (const auto& node : rules) {
+          if (node.IsMap() && node["name"] && node["name"].IsScalar() &&
+              !names.insert(node["name"].Scalar()).second) {
+            error(node["name"], "duplicate rule name '" + node["name"].Scalar() + "'");
+          }
+          if (auto rule = parse_rule(node)) policy->rules.push_back(std::move(*rule));
+        }
+      }
+    }
+    config.policy = policy;
     return config;
   }
 
-  std::vector<ConfigError> take_errors() { return std::move(errors_); }
+  std::optional<policy::Rule> parse_rule(const YAML::Node& node) {
+    if (!node.IsMap()) {
+      error(node, "each rule must be a mapping with name, match and action");
+      return std::nullopt;
+    }
+    const auto before = errors_.size();
+    check_keys(node, {"name", "match", "action", "mode", "message"}, "a rule");
+    policy::Rule rule;
+    rule.line = node.Mark().line + 1;
+    if (auto n = node["name"]) {
+      if (auto text = scalar(n, "name")) rule.name = *text;
+      if (rule.name.empty()) error(n, "rule name must not be empty");
+    } else {
+      error(node, "rule has no name");
+    }
+    if (auto n = node["action"]) {
+      if (auto text = scalar(n, "action")) {
+        if (auto action = policy::parse_action(*text)) {
+          rule.action = *action;
+        } else {
+          error(n, "action must be allow, log, block or hold, not '" + *text + "'");
+        }
+      }
+    } else {
+      error(node, "rule '" + rule.name + "' has no action (allow, log, block or hold)");
+    }
+    if (auto n = node["mode"]) {
+      if (auto text = scalar(n, "mode")) {
+        rule.mode = policy::parse_mode(*text);
+        if (!rule.mode) error(n, "mode must be enforce or dry-run, not '" + *text + "'");
+      }
+    }
+    if (auto n = node["message"]) {
+      if (auto text = scalar(n, "message")) rule.message = *text;
+    }
+    if (auto match = node["match"]) {
+      parse_match(match, rule);
+    } else {
+      error(node, "rule '" + rule.name + "' has no match (use match: {} to match everything)");
+    }
+    if (errors_.size() != before) return std::nullopt;
+    return rule;
+  }
+
+  void parse_match(const YAML::Node& match, policy::Rule& rule) {
+    if (match.IsNull()) return;
+    if (!match.IsMap()) {
+      error(match, "match must be a mapping");
+      return;
+    }
+    check_keys(match, {"namespace", "operations", "filter", "users", "apps", "clients"}, "match");
+    if (auto n = match["namespace"]) {
+      for (auto& [text, item] : list(n, "namespace")) {
+        std::string why;
+        if (auto glob = policy::NamespaceGlob::parse(text, why)) {
+          rule.namespaces.push_back(std::move(*glob));
+        } else {
+          error(item, "bad namespace glob: " + why);
+        }
+      }
+    }
+    if (auto n = match["operations"]) {
+      for (auto& [text, item] : list(n, "operations")) {
+        if (auto op = policy::parse_operation(text)) {
+          rule.operations.add(*op);
+        } else {
+          std::string known;
+          for (int i = 0; i < policy::kOperationCount; ++i) {
+            known += (i ? ", " : "") +
+                     std::string(policy::operation_name(static_cast<policy::Operation>(i)));
+          }
+          error(item, "unknown operation '" + text + "' (known: " + known + ")");
+        }
+      }
+    }
+    if (auto n = match["filter"]) {
+      if (auto text = scalar(n, "filter")) {
+        if (*text == "unfiltered") {
+          rule.filter = policy::FilterMatch::kUnfiltered;
+        } else if (*text != "any") {
+          error(n, "filter must be unfiltered or any, not '" + *text + "'");
+        }
+      }
+    }
+    if (auto n = match["users"]) {
+      for (auto& [text, item] : list(n, "users")) rule.users.push_back(text);
+    }
+    if (auto n = match["apps"]) {
+      for (auto& [text, item] : list(n, "apps")) rule.apps.push_back(text);
+    }
+    if (auto n = match["clients"]) {
+      for (auto& [text, item] : list(n, "clients")) {
+        std::string why;
+        if (auto cidr = policy::Cidr::parse(text, why)) {
+          rule.clients.push_back(std::move(*cidr));
+        } else {
+          error(item, "bad CIDR: " + why);
+        }
+      }
+    }
+  }
+
+  std::vector<ConfigError> take_errors() {
+    std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+    });
+    return std::move(errors_);
+  }
 
  private:
   std::string file_;
@@ -99,8 +317,7 @@ LoadResult parse_config(std::string_view text, std::string_view file_name) {
   try {
     root = YAML::Load(std::string(text));
   } catch (const YAML::ParserException& e) {
-    result.errors.push_back(
-        {std::string(file_name), e.mark.line + 1, e.mark.column + 1, e.msg});
+    result.errors.push_back({std::string(file_name), e.mark.line + 1, e.mark.column + 1, e.msg});
     return result;
   }
   Parser parser(file_name);
@@ -119,6 +336,11 @@ LoadResult load_config_file(const std::string& path) {
   }
   std::ostringstream text;
   text << in.rdbuf();
+  if (in.bad()) {
+    LoadResult result;
+    result.errors.push_back({path, 0, 0, std::string("cannot read file: ") + std::strerror(errno)});
+    return result;
+  }
   return parse_config(text.str(), path);
 }
 

@@ -2,10 +2,14 @@
 // Every problem is reported as FILE:LINE:COL: message.
 #pragma once
 
+#include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "policy/policy.h"
 
 namespace mongoguard::config {
 
@@ -24,7 +28,17 @@ struct Config {
   std::optional<unsigned> threads;
   std::optional<std::string> log_level;
   std::optional<std::string> admin_listen;
+  std::optional<std::chrono::milliseconds> connect_timeout;
+
+  std::optional<std::string> audit_path;  // one JSON line per inspected operation
+  bool audit_redact = true;               // filter values replaced by their types
+
+  // mode + rules; never null in a loaded config.
+  std::shared_ptr<const policy::Policy> policy = std::make_shared<policy::Policy>();
 };
+
+// "250ms", "10s", "5m", "1h", "2d"; nullopt when malformed.
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 
 struct LoadResult {
   std::optional<Config> config;  // set only when `errors` is empty

@@ -28,7 +28,8 @@ tcp::endpoint AdminHttp::local_endpoint() const { return acceptor_.local_endpoin
 asio::awaitable<void> AdminHttp::accept_loop() {
   while (acceptor_.is_open()) {
     error_code ec;
-    tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    tcp::socket socket =
+        co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
       spdlog::warn("admin: accept failed: {}", ec.message());
@@ -45,7 +46,8 @@ asio::awaitable<void> AdminHttp::serve(tcp::socket socket) {
   for (;;) {
     http::request<http::string_body> request;
     error_code ec;
-    co_await http::async_read(socket, buffer, request, asio::redirect_error(asio::use_awaitable, ec));
+    co_await http::async_read(socket, buffer, request,
+                              asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
     http::response<http::string_body> response;
     response.version(request.version());

@@ -72,7 +72,8 @@ std::optional<HostPort> parse_upstream_uri(std::string_view uri, std::string& er
   if (rest.substr(0, kScheme.size()) == kScheme) {
     rest.remove_prefix(kScheme.size());
   } else if (rest.find("://") != std::string_view::npos) {
-    error = "upstream '" + std::string(uri) + "' must be a mongodb:// URI (mongodb+srv is not supported)";
+    error = "upstream '" + std::string(uri) +
+            "' must be a mongodb:// URI (mongodb+srv is not supported)";
     return std::nullopt;
   }
   auto end = rest.find_first_of("/?");
@@ -82,7 +83,9 @@ std::optional<HostPort> parse_upstream_uri(std::string_view uri, std::string& er
     return std::nullopt;
   }
   if (hosts.find(',') != std::string_view::npos) {
-    error = "upstream URI names several hosts; configure a replica set as 'upstream: {replica_set, members}'";
+    error =
+        "upstream URI names several hosts; configure a replica set as 'upstream: {replica_set, "
+        "members}'";
     return std::nullopt;
   }
   auto parsed = parse_host_port(hosts, error);

@@ -10,6 +10,7 @@
 #include "proxy/endpoint.h"
 #include "proxy/options.h"
 #include "proxy/server.h"
+#include "proxy/tools.h"
 
 namespace {
 
@@ -24,6 +25,10 @@ int usage_error(const std::string& message) {
 
 int main(int argc, char** argv) {
   using namespace mongoguard;
+  if (argc >= 2 && std::string_view(argv[1]) == "validate")
+    return tools::validate_main(argc - 1, argv + 1);
+  if (argc >= 2 && std::string_view(argv[1]) == "explain")
+    return tools::explain_main(argc - 1, argv + 1);
   proxy::Options options;
   std::string error;
   switch (proxy::parse_command_line(argc, argv, options, error)) {
@@ -40,13 +45,18 @@ int main(int argc, char** argv) {
   }
 
   // Flags override the file.
+  proxy::ServerSettings settings;
   if (options.config_path) {
     auto loaded = config::load_config_file(*options.config_path);
     if (!loaded.ok()) {
-      for (const auto& e : loaded.errors) std::fprintf(stderr, "mongoguard: %s\n", e.to_string().c_str());
+      for (const auto& e : loaded.errors)
+        std::fprintf(stderr, "mongoguard: %s\n", e.to_string().c_str());
       return kUsageError;
     }
+    settings.config = std::make_shared<const config::Config>(*loaded.config);
+    settings.config_path = options.config_path;
     const auto& file = *loaded.config;
+    if (file.connect_timeout) settings.session.connect_timeout = *file.connect_timeout;
     if (!options.listen) options.listen = file.listen;
     if (!options.upstream) options.upstream = file.upstream;
     if (!options.threads) options.threads = file.threads;
@@ -54,7 +64,6 @@ int main(int argc, char** argv) {
     if (!options.admin_listen) options.admin_listen = file.admin_listen;
   }
 
-  proxy::ServerSettings settings;
   auto listen = proxy::parse_host_port(options.listen.value_or("127.0.0.1:27017"), error);
   if (!listen) return usage_error("bad --listen: " + error);
   settings.listen = *listen;

@@ -34,8 +34,7 @@ std::string Metrics::render_prometheus() const {
   counter("mongoguard_upstream_errors_total",
           "Connections closed because the upstream failed or sent an undecodable frame.",
           load(upstream_errors));
-  counter("mongoguard_client_messages_total", "Messages read from clients.",
-          load(client_messages));
+  counter("mongoguard_client_messages_total", "Messages read from clients.", load(client_messages));
   counter("mongoguard_client_bytes_total", "Bytes read from clients.", load(client_bytes));
   counter("mongoguard_upstream_messages_total", "Messages relayed from upstream servers.",
           load(upstream_messages));
@@ -43,6 +42,13 @@ std::string Metrics::render_prometheus() const {
           load(upstream_bytes));
   counter("mongoguard_compressed_messages_total", "OP_COMPRESSED messages inflated for inspection.",
           load(compressed_messages));
+  counter("mongoguard_blocked_operations_total",
+          "Operations refused by policy (answered with an error, or dropped when unacknowledged).",
+          load(blocked_operations));
+  counter("mongoguard_policy_reloads_total", "Successful policy reloads.", load(policy_reloads));
+  counter("mongoguard_policy_reload_failures_total",
+          "Reloads refused because the new file was invalid; the old policy stayed.",
+          load(policy_reload_failures));
   out +=
       "# HELP mongoguard_rejected_frames_total Client frames refused (connection closed, nothing "
       "forwarded), by reason.\n# TYPE mongoguard_rejected_frames_total counter\n";
@@ -50,8 +56,9 @@ std::string Metrics::render_prometheus() const {
     auto reason = static_cast<wire::DecodeError>(i);
     const char* name = wire::error_name(reason);
     if (name == nullptr || std::string_view(name) == "unknown") continue;
-    fmt::format_to(std::back_inserter(out), "mongoguard_rejected_frames_total{{reason=\"{}\"}} {}\n",
-                   name, load(rejected_[i]));
+    fmt::format_to(std::back_inserter(out),
+                   "mongoguard_rejected_frames_total{{reason=\"{}\"}} {}\n", name,
+                   load(rejected_[i]));
   }
   return out;
 }

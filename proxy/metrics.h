@@ -27,6 +27,9 @@ class Metrics {
   std::atomic<std::uint64_t> upstream_messages{0};
   std::atomic<std::uint64_t> upstream_bytes{0};
   std::atomic<std::uint64_t> compressed_messages{0};
+  std::atomic<std::uint64_t> blocked_operations{0};
+  std::atomic<std::uint64_t> policy_reloads{0};
+  std::atomic<std::uint64_t> policy_reload_failures{0};
 
   void count_rejected(wire::DecodeError reason);
   std::uint64_t rejected(wire::DecodeError reason) const;

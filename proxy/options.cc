@@ -7,6 +7,8 @@ namespace mongoguard::proxy {
 
 const char* usage_text() {
   return R"(Usage: mongoguard [options]
+       mongoguard validate FILE
+       mongoguard explain --config FILE --db DB --command '<extended JSON>'
 A MongoDB wire-protocol proxy that stops mass deletes and mass updates.
 
 Options:
@@ -81,8 +83,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, Options& optio
   }
   if (options.log_level) {
     const auto& l = *options.log_level;
-    if (l != "trace" && l != "debug" && l != "info" && l != "warn" && l != "error" &&
-        l != "off") {
+    if (l != "trace" && l != "debug" && l != "info" && l != "warn" && l != "error" && l != "off") {
       error = "--log-level must be one of trace, debug, info, warn, error, off; got '" + l + "'";
       return CommandLine::kError;
     }

@@ -8,10 +8,13 @@
 #include <thread>
 #include <vector>
 
+#include "config/config.h"
 #include "proxy/admin_http.h"
 #include "proxy/asio.h"
+#include "proxy/audit.h"
 #include "proxy/endpoint.h"
 #include "proxy/metrics.h"
+#include "proxy/policy_store.h"
 #include "proxy/session.h"
 
 namespace mongoguard::proxy {
@@ -21,6 +24,11 @@ struct ServerSettings {
   std::optional<HostPort> admin_listen;
   unsigned threads = 1;
   SessionSettings session;
+  // The loaded configuration (policy, audit) and the file it came from, which
+  // is reloaded on SIGHUP and when it changes on disk.
+  std::shared_ptr<const config::Config> config = std::make_shared<config::Config>();
+  std::optional<std::string> config_path;
+  std::chrono::milliseconds watch_interval{1000};
 };
 
 class Server {
@@ -35,10 +43,16 @@ class Server {
 
  private:
   asio::awaitable<void> accept_loop();
+  asio::awaitable<void> watch_config();
+  void wait_for_hangup();
+  // Loads the config file again; a broken file leaves the running policy.
+  void reload(const char* why);
   void stop();
 
   ServerSettings settings_;
   Metrics metrics_;
+  PolicyStore policies_;
+  AuditLog audit_;
   asio::io_context main_io_{1};
   std::vector<std::unique_ptr<asio::io_context>> workers_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_guards_;
@@ -47,6 +61,8 @@ class Server {
   std::unique_ptr<AdminHttp> admin_;
   std::uint64_t next_session_id_ = 1;
   std::size_t next_worker_ = 0;
+  std::optional<asio::signal_set> hangup_;
+  std::string config_fingerprint_;
 };
 
 }  // namespace mongoguard::proxy

@@ -8,14 +8,20 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "bson/wire.h"
+#include "policy/command_info.h"
+#include "policy/policy.h"
 #include "proxy/asio.h"
+#include "proxy/audit.h"
 #include "proxy/endpoint.h"
 #include "proxy/metrics.h"
+#include "proxy/policy_store.h"
 
 namespace mongoguard::proxy {
 
@@ -28,8 +34,8 @@ struct SessionSettings {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket client, std::uint64_t id, const SessionSettings& settings,
-          Metrics& metrics);
+  Session(tcp::socket client, std::uint64_t id, const SessionSettings& settings, Metrics& metrics,
+          const PolicyStore& policies, AuditLog& audit);
   ~Session();
 
   void start();
@@ -50,7 +56,18 @@ class Session : public std::enable_shared_from_this<Session> {
   };
   asio::awaitable<ReadOutcome> read_frame(tcp::socket& socket, std::vector<std::uint8_t>& frame);
 
+  // Judges an inspected command. Returns true when the original bytes may be
+  // forwarded; false when mongoguard answered (or dropped) it itself.
+  asio::awaitable<bool> enforce(const wire::Request& request, policy::CommandInfo info);
+  // Learns who the client is from hello and authentication commands.
+  void observe_identity(const wire::Request& request);
+  // Reads replies the session waits for (write results, auth outcomes).
+  void observe_reply(const std::vector<std::uint8_t>& frame);
+  // Writes to the client; the two relay coroutines may both want to.
+  asio::awaitable<bool> write_client(asio::const_buffer bytes);
+
   void reject_frame(wire::DecodeError reason);
+  std::int32_t next_reply_id();
   void close(std::string_view reason);
 
   tcp::socket client_;
@@ -59,6 +76,23 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string peer_;
   const SessionSettings& settings_;
   Metrics& metrics_;
+  const PolicyStore& policies_;
+  AuditLog& audit_;
+  policy::Identity identity_;
+  bool saw_hello_ = false;
+
+  // What the session waits to read in a reply, by the request's id.
+  struct Pending {
+    std::optional<AuditRecord> audit;  // an inspected write
+    std::string sasl_user;             // an authentication step for this user
+  };
+  std::unordered_map<std::int32_t, Pending> pending_;
+  std::string pending_user_;  // SASL conversation in progress
+  std::vector<std::uint8_t> reply_scratch_;
+
+  std::int32_t reply_ids_ = 0;
+  bool client_writing_ = false;
+  asio::steady_timer client_write_done_;
   bool closed_ = false;
   std::uint64_t messages_in_ = 0;
   std::uint64_t messages_out_ = 0;

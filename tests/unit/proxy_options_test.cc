@@ -15,8 +15,9 @@ CommandLine parse(std::vector<const char*> args, Options& options, std::string& 
 TEST(CommandLineTest, AcceptsSpaceAndEqualsForms) {
   Options o;
   std::string error;
-  ASSERT_EQ(parse({"--listen", "0.0.0.0:1", "--upstream=mongodb://h:2", "--threads", "3"}, o, error),
-            CommandLine::kRun)
+  ASSERT_EQ(
+      parse({"--listen", "0.0.0.0:1", "--upstream=mongodb://h:2", "--threads", "3"}, o, error),
+      CommandLine::kRun)
       << error;
   EXPECT_EQ(*o.listen, "0.0.0.0:1");
   EXPECT_EQ(*o.upstream, "mongodb://h:2");
@@ -91,9 +92,10 @@ namespace mongoguard::config {
 namespace {
 
 TEST(ConfigFileTest, ReadsKnownKeys) {
-  auto r = parse_config("listen: 0.0.0.0:27017\nupstream: mongodb://db:27017\nthreads: 4\n"
-                        "admin:\n  listen: 127.0.0.1:9901\n",
-                        "t.yaml");
+  auto r = parse_config(
+      "listen: 0.0.0.0:27017\nupstream: mongodb://db:27017\nthreads: 4\n"
+      "admin:\n  listen: 127.0.0.1:9901\n",
+      "t.yaml");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(*r.config->listen, "0.0.0.0:27017");
   EXPECT_EQ(*r.config->threads, 4u);

@@ -1,0 +1,120 @@
+// What a client command would do to data, as far as policy cares.
+//
+// classify() turns a decoded request into a CommandInfo: which destructive
+// operations it performs, on which namespaces, with what filter shapes and
+// how many statements. Commands that cannot destroy or mass-modify data give
+// nullopt and are forwarded untouched. Pure logic: no I/O, no clocks.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bson/wire.h"
+
+namespace mongoguard::policy {
+
+// The operations vocabulary of the policy file. Names are what YAML uses.
+enum class Operation : std::uint8_t {
+  kDelete,            // "delete"
+  kUpdate,            // "update"         update with operators or a pipeline
+  kReplace,           // "replace"        update whose `u` is a replacement document
+  kFindAndModify,     // "findAndModify"  findAndModify / findandmodify
+  kBulkWrite,         // "bulkWrite"      admin bulkWrite, one Target per namespace touched
+  kDrop,              // "drop"
+  kDropDatabase,      // "dropDatabase"   namespace is "<db>.*"
+  kDropIndexes,       // "dropIndexes"    also deleteIndexes
+  kRenameCollection,  // "renameCollection" every rename, both namespaces (dropTarget adds "drop")
+  kAggregateOut,      // "aggregateOut"   $out / $merge, judged on the target namespace
+  kMapReduceOut,      // "mapReduceOut"   mapReduce with a non-inline out
+  kConvertToCapped,   // "convertToCapped"
+  kEmptycapped,       // "emptycapped"
+  kTtlChange,         // "ttlChange"      collMod/createIndexes setting expireAfterSeconds
+  kApplyOps,          // "applyOps"
+  kDropSearchIndex,   // "dropSearchIndex"
+};
+inline constexpr int kOperationCount = 16;
+
+const char* operation_name(Operation op);
+std::optional<Operation> parse_operation(std::string_view name);
+
+// A set of operations (bit i = Operation i).
+struct OperationSet {
+  std::uint32_t bits = 0;
+  void add(Operation op) { bits |= 1u << static_cast<unsigned>(op); }
+  bool has(Operation op) const { return bits & (1u << static_cast<unsigned>(op)); }
+  bool intersects(OperationSet other) const { return bits & other.bits; }
+  bool empty() const { return bits == 0; }
+};
+
+enum class FilterShape : std::uint8_t {
+  kNotApplicable,  // the operation has no filter (drop, rename, ...)
+  kFiltered,       // every statement has a selective filter
+  kUnfiltered,     // at least one statement's filter is empty or a tautology
+};
+
+// One namespace one command touches, with one kind of operation.
+struct Target {
+  Operation op = Operation::kDelete;
+  // Every vocabulary name this target answers to. Always contains `op`; a
+  // bulkWrite delete also answers to "delete", an applyOps entry to the
+  // operation it replays, and so on.
+  OperationSet matches;
+  std::string ns;  // "db.collection"; "db.*" for dropDatabase
+  FilterShape filter = FilterShape::kNotApplicable;
+  std::int64_t statements = 0;         // statements aimed at this namespace
+  std::int64_t single_statements = 0;  // of those, limited to one document
+  std::int64_t multi_statements = 0;   // of those, may touch many documents
+  bool upsert = false;
+  // For the audit log: the first statement's filter as relaxed extended JSON
+  // with every value replaced by its type ("redacted") and unredacted.
+  std::string filter_redacted;
+  std::string filter_json;
+};
+
+struct CommandInfo {
+  std::string command;  // as sent, e.g. "delete", "findandmodify", "OP_DELETE"
+  std::string database;
+  std::vector<Target> targets;  // never empty when classify() returns a value
+  bool more_to_come = false;    // unacknowledged (w:0 or a legacy write op)
+  bool legacy = false;          // OP_DELETE / OP_UPDATE, or a command over OP_QUERY
+  std::optional<std::int64_t> max_time_ms;  // the command's maxTimeMS, if given
+  // Hint/collation of the first statement, for a later pre-flight count.
+  std::string collation_json;
+  std::string hint_json;
+};
+
+// Cheap check on the hot path: could a command with this name (first key of
+// the body) be destructive? Case-sensitive, like the server, except the
+// documented alias findandmodify.
+bool is_inspected_command(std::string_view command_name);
+
+// Full classification. `request` must be a successfully decoded client
+// request (wire::decode_request). Returns nullopt when nothing in it can
+// destroy or mass-modify data.
+std::optional<CommandInfo> classify(const wire::Request& request);
+
+// Same, with the message bytes decode_request() was given (`message`, and
+// `scratch` holding the inflated message when it arrived compressed).
+// wire::Request keeps no view of legacy OP_DELETE/OP_UPDATE messages; with
+// the bytes they are judged from their selector and flags. classify(request)
+// alone judges them as the worst case: one statement, multi, unfiltered.
+std::optional<CommandInfo> classify(const wire::Request& request, wire::Bytes message,
+                                    const std::vector<std::uint8_t>& scratch);
+
+// Legacy write opcodes, judged like their OP_MSG forms: command "OP_DELETE"
+// / "OP_UPDATE", legacy and more_to_come set (they are never answered).
+CommandInfo classify_op_delete(const wire::OpDeleteView& op);
+CommandInfo classify_op_update(const wire::OpUpdateView& op);
+
+// Same, from a command body alone (used by `mongoguard explain`).
+std::optional<CommandInfo> classify_command(const bson_t* body, std::string_view database);
+
+// A filter that matches every document: {}, {$expr: true}, {_id: {$exists:
+// true}}, {$where: "true"}, {_id: {$ne: null}}, {_id: {$gte: MinKey}}, and
+// combinations of these under $and/$or.
+bool is_unfiltered(const bson_t* filter);
+
+}  // namespace mongoguard::policy

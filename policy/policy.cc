@@ -1,0 +1,95 @@
+#include "policy/policy.h"
+
+#include <algorithm>
+
+namespace mongoguard::policy {
+
+namespace {
+
+bool contains(const std::vector<std::string>& list, const std::string& value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+std::string default_reason(const Rule& rule, const Target& target) {
+  if (rule.filter == FilterMatch::kUnfiltered) {
+    return "the filter matches every document";
+  }
+  return std::string(operation_name(target.op)) + " is not permitted here";
+}
+
+}  // namespace
+
+bool rule_matches(const Rule& rule, const Target& target, const Identity& who) {
+  if (!rule.operations.empty() && !rule.operations.intersects(target.matches)) return false;
+  if (rule.filter == FilterMatch::kUnfiltered && target.filter != FilterShape::kUnfiltered) {
+    return false;
+  }
+  if (!rule.namespaces.empty() &&
+      std::none_of(rule.namespaces.begin(), rule.namespaces.end(),
+                   [&](const NamespaceGlob& g) { return g.matches(target.ns); })) {
+    return false;
+  }
+  if (!rule.users.empty() && !contains(rule.users, who.user)) return false;
+  if (!rule.apps.empty() && !contains(rule.apps, who.app)) return false;
+  if (!rule.clients.empty()) {
+    if (!who.client_ip) return false;
+    if (std::none_of(rule.clients.begin(), rule.clients.end(),
+                     [&](const Cidr& c) { return c.contains(*who.client_ip); })) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Verdict decide(const Policy& policy, const CommandInfo& info, const Identity& who) {
+  Verdict verdict;
+  for (const auto& target : info.targets) {
+    bool exempt = false;
+    Action enforced = Action::kAllow;
+    Action would = Action::kAllow;
+    const Rule* enforced_rule = nullptr;
+    const Rule* would_rule = nullptr;
+    for (const auto& rule : policy.rules) {
+      if (!rule_matches(rule, target, who)) continue;
+      if (std::find(verdict.matched.begin(), verdict.matched.end(), &rule) ==
+          verdict.matched.end()) {
+        verdict.matched.push_back(&rule);
+      }
+      if (rule.action == Action::kAllow) {
+        exempt = true;
+        continue;
+      }
+      // The first rule in file order with the strictest action names the verdict.
+      if (stricter(rule.action, would)) {
+        would = rule.action;
+        would_rule = &rule;
+      }
+      const bool dry = rule.mode.value_or(policy.mode) == Mode::kDryRun;
+      if (!dry && stricter(rule.action, enforced)) {
+        enforced = rule.action;
+        enforced_rule = &rule;
+      }
+    }
+    if (exempt) continue;
+    // A dry-run rule that would act still leaves an audit mark.
+    if (enforced == Action::kAllow && would != Action::kAllow) enforced = Action::kLog;
+    if (stricter(enforced, verdict.action) ||
+        (enforced == verdict.action && stricter(would, verdict.would))) {
+      verdict.action = enforced;
+      verdict.would = would;
+      verdict.rule = enforced == would ? enforced_rule : would_rule;
+      verdict.target = &target;
+    }
+  }
+  verdict.dry_run = verdict.would != verdict.action;
+  return verdict;
+}
+
+std::string Verdict::error_message() const {
+  if (!rule || !target) return "mongoguard: operation blocked by policy";
+  return "mongoguard: " + std::string(operation_name(target->op)) + " on " + target->ns + " " +
+         "blocked by rule '" + rule->name +
+         "': " + (rule->message.empty() ? default_reason(*rule, *target) : rule->message);
+}
+
+}  // namespace mongoguard::policy

@@ -1,0 +1,45 @@
+// A complete, immutable policy and the decision it gives for one command.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "policy/command_info.h"
+#include "policy/rule.h"
+
+namespace mongoguard::policy {
+
+struct Policy {
+  Mode mode = Mode::kEnforce;
+  std::vector<Rule> rules;
+};
+
+// The outcome for one command.
+struct Verdict {
+  // What the proxy does: allow and log forward; block refuses; hold parks.
+  Action action = Action::kAllow;
+  // What the rules asked for before dry-run was applied. Differs from
+  // `action` only when a dry-run rule or global dry-run held it back.
+  Action would = Action::kAllow;
+  bool dry_run = false;              // true when `would` was not enforced
+  const Rule* rule = nullptr;        // the rule that decided `would`
+  const Target* target = nullptr;    // the target it decided on
+  std::vector<const Rule*> matched;  // every rule that matched some target
+
+  // "mongoguard: <op> on <ns> blocked by rule '<name>': <reason>"
+  std::string error_message() const;
+};
+
+// How rules combine, in three lines:
+//  1. A rule matches a target when every condition it states holds.
+//  2. If any matching rule says allow, that target passes: allow is an exemption.
+//  3. Otherwise the strictest matching action wins (hold > block > log); no match passes.
+// A command's verdict is the strictest over its targets. Dry-run rules (or a
+// global dry-run) report what they would do but only log.
+Verdict decide(const Policy& policy, const CommandInfo& info, const Identity& who);
+
+// True when `rule` matches `target` sent by `who`.
+bool rule_matches(const Rule& rule, const Target& target, const Identity& who);
+
+}  // namespace mongoguard::policy

@@ -1,0 +1,167 @@
+#include "policy/rule.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace mongoguard::policy {
+
+const char* action_name(Action a) {
+  switch (a) {
+    case Action::kAllow:
+      return "allow";
+    case Action::kLog:
+      return "log";
+    case Action::kBlock:
+      return "block";
+    case Action::kHold:
+      return "hold";
+  }
+  return "unknown";
+}
+
+std::optional<Action> parse_action(std::string_view name) {
+  if (name == "allow") return Action::kAllow;
+  if (name == "log") return Action::kLog;
+  if (name == "block") return Action::kBlock;
+  if (name == "hold") return Action::kHold;
+  return std::nullopt;
+}
+
+const char* mode_name(Mode m) { return m == Mode::kDryRun ? "dry-run" : "enforce"; }
+
+std::optional<Mode> parse_mode(std::string_view name) {
+  if (name == "enforce") return Mode::kEnforce;
+  if (name == "dry-run") return Mode::kDryRun;
+  return std::nullopt;
+}
+
+namespace {
+
+// Iterative wildcard match: '*' any run, '?' one character.
+bool wildcard_match(std::string_view pattern, std::string_view text) {
+  std::size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
+      ++p;
+      ++t;
+    } else if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+}  // namespace
+
+std::optional<NamespaceGlob> NamespaceGlob::parse(std::string_view pattern, std::string& error) {
+  auto dot = pattern.find('.');
+  if (pattern.empty() || dot == std::string_view::npos || dot == 0 || dot + 1 == pattern.size()) {
+    error = "namespace '" + std::string(pattern) +
+            "' must be a glob over db.collection, like app.families, app.* or *.*";
+    return std::nullopt;
+  }
+  for (char c : pattern) {
+    if (c == '[' || c == ']' || c == '{' || c == '}' || c == '\\' || c == ' ' || c == '\0') {
+      error = "namespace '" + std::string(pattern) + "' has '" + std::string(1, c) +
+              "': only '*' and '?' are special in namespace globs";
+      return std::nullopt;
+    }
+  }
+  auto db = pattern.substr(0, dot);
+  if (db.find_first_of("/\"$") != std::string_view::npos) {
+    error = "namespace '" + std::string(pattern) + "' has a character a database name cannot have";
+    return std::nullopt;
+  }
+  NamespaceGlob glob;
+  glob.text_ = std::string(pattern);
+  glob.db_ = std::string(db);
+  glob.collection_ = std::string(pattern.substr(dot + 1));
+  return glob;
+}
+
+bool NamespaceGlob::matches(std::string_view ns) const {
+  auto dot = ns.find('.');
+  std::string_view db = ns.substr(0, dot);
+  std::string_view collection =
+      dot == std::string_view::npos ? std::string_view() : ns.substr(dot + 1);
+  if (!wildcard_match(db_, db)) return false;
+  // "db.*" is how whole-database operations (dropDatabase) name their
+  // target: they touch every collection, so any collection pattern applies.
+  if (collection == "*") return true;
+  return wildcard_match(collection_, collection);
+}
+
+std::optional<std::array<std::uint8_t, 16>> parse_ip(std::string_view text) {
+  std::array<std::uint8_t, 16> out{};
+  std::string s(text);
+  in_addr v4{};
+  if (inet_pton(AF_INET, s.c_str(), &v4) == 1) {
+    out[10] = 0xff;
+    out[11] = 0xff;
+    std::memcpy(out.data() + 12, &v4, 4);
+    return out;
+  }
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, s.c_str(), &v6) == 1) {
+    std::memcpy(out.data(), &v6, 16);
+    return out;
+  }
+  return std::nullopt;
+}
+
+std::optional<Cidr> Cidr::parse(std::string_view text, std::string& error) {
+  auto slash = text.find('/');
+  auto address_text = text.substr(0, slash);
+  auto address = parse_ip(address_text);
+  if (!address) {
+    error = "'" + std::string(text) + "' is not an IP address or CIDR network";
+    return std::nullopt;
+  }
+  bool v4 = address_text.find(':') == std::string_view::npos;
+  int max_bits = v4 ? 32 : 128;
+  int bits = max_bits;
+  if (slash != std::string_view::npos) {
+    auto prefix = text.substr(slash + 1);
+    if (prefix.empty() || prefix.size() > 3 ||
+        prefix.find_first_not_of("0123456789") != std::string_view::npos) {
+      error = "'" + std::string(text) + "' has a bad prefix length";
+      return std::nullopt;
+    }
+    bits = std::stoi(std::string(prefix));
+    if (bits > max_bits) {
+      error = "'" + std::string(text) + "': prefix length over " + std::to_string(max_bits);
+      return std::nullopt;
+    }
+  }
+  Cidr cidr;
+  cidr.text_ = std::string(text);
+  cidr.prefix_ = v4 ? bits + 96 : bits;
+  cidr.network_ = *address;
+  // Clear host bits so contains() can compare whole bytes.
+  for (int i = 0; i < 16; ++i) {
+    int keep = std::clamp(cidr.prefix_ - i * 8, 0, 8);
+    cidr.network_[i] &= static_cast<std::uint8_t>(0xff00 >> keep);
+  }
+  return cidr;
+}
+
+bool Cidr::contains(const std::array<std::uint8_t, 16>& address) const {
+  for (int i = 0; i < 16; ++i) {
+    int keep = std::clamp(prefix_ - i * 8, 0, 8);
+    if (keep == 0) break;
+    auto mask = static_cast<std::uint8_t>(0xff00 >> keep);
+    if ((address[i] & mask) != network_[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace mongoguard::policy

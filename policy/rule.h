@@ -1,0 +1,83 @@
+// Rules as the policy file states them, compiled for fast matching.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/command_info.h"
+
+namespace mongoguard::policy {
+
+enum class Action : std::uint8_t { kAllow, kLog, kBlock, kHold };
+const char* action_name(Action a);
+std::optional<Action> parse_action(std::string_view name);
+// hold > block > log > allow
+inline bool stricter(Action a, Action b) { return static_cast<int>(a) > static_cast<int>(b); }
+
+enum class Mode : std::uint8_t { kEnforce, kDryRun };
+const char* mode_name(Mode m);
+std::optional<Mode> parse_mode(std::string_view name);
+
+enum class FilterMatch : std::uint8_t { kAny, kUnfiltered };
+
+// A glob over "db.collection". The database part and the collection part
+// are matched separately (split at the first '.'); '*' matches any run of
+// characters and '?' one character. "app.*" matches every collection of app;
+// "*.*" matches everything.
+class NamespaceGlob {
+ public:
+  static std::optional<NamespaceGlob> parse(std::string_view pattern, std::string& error);
+  bool matches(std::string_view ns) const;
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string text_;
+  std::string db_;
+  std::string collection_;
+};
+
+// An IPv4 or IPv6 network ("10.0.0.0/8", "::1/128", or a bare address).
+class Cidr {
+ public:
+  static std::optional<Cidr> parse(std::string_view text, std::string& error);
+  // `address` is 16 bytes; IPv4 addresses are IPv4-mapped (::ffff:a.b.c.d).
+  bool contains(const std::array<std::uint8_t, 16>& address) const;
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string text_;
+  std::array<std::uint8_t, 16> network_{};
+  int prefix_ = 0;  // in bits over the 16-byte form
+};
+
+// Parses a textual IPv4/IPv6 address into the 16-byte form Cidr uses.
+std::optional<std::array<std::uint8_t, 16>> parse_ip(std::string_view text);
+
+struct Rule {
+  std::string name;
+  std::vector<NamespaceGlob> namespaces;  // empty = every namespace
+  OperationSet operations;                // empty = every operation
+  FilterMatch filter = FilterMatch::kAny;
+  std::vector<std::string> users;  // empty = anyone
+  std::vector<std::string> apps;
+  std::vector<Cidr> clients;
+  Action action = Action::kBlock;
+  std::optional<Mode> mode;  // overrides the global mode for this rule
+  std::string message;       // shown to the client when it blocks
+  int line = 0;              // where the rule starts in the file (for explain)
+};
+
+// Who sent a command, as far as the proxy knows.
+struct Identity {
+  std::string user;  // "" until the client authenticated
+  std::string app;   // client metadata application name
+  std::string driver;
+  std::string client_address;  // "ip:port", for logs
+  std::optional<std::array<std::uint8_t, 16>> client_ip;
+};
+
+}  // namespace mongoguard::policy

@@ -1,0 +1,158 @@
+#include "proxy/audit.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+namespace mongoguard::proxy {
+
+namespace {
+
+// Embeds JSON text as a sub-document, or as a string when it does not parse.
+void append_json(bson_t* doc, const char* key, const std::string& json) {
+  if (json.empty()) return;
+  bson_error_t error;
+  bson_t* parsed = bson_new_from_json(reinterpret_cast<const uint8_t*>(json.data()),
+                                      static_cast<ssize_t>(json.size()), &error);
+  if (parsed) {
+    bson_append_document(doc, key, -1, parsed);
+    bson_destroy(parsed);
+  } else {
+    bson_append_utf8(doc, key, -1, json.data(), static_cast<int>(json.size()));
+  }
+}
+
+void append_string(bson_t* doc, const char* key, std::string_view value) {
+  bson_append_utf8(doc, key, -1, value.data(), static_cast<int>(value.size()));
+}
+
+}  // namespace
+
+AuditRecord::AuditRecord(std::uint64_t connection, const policy::Identity& who,
+                         const policy::CommandInfo& info, const policy::Verdict& verdict,
+                         bool redact)
+    : doc_(bson_new()) {
+  using namespace std::chrono;
+  bson_append_date_time(
+      doc_, "time", -1,
+      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+  bson_append_int64(doc_, "connection", -1, static_cast<std::int64_t>(connection));
+  append_string(doc_, "client", who.client_address);
+  if (!who.app.empty()) append_string(doc_, "app", who.app);
+  if (!who.user.empty()) append_string(doc_, "user", who.user);
+  if (!who.driver.empty()) append_string(doc_, "driver", who.driver);
+  append_string(doc_, "command", info.command);
+  append_string(doc_, "database", info.database);
+
+  bson_t targets;
+  bson_append_array_begin(doc_, "targets", -1, &targets);
+  std::int64_t statements = 0;
+  int index = 0;
+  for (const auto& target : info.targets) {
+    statements += target.statements;
+    bson_t t;
+    const std::string key = std::to_string(index++);
+    bson_append_document_begin(&targets, key.c_str(), -1, &t);
+    append_string(&t, "operation", policy::operation_name(target.op));
+    append_string(&t, "ns", target.ns);
+    bson_append_int64(&t, "statements", -1, target.statements);
+    if (target.multi_statements) bson_append_int64(&t, "multi", -1, target.multi_statements);
+    if (target.filter != policy::FilterShape::kNotApplicable) {
+      bson_append_bool(&t, "unfiltered", -1, target.filter == policy::FilterShape::kUnfiltered);
+      append_json(&t, "filter", redact ? target.filter_redacted : target.filter_json);
+    }
+    bson_append_document_end(&targets, &t);
+  }
+  bson_append_array_end(doc_, &targets);
+  bson_append_int64(doc_, "statements", -1, statements);
+
+  verdict_ = verdict.dry_run ? std::string("would ") + policy::action_name(verdict.would)
+                             : std::string(policy::action_name(verdict.action));
+  notable_ = verdict.action != policy::Action::kAllow || verdict.dry_run;
+  append_string(doc_, "verdict", verdict_);
+  bson_append_bool(doc_, "dry_run", -1, verdict.dry_run);
+  if (verdict.rule) append_string(doc_, "rule", verdict.rule->name);
+  bson_t rules;
+  bson_append_array_begin(doc_, "matched_rules", -1, &rules);
+  index = 0;
+  for (const auto* rule : verdict.matched) {
+    const std::string key = std::to_string(index++);
+    append_string(&rules, key.c_str(), rule->name);
+  }
+  bson_append_array_end(doc_, &rules);
+  if (info.more_to_come) bson_append_bool(doc_, "unacknowledged", -1, true);
+}
+
+AuditRecord::AuditRecord(AuditRecord&& other) noexcept
+    : doc_(other.doc_), verdict_(std::move(other.verdict_)), notable_(other.notable_) {
+  other.doc_ = nullptr;
+}
+
+AuditRecord& AuditRecord::operator=(AuditRecord&& other) noexcept {
+  if (this != &other) {
+    if (doc_) bson_destroy(doc_);
+    doc_ = other.doc_;
+    other.doc_ = nullptr;
+    verdict_ = std::move(other.verdict_);
+    notable_ = other.notable_;
+  }
+  return *this;
+}
+
+AuditRecord::~AuditRecord() {
+  if (doc_) bson_destroy(doc_);
+}
+
+void AuditRecord::set_outcome(std::string_view outcome) { append_string(doc_, "outcome", outcome); }
+
+void AuditRecord::set_reply(const policy::ReplyFacts& facts) {
+  bson_append_bool(doc_, "ok", -1, facts.ok);
+  if (facts.n) bson_append_int64(doc_, "n", -1, *facts.n);
+  if (facts.n_modified) bson_append_int64(doc_, "n_modified", -1, *facts.n_modified);
+  if (facts.write_errors) bson_append_int64(doc_, "write_errors", -1, facts.write_errors);
+  if (!facts.ok && !facts.errmsg.empty()) append_string(doc_, "errmsg", facts.errmsg);
+}
+
+std::string AuditRecord::to_json() const {
+  std::size_t length = 0;
+  char* json = bson_as_relaxed_extended_json(doc_, &length);
+  if (!json) return "{}";
+  std::string out(json, length);
+  bson_free(json);
+  return out;
+}
+
+bool AuditLog::open(const std::string& path, std::string& error) {
+  std::lock_guard lock(mutex_);
+  if (path == path_ && (file_ || path.empty())) return true;
+  std::FILE* next = nullptr;
+  if (!path.empty()) {
+    next = std::fopen(path.c_str(), "a");
+    if (!next) {
+      error = "cannot open audit log " + path + ": " + std::strerror(errno);
+      return false;
+    }
+  }
+  if (file_) std::fclose(file_);
+  file_ = next;
+  path_ = path;
+  return true;
+}
+
+void AuditLog::write(const AuditRecord& record) {
+  const std::string line = record.to_json();
+  if (record.notable()) spdlog::info("audit: {}", line);
+  std::lock_guard lock(mutex_);
+  if (!file_) return;
+  std::fwrite(line.data(), 1, line.size(), file_);
+  std::fputc('\n', file_);
+  std::fflush(file_);
+}
+
+AuditLog::~AuditLog() {
+  if (file_) std::fclose(file_);
+}
+
+}  // namespace mongoguard::proxy
