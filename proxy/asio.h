@@ -3,13 +3,16 @@
 // no longer pulls in transitively.
 #pragma once
 
+// clang-format off
+#include <utility>  // must precede boost/asio/awaitable.hpp
+// clang-format on
+
 #include <boost/asio.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <utility>
 
 namespace mongoguard::proxy {
 namespace asio = boost::asio;
