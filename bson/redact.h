@@ -1,0 +1,31 @@
+// Rendering BSON documents for logs without leaking the values in them.
+//
+// Filters and commands end up in the audit log and on the operator's page;
+// the values in them (e-mail addresses, names, tokens) must not. The
+// redacted form keeps every key and operator, so the *shape* of a filter
+// stays visible, and replaces each leaf value by a placeholder naming its
+// type. Pure functions, no I/O.
+#pragma once
+
+#include <bson/bson.h>
+
+#include <string>
+#include <string_view>
+
+namespace mongoguard::wire {
+
+// The placeholder for a BSON type: "<string>", "<int32>", "<objectId>", ...
+// ("<unknown>" for a type byte libbson does not define).
+std::string_view type_placeholder(bson_type_t type);
+
+// Relaxed extended JSON of `doc` with every leaf value replaced by its type
+// placeholder, e.g. {"name": "<string>", "age": {"$gt": "<int32>"}}. Keys,
+// nesting and array lengths are kept. Returns "" when `doc` is null or cannot
+// be rendered (a key that is not UTF-8).
+std::string redacted_json(const bson_t* doc);
+
+// Relaxed extended JSON of `doc`, unredacted; "" when `doc` is null or
+// libbson refuses it (a string that is not UTF-8).
+std::string relaxed_json(const bson_t* doc);
+
+}  // namespace mongoguard::wire

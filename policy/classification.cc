@@ -1,0 +1,169 @@
+// The target accumulator and small BSON helpers the classifiers share.
+#include "bson/redact.h"
+#include "policy/classify_internal.h"
+
+namespace mongoguard::policy::detail {
+
+Classification::Classification(std::string_view command, std::string_view database) {
+  info.command = std::string(command);
+  info.database = std::string(database);
+}
+
+std::size_t Classification::target(Operation op, Operation kind, std::string_view ns) {
+  for (std::size_t i = 0; i < keys_.size(); ++i) {
+    if (keys_[i].op == op && keys_[i].kind == kind && info.targets[i].ns == ns) return i;
+  }
+  Target t;
+  t.op = op;
+  t.matches.add(op);
+  t.matches.add(kind);
+  t.ns = std::string(ns);
+  info.targets.push_back(std::move(t));
+  keys_.push_back({op, kind});
+  return info.targets.size() - 1;
+}
+
+void Classification::add_statement(std::size_t index, const Statement& s) {
+  Target& t = info.targets[index];
+  const bool unfiltered = !s.filter_present || s.filter == nullptr || is_unfiltered(s.filter);
+  if (t.statements == 0) {
+    if (s.filter != nullptr) {
+      t.filter_json = wire::relaxed_json(s.filter);
+      t.filter_redacted = wire::redacted_json(s.filter);
+    }
+    t.filter = FilterShape::kFiltered;
+  }
+  if (unfiltered) t.filter = FilterShape::kUnfiltered;
+  ++t.statements;
+  ++(s.multi ? t.multi_statements : t.single_statements);
+  t.upsert = t.upsert || s.upsert;
+  if (!have_first_statement_) {
+    have_first_statement_ = true;
+    if (s.collation != nullptr) info.collation_json = value_json(s.collation);
+    if (s.hint != nullptr) info.hint_json = value_json(s.hint);
+  }
+}
+
+void Classification::add_whole(std::size_t index) {
+  Target& t = info.targets[index];
+  ++t.statements;
+  ++t.multi_statements;
+}
+
+std::size_t Classification::whole(Operation op, std::string_view ns) {
+  const std::size_t i = target(op, op, ns);
+  add_whole(i);
+  return i;
+}
+
+void Classification::absorb(const CommandInfo& nested, Operation op) {
+  for (const Target& n : nested.targets) {
+    const std::size_t i = target(op, n.op, n.ns);
+    Target& t = info.targets[i];
+    t.matches.bits |= n.matches.bits;
+    if (t.statements == 0) {
+      t.filter = n.filter;
+      t.filter_json = n.filter_json;
+      t.filter_redacted = n.filter_redacted;
+    } else if (n.filter == FilterShape::kUnfiltered) {
+      t.filter = FilterShape::kUnfiltered;
+    }
+    t.statements += n.statements;
+    t.single_statements += n.single_statements;
+    t.multi_statements += n.multi_statements;
+    t.upsert = t.upsert || n.upsert;
+  }
+}
+
+std::optional<CommandInfo> Classification::finish() && {
+  if (info.targets.empty()) return std::nullopt;
+  return std::move(info);
+}
+
+std::string make_ns(std::string_view db, std::string_view coll) {
+  std::string ns;
+  ns.reserve(db.size() + 1 + coll.size());
+  ns.append(db).append(".").append(coll);
+  return ns;
+}
+
+bool find(const bson_t* doc, const char* key, bson_iter_t* out) {
+  return doc != nullptr && bson_iter_init_find(out, doc, key);
+}
+
+std::string_view first_string(const bson_t* body) {
+  bson_iter_t it;
+  if (body == nullptr || !bson_iter_init(&it, body) || !bson_iter_next(&it)) return {};
+  return as_string(&it).value_or(std::string_view{});
+}
+
+bool as_document(const bson_iter_t* it, bson_t* out) {
+  if (!BSON_ITER_HOLDS_DOCUMENT(it)) return false;
+  std::uint32_t len = 0;
+  const std::uint8_t* data = nullptr;
+  bson_iter_document(it, &len, &data);
+  return data != nullptr && bson_init_static(out, data, len);
+}
+
+std::optional<std::string_view> as_string(const bson_iter_t* it) {
+  if (!BSON_ITER_HOLDS_UTF8(it)) return std::nullopt;
+  std::uint32_t len = 0;
+  const char* s = bson_iter_utf8(it, &len);
+  return std::string_view(s, len);
+}
+
+bool truthy(const bson_iter_t* it) {
+  switch (bson_iter_type(it)) {
+    case BSON_TYPE_BOOL:
+      return bson_iter_bool(it);
+    case BSON_TYPE_INT32:
+      return bson_iter_int32(it) != 0;
+    case BSON_TYPE_INT64:
+      return bson_iter_int64(it) != 0;
+    case BSON_TYPE_DOUBLE:
+      return bson_iter_double(it) != 0.0;
+    default:
+      return false;
+  }
+}
+
+bool is_numeric_one(const bson_iter_t* it) {
+  switch (bson_iter_type(it)) {
+    case BSON_TYPE_INT32:
+      return bson_iter_int32(it) == 1;
+    case BSON_TYPE_INT64:
+      return bson_iter_int64(it) == 1;
+    case BSON_TYPE_DOUBLE:
+      return bson_iter_double(it) == 1.0;
+    default:
+      return false;
+  }
+}
+
+bool is_replacement(const bson_iter_t* u) {
+  bson_t doc;
+  if (!as_document(u, &doc)) return false;  // a pipeline (array) or malformed
+  bson_iter_t it;
+  if (!bson_iter_init(&it, &doc) || !bson_iter_next(&it)) return true;  // {} replaces
+  return bson_iter_key(&it)[0] != '$';
+}
+
+std::string value_json(const bson_iter_t* it) {
+  // Wrap the value in {"v": ...} and cut the wrapper off the rendering, so
+  // every type gets libbson's escaping and extended-JSON form.
+  bson_t wrapper = BSON_INITIALIZER;
+  const bson_value_t* value = bson_iter_value(const_cast<bson_iter_t*>(it));
+  bson_append_value(&wrapper, "v", 1, value);
+  std::string json = wire::relaxed_json(&wrapper);
+  bson_destroy(&wrapper);
+  // Rendered as { "v" : <value> }.
+  constexpr std::string_view kPrefix = "{ \"v\" : ";
+  constexpr std::string_view kSuffix = " }";
+  if (json.size() >= kPrefix.size() + kSuffix.size() && json.starts_with(kPrefix) &&
+      json.ends_with(kSuffix)) {
+    return json.substr(kPrefix.size(), json.size() - kPrefix.size() - kSuffix.size());
+  }
+  return json;
+}
+
+}  // namespace mongoguard::policy::detail

@@ -1,0 +1,92 @@
+// applyOps replays oplog entries: arbitrary writes and commands. Each entry
+// becomes an applyOps target on its namespace that also answers to the
+// operation it replays ("d" → delete, "u" → update/replace, "c" → whatever
+// that command is), so rules written for the plain operations see them.
+#include "policy/classify_internal.h"
+
+namespace mongoguard::policy::detail {
+namespace {
+
+// applyOps may nest applyOps in "c" entries; bound the recursion.
+constexpr int kMaxApplyOpsDepth = 8;
+
+void classify_entry(const CommandInput& in, const bson_t& entry, Classification& out) {
+  bson_iter_t it;
+  std::string_view op;
+  std::string_view ns;
+  if (find(&entry, "op", &it)) op = as_string(&it).value_or(std::string_view{});
+  if (find(&entry, "ns", &it)) ns = as_string(&it).value_or(std::string_view{});
+  if (op == "n") return;  // a no-op entry
+
+  bson_iter_t o_it;
+  bson_t o;
+  const bool have_o = find(&entry, "o", &o_it) && as_document(&o_it, &o);
+
+  if (op == "d" || op == "u") {
+    // One oplog entry changes one document: "d" selects it by `o`, "u" by
+    // `o2` and applies `o`.
+    Operation kind = Operation::kDelete;
+    const char* filter_key = "o";
+    if (op == "u") {
+      kind = have_o && is_replacement(&o_it) ? Operation::kReplace : Operation::kUpdate;
+      filter_key = "o2";
+    }
+    const std::size_t t = out.target(Operation::kApplyOps, kind, ns);
+    Statement s;
+    bson_t filter;
+    bson_iter_t f;
+    if (find(&entry, filter_key, &f) && as_document(&f, &filter)) {
+      s.filter = &filter;
+      s.filter_present = true;
+    }
+    bson_iter_t upsert;
+    s.upsert = op == "u" && find(&entry, "b", &upsert) && truthy(&upsert);
+    out.add_statement(t, s);
+    return;
+  }
+
+  if (op == "c" && have_o && in.depth < kMaxApplyOpsDepth) {
+    // A command entry: ns is "<db>.$cmd", `o` the command.
+    bson_iter_t first;
+    if (bson_iter_init(&first, &o) && bson_iter_next(&first)) {
+      CommandInput nested;
+      nested.body = &o;
+      nested.command = bson_iter_key(&first);
+      nested.database = ns.substr(0, ns.find('.'));
+      nested.depth = in.depth + 1;
+      if (auto info = classify_input(nested)) {
+        out.absorb(*info, Operation::kApplyOps);
+        return;
+      }
+      // A command that destroys nothing (create, ...) still replays through
+      // applyOps: report it on the collection it names.
+      const std::string_view coll = first_string(&o);
+      out.whole(Operation::kApplyOps,
+                coll.empty() ? std::string(ns) : make_ns(nested.database, coll));
+      return;
+    }
+  }
+
+  // "i" (an insert, which applyOps may turn into an upsert over an existing
+  // _id), an over-deep "c", or an entry the server will refuse.
+  out.whole(Operation::kApplyOps, ns);
+}
+
+}  // namespace
+
+void classify_apply_ops(const CommandInput& in, Classification& out) {
+  bson_iter_t it;
+  bson_iter_t entries;
+  if (find(in.body, "applyOps", &it) && BSON_ITER_HOLDS_ARRAY(&it) &&
+      bson_iter_recurse(&it, &entries)) {
+    while (bson_iter_next(&entries)) {
+      bson_t entry;
+      if (as_document(&entries, &entry)) classify_entry(in, entry, out);
+    }
+  }
+  // applyOps can replay anything: it is always reported, if only on its
+  // own database.
+  if (out.info.targets.empty()) out.whole(Operation::kApplyOps, make_ns(in.database, "*"));
+}
+
+}  // namespace mongoguard::policy::detail

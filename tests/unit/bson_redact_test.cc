@@ -1,0 +1,76 @@
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "bson/redact.h"
+
+namespace mongoguard::wire {
+namespace {
+
+struct Doc {
+  explicit Doc(const char* json) {
+    bson_error_t error;
+    b = bson_new_from_json(reinterpret_cast<const std::uint8_t*>(json), -1, &error);
+    if (b == nullptr) throw std::runtime_error(error.message);
+  }
+  ~Doc() { bson_destroy(b); }
+  Doc(const Doc&) = delete;
+  Doc& operator=(const Doc&) = delete;
+  bson_t* b;
+};
+
+TEST(RedactedJson, KeepsKeysAndOperators) {
+  Doc d(R"({"name": "alice", "age": {"$gt": 30}})");
+  EXPECT_EQ(redacted_json(d.b), R"({ "name" : "<string>", "age" : { "$gt" : "<int32>" } })");
+}
+
+TEST(RedactedJson, EveryType) {
+  Doc d(R"({"d": 1.5, "l": {"$numberLong": "5"}, "b": true, "n": null,
+            "o": {"$oid": "0123456789abcdef01234567"}, "t": {"$date": "2024-01-01T00:00:00Z"},
+            "r": {"$regularExpression": {"pattern": "a", "options": ""}},
+            "bin": {"$binary": {"base64": "AA==", "subType": "00"}},
+            "dec": {"$numberDecimal": "1.1"}, "min": {"$minKey": 1}, "max": {"$maxKey": 1},
+            "ts": {"$timestamp": {"t": 1, "i": 1}}, "code": {"$code": "x"}})");
+  EXPECT_EQ(redacted_json(d.b),
+            R"({ "d" : "<double>", "l" : "<int64>", "b" : "<bool>", "n" : "<null>", )"
+            R"("o" : "<objectId>", "t" : "<date>", "r" : "<regex>", "bin" : "<binary>", )"
+            R"("dec" : "<decimal128>", "min" : "<minKey>", "max" : "<maxKey>", )"
+            R"("ts" : "<timestamp>", "code" : "<javascript>" })");
+}
+
+TEST(RedactedJson, ArraysAndNesting) {
+  Doc d(R"({"$or": [{"a": "x"}, {"b": {"$in": [1, "y", [2]]}}], "e": {}, "f": []})");
+  EXPECT_EQ(redacted_json(d.b),
+            R"({ "$or" : [ { "a" : "<string>" }, { "b" : { "$in" : [ "<int32>", "<string>", )"
+            R"([ "<int32>" ] ] } } ], "e" : {  }, "f" : [  ] })");
+}
+
+TEST(RedactedJson, NoValueSurvives) {
+  Doc d(R"({"email": "secret@example.com", "deep": {"x": {"y": ["token-123"]}}})");
+  const std::string out = redacted_json(d.b);
+  EXPECT_EQ(out.find("secret"), std::string::npos);
+  EXPECT_EQ(out.find("token"), std::string::npos);
+}
+
+TEST(RedactedJson, NullAndEmpty) {
+  EXPECT_EQ(redacted_json(nullptr), "");
+  EXPECT_EQ(relaxed_json(nullptr), "");
+  bson_t empty = BSON_INITIALIZER;
+  EXPECT_EQ(redacted_json(&empty), "{ }");
+  EXPECT_EQ(relaxed_json(&empty), "{ }");
+}
+
+TEST(RelaxedJson, Unredacted) {
+  Doc d(R"({"a": 1, "b": "x", "c": {"$numberLong": "5"}})");
+  EXPECT_EQ(relaxed_json(d.b), R"({ "a" : 1, "b" : "x", "c" : 5 })");
+}
+
+TEST(TypePlaceholder, Names) {
+  EXPECT_EQ(type_placeholder(BSON_TYPE_UTF8), "<string>");
+  EXPECT_EQ(type_placeholder(BSON_TYPE_INT32), "<int32>");
+  EXPECT_EQ(type_placeholder(static_cast<bson_type_t>(0x42)), "<unknown>");
+}
+
+}  // namespace
+}  // namespace mongoguard::wire
