@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from typing import Callable
 
 import pymongo
@@ -361,3 +362,296 @@ attempt("rename_drop_target", () => { d.tgt.insertOne({_id: 1});
                                  f"db.getSiblingDB({json.dumps(db)}).dropDatabase());")
     assert not out["drop_database"]["threw"], out
     assert db not in direct.list_database_names()
+
+
+# --- rule conditions -----------------------------------------------------------
+
+
+def _proxy(backend, text: str) -> PolicyProxy:
+    return PolicyProxy(backend.upstream, text)
+
+
+def test_namespace_glob_confines_the_rule(policy_backend, direct):
+    base = unique_db("glob")
+    app, other = f"{base}_app", f"{base}_other"
+    policy = f"""
+    rules:
+      - name: protect-app
+        match: {{namespace: "{app}.*", operations: [delete, drop]}}
+        action: block
+      - name: protect-one-collection
+        match: {{namespace: ["{other}.keep", "nowhere_*.x?z"], operations: [drop]}}
+        action: block
+    """
+    for db in (app, other):
+        seed(direct, db)
+        seed(direct, db, "keep")
+    with _proxy(policy_backend, policy) as p:
+        c = p.client()
+        expect_blocked(lambda: c[app].c.delete_one({"_id": 1}), "protect-app", "delete", f"{app}.c")
+        expect_blocked(lambda: c[app].keep.drop(), "protect-app", "drop", f"{app}.keep")
+        assert c[other].c.delete_many({}).deleted_count == 5
+        expect_blocked(lambda: c[other].keep.drop(), "protect-one-collection", "drop",
+                       f"{other}.keep")
+        c[other].c.drop()
+    assert direct[app].c.count_documents({}) == 5
+    assert direct[app].keep.count_documents({}) == 5
+    assert direct[other].list_collection_names() == ["keep"]
+
+
+def test_users_condition(policy_backend, direct):
+    db = unique_db("usr")
+    seed(direct, db)
+    policy = f"""
+    rules:
+      - name: alice-may-not-delete
+        match: {{namespace: "{db}.*", operations: [delete], users: [alice, carol]}}
+        action: block
+    """
+    with _proxy(policy_backend, policy) as p:
+        # FerretDB accepts any PLAIN credentials; the proxy reads the user name
+        # from saslStart and takes it once the server says done.
+        alice = p.client(username="alice", password="pw", authMechanism="PLAIN")
+        bob = p.client(username="bob", password="pw", authMechanism="PLAIN")
+        anonymous = p.client()
+        expect_blocked(lambda: alice[db].c.delete_one({"_id": 0}), "alice-may-not-delete")
+        assert bob[db].c.delete_one({"_id": 1}).deleted_count == 1
+        assert anonymous[db].c.delete_one({"_id": 2}).deleted_count == 1
+        p.proxy.wait_for_log("authenticated as alice")
+        record = p.wait_for_audit(lambda r: r.get("outcome") == "blocked")
+        assert record["user"] == "alice"
+    assert sorted(d["_id"] for d in direct[db].c.find()) == [0, 3, 4]
+
+
+def test_apps_condition_and_allow_exemption(policy_backend, direct):
+    """Deletes are blocked for everyone, but the migrator app is exempted by an
+    allow rule, even one listed after the block rule."""
+    db = unique_db("app")
+    seed(direct, db)
+    policy = f"""
+    rules:
+      - name: no-deletes
+        match: {{namespace: "{db}.*", operations: [delete, drop]}}
+        action: block
+      - name: webapp-no-update
+        match: {{namespace: "{db}.*", operations: [update], apps: [webapp]}}
+        action: block
+      - name: migrator-exempt
+        match: {{namespace: "{db}.*", apps: [migrator]}}
+        action: allow
+    """
+    with _proxy(policy_backend, policy) as p:
+        web = p.client(appname="webapp")
+        other = p.client(appname="reporting")
+        migrator = p.client(appname="migrator")
+        expect_blocked(lambda: web[db].c.delete_one({"_id": 0}), "no-deletes")
+        expect_blocked(lambda: other[db].c.delete_one({"_id": 0}), "no-deletes")
+        expect_blocked(lambda: web[db].c.update_one({"_id": 0}, {"$set": {"y": 1}}),
+                       "webapp-no-update")
+        assert other[db].c.update_one({"_id": 0}, {"$set": {"y": 1}}).modified_count == 1
+        assert migrator[db].c.delete_many({"x": {"$gte": 3}}).deleted_count == 2
+        migrator[db].scratch.insert_one({})
+        migrator[db].scratch.drop()
+        record = p.wait_for_audit(lambda r: r.get("app") == "migrator"
+                                  and r.get("command") == "delete")
+        assert record["verdict"] == "allow"
+        assert "migrator-exempt" in record["matched_rules"]
+        assert "no-deletes" in record["matched_rules"]
+    assert direct[db].c.count_documents({}) == 3
+    assert "scratch" not in direct[db].list_collection_names()
+
+
+def test_clients_condition(policy_backend, direct):
+    db = unique_db("cidr")
+    seed(direct, db)
+    policy = f"""
+    rules:
+      - name: no-deletes-from-loopback
+        match: {{namespace: "{db}.c", operations: [delete], clients: [127.0.0.1/32]}}
+        action: block
+      - name: no-drops-from-the-office
+        match: {{namespace: "{db}.*", operations: [drop], clients: [10.0.0.0/8, "fd00::/8"]}}
+        action: block
+    """
+    with _proxy(policy_backend, policy) as p:
+        c = p.client()
+        expect_blocked(lambda: c[db].c.delete_many({"x": 1}), "no-deletes-from-loopback")
+        seed(direct, db, "other")
+        c[db].other.drop()  # 127.0.0.1 is not in 10.0.0.0/8
+        record = p.wait_for_audit(lambda r: r.get("outcome") == "blocked")
+        assert record["client"].startswith("127.0.0.1:")
+    assert direct[db].c.count_documents({}) == 5
+    assert direct[db].list_collection_names() == ["c"]
+
+
+# --- log and dry-run -------------------------------------------------------------
+
+
+def test_log_action_forwards_and_audits(policy_backend, direct):
+    db = unique_db("log")
+    seed(direct, db)
+    policy = f"""
+    rules:
+      - name: watch-deletes
+        match: {{namespace: "{db}.*", operations: [delete]}}
+        action: log
+    """
+    with _proxy(policy_backend, policy) as p:
+        c = p.client()
+        assert c[db].c.delete_many({"x": {"$lt": 3}}).deleted_count == 3
+        record = p.wait_for_audit(lambda r: r.get("database") == db)
+        assert record["verdict"] == "log"
+        assert record["rule"] == "watch-deletes"
+        assert record["outcome"] == "forwarded"
+        assert record["dry_run"] is False
+        assert record["n"] == 3
+        p.proxy.wait_for_log('"verdict" : "log"')
+    assert direct[db].c.count_documents({}) == 2
+
+
+def test_global_dry_run_forwards_and_audits_would_block(policy_backend, direct):
+    db = unique_db("dry")
+    seed(direct, db)
+    policy = f"""
+    mode: dry-run
+    rules:
+      - name: no-unfiltered-delete
+        match: {{namespace: "{db}.*", operations: [delete], filter: unfiltered}}
+        action: block
+    """
+    with _proxy(policy_backend, policy) as p:
+        c = p.client()
+        assert c[db].c.delete_many({}).deleted_count == 5
+        record = p.wait_for_audit(lambda r: r.get("database") == db)
+        assert record["verdict"] == "would block"
+        assert record["dry_run"] is True
+        assert record["rule"] == "no-unfiltered-delete"
+        assert record["outcome"] == "forwarded"
+        assert record["n"] == 5
+    assert direct[db].c.count_documents({}) == 0
+
+
+def test_per_rule_dry_run_next_to_an_enforced_rule(policy_backend, direct):
+    db = unique_db("dryrule")
+    seed(direct, db)
+    seed(direct, db, "d")
+    policy = f"""
+    mode: enforce
+    rules:
+      - name: trial-delete-rule
+        match: {{namespace: "{db}.*", operations: [delete], filter: unfiltered}}
+        action: block
+        mode: dry-run
+      - name: no-drop
+        match: {{namespace: "{db}.*", operations: [drop]}}
+        action: block
+    """
+    with _proxy(policy_backend, policy) as p:
+        c = p.client()
+        assert c[db].c.delete_many({"$expr": True}).deleted_count == 5
+        expect_blocked(lambda: c[db].d.drop(), "no-drop", "drop", f"{db}.d")
+        record = p.wait_for_audit(lambda r: r.get("command") == "delete")
+        assert record["verdict"] == "would block"
+        assert record["dry_run"] is True
+        assert record["rule"] == "trial-delete-rule"
+        assert record["outcome"] == "forwarded"
+    assert direct[db].c.count_documents({}) == 0
+    assert direct[db].d.count_documents({}) == 5
+
+
+# --- unacknowledged writes ---------------------------------------------------------
+
+
+def test_blocked_unacknowledged_write_is_dropped(policy_backend, direct):
+    db = unique_db("wzero")
+    seed(direct, db)
+    policy = f"""
+    rules:
+      - name: no-unfiltered-delete
+        match: {{namespace: "{db}.*", operations: [delete], filter: unfiltered}}
+        action: block
+    """
+    with _proxy(policy_backend, policy) as p:
+        c = p.client()
+        coll = c[db].get_collection("c", write_concern=WriteConcern(w=0))
+        result = coll.delete_many({})
+        assert not result.acknowledged
+        p.proxy.wait_for_log("unacknowledged write dropped")
+        record = p.wait_for_audit(lambda r: r.get("outcome") == "dropped")
+        assert record["unacknowledged"] is True
+        assert record["rule"] == "no-unfiltered-delete"
+        # The same connection still works, and nothing was deleted.
+        assert c[db].c.count_documents({}) == 5
+        # An allowed w:0 write on that connection is forwarded.
+        coll.delete_one({"_id": 4})
+        deadline = time.monotonic() + 5
+        while direct[db].c.count_documents({}) != 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert direct[db].c.count_documents({}) == 4, "an allowed w:0 delete did not arrive"
+        line = next(line for line in p.log_text().splitlines() if "dropped" in line)
+        assert "blocked by rule 'no-unfiltered-delete'" in line
+    assert sorted(d["_id"] for d in direct[db].c.find()) == [0, 1, 2, 3]
+
+
+# --- the audit file ---------------------------------------------------------------
+
+
+def test_audit_file_has_one_line_per_inspected_operation(policy_backend, direct):
+    db = unique_db("aud")
+    seed(direct, db)
+    policy = f"""
+    rules:
+      - name: no-unfiltered-delete
+        match: {{namespace: "{db}.*", operations: [delete], filter: unfiltered}}
+        action: block
+    """
+    with _proxy(policy_backend, policy) as p:
+        c = p.client(appname="audit-test")
+        # Not inspected: reads, inserts, counts.
+        c[db].c.find_one({"name": "doc-1"})
+        c[db].c.insert_one({"_id": 10, "name": "secret-value"})
+        c[db].c.count_documents({})
+        # Inspected: a forwarded delete, a blocked delete, a forwarded update.
+        assert c[db].c.delete_many({"name": "secret-value", "x": {"$gt": 100}}).deleted_count == 0
+        assert c[db].c.delete_many({"x": {"$gte": 3}}).deleted_count == 2
+        expect_blocked(lambda: c[db].c.delete_many({}), "no-unfiltered-delete")
+        assert c[db].c.update_one({"name": "secret-value"}, {"$set": {"y": 1}}).modified_count == 1
+        records = p.audit_for(db)
+        assert [r["command"] for r in records] == ["delete", "delete", "delete", "update"], records
+        raw = p.audit_path.read_text()
+        assert "secret-value" not in raw, "filter values must be redacted"
+        first, second, blocked, update = records
+        assert first["targets"][0]["filter"] == {"name": "<string>", "x": {"$gt": "<int32>"}}
+        assert first["n"] == 0 and first["ok"] is True
+        assert second["n"] == 2
+        assert second["verdict"] == "allow" and second["outcome"] == "forwarded"
+        assert blocked["outcome"] == "blocked" and blocked["verdict"] == "block"
+        assert blocked["targets"][0]["unfiltered"] is True
+        assert "n" not in blocked
+        assert update["targets"][0]["operation"] == "update"
+        for r in records:
+            for key in ("time", "connection", "client", "app", "driver", "command", "database",
+                        "targets", "statements", "verdict", "dry_run", "matched_rules", "outcome"):
+                assert key in r, (key, r)
+            assert r["app"] == "audit-test"
+            assert r["database"] == db
+            assert r["targets"][0]["ns"] == f"{db}.c"
+
+
+def test_audit_file_unredacted_when_asked(policy_backend, direct, tmp_path):
+    db = unique_db("audraw")
+    seed(direct, db)
+    audit = tmp_path / "audit.jsonl"
+    policy = f"""
+    audit:
+      path: {audit}
+      redact: false
+    rules: []
+    """
+    with _proxy(policy_backend, policy) as p:
+        c = p.client()
+        assert c[db].c.delete_many({"name": "doc-3"}).deleted_count == 1
+    record = json.loads(audit.read_text().splitlines()[-1])
+    assert record["targets"][0]["filter"] == {"name": "doc-3"}
+    assert record["verdict"] == "allow" and record["n"] == 1
+    assert record["matched_rules"] == []
