@@ -108,7 +108,8 @@ TEST(WireLegacyOps, Insert) {
   put_cstr(p, "app.users");
   put(p, doc(R"({"_id": 1})"));
   put(p, doc(R"({"_id": 2})"));
-  const auto d = decode_op_insert(bytes(frame(OpCode::kInsert, p)));
+  const Buf msg = frame(OpCode::kInsert, p);
+  const auto d = decode_op_insert(bytes(msg));
   ASSERT_TRUE(d.ok()) << error_name(d.error);
   EXPECT_EQ(d.view.flags, 1);
   EXPECT_EQ(d.view.full_collection_name, "app.users");
@@ -153,7 +154,8 @@ TEST(WireLegacyOps, Delete) {
   put_cstr(p, "app.users");
   put_i32(p, 1);
   put(p, doc(R"({"_id": 5})"));
-  const auto d = decode_op_delete(bytes(frame(OpCode::kDelete, p)));
+  const Buf msg = frame(OpCode::kDelete, p);
+  const auto d = decode_op_delete(bytes(msg));
   ASSERT_TRUE(d.ok()) << error_name(d.error);
   EXPECT_TRUE(d.view.single_remove());
   EXPECT_EQ(d.view.selector.first_key(), "_id");
@@ -171,7 +173,8 @@ TEST(WireLegacyOps, GetMore) {
   put_cstr(p, "app.users");
   put_i32(p, 10);
   put_i64(p, 77);
-  const auto d = decode_op_get_more(bytes(frame(OpCode::kGetMore, p)));
+  const Buf msg = frame(OpCode::kGetMore, p);
+  const auto d = decode_op_get_more(bytes(msg));
   ASSERT_TRUE(d.ok()) << error_name(d.error);
   EXPECT_EQ(d.view.full_collection_name, "app.users");
   EXPECT_EQ(d.view.number_to_return, 10);
@@ -190,7 +193,8 @@ TEST(WireLegacyOps, KillCursors) {
   put_i32(p, 2);
   put_i64(p, 1);
   put_i64(p, 2);
-  const auto d = decode_op_kill_cursors(bytes(frame(OpCode::kKillCursors, p)));
+  const Buf msg = frame(OpCode::kKillCursors, p);
+  const auto d = decode_op_kill_cursors(bytes(msg));
   ASSERT_TRUE(d.ok()) << error_name(d.error);
   EXPECT_EQ(d.view.number_of_cursor_ids, 2);
   EXPECT_EQ(d.view.cursor_ids.size(), 16u);
