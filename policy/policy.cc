@@ -24,13 +24,14 @@ bool rule_matches(const Rule& rule, const Target& target, const Identity& who) {
   if (rule.filter == FilterMatch::kUnfiltered && target.filter != FilterShape::kUnfiltered) {
     return false;
   }
+  // Cheapest conditions first: identity lists are short exact compares.
+  if (!rule.users.empty() && !contains(rule.users, who.user)) return false;
+  if (!rule.apps.empty() && !contains(rule.apps, who.app)) return false;
   if (!rule.namespaces.empty() &&
       std::none_of(rule.namespaces.begin(), rule.namespaces.end(),
                    [&](const NamespaceGlob& g) { return g.matches(target.ns); })) {
     return false;
   }
-  if (!rule.users.empty() && !contains(rule.users, who.user)) return false;
-  if (!rule.apps.empty() && !contains(rule.apps, who.app)) return false;
   if (!rule.clients.empty()) {
     if (!who.client_ip) return false;
     if (std::none_of(rule.clients.begin(), rule.clients.end(),

@@ -83,9 +83,41 @@ std::optional<NamespaceGlob> NamespaceGlob::parse(std::string_view pattern, std:
   }
   NamespaceGlob glob;
   glob.text_ = std::string(pattern);
-  glob.db_ = std::string(db);
-  glob.collection_ = std::string(pattern.substr(dot + 1));
+  glob.db_ = Part::compile(db);
+  glob.collection_ = Part::compile(pattern.substr(dot + 1));
   return glob;
+}
+
+NamespaceGlob::Part NamespaceGlob::Part::compile(std::string_view pattern) {
+  Part part;
+  auto special = pattern.find_first_of("*?");
+  if (pattern == "*") {
+    part.kind = Kind::kAny;
+  } else if (special == std::string_view::npos) {
+    part.kind = Kind::kExact;
+    part.text = std::string(pattern);
+  } else if (special == pattern.size() - 1 && pattern.back() == '*') {
+    part.kind = Kind::kPrefix;
+    part.text = std::string(pattern.substr(0, special));
+  } else {
+    part.kind = Kind::kWildcard;
+    part.text = std::string(pattern);
+  }
+  return part;
+}
+
+bool NamespaceGlob::Part::matches(std::string_view value) const {
+  switch (kind) {
+    case Kind::kAny:
+      return true;
+    case Kind::kExact:
+      return value == text;
+    case Kind::kPrefix:
+      return value.substr(0, text.size()) == text;
+    case Kind::kWildcard:
+      return wildcard_match(text, value);
+  }
+  return false;
 }
 
 bool NamespaceGlob::matches(std::string_view ns) const {
@@ -93,11 +125,11 @@ bool NamespaceGlob::matches(std::string_view ns) const {
   std::string_view db = ns.substr(0, dot);
   std::string_view collection =
       dot == std::string_view::npos ? std::string_view() : ns.substr(dot + 1);
-  if (!wildcard_match(db_, db)) return false;
+  if (!db_.matches(db)) return false;
   // "db.*" is how whole-database operations (dropDatabase) name their
   // target: they touch every collection, so any collection pattern applies.
   if (collection == "*") return true;
-  return wildcard_match(collection_, collection);
+  return collection_.matches(collection);
 }
 
 std::optional<std::array<std::uint8_t, 16>> parse_ip(std::string_view text) {

@@ -35,9 +35,17 @@ class NamespaceGlob {
   const std::string& text() const { return text_; }
 
  private:
+  // Most patterns are a literal, "*" or "prefix*"; those skip the general
+  // wildcard walk, which matters with a hundred rules per command.
+  struct Part {
+    enum class Kind : std::uint8_t { kAny, kExact, kPrefix, kWildcard } kind = Kind::kAny;
+    std::string text;  // the pattern, or the prefix for kPrefix
+    static Part compile(std::string_view pattern);
+    bool matches(std::string_view value) const;
+  };
   std::string text_;
-  std::string db_;
-  std::string collection_;
+  Part db_;
+  Part collection_;
 };
 
 // An IPv4 or IPv6 network ("10.0.0.0/8", "::1/128", or a bare address).
