@@ -655,3 +655,24 @@ def test_audit_file_unredacted_when_asked(policy_backend, direct, tmp_path):
     assert record["targets"][0]["filter"] == {"name": "doc-3"}
     assert record["verdict"] == "allow" and record["n"] == 1
     assert record["matched_rules"] == []
+
+
+def test_dry_run_log_rule_is_named_in_the_audit(policy_backend, direct):
+    """A dry-run `log` rule still leaves an audit mark that names it."""
+    db = unique_db("drylog")
+    seed(direct, db)
+    policy = f"""
+    rules:
+      - name: trial-watch
+        match: {{namespace: "{db}.*", operations: [delete]}}
+        action: log
+        mode: dry-run
+    """
+    with _proxy(policy_backend, policy) as p:
+        c = p.client()
+        assert c[db].c.delete_one({"_id": 0}).deleted_count == 1
+        record = p.wait_for_audit(lambda r: r.get("database") == db)
+        assert record["outcome"] == "forwarded"
+        assert record["matched_rules"] == ["trial-watch"]
+        assert record.get("rule") == "trial-watch", record
+    assert direct[db].c.count_documents({}) == 4
