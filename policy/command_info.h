@@ -64,7 +64,9 @@ struct Target {
   OperationSet matches;
   std::string ns;  // "db.collection"; "db.*" for dropDatabase
   FilterShape filter = FilterShape::kNotApplicable;
-  std::int64_t statements = 0;         // statements aimed at this namespace
+  // Statements aimed at this namespace. A whole-namespace operation (drop,
+  // $out, a TTL change, ...) counts as one multi statement.
+  std::int64_t statements = 0;
   std::int64_t single_statements = 0;  // of those, limited to one document
   std::int64_t multi_statements = 0;   // of those, may touch many documents
   bool upsert = false;
@@ -77,9 +79,9 @@ struct Target {
 struct CommandInfo {
   std::string command;  // as sent, e.g. "delete", "findandmodify", "OP_DELETE"
   std::string database;
-  std::vector<Target> targets;  // never empty when classify() returns a value
-  bool more_to_come = false;    // unacknowledged (w:0 or a legacy write op)
-  bool legacy = false;          // OP_DELETE / OP_UPDATE, or a command over OP_QUERY
+  std::vector<Target> targets;              // never empty when classify() returns a value
+  bool more_to_come = false;                // unacknowledged (w:0 or a legacy write op)
+  bool legacy = false;                      // OP_DELETE / OP_UPDATE, or a command over OP_QUERY
   std::optional<std::int64_t> max_time_ms;  // the command's maxTimeMS, if given
   // Hint/collation of the first statement, for a later pre-flight count.
   std::string collation_json;
@@ -114,7 +116,8 @@ std::optional<CommandInfo> classify_command(const bson_t* body, std::string_view
 
 // A filter that matches every document: {}, {$expr: true}, {_id: {$exists:
 // true}}, {$where: "true"}, {_id: {$ne: null}}, {_id: {$gte: MinKey}}, and
-// combinations of these under $and/$or.
+// combinations of these under $and/$or (see filter_shape.cc for the full
+// list). A null filter (absent) is unfiltered too.
 bool is_unfiltered(const bson_t* filter);
 
 }  // namespace mongoguard::policy
