@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -41,6 +42,47 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   return std::chrono::milliseconds(value * ms_per_unit);
 }
 
+std::optional<std::string> expand_env(std::string_view text, std::string& error) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] != '$' || i + 1 >= text.size() || text[i + 1] != '{') {
+      out += text[i++];
+      continue;
+    }
+    auto close = text.find('}', i + 2);
+    if (close == std::string_view::npos) {
+      error = "unterminated ${ in '" + std::string(text) + "'";
+      return std::nullopt;
+    }
+    auto inner = text.substr(i + 2, close - i - 2);
+    std::string_view name = inner;
+    std::optional<std::string_view> fallback;
+    if (auto sep = inner.find(":-"); sep != std::string_view::npos) {
+      name = inner.substr(0, sep);
+      fallback = inner.substr(sep + 2);
+    }
+    if (name.empty() ||
+        name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
+            std::string_view::npos) {
+      error = "bad environment variable name in '${" + std::string(inner) + "}'";
+      return std::nullopt;
+    }
+    const char* value = std::getenv(std::string(name).c_str());
+    if (value && *value) {
+      out += value;
+    } else if (fallback) {
+      out += *fallback;
+    } else {
+      error = "environment variable " + std::string(name) + " is not set (write ${" +
+              std::string(name) + ":-default} to give a default)";
+      return std::nullopt;
+    }
+    i = close + 1;
+  }
+  return out;
+}
+
 namespace {
 
 std::string join(const std::set<std::string>& keys) {
@@ -63,7 +105,18 @@ class Parser {
       error(node, std::string(key) + " must be a single value");
       return std::nullopt;
     }
-    return node.Scalar();
+    return expand(node);
+  }
+
+  // The scalar with ${VAR} and ${VAR:-default} replaced from the environment.
+  std::string expand(const YAML::Node& node) {
+    std::string why;
+    auto out = expand_env(node.Scalar(), why);
+    if (!out) {
+      error(node, why);
+      return node.Scalar();
+    }
+    return *out;
   }
 
   // A scalar or a list of scalars.
@@ -71,11 +124,11 @@ class Parser {
                                                        std::string_view key) {
     std::vector<std::pair<std::string, YAML::Node>> out;
     if (node.IsScalar()) {
-      out.emplace_back(node.Scalar(), node);
+      out.emplace_back(expand(node), node);
     } else if (node.IsSequence()) {
       for (const auto& item : node) {
         if (item.IsScalar()) {
-          out.emplace_back(item.Scalar(), item);
+          out.emplace_back(expand(item), item);
         } else {
           error(item, std::string(key) + " entries must be single values");
         }

@@ -37,6 +37,10 @@ struct Config {
   std::shared_ptr<const policy::Policy> policy = std::make_shared<policy::Policy>();
 };
 
+// Replaces ${VAR} and ${VAR:-default} from the environment; an unset
+// variable without a default is an error.
+std::optional<std::string> expand_env(std::string_view text, std::string& error);
+
 // "250ms", "10s", "5m", "1h", "2d"; nullopt when malformed.
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 

@@ -28,8 +28,8 @@ void Classification::add_statement(std::size_t index, const Statement& s) {
   const bool unfiltered = !s.filter_present || s.filter == nullptr || is_unfiltered(s.filter);
   if (t.statements == 0) {
     if (s.filter != nullptr) {
-      t.filter_json = wire::relaxed_json(s.filter);
-      t.filter_redacted = wire::redacted_json(s.filter);
+      const std::uint8_t* data = bson_get_data(s.filter);
+      t.filter_bson.assign(data, data + s.filter->len);
     }
     t.filter = FilterShape::kFiltered;
   }
@@ -63,8 +63,7 @@ void Classification::absorb(const CommandInfo& nested, Operation op) {
     t.matches.bits |= n.matches.bits;
     if (t.statements == 0) {
       t.filter = n.filter;
-      t.filter_json = n.filter_json;
-      t.filter_redacted = n.filter_redacted;
+      t.filter_bson = n.filter_bson;
     } else if (n.filter == FilterShape::kUnfiltered) {
       t.filter = FilterShape::kUnfiltered;
     }

@@ -3,6 +3,8 @@
 
 #include <array>
 
+#include "bson/redact.h"
+
 namespace mongoguard::policy {
 namespace {
 
@@ -56,6 +58,26 @@ bool is_inspected_command(std::string_view c) {
     default:
       return false;
   }
+}
+
+namespace {
+
+template <class Render>
+std::string render_filter(const std::vector<std::uint8_t>& bytes, Render render) {
+  if (bytes.empty()) return {};
+  bson_t doc;
+  if (!bson_init_static(&doc, bytes.data(), bytes.size())) return {};
+  return render(&doc);
+}
+
+}  // namespace
+
+std::string Target::filter_redacted() const {
+  return render_filter(filter_bson, [](const bson_t* d) { return wire::redacted_json(d); });
+}
+
+std::string Target::filter_json() const {
+  return render_filter(filter_bson, [](const bson_t* d) { return wire::relaxed_json(d); });
 }
 
 }  // namespace mongoguard::policy

@@ -70,10 +70,14 @@ struct Target {
   std::int64_t single_statements = 0;  // of those, limited to one document
   std::int64_t multi_statements = 0;   // of those, may touch many documents
   bool upsert = false;
-  // For the audit log: the first statement's filter as relaxed extended JSON
-  // with every value replaced by its type ("redacted") and unredacted.
-  std::string filter_redacted;
-  std::string filter_json;
+  // The first statement's filter, as BSON bytes (empty when it has none).
+  // Kept raw and rendered only when something prints it: classification runs
+  // for every destructive command, rendering only where it is read.
+  std::vector<std::uint8_t> filter_bson;
+  // Relaxed extended JSON of that filter, with every value replaced by its
+  // type ("redacted") or as sent; "" when there is no filter.
+  std::string filter_redacted() const;
+  std::string filter_json() const;
 };
 
 struct CommandInfo {

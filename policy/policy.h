@@ -15,7 +15,8 @@ struct Policy {
   std::vector<Rule> rules;
 };
 
-// The outcome for one command.
+// The outcome for one command. It points into the Policy and the
+// CommandInfo it was decided from; both must outlive it.
 struct Verdict {
   // What the proxy does: allow and log forward; block refuses; hold parks.
   Action action = Action::kAllow;

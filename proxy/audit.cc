@@ -61,7 +61,7 @@ AuditRecord::AuditRecord(std::uint64_t connection, const policy::Identity& who,
     if (target.multi_statements) bson_append_int64(&t, "multi", -1, target.multi_statements);
     if (target.filter != policy::FilterShape::kNotApplicable) {
       bson_append_bool(&t, "unfiltered", -1, target.filter == policy::FilterShape::kUnfiltered);
-      append_json(&t, "filter", redact ? target.filter_redacted : target.filter_json);
+      append_json(&t, "filter", redact ? target.filter_redacted() : target.filter_json());
     }
     bson_append_document_end(&targets, &t);
   }

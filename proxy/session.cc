@@ -206,7 +206,7 @@ asio::awaitable<void> Session::relay_client_to_upstream() {
     if (policy::is_inspected_command(request.command) ||
         request.effective_opcode == static_cast<std::int32_t>(wire::OpCode::kDelete) ||
         request.effective_opcode == static_cast<std::int32_t>(wire::OpCode::kUpdate)) {
-      if (auto info = policy::classify(request)) {
+      if (auto info = policy::classify(request, frame, scratch)) {
         const bool forward = co_await enforce(request, std::move(*info));
         if (closed_) co_return;
         if (!forward) continue;

@@ -121,7 +121,7 @@ int explain_main(int argc, char** argv) {
                 policy::operation_name(t.op), t.ns.c_str(), static_cast<long long>(t.statements),
                 static_cast<long long>(t.single_statements),
                 static_cast<long long>(t.multi_statements), shape_name(t.filter),
-                t.filter_json.empty() ? "" : " ", t.filter_json.c_str(),
+                t.filter_bson.empty() ? "" : " ", t.filter_json().c_str(),
                 also.empty() ? "" : ("  (also matches " + also + ")").c_str());
     for (const auto& rule : pol.rules) {
       if (!policy::rule_matches(rule, t, who)) continue;

@@ -199,8 +199,8 @@ TEST(ClassifyDelete, InlineSingleStatement) {
   EXPECT_EQ(t.statements, 1);
   EXPECT_EQ(t.single_statements, 1);
   EXPECT_EQ(t.multi_statements, 0);
-  EXPECT_EQ(t.filter_json, R"({ "_id" : 7 })");
-  EXPECT_EQ(t.filter_redacted, R"({ "_id" : "<int32>" })");
+  EXPECT_EQ(t.filter_json(), R"({ "_id" : 7 })");
+  EXPECT_EQ(t.filter_redacted(), R"({ "_id" : "<int32>" })");
 }
 
 TEST(ClassifyDelete, KindOneSequence) {
@@ -217,7 +217,7 @@ TEST(ClassifyDelete, KindOneSequence) {
   EXPECT_EQ(t.single_statements, 1);
   EXPECT_EQ(t.multi_statements, 2);
   EXPECT_EQ(t.filter, FilterShape::kUnfiltered);  // one statement is {}
-  EXPECT_EQ(t.filter_json, R"({ "a" : 1 })");     // the first statement's
+  EXPECT_EQ(t.filter_json(), R"({ "a" : 1 })");     // the first statement's
 }
 
 TEST(ClassifyDelete, InlineAndSequenceBothCounted) {
@@ -258,7 +258,7 @@ TEST(ClassifyDelete, MissingFilterIsUnfiltered) {
   auto info = classify_json(R"({"delete": "c", "deletes": [{"limit": 0}]})");
   ASSERT_TRUE(info);
   EXPECT_EQ(info->targets[0].filter, FilterShape::kUnfiltered);
-  EXPECT_EQ(info->targets[0].filter_json, "");
+  EXPECT_EQ(info->targets[0].filter_json(), "");
 }
 
 TEST(ClassifyDelete, MaxTimeCollationHintAndMoreToCome) {
@@ -281,10 +281,10 @@ TEST(ClassifyDelete, RedactsEveryValue) {
   ASSERT_TRUE(info);
   const Target& t = info->targets[0];
   EXPECT_EQ(
-      t.filter_redacted,
+      t.filter_redacted(),
       R"({ "email" : "<string>", "age" : { "$gt" : "<int32>" }, "tags" : { "$in" : [ "<string>", "<int32>" ] } })");
-  EXPECT_NE(t.filter_json.find("a@b.c"), std::string::npos);
-  EXPECT_EQ(t.filter_redacted.find("a@b.c"), std::string::npos);
+  EXPECT_NE(t.filter_json().find("a@b.c"), std::string::npos);
+  EXPECT_EQ(t.filter_redacted().find("a@b.c"), std::string::npos);
 }
 
 // ---- update -----------------------------------------------------------------
@@ -598,7 +598,7 @@ TEST(ClassifyApplyOps, EachEntryKind) {
   EXPECT_EQ(del->statements, 2);
   EXPECT_EQ(del->single_statements, 2);
   EXPECT_EQ(del->filter, FilterShape::kUnfiltered);
-  EXPECT_EQ(upd->filter_json, R"({ "_id" : 2 })");
+  EXPECT_EQ(upd->filter_json(), R"({ "_id" : 2 })");
   EXPECT_FALSE(upd->matches.has(Operation::kDelete));
   EXPECT_EQ(ins->matches.bits,
             OperationSet{1u << static_cast<unsigned>(Operation::kApplyOps)}.bits);

@@ -107,7 +107,8 @@ TEST(DecideTest, StrictestWinsAndNamesFirstRuleWithThatAction) {
   p.rules.push_back(rule("logit", Action::kLog));
   p.rules.push_back(rule("blockit", Action::kBlock, {Operation::kDelete}));
   p.rules.push_back(rule("blockit-too", Action::kBlock, {}, {"app.*"}));
-  auto v = decide(p, info_with({delete_target("app.a", FilterShape::kFiltered)}), {});
+  const auto info = info_with({delete_target("app.a", FilterShape::kFiltered)});
+  auto v = decide(p, info, {});
   EXPECT_EQ(v.action, Action::kBlock);
   ASSERT_TRUE(v.rule);
   EXPECT_EQ(v.rule->name, "blockit");
@@ -146,10 +147,9 @@ TEST(DecideTest, ExemptionIsPerTargetAndCommandTakesStrictestTarget) {
   Policy p;
   p.rules.push_back(rule("block", Action::kBlock));
   p.rules.push_back(rule("free-scratch", Action::kAllow, {}, {"scratch.*"}));
-  auto v = decide(p,
-                  info_with({delete_target("scratch.x", FilterShape::kFiltered),
-                             delete_target("app.y", FilterShape::kFiltered)}),
-                  {});
+  const auto info = info_with({delete_target("scratch.x", FilterShape::kFiltered),
+                               delete_target("app.y", FilterShape::kFiltered)});
+  auto v = decide(p, info, {});
   EXPECT_EQ(v.action, Action::kBlock);
   ASSERT_TRUE(v.target);
   EXPECT_EQ(v.target->ns, "app.y");
@@ -162,7 +162,8 @@ TEST(DecideTest, UnfilteredConditionNeedsAnUnfilteredTarget) {
   p.rules.push_back(r);
   EXPECT_EQ(decide(p, info_with({delete_target("a.b", FilterShape::kFiltered)}), {}).action,
             Action::kAllow);
-  auto v = decide(p, info_with({delete_target("a.b", FilterShape::kUnfiltered)}), {});
+  const auto info = info_with({delete_target("a.b", FilterShape::kUnfiltered)});
+  auto v = decide(p, info, {});
   EXPECT_EQ(v.action, Action::kBlock);
   EXPECT_NE(v.error_message().find("the filter matches every document"), std::string::npos);
 }
@@ -229,7 +230,8 @@ TEST(DecideTest, CustomMessageIsShown) {
   drop.op = Operation::kDrop;
   drop.matches.add(Operation::kDrop);
   drop.ns = "app.families";
-  auto v = decide(p, info_with({drop}), {});
+  const auto info = info_with({drop});
+  auto v = decide(p, info, {});
   EXPECT_EQ(v.error_message(),
             "mongoguard: drop on app.families blocked by rule 'protect-schema': Ask the DBA team.");
 }
@@ -276,7 +278,7 @@ rules:
   EXPECT_EQ(schema.action, policy::Action::kHold);
   EXPECT_EQ(*schema.mode, policy::Mode::kEnforce);
   EXPECT_EQ(schema.message, "Ask the DBA team.");
-  EXPECT_EQ(schema.line, 14);
+  EXPECT_EQ(schema.line, 13);
   EXPECT_EQ(c.policy->rules[0].filter, policy::FilterMatch::kUnfiltered);
   EXPECT_EQ(c.policy->rules[2].clients.size(), 1u);
 }
@@ -306,7 +308,7 @@ rules:
   EXPECT_TRUE(has("p.yaml:1:7: mode must be enforce or dry-run"));
   EXPECT_TRUE(has("p.yaml:2:18: bad duration '5 parsecs'"));
   EXPECT_TRUE(has("p.yaml:5:25: bad namespace glob"));
-  EXPECT_TRUE(has("p.yaml:5:58: unknown operation 'nuke'"));
+  EXPECT_TRUE(has("p.yaml:5:55: unknown operation 'nuke'"));
   EXPECT_TRUE(has("filter must be unfiltered or any"));
   EXPECT_TRUE(has("bad CIDR"));
   EXPECT_TRUE(has("p.yaml:6:13: action must be allow, log, block or hold"));
@@ -326,6 +328,30 @@ TEST(PolicyFileTest, DurationsParse) {
   for (auto bad : {"", "10", "s", "1.5s", "-1s", "10 s", "10sec"}) {
     EXPECT_FALSE(parse_duration(bad)) << bad;
   }
+}
+
+}  // namespace
+}  // namespace mongoguard::config
+
+namespace mongoguard::config {
+namespace {
+
+TEST(PolicyFileTest, ExpandsEnvironmentVariables) {
+  ::setenv("MG_TEST_AUDIT_DIR", "/srv/audit", 1);
+  ::unsetenv("MG_TEST_UNSET");
+  std::string error;
+  EXPECT_EQ(*expand_env("${MG_TEST_AUDIT_DIR}/a.jsonl", error), "/srv/audit/a.jsonl");
+  EXPECT_EQ(*expand_env("${MG_TEST_UNSET:-/var/log/x}", error), "/var/log/x");
+  EXPECT_EQ(*expand_env("no variables $ here", error), "no variables $ here");
+  EXPECT_FALSE(expand_env("${MG_TEST_UNSET}", error));
+  EXPECT_NE(error.find("MG_TEST_UNSET is not set"), std::string::npos);
+  EXPECT_FALSE(expand_env("${unterminated", error));
+  auto r = parse_config("audit:\n  path: ${MG_TEST_AUDIT_DIR}/audit.jsonl\n", "p.yaml");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r.config->audit_path, "/srv/audit/audit.jsonl");
+  auto bad = parse_config("audit:\n  path: ${MG_TEST_UNSET}\n", "p.yaml");
+  ASSERT_EQ(bad.errors.size(), 1u);
+  EXPECT_EQ(bad.errors[0].line, 2);
 }
 
 }  // namespace
