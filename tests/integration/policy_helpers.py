@@ -80,7 +80,11 @@ class PolicyProxy:
         try:
             self.proxy = ProxyProcess(upstream, "--config", str(self.config_path), *extra_args,
                                       threads=threads)
+            # The port opens before SIGHUP is handled; "listening on" comes after.
+            self.proxy.wait_for_log(" listening on ", timeout=10)
         except Exception:
+            if hasattr(self, "proxy"):
+                self.proxy.stop()
             shutil.rmtree(self.dir, ignore_errors=True)
             raise
 

@@ -216,3 +216,30 @@ def test_reload_switches_mode_and_audit_redaction(policy_backend, direct, tmp_pa
         assert records[0]["verdict"] == "would block"
         assert records[0]["targets"][0]["filter"] == {"name": "doc-0"}
     assert direct[db].c.count_documents({}) == 4
+
+
+def test_sighup_right_after_start_does_not_kill_the_proxy(tmp_path):
+    """A SIGHUP that arrives once the port accepts connections must reload, not
+    terminate: the default action of SIGHUP is to end the process, so the
+    handler has to be in place before the listener is. The window is short,
+    so this tries many starts; it cannot fail when the order is right."""
+    from harness import ProxyProcess, free_port
+
+    config = tmp_path / "policy.yaml"
+    config.write_text("rules: []\n")
+    killed = []
+    for attempt in range(40):
+        p = ProxyProcess(f"mongodb://127.0.0.1:{free_port()}", "--config", str(config), admin=False)
+        try:
+            p.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline and p.proc.poll() is None:
+                if "policy reloaded (SIGHUP)" in p.log_text():
+                    break
+                time.sleep(0.01)
+            if p.proc.poll() is not None:
+                killed.append((attempt, p.proc.returncode))
+        finally:
+            p.__exit__(None, None, None)
+    assert not killed, (f"SIGHUP sent as soon as the port was open ended the proxy in "
+                        f"{len(killed)} of 40 starts (attempt, exit status): {killed}")
