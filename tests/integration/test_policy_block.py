@@ -676,3 +676,32 @@ def test_dry_run_log_rule_is_named_in_the_audit(policy_backend, direct):
         assert record["matched_rules"] == ["trial-watch"]
         assert record.get("rule") == "trial-watch", record
     assert direct[db].c.count_documents({}) == 4
+
+
+def test_strictest_action_wins_and_hold_is_refused_for_now(policy_backend, direct):
+    """log, block and hold rules all match: hold is the strictest. Until held
+    operations can be parked, hold is answered like a block."""
+    db = unique_db("strict")
+    seed(direct, db)
+    policy = f"""
+    rules:
+      - name: watch
+        match: {{namespace: "{db}.*", operations: [delete]}}
+        action: log
+      - name: refuse
+        match: {{namespace: "{db}.*", operations: [delete]}}
+        action: block
+      - name: park
+        match: {{namespace: "{db}.c", operations: [delete], filter: unfiltered}}
+        action: hold
+        message: waiting for a human
+    """
+    with _proxy(policy_backend, policy) as p:
+        c = p.client()
+        errmsg = expect_blocked(lambda: c[db].c.delete_many({}), "park", "delete", f"{db}.c")
+        assert errmsg.endswith(": waiting for a human"), errmsg
+        expect_blocked(lambda: c[db].c.delete_one({"_id": 1}), "refuse", "delete", f"{db}.c")
+        held = p.wait_for_audit(lambda r: r.get("rule") == "park")
+        assert held["verdict"] == "hold" and held["outcome"] == "blocked"
+        assert held["matched_rules"] == ["watch", "refuse", "park"]
+    assert direct[db].c.count_documents({}) == 5
