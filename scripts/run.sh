@@ -8,20 +8,29 @@ cd "$(dirname "$0")/.."
 
 listen="127.0.0.1:27017"
 have_upstream=0
+have_config=0
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   case "${args[$i]}" in
     --upstream|--upstream=*) have_upstream=1 ;;
     --listen) listen="${args[$((i + 1))]:-$listen}" ;;
     --listen=*) listen="${args[$i]#--listen=}" ;;
+    --config|--config=*) have_config=1 ;;
     --help|--version) have_upstream=1 ;;
   esac
 done
 
 scripts/deps.sh build
-scripts/build.sh -DMONGOGUARD_TESTS=OFF
+# A first build skips the test programs; an existing build keeps its settings.
+if [[ -f build/CMakeCache.txt ]]; then scripts/build.sh; else scripts/build.sh -DMONGOGUARD_TESTS=OFF; fi
 
 extra=()
+if ((!have_config)); then
+  # The example policy; its audit log goes to .data/ unless told otherwise.
+  mkdir -p .data
+  export MONGOGUARD_AUDIT_PATH="${MONGOGUARD_AUDIT_PATH:-$PWD/.data/audit.jsonl}"
+  extra+=(--config deploy/examples/policy.yaml)
+fi
 if ((!have_upstream)); then
   ferretdb="$(scripts/ferretdb.sh | tail -n 1)"
   port="${MONGOGUARD_BACKEND_PORT:-27018}"
@@ -38,7 +47,7 @@ if ((!have_upstream)); then
     sleep 0.1
   done
   echo "embedded backend: FerretDB (SQLite in $data) on 127.0.0.1:$port" >&2
-  extra=(--upstream "mongodb://127.0.0.1:$port")
+  extra+=(--upstream "mongodb://127.0.0.1:$port")
 fi
 
 echo "connect with: mongodb://$listen/?directConnection=true" >&2
