@@ -78,11 +78,14 @@ Verdict decide(const Policy& policy, const CommandInfo& info, const Identity& wh
         (enforced == verdict.action && stricter(would, verdict.would))) {
       verdict.action = enforced;
       verdict.would = would;
-      verdict.rule = enforced == would ? enforced_rule : would_rule;
+      verdict.rule = enforced == would && enforced_rule ? enforced_rule : would_rule;
       verdict.target = &target;
     }
   }
-  verdict.dry_run = verdict.would != verdict.action;
+  // Also a dry-run `log` rule, whose would-be action equals what happens.
+  verdict.dry_run = verdict.would != verdict.action ||
+                    (verdict.rule && verdict.rule->mode.value_or(policy.mode) == Mode::kDryRun &&
+                     verdict.rule->action != Action::kAllow);
   return verdict;
 }
 

@@ -36,6 +36,11 @@ Server::Server(ServerSettings settings)
 Server::~Server() { stop(); }
 
 void Server::bind() {
+  // Signals first: once the port listens, supervisors and tests may signal
+  // at any moment, and a SIGHUP before its handler exists would kill us.
+  hangup_.emplace(main_io_, SIGHUP);
+  wait_for_hangup();
+  terminate_.emplace(main_io_, SIGINT, SIGTERM);
   std::string error;
   if (settings_.config->audit_path && !audit_.open(*settings_.config->audit_path, error)) {
     throw std::runtime_error(error);
@@ -55,8 +60,7 @@ int Server::run() {
   for (auto& worker : workers_) {
     threads_.emplace_back([io = worker.get()] { io->run(); });
   }
-  asio::signal_set signals(main_io_, SIGINT, SIGTERM);
-  signals.async_wait([this](error_code ec, int signal) {
+  terminate_->async_wait([this](error_code ec, int signal) {
     if (ec) return;
     spdlog::info("signal {} received, shutting down", signal);
     error_code ignored;
@@ -67,8 +71,6 @@ int Server::run() {
   asio::co_spawn(main_io_, accept_loop(), asio::detached);
   if (settings_.config_path) {
     config_fingerprint_ = fingerprint(*settings_.config_path);
-    hangup_.emplace(main_io_, SIGHUP);
-    wait_for_hangup();
     asio::co_spawn(main_io_, watch_config(), asio::detached);
   }
   if (admin_) {
@@ -123,7 +125,11 @@ namespace mongoguard::proxy {
 void Server::wait_for_hangup() {
   hangup_->async_wait([this](error_code ec, int) {
     if (ec) return;
-    reload("SIGHUP");
+    if (settings_.config_path) {
+      reload("SIGHUP");
+    } else {
+      spdlog::info("SIGHUP: no configuration file to reload");
+    }
     wait_for_hangup();
   });
 }

@@ -62,6 +62,7 @@ class Server {
   std::uint64_t next_session_id_ = 1;
   std::size_t next_worker_ = 0;
   std::optional<asio::signal_set> hangup_;
+  std::optional<asio::signal_set> terminate_;
   std::string config_fingerprint_;
 };
 
