@@ -14,6 +14,8 @@ nothing about the proxy, and the run prints so.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import uuid
 from typing import Iterator
 
@@ -24,6 +26,7 @@ import harness
 from backend import Backend
 
 WITHOUT_PROXY = os.environ.get("MONGOGUARD_TEST_WITHOUT_PROXY") == "1"
+NODE_DIR = harness.ROOT / "tests" / "node"
 
 CLIENT_OPTIONS = dict(
     directConnection=True,
@@ -116,3 +119,22 @@ def db_name(request) -> str:
     """A database name no other test uses (the backend lives for the session)."""
     base = "".join(ch if ch.isalnum() else "_" for ch in request.node.name)[:40]
     return f"{base}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def node_modules() -> "os.PathLike[str]":
+    """tests/node/node_modules, installed from the lock file when missing."""
+    modules = NODE_DIR / "node_modules"
+    wanted = [modules / "mongodb" / "package.json", modules / ".bin" / "mongosh"]
+    if not all(p.exists() for p in wanted):
+        npm = shutil.which("npm")
+        if npm is None:
+            raise RuntimeError("npm not found: install Node.js 20 and npm")
+        result = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefix", str(NODE_DIR)],
+                                capture_output=True, text=True, timeout=900)
+        if result.returncode != 0:
+            raise RuntimeError(f"npm ci failed:\n{result.stdout}\n{result.stderr}")
+    missing = [str(p) for p in wanted if not p.exists()]
+    if missing:
+        raise RuntimeError(f"after npm ci these are still missing: {missing}")
+    return modules
