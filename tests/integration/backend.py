@@ -20,6 +20,9 @@ concerned (checked against the binary scripts/ferretdb.sh builds):
   - $expr in a filter ("operator $gt is not implemented yet", 238).
   - aggregate: $group accumulators $avg and $push, the $multiply operator,
     the $lookup and $facet stages: NotImplemented (238).
+  - Wrong results: in a $group with two $sum accumulators, every one after
+    the first comes back as 0. Tests use one accumulator per stage where
+    they check values.
   - A $project stage on documents without `_id` (after $collStats) panics
     the connection handler: the connection is closed, no reply. Left out.
   - The 16 MiB document limit is not enforced on update: a $set that grows a
