@@ -1,0 +1,195 @@
+#include "proxy/admin_json.h"
+
+#include <cctype>
+#include <cstdio>
+#include <ctime>
+
+namespace mongoguard::proxy {
+
+using nlohmann::json;
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+namespace {
+
+double seconds_between(policy::TimePoint from, policy::TimePoint to) {
+  return static_cast<double>(duration_cast<milliseconds>(to - from).count()) / 1000.0;
+}
+
+// Seconds from now until `t`, never negative.
+double seconds_until(policy::TimePoint t, policy::TimePoint now) {
+  return t > now ? seconds_between(now, t) : 0.0;
+}
+
+// "from 127.0.0.1 app=shell user=bob", leaving out what is unknown.
+std::string who(const policy::HoldInfo& hold) {
+  std::string out;
+  if (!hold.client.empty()) out += " from " + hold.client;
+  if (!hold.app.empty()) out += " app=" + hold.app;
+  if (!hold.user.empty()) out += " user=" + hold.user;
+  return out;
+}
+
+}  // namespace
+
+std::string dump_json(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string iso_time(std::chrono::system_clock::time_point t) {
+  const auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  long frac = static_cast<long>(ms % 1000);
+  if (frac < 0) {
+    frac += 1000;
+    --secs;
+  }
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  return buf;
+}
+
+std::string human_duration(milliseconds d) {
+  const auto ms = d.count();
+  if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+  if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+  if (ms != 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+json hold_json(const policy::HoldInfo& hold, policy::TimePoint now) {
+  return json{
+      {"id", hold.id},
+      {"breaker", hold.breaker},
+      {"rule", hold.rule},
+      {"operation", hold.operation},
+      {"ns", hold.ns},
+      {"command", hold.command},
+      {"connection", hold.connection},
+      {"client", hold.client},
+      {"user", hold.user},
+      {"app", hold.app},
+      {"filter", hold.filter},
+      {"statements", hold.statements},
+      {"documents_in_window", hold.documents_in_window},
+      {"limit", hold.limit},
+      {"reason", hold.reason},
+      {"created", iso_time(hold.created_wall)},
+      {"waiting_seconds", now > hold.created ? seconds_between(hold.created, now) : 0.0},
+  };
+}
+
+json breaker_json(const policy::BreakerState& b, policy::TimePoint now) {
+  json out{
+      {"name", b.name},
+      {"rule", b.rule},
+      {"ns", b.ns},
+      {"used", b.used},
+      {"limit", b.limit},
+      {"per", human_duration(b.per)},
+      {"per_seconds", static_cast<double>(b.per.count()) / 1000.0},
+      {"tripped", b.tripped},
+  };
+  out["tripped_seconds_ago"] =
+      b.tripped_at ? json(now > *b.tripped_at ? seconds_between(*b.tripped_at, now) : 0.0)
+                   : json(nullptr);
+  out["drains_in_seconds"] = b.drains_at ? json(seconds_until(*b.drains_at, now)) : json(nullptr);
+  json allowance{{"documents", b.allowance_documents}};
+  allowance["expires_in_seconds"] =
+      b.allowance_until ? json(seconds_until(*b.allowance_until, now)) : json(nullptr);
+  out["allowance"] = std::move(allowance);
+  return out;
+}
+
+std::string hold_text(const policy::HoldInfo& hold) {
+  std::string out = "mongoguard: " + hold.operation + " on " + hold.ns + " held (rule " + hold.rule;
+  if (hold.limit > 0) {
+    out += ", " + std::to_string(hold.documents_in_window) + "/" + std::to_string(hold.limit) +
+           " documents in the window";
+  }
+  out += ")" + who(hold) + " — hold #" + std::to_string(hold.id) +
+         ", approve or reject at the admin page";
+  return out;
+}
+
+std::string resolved_text(const policy::HoldInfo& hold, const policy::HoldDecision& decision) {
+  std::string out = "mongoguard: hold #" + std::to_string(hold.id) + " (" + hold.operation +
+                    " on " + hold.ns + ", rule " + hold.rule + ")" + who(hold) + " " +
+                    policy::hold_outcome_name(decision.outcome);
+  if (!decision.by.empty()) out += " by " + decision.by;
+  return out;
+}
+
+std::string tripped_text(const policy::BreakerState& b) {
+  return "mongoguard: breaker " + b.name + " tripped: " + std::to_string(b.used) + "/" +
+         std::to_string(b.limit) + " documents in " + human_duration(b.per) + " on " + b.ns +
+         " (rule " + b.rule + "); further operations are held until an operator decides";
+}
+
+json hold_event(const policy::HoldInfo& hold, policy::TimePoint now) {
+  return json{{"event", "hold"}, {"text", hold_text(hold)}, {"hold", hold_json(hold, now)}};
+}
+
+json resolved_event(const policy::HoldInfo& hold, const policy::HoldDecision& decision,
+                    policy::TimePoint now) {
+  return json{{"event", "resolved"},
+              {"text", resolved_text(hold, decision)},
+              {"hold", hold_json(hold, now)},
+              {"decision",
+               {{"outcome", policy::hold_outcome_name(decision.outcome)}, {"by", decision.by}}}};
+}
+
+json tripped_event(const policy::BreakerState& breaker, policy::TimePoint now) {
+  return json{{"event", "tripped"},
+              {"text", tripped_text(breaker)},
+              {"breaker", breaker_json(breaker, now)}};
+}
+
+std::string HttpUrl::host_header() const {
+  const std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  return port == "80" ? h : h + ":" + port;
+}
+
+std::optional<HttpUrl> parse_http_url(std::string_view url) {
+  constexpr std::string_view kScheme = "http://";
+  if (url.size() < kScheme.size()) return std::nullopt;
+  for (std::size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(url[i])) != kScheme[i]) return std::nullopt;
+  }
+  url.remove_prefix(kScheme.size());
+  HttpUrl out;
+  const auto slash = url.find_first_of("/?#");
+  std::string_view authority = url.substr(0, slash);
+  if (slash != std::string_view::npos) {
+    std::string_view rest = url.substr(slash);
+    rest = rest.substr(0, rest.find('#'));
+    out.target = rest.empty() || rest[0] != '/' ? "/" + std::string(rest) : std::string(rest);
+  }
+  if (authority.find('@') != std::string_view::npos) return std::nullopt;  // no credentials
+  if (!authority.empty() && authority[0] == '[') {                         // [::1]:8080
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    out.host = std::string(authority.substr(1, close - 1));
+    authority.remove_prefix(close + 1);
+    if (!authority.empty()) {
+      if (authority[0] != ':') return std::nullopt;
+      out.port = std::string(authority.substr(1));
+    }
+  } else {
+    const auto colon = authority.rfind(':');
+    out.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) out.port = std::string(authority.substr(colon + 1));
+  }
+  if (out.host.empty() || out.port.empty() || out.port.size() > 5) return std::nullopt;
+  for (char c : out.port) {
+    if (c < '0' || c > '9') return std::nullopt;
+  }
+  const long port = std::stol(out.port);
+  if (port < 1 || port > 65535) return std::nullopt;
+  return out;
+}
+
+}  // namespace mongoguard::proxy

@@ -1,0 +1,51 @@
+// JSON shapes shared by the admin API, the web page and the webhooks: holds,
+// breakers and the human sentences chat tools show. Pure functions of their
+// inputs (time is passed in), so they are unit-tested without sockets.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "policy/budget.h"
+#include "policy/holds.h"
+
+namespace mongoguard::proxy {
+
+// Serialises without throwing: bytes that are not UTF-8 (a filter's strings
+// are the client's) become U+FFFD.
+std::string dump_json(const nlohmann::json& value);
+
+// "2024-05-01T12:00:00.123Z"
+std::string iso_time(std::chrono::system_clock::time_point t);
+// A window length as people write it in the config: "1m", "90s", "2h", "250ms".
+std::string human_duration(std::chrono::milliseconds d);
+
+nlohmann::json hold_json(const policy::HoldInfo& hold, policy::TimePoint now);
+nlohmann::json breaker_json(const policy::BreakerState& breaker, policy::TimePoint now);
+
+// Slack-compatible one-line summaries.
+std::string hold_text(const policy::HoldInfo& hold);
+std::string resolved_text(const policy::HoldInfo& hold, const policy::HoldDecision& decision);
+std::string tripped_text(const policy::BreakerState& breaker);
+
+// Webhook bodies: {event, text, hold|breaker, ...}.
+nlohmann::json hold_event(const policy::HoldInfo& hold, policy::TimePoint now);
+nlohmann::json resolved_event(const policy::HoldInfo& hold, const policy::HoldDecision& decision,
+                              policy::TimePoint now);
+nlohmann::json tripped_event(const policy::BreakerState& breaker, policy::TimePoint now);
+
+// A webhook target: plain http:// only.
+struct HttpUrl {
+  std::string host;
+  std::string port = "80";
+  std::string target = "/";  // path and query
+  // The Host header: host, plus ":port" when it is not 80.
+  std::string host_header() const;
+};
+std::optional<HttpUrl> parse_http_url(std::string_view url);
+
+}  // namespace mongoguard::proxy
