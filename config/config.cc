@@ -173,7 +173,7 @@ class Parser {
     }
     check_keys(root,
                {"listen", "upstream", "threads", "log_level", "admin", "connect_timeout", "mode",
-                "audit", "rules"},
+                "audit", "rules", "holds", "notify"},
                "the top level");
     if (auto n = root["listen"]) config.listen = scalar(n, "listen");
     if (auto n = root["upstream"]) config.upstream = scalar(n, "upstream");
@@ -207,8 +207,27 @@ class Parser {
       if (!admin.IsMap()) {
         error(admin, "admin must be a mapping");
       } else {
-        check_keys(admin, {"listen"}, "admin");
+        check_keys(admin, {"listen", "token_file"}, "admin");
         if (auto n = admin["listen"]) config.admin_listen = scalar(n, "admin.listen");
+        if (auto n = admin["token_file"]) config.admin_token_file = scalar(n, "admin.token_file");
+      }
+    }
+    if (auto holds = root["holds"]) {
+      if (!holds.IsMap()) {
+        error(holds, "holds must be a mapping");
+      } else {
+        check_keys(holds, {"timeout"}, "holds");
+        if (auto n = holds["timeout"]) {
+          if (auto d = duration(n, "holds.timeout")) config.hold_timeout = *d;
+        }
+      }
+    }
+    if (auto notify = root["notify"]) {
+      if (!notify.IsMap()) {
+        error(notify, "notify must be a mapping");
+      } else {
+        check_keys(notify, {"webhooks"}, "notify");
+        if (auto hooks = notify["webhooks"]) parse_webhooks(hooks, config);
       }
     }
     if (auto n = root["mode"]) {
@@ -255,7 +274,7 @@ class Parser {
       return std::nullopt;
     }
     const auto before = errors_.size();
-    check_keys(node, {"name", "match", "action", "mode", "message"}, "a rule");
+    check_keys(node, {"name", "match", "action", "mode", "message", "limit"}, "a rule");
     policy::Rule rule;
     rule.line = node.Mark().line + 1;
     if (auto n = node["name"]) {
@@ -283,6 +302,14 @@ class Parser {
     }
     if (auto n = node["message"]) {
       if (auto text = scalar(n, "message")) rule.message = *text;
+    }
+    if (auto n = node["limit"]) {
+      rule.limit = parse_limit(n);
+      if (rule.action == policy::Action::kAllow) {
+        error(
+            n,
+            "a rule with a limit acts when its budget is spent: use hold, block or log, not allow");
+      }
     }
     if (auto match = node["match"]) {
       parse_match(match, rule);
@@ -348,6 +375,103 @@ class Parser {
           error(item, "bad CIDR: " + why);
         }
       }
+    }
+  }
+
+  std::optional<std::chrono::milliseconds> duration(const YAML::Node& n, std::string_view key) {
+    auto text = scalar(n, key);
+    if (!text) return std::nullopt;
+    auto d = parse_duration(*text);
+    if (!d || d->count() == 0) {
+      error(n, "bad duration '" + *text + "' for " + std::string(key) +
+                   " (use e.g. 500ms, 30s, 10m, 1h)");
+      return std::nullopt;
+    }
+    return d;
+  }
+
+  std::optional<policy::Limit> parse_limit(const YAML::Node& node) {
+    if (!node.IsMap()) {
+      error(node, "limit must be a mapping like { documents: 50, per: 1m }");
+      return std::nullopt;
+    }
+    check_keys(node, {"documents", "per", "group_by", "preflight", "on_preflight_error"}, "limit");
+    policy::Limit limit;
+    if (auto n = node["documents"]) {
+      long long value = 0;
+      if (!n.IsScalar() || !YAML::convert<long long>::decode(n, value) || value < 1) {
+        error(n, "limit.documents must be a whole number of at least 1");
+      } else {
+        limit.documents = value;
+      }
+    } else {
+      error(node, "limit needs documents (how many may be affected per window)");
+    }
+    if (auto n = node["per"]) {
+      if (auto d = duration(n, "limit.per")) limit.per = *d;
+    } else {
+      error(node, "limit needs per (the window, e.g. 1m)");
+    }
+    if (auto n = node["group_by"]) {
+      for (auto& [text, item] : list(n, "group_by")) {
+        if (text == "user")
+          limit.group_by_user = true;
+        else if (text == "app")
+          limit.group_by_app = true;
+        else if (text == "client")
+          limit.group_by_client = true;
+        else
+          error(item, "group_by takes user, app and client, not '" + text + "'");
+      }
+    }
+    if (auto n = node["preflight"]) {
+      if (auto b = boolean(n, "limit.preflight")) limit.preflight = *b;
+    }
+    if (auto n = node["on_preflight_error"]) {
+      if (auto text = scalar(n, "limit.on_preflight_error")) {
+        auto action = policy::parse_action(*text);
+        if (!action || *action == policy::Action::kLog) {
+          error(n, "on_preflight_error must be allow, block or hold, not '" + *text + "'");
+        } else {
+          limit.on_preflight_error = *action;
+        }
+      }
+    }
+    return limit;
+  }
+
+  void parse_webhooks(const YAML::Node& hooks, Config& config) {
+    if (!hooks.IsSequence()) {
+      error(hooks, "notify.webhooks must be a list of { url, events }");
+      return;
+    }
+    for (const auto& hook : hooks) {
+      if (!hook.IsMap()) {
+        error(hook, "each webhook must be a mapping with url and events");
+        continue;
+      }
+      check_keys(hook, {"url", "events"}, "a webhook");
+      Webhook w;
+      if (auto n = hook["url"]) {
+        if (auto text = scalar(n, "url")) {
+          w.url = *text;
+          if (w.url.rfind("http://", 0) != 0) {
+            error(n, "webhook url must start with http:// (got '" + w.url + "')");
+          }
+        }
+      } else {
+        error(hook, "webhook has no url");
+      }
+      if (auto n = hook["events"]) {
+        for (auto& [text, item] : list(n, "events")) {
+          if (text != "hold" && text != "resolved" && text != "tripped") {
+            error(item, "webhook events are hold, resolved and tripped, not '" + text + "'");
+          } else {
+            w.events.push_back(text);
+          }
+        }
+      }
+      config.webhooks.push_back(std::move(w));
     }
   }
 

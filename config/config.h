@@ -22,12 +22,20 @@ struct ConfigError {
   std::string to_string() const;
 };
 
+struct Webhook {
+  std::string url;
+  std::vector<std::string> events;  // hold, resolved, tripped; empty = all
+};
+
 struct Config {
   std::optional<std::string> listen;
   std::optional<std::string> upstream;
   std::optional<unsigned> threads;
   std::optional<std::string> log_level;
   std::optional<std::string> admin_listen;
+  std::optional<std::string> admin_token_file;  // bearer token for the admin API
+  std::chrono::milliseconds hold_timeout{std::chrono::minutes(10)};  // then rejected
+  std::vector<Webhook> webhooks;
   std::optional<std::chrono::milliseconds> connect_timeout;
 
   std::optional<std::string> audit_path;  // one JSON line per inspected operation

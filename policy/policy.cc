@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "policy/budget.h"
+
 namespace mongoguard::policy {
 
 namespace {
@@ -60,6 +62,8 @@ Verdict decide(const Policy& policy, const CommandInfo& info, const Identity& wh
         exempt = true;
         continue;
       }
+      // Budget rules act only once their budget is spent: see budget_charges().
+      if (rule.limit) continue;
       // The first rule in file order with the strictest action names the verdict.
       if (stricter(rule.action, would)) {
         would = rule.action;
@@ -89,11 +93,38 @@ Verdict decide(const Policy& policy, const CommandInfo& info, const Identity& wh
   return verdict;
 }
 
+std::vector<Charge> budget_charges(const Policy& policy, const CommandInfo& info,
+                                   const Identity& who) {
+  std::vector<Charge> charges;
+  for (const auto& target : info.targets) {
+    bool exempt = false;
+    std::size_t first = charges.size();
+    for (const auto& rule : policy.rules) {
+      if (!rule_matches(rule, target, who)) continue;
+      if (rule.action == Action::kAllow) {
+        exempt = true;
+        break;
+      }
+      if (!rule.limit) continue;
+      Charge c;
+      c.rule = &rule;
+      c.target = &target;
+      c.key = budget_key(rule, target, who);
+      c.known = target.single_statements;
+      charges.push_back(std::move(c));
+    }
+    if (exempt) charges.resize(first);
+  }
+  return charges;
+}
+
 std::string Verdict::error_message() const {
   if (!rule || !target) return "mongoguard: operation blocked by policy";
   return "mongoguard: " + std::string(operation_name(target->op)) + " on " + target->ns + " " +
-         "blocked by rule '" + rule->name +
-         "': " + (rule->message.empty() ? default_reason(*rule, *target) : rule->message);
+         "blocked by rule '" + rule->name + "': " +
+         (!rule->message.empty() ? rule->message
+          : !reason.empty()      ? reason
+                                 : default_reason(*rule, *target));
 }
 
 }  // namespace mongoguard::policy

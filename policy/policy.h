@@ -27,6 +27,8 @@ struct Verdict {
   const Rule* rule = nullptr;        // the rule that decided `would`
   const Target* target = nullptr;    // the target it decided on
   std::vector<const Rule*> matched;  // every rule that matched some target
+  // Why, when the rule's own message does not say: set for spent budgets.
+  std::string reason;
 
   // "mongoguard: <op> on <ns> blocked by rule '<name>': <reason>"
   std::string error_message() const;
@@ -39,6 +41,23 @@ struct Verdict {
 // A command's verdict is the strictest over its targets. Dry-run rules (or a
 // global dry-run) report what they would do but only log.
 Verdict decide(const Policy& policy, const CommandInfo& info, const Identity& who);
+
+// One budget a command draws on: a matching rule with a limit, for one
+// target. `known` is the part of the size known before forwarding
+// (statements limited to one document count one each); the session adds a
+// pre-flight count where the rule asks for one.
+struct Charge {
+  const Rule* rule = nullptr;
+  const Target* target = nullptr;
+  std::string key;  // budget_key(): the breaker's name
+  std::int64_t known = 0;
+};
+
+// Every budget the command draws on. Targets exempted by an allow rule draw
+// on none. Rules with a limit never act through decide(); they act when
+// BudgetBook::admit() says their budget is spent.
+std::vector<Charge> budget_charges(const Policy& policy, const CommandInfo& info,
+                                   const Identity& who);
 
 // True when `rule` matches `target` sent by `who`.
 bool rule_matches(const Rule& rule, const Target& target, const Identity& who);

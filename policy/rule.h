@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -65,6 +66,21 @@ class Cidr {
 // Parses a textual IPv4/IPv6 address into the 16-byte form Cidr uses.
 std::optional<std::array<std::uint8_t, 16>> parse_ip(std::string_view text);
 
+// A damage budget: at most `documents` affected per `per`, counted from the
+// server's replies, kept separately per namespace and per grouped identity.
+struct Limit {
+  std::int64_t documents = 0;
+  std::chrono::milliseconds per{60'000};
+  bool group_by_user = false;
+  bool group_by_app = false;
+  bool group_by_client = false;
+  // Measure a multi-document delete/update of unknown size first with a
+  // count using the same filter, on the client's own connection.
+  bool preflight = false;
+  // What to do when that count fails (allow, block or hold).
+  Action on_preflight_error = Action::kHold;
+};
+
 struct Rule {
   std::string name;
   std::vector<NamespaceGlob> namespaces;  // empty = every namespace
@@ -76,7 +92,10 @@ struct Rule {
   Action action = Action::kBlock;
   std::optional<Mode> mode;  // overrides the global mode for this rule
   std::string message;       // shown to the client when it blocks
-  int line = 0;              // where the rule starts in the file (for explain)
+  // With a limit, the rule acts only once its budget is spent (it trips);
+  // until then matching operations pass and are counted.
+  std::optional<Limit> limit;
+  int line = 0;  // where the rule starts in the file (for explain)
 };
 
 // Who sent a command, as far as the proxy knows.

@@ -144,6 +144,31 @@ bool AuditLog::open(const std::string& path, std::string& error) {
 void AuditLog::write(const AuditRecord& record) {
   const std::string line = record.to_json();
   if (record.notable()) spdlog::info("audit: {}", line);
+  write_line(line);
+}
+
+void AuditLog::write_operator_action(const std::string& action, const std::string& by,
+                                     const std::string& target, const std::string& details) {
+  using namespace std::chrono;
+  bson_t doc = BSON_INITIALIZER;
+  bson_append_date_time(
+      &doc, "time", -1,
+      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+  append_string(&doc, "operator_action", action);
+  append_string(&doc, "by", by);
+  append_string(&doc, "target", target);
+  if (!details.empty()) append_string(&doc, "details", details);
+  std::size_t length = 0;
+  char* json = bson_as_relaxed_extended_json(&doc, &length);
+  bson_destroy(&doc);
+  if (!json) return;
+  std::string line(json, length);
+  bson_free(json);
+  write_line(line);
+}
+
+void AuditLog::write_line(const std::string& line) {
+  if (decisions_) decisions_->add(line);
   std::lock_guard lock(mutex_);
   if (!file_) return;
   std::fwrite(line.data(), 1, line.size(), file_);

@@ -15,6 +15,7 @@
 #include "policy/command_info.h"
 #include "policy/policy.h"
 #include "policy/reply_facts.h"
+#include "proxy/decision_log.h"
 
 namespace mongoguard::proxy {
 
@@ -50,12 +51,19 @@ class AuditLog {
   // Thread-safe. Notable records (log, block, hold, would-block) also go to
   // the process log at info level.
   void write(const AuditRecord& record);
+  // An operator's action (approve, reject, grant, reset, ...), as one line.
+  void write_operator_action(const std::string& action, const std::string& by,
+                             const std::string& target, const std::string& details);
+  // Recent records also go here (for the admin API and page).
+  void set_decisions(DecisionLog* decisions) { decisions_ = decisions; }
   ~AuditLog();
 
  private:
   std::mutex mutex_;
   std::FILE* file_ = nullptr;
   std::string path_;
+  DecisionLog* decisions_ = nullptr;
+  void write_line(const std::string& line);
 };
 
 }  // namespace mongoguard::proxy

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "config/config.h"
+#include "proxy/ctl.h"
 #include "proxy/endpoint.h"
 #include "proxy/options.h"
 #include "proxy/server.h"
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
     return tools::validate_main(argc - 1, argv + 1);
   if (argc >= 2 && std::string_view(argv[1]) == "explain")
     return tools::explain_main(argc - 1, argv + 1);
+  if (argc >= 2 && std::string_view(argv[1]) == "ctl") return tools::ctl_main(argc - 1, argv + 1);
   proxy::Options options;
   std::string error;
   switch (proxy::parse_command_line(argc, argv, options, error)) {

@@ -14,6 +14,51 @@ std::uint64_t Metrics::rejected(wire::DecodeError reason) const {
   return slot < rejected_.size() ? rejected_[slot].load(std::memory_order_relaxed) : 0;
 }
 
+namespace {
+
+constexpr std::int32_t kOpcodes[] = {1, 2001, 2002, 2004, 2005, 2006, 2007, 2012, 2013};
+
+std::string escape_label(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+void Metrics::count_verdict(const std::string& rule, const std::string& verdict) {
+  std::lock_guard lock(verdicts_mutex_);
+  ++verdicts_[{rule, verdict}];
+}
+
+void Metrics::count_hold_outcome(policy::HoldOutcome outcome) {
+  auto slot = static_cast<std::size_t>(outcome);
+  if (slot < hold_outcomes_.size()) hold_outcomes_[slot].fetch_add(1, std::memory_order_relaxed);
+}
+
+void Metrics::count_documents(policy::Operation op, std::int64_t n) {
+  auto slot = static_cast<std::size_t>(op);
+  if (slot < documents_.size() && n > 0) {
+    documents_[slot].fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+  }
+}
+
+void Metrics::count_opcode(std::int32_t opcode) {
+  for (std::size_t i = 0; i < std::size(kOpcodes); ++i) {
+    if (kOpcodes[i] == opcode) {
+      opcodes_[i].fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+}
+
 std::string Metrics::render_prometheus() const {
   std::string out;
   auto counter = [&out](const char* name, const char* help, auto value) {
@@ -59,6 +104,44 @@ std::string Metrics::render_prometheus() const {
     fmt::format_to(std::back_inserter(out),
                    "mongoguard_rejected_frames_total{{reason=\"{}\"}} {}\n", name,
                    load(rejected_[i]));
+  }
+  out +=
+      "# HELP mongoguard_messages_total Client messages by opcode (compressed ones by their "
+      "original opcode and also as OP_COMPRESSED).\n# TYPE mongoguard_messages_total counter\n";
+  for (std::size_t i = 0; i < std::size(kOpcodes); ++i) {
+    fmt::format_to(std::back_inserter(out), "mongoguard_messages_total{{opcode=\"{}\"}} {}\n",
+                   wire::opcode_name(kOpcodes[i]), load(opcodes_[i]));
+  }
+  counter("mongoguard_holds_created_total", "Operations parked for an operator's decision.",
+          load(holds_created));
+  counter("mongoguard_breakers_tripped_total", "Budgets spent (breaker trips).",
+          load(breakers_tripped));
+  out +=
+      "# HELP mongoguard_holds_resolved_total Holds by outcome.\n"
+      "# TYPE mongoguard_holds_resolved_total counter\n";
+  for (std::size_t i = 0; i < hold_outcomes_.size(); ++i) {
+    fmt::format_to(
+        std::back_inserter(out), "mongoguard_holds_resolved_total{{outcome=\"{}\"}} {}\n",
+        policy::hold_outcome_name(static_cast<policy::HoldOutcome>(i)), load(hold_outcomes_[i]));
+  }
+  out +=
+      "# HELP mongoguard_documents_affected_total Documents the server reported as affected by "
+      "inspected operations.\n# TYPE mongoguard_documents_affected_total counter\n";
+  for (std::size_t i = 0; i < documents_.size(); ++i) {
+    fmt::format_to(std::back_inserter(out),
+                   "mongoguard_documents_affected_total{{operation=\"{}\"}} {}\n",
+                   policy::operation_name(static_cast<policy::Operation>(i)), load(documents_[i]));
+  }
+  out +=
+      "# HELP mongoguard_verdicts_total Inspected operations by deciding rule and verdict.\n"
+      "# TYPE mongoguard_verdicts_total counter\n";
+  {
+    std::lock_guard lock(verdicts_mutex_);
+    for (const auto& [key, count] : verdicts_) {
+      fmt::format_to(std::back_inserter(out),
+                     "mongoguard_verdicts_total{{rule=\"{}\",verdict=\"{}\"}} {}\n",
+                     escape_label(key.first), escape_label(key.second), count);
+    }
   }
   return out;
 }

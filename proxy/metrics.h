@@ -6,9 +6,13 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "bson/wire.h"
+#include "policy/command_info.h"
+#include "policy/holds.h"
 
 namespace mongoguard::proxy {
 
@@ -31,13 +35,28 @@ class Metrics {
   std::atomic<std::uint64_t> policy_reloads{0};
   std::atomic<std::uint64_t> policy_reload_failures{0};
 
+  std::atomic<std::uint64_t> holds_created{0};
+  std::atomic<std::uint64_t> breakers_tripped{0};
+
   void count_rejected(wire::DecodeError reason);
+  // Inspected operations only (not the hot path): a short lock is fine.
+  void count_verdict(const std::string& rule, const std::string& verdict);
+  void count_hold_outcome(policy::HoldOutcome outcome);
+  void count_documents(policy::Operation op, std::int64_t n);
+  void count_opcode(std::int32_t opcode);
   std::uint64_t rejected(wire::DecodeError reason) const;
 
   std::string render_prometheus() const;
 
  private:
   std::array<std::atomic<std::uint64_t>, kReasonSlots> rejected_{};
+  std::array<std::atomic<std::uint64_t>, 6> hold_outcomes_{};
+  std::array<std::atomic<std::uint64_t>, policy::kOperationCount> documents_{};
+  // OP_REPLY, OP_UPDATE, OP_INSERT, OP_QUERY, OP_GET_MORE, OP_DELETE,
+  // OP_KILL_CURSORS, OP_COMPRESSED, OP_MSG.
+  std::array<std::atomic<std::uint64_t>, 9> opcodes_{};
+  mutable std::mutex verdicts_mutex_;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> verdicts_;
 };
 
 }  // namespace mongoguard::proxy

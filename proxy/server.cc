@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <cctype>
+#include <fstream>
+
 namespace mongoguard::proxy {
 
 namespace {
@@ -31,6 +34,18 @@ Server::Server(ServerSettings settings)
     workers_.push_back(std::make_unique<asio::io_context>(1));
     work_guards_.push_back(asio::make_work_guard(*workers_.back()));
   }
+  std::vector<WebhookTarget> targets;
+  for (const auto& w : settings_.config->webhooks) targets.push_back({w.url, w.events});
+  notifier_ = std::make_unique<Notifier>(main_io_, std::move(targets));
+  audit_.set_decisions(&decisions_);
+  services_ = std::make_unique<SessionServices>(
+      SessionServices{metrics_, policies_, audit_, holds_, budgets_, *notifier_});
+  admin_state_ = std::make_unique<AdminState>(AdminState{
+      metrics_, holds_, budgets_, decisions_, *notifier_,
+      [this](std::string& errors) { return reload("admin API", &errors); },
+      [this](const std::string& action, const std::string& by, const std::string& target,
+             const std::string& details) { audit_operator_action(action, by, target, details); },
+      [this] { return read_token(); }, [this] { return listening_; }});
 }
 
 Server::~Server() { stop(); }
@@ -52,7 +67,7 @@ void Server::bind() {
   acceptor_.listen(asio::socket_base::max_listen_connections);
   if (settings_.admin_listen) {
     admin_ = std::make_unique<AdminHttp>(
-        main_io_, resolve_listen(main_io_, *settings_.admin_listen), metrics_);
+        main_io_, resolve_listen(main_io_, *settings_.admin_listen), *admin_state_);
   }
 }
 
@@ -63,10 +78,7 @@ int Server::run() {
   terminate_->async_wait([this](error_code ec, int signal) {
     if (ec) return;
     spdlog::info("signal {} received, shutting down", signal);
-    error_code ignored;
-    acceptor_.close(ignored);
-    if (admin_) admin_->stop();
-    main_io_.stop();
+    shutdown();
   });
   asio::co_spawn(main_io_, accept_loop(), asio::detached);
   if (settings_.config_path) {
@@ -78,6 +90,7 @@ int Server::run() {
     spdlog::info("admin endpoint on http://{}/ (/metrics, /healthz)",
                  settings_.admin_listen->to_string());
   }
+  listening_ = true;
   spdlog::info("mongoguard {} listening on {}, upstream {}, {} worker thread(s)",
                MONGOGUARD_VERSION, settings_.listen.to_string(),
                settings_.session.upstream.to_string(), settings_.threads);
@@ -85,6 +98,39 @@ int Server::run() {
   stop();
   spdlog::info("mongoguard stopped");
   return 0;
+}
+
+void Server::shutdown() {
+  error_code ignored;
+  acceptor_.close(ignored);
+  listening_ = false;
+  // Held operations are rejected, never forwarded. Their sessions write the
+  // refusal on their own threads; give them a moment before stopping.
+  const auto held = holds_.resolve_all({policy::HoldOutcome::kShutdown, ""});
+  if (held > 0) spdlog::warn("rejected {} held operation(s) at shutdown", held);
+  auto grace = std::make_shared<asio::steady_timer>(main_io_);
+  grace->expires_after(std::chrono::milliseconds(held > 0 ? 500 : 0));
+  grace->async_wait([this, grace](error_code) {
+    if (admin_) admin_->stop();
+    main_io_.stop();
+  });
+}
+
+std::string Server::read_token() const {
+  const auto config = policies_.current();
+  if (!config->admin_token_file) return {};
+  std::ifstream in(*config->admin_token_file);
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  return token;
+}
+
+void Server::audit_operator_action(const std::string& action, const std::string& by,
+                                   const std::string& target, const std::string& details) {
+  spdlog::info("operator {}: {} {}{}{}", by.empty() ? "(unnamed)" : by, action, target,
+               details.empty() ? "" : " ", details);
+  audit_.write_operator_action(action, by, target, details);
 }
 
 void Server::stop() {
@@ -112,7 +158,7 @@ asio::awaitable<void> Server::accept_loop() {
       continue;
     }
     auto session = std::make_shared<Session>(std::move(socket), next_session_id_++,
-                                             settings_.session, metrics_, policies_, audit_);
+                                             settings_.session, *services_);
     // Start on the worker: the session's coroutines live on its io_context.
     asio::post(worker, [session] { session->start(); });
   }
@@ -146,7 +192,11 @@ asio::awaitable<void> Server::watch_config() {
   }
 }
 
-void Server::reload(const char* why) {
+bool Server::reload(const char* why, std::string* errors) {
+  if (!settings_.config_path) {
+    if (errors) *errors = "mongoguard was started without --config; nothing to reload";
+    return false;
+  }
   const auto& path = *settings_.config_path;
   config_fingerprint_ = fingerprint(path);
   auto loaded = config::load_config_file(path);
@@ -154,8 +204,11 @@ void Server::reload(const char* why) {
     metrics_.policy_reload_failures.fetch_add(1, std::memory_order_relaxed);
     spdlog::error("reload ({}) refused, the running policy stays in place: {} error(s)", why,
                   loaded.errors.size());
-    for (const auto& e : loaded.errors) spdlog::error("  {}", e.to_string());
-    return;
+    for (const auto& e : loaded.errors) {
+      spdlog::error("  {}", e.to_string());
+      if (errors) *errors += e.to_string() + "\n";
+    }
+    return false;
   }
   auto next = std::make_shared<const config::Config>(std::move(*loaded.config));
   const auto& current = *policies_.current();
@@ -168,10 +221,14 @@ void Server::reload(const char* why) {
   if (!audit_.open(next->audit_path.value_or(""), error)) {
     spdlog::error("reload ({}): {}; keeping the previous audit file", why, error);
   }
+  std::vector<WebhookTarget> targets;
+  for (const auto& w : next->webhooks) targets.push_back({w.url, w.events});
+  notifier_->set_targets(std::move(targets));
   policies_.replace(next);
   metrics_.policy_reloads.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("policy reloaded ({}): {} rule(s), mode {}", why, next->policy->rules.size(),
                policy::mode_name(next->policy->mode));
+  return true;
 }
 
 }  // namespace mongoguard::proxy

@@ -9,11 +9,16 @@
 #include <vector>
 
 #include "config/config.h"
+#include "policy/budget.h"
+#include "policy/holds.h"
 #include "proxy/admin_http.h"
+#include "proxy/admin_state.h"
 #include "proxy/asio.h"
 #include "proxy/audit.h"
+#include "proxy/decision_log.h"
 #include "proxy/endpoint.h"
 #include "proxy/metrics.h"
+#include "proxy/notifier.h"
 #include "proxy/policy_store.h"
 #include "proxy/session.h"
 
@@ -46,19 +51,30 @@ class Server {
   asio::awaitable<void> watch_config();
   void wait_for_hangup();
   // Loads the config file again; a broken file leaves the running policy.
-  void reload(const char* why);
+  bool reload(const char* why, std::string* errors = nullptr);
+  void audit_operator_action(const std::string& action, const std::string& by,
+                             const std::string& target, const std::string& details);
+  std::string read_token() const;
+  void shutdown();
   void stop();
 
   ServerSettings settings_;
   Metrics metrics_;
   PolicyStore policies_;
   AuditLog audit_;
+  DecisionLog decisions_;
+  policy::HoldRegistry holds_;
+  policy::BudgetBook budgets_;
   asio::io_context main_io_{1};
   std::vector<std::unique_ptr<asio::io_context>> workers_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_guards_;
   std::vector<std::thread> threads_;
   tcp::acceptor acceptor_{main_io_};
+  std::unique_ptr<Notifier> notifier_;
+  std::unique_ptr<SessionServices> services_;
+  std::unique_ptr<AdminState> admin_state_;
   std::unique_ptr<AdminHttp> admin_;
+  bool listening_ = false;
   std::uint64_t next_session_id_ = 1;
   std::size_t next_worker_ = 0;
   std::optional<asio::signal_set> hangup_;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "policy/identity.h"
 #include "policy/reply_facts.h"
 
@@ -62,19 +64,21 @@ void tune_socket(tcp::socket& socket) {
 }  // namespace
 
 Session::Session(tcp::socket client, std::uint64_t id, const SessionSettings& settings,
-                 Metrics& metrics, const PolicyStore& policies, AuditLog& audit)
+                 SessionServices& services)
     : client_(std::move(client)),
       upstream_(client_.get_executor()),
       id_(id),
       peer_(describe_peer(client_)),
       settings_(settings),
-      metrics_(metrics),
-      policies_(policies),
-      audit_(audit),
-      client_write_done_(client_.get_executor()) {
+      services_(services),
+      metrics_(services.metrics),
+      audit_(services.audit),
+      client_write_done_(client_.get_executor()),
+      preflight_wake_(client_.get_executor()) {
   identity_.client_address = peer_;
   identity_.client_ip = peer_ip(client_);
   client_write_done_.expires_at(asio::steady_timer::time_point::max());
+  preflight_wake_.expires_at(asio::steady_timer::time_point::max());
   metrics_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
   metrics_.connections_open.fetch_add(1, std::memory_order_relaxed);
 }
@@ -194,8 +198,12 @@ asio::awaitable<void> Session::relay_client_to_upstream() {
     const auto& request = decoded.view;
     ++messages_in_;
     metrics_.client_messages.fetch_add(1, std::memory_order_relaxed);
+    metrics_.count_opcode(request.effective_opcode);
     metrics_.client_bytes.fetch_add(frame.size(), std::memory_order_relaxed);
-    if (request.compressed) metrics_.compressed_messages.fetch_add(1, std::memory_order_relaxed);
+    if (request.compressed) {
+      metrics_.compressed_messages.fetch_add(1, std::memory_order_relaxed);
+      metrics_.count_opcode(static_cast<std::int32_t>(wire::OpCode::kCompressed));
+    }
     if (spdlog::should_log(spdlog::level::debug)) {
       spdlog::debug("conn {} request {} {}{} command={} db={} size={}{}", id_,
                     request.header.request_id, wire::opcode_name(request.effective_opcode),
@@ -244,6 +252,12 @@ asio::awaitable<void> Session::relay_upstream_to_client() {
       spdlog::debug("conn {} reply {} to {} {} size={}", id_, header.request_id, header.response_to,
                     wire::opcode_name(header.op_code), frame.size());
     }
+    if (preflight_id_ != 0 && wire::read_header(frame).response_to == preflight_id_) {
+      // mongoguard's own pre-flight count: consumed here, never relayed.
+      preflight_reply_ = frame;
+      preflight_wake_.cancel();
+      continue;
+    }
     if (!pending_.empty()) observe_reply(frame);
     if (!co_await write_client(asio::buffer(frame))) co_return;
   }
@@ -269,50 +283,413 @@ asio::awaitable<bool> Session::write_client(asio::const_buffer bytes) {
   co_return !closed_;
 }
 
-asio::awaitable<bool> Session::enforce(const wire::Request& request, policy::CommandInfo info) {
-  const auto config = policies_.current();
-  const auto verdict = policy::decide(*config->policy, info, identity_);
-  AuditRecord record(id_, identity_, info, verdict, config->audit_redact);
-  // Holds need the hold registry; until an operation can be parked it is
-  // refused like a block, which is the safe reading of "hold".
-  const bool refuse =
-      verdict.action == policy::Action::kBlock || verdict.action == policy::Action::kHold;
-  if (!refuse) {
-    record.set_outcome("forwarded");
-    if (info.more_to_come) {
-      audit_.write(record);
-    } else {
-      pending_[request.header.request_id].audit = std::move(record);
+namespace {
+
+std::string describe_window(std::chrono::milliseconds per) {
+  using namespace std::chrono;
+  if (per.count() % 3'600'000 == 0) return std::to_string(per.count() / 3'600'000) + "h";
+  if (per.count() % 60'000 == 0) return std::to_string(per.count() / 60'000) + "m";
+  if (per.count() % 1000 == 0) return std::to_string(per.count() / 1000) + "s";
+  return std::to_string(per.count()) + "ms";
+}
+
+std::string collection_of(const std::string& ns) {
+  auto dot = ns.find('.');
+  return dot == std::string::npos ? std::string() : ns.substr(dot + 1);
+}
+
+// Appends a JSON value (relaxed extended JSON of a document or a scalar)
+// under `key`, as the classifier recorded it.
+bool append_json_value(bson_t* doc, const char* key, const std::string& json) {
+  if (json.empty()) return true;
+  const std::string wrapped = "{\"v\": " + json + "}";
+  bson_error_t error;
+  bson_t* parsed = bson_new_from_json(reinterpret_cast<const std::uint8_t*>(wrapped.data()),
+                                      static_cast<ssize_t>(wrapped.size()), &error);
+  if (!parsed) return false;
+  bson_iter_t it;
+  bool ok = bson_iter_init_find(&it, parsed, "v") && bson_append_iter(doc, key, -1, &it);
+  bson_destroy(parsed);
+  return ok;
+}
+
+}  // namespace
+
+asio::awaitable<std::optional<std::int64_t>> Session::preflight_count(
+    const policy::CommandInfo& info, const policy::Target& target, std::string& error) {
+  bson_t body = BSON_INITIALIZER;
+  const std::string collection = collection_of(target.ns);
+  bson_append_utf8(&body, "count", -1, collection.data(), static_cast<int>(collection.size()));
+  bson_t filter;
+  if (!target.filter_bson.empty() &&
+      bson_init_static(&filter, target.filter_bson.data(), target.filter_bson.size())) {
+    bson_append_document(&body, "query", -1, &filter);
+  }
+  if (!append_json_value(&body, "collation", info.collation_json) ||
+      !append_json_value(&body, "hint", info.hint_json)) {
+    bson_destroy(&body);
+    error = "could not rebuild the command's collation or hint";
+    co_return std::nullopt;
+  }
+  const std::string db = target.ns.substr(0, target.ns.find('.'));
+  bson_append_utf8(&body, "$db", -1, db.data(), static_cast<int>(db.size()));
+  // Negative ids: drivers number their requests upwards from positive values.
+  preflight_id_ = -static_cast<std::int32_t>(++reply_ids_);
+  auto message = wire::build_op_msg(&body, preflight_id_, 0);
+  bson_destroy(&body);
+  preflight_reply_.reset();
+
+  error_code ec;
+  co_await asio::async_write(upstream_, asio::buffer(message),
+                             asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    error = "could not send the count: " + ec.message();
+    preflight_id_ = 0;
+    co_return std::nullopt;
+  }
+  // The upstream relay hands the reply over instead of forwarding it.
+  asio::steady_timer deadline(client_.get_executor());
+  deadline.expires_after(settings_.preflight_timeout);
+  bool timed_out = false;
+  deadline.async_wait([self = shared_from_this(), &timed_out](error_code wait_ec) {
+    if (wait_ec) return;
+    timed_out = true;
+    self->preflight_wake_.cancel();
+  });
+  while (!preflight_reply_ && !timed_out && !closed_) {
+    error_code ignored;
+    co_await preflight_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+  deadline.cancel();
+  preflight_id_ = 0;
+  if (!preflight_reply_) {
+    error = timed_out ? "the count did not answer in time" : "the connection closed";
+    co_return std::nullopt;
+  }
+  auto reply = std::move(*preflight_reply_);
+  preflight_reply_.reset();
+  auto msg = wire::decode_op_msg(reply, false);
+  if (!msg.ok()) {
+    error = "the count's reply could not be read";
+    co_return std::nullopt;
+  }
+  bson_t doc;
+  if (!msg.view.body.as_bson(&doc)) {
+    error = "the count's reply could not be read";
+    co_return std::nullopt;
+  }
+  auto facts = policy::read_reply_facts(&doc);
+  if (!facts.ok || !facts.n) {
+    error = "the count failed: " + (facts.errmsg.empty() ? std::string("no n") : facts.errmsg);
+    co_return std::nullopt;
+  }
+  co_return *facts.n;
+}
+
+asio::awaitable<Session::BudgetVerdict> Session::check_budgets(
+    const policy::CommandInfo& info, std::vector<policy::Charge>& charges) {
+  BudgetVerdict out;
+  const auto config = services_.policies.current();
+  auto consider = [&](policy::Action action, const policy::Charge& c, std::string reason) {
+    const bool dry = c.rule->mode.value_or(config->policy->mode) == policy::Mode::kDryRun;
+    const auto enforced = dry ? policy::Action::kLog : action;
+    if (policy::stricter(action, out.would) ||
+        (action == out.would && policy::stricter(enforced, out.action))) {
+      out.would = action;
+      out.action = enforced;
+      out.charge = &c;
+      out.reason = std::move(reason);
     }
-    co_return true;
+  };
+  for (auto& c : charges) {
+    const auto& limit = *c.rule->limit;
+    if (limit.preflight && c.target->multi_statements > 0 && c.target->statements == 1 &&
+        !info.more_to_come) {
+      std::string error;
+      auto count = co_await preflight_count(info, *c.target, error);
+      if (closed_) co_return out;
+      if (count) {
+        c.known += *count;
+        spdlog::debug("conn {} pre-flight count for {}: {}", id_, c.target->ns, *count);
+      } else {
+        spdlog::warn("conn {} from {}: pre-flight count for {} failed: {}", id_, peer_,
+                     c.target->ns, error);
+        if (limit.on_preflight_error != policy::Action::kAllow) {
+          consider(limit.on_preflight_error, c, "its size could not be measured (" + error + ")");
+        }
+      }
+    }
   }
-  metrics_.blocked_operations.fetch_add(1, std::memory_order_relaxed);
-  const std::string message = verdict.error_message();
-  if (info.more_to_come) {
-    // An unacknowledged write must get no reply; dropping it is the refusal.
-    spdlog::warn("conn {} from {}: {} (unacknowledged write dropped)", id_, peer_, message);
-    record.set_outcome("dropped");
-    audit_.write(record);
-    co_return false;
+  const auto now = policy::Clock::now();
+  for (auto& c : charges) {
+    auto admission = services_.budgets.admit(*c.rule, c.key, c.target->ns, c.known, now);
+    if (admission == policy::Admission::kPass) continue;
+    auto state = services_.budgets.breaker(c.key, now);
+    if (admission == policy::Admission::kWouldTrip && state) {
+      metrics_.breakers_tripped.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("breaker {} tripped: {} of {} documents per {} used", c.key, state->used,
+                   state->limit, describe_window(state->per));
+      services_.notifier.breaker_tripped(*state);
+    }
+    const auto& limit = *c.rule->limit;
+    const std::int64_t used = state ? state->used : 0;
+    std::string reason;
+    if (admission == policy::Admission::kTooLarge) {
+      reason = "this operation would affect " + std::to_string(c.known) +
+               " documents, more than the " + std::to_string(limit.documents - used) +
+               " left of the budget of " + std::to_string(limit.documents) + " per " +
+               describe_window(limit.per);
+    } else {
+      reason = "budget of " + std::to_string(limit.documents) + " documents per " +
+               describe_window(limit.per) + " spent (" + std::to_string(used) + " in the window)";
+    }
+    consider(c.rule->action, c, std::move(reason));
   }
-  spdlog::warn("conn {} from {}: {}", id_, peer_, message);
-  record.set_outcome("blocked");
-  audit_.write(record);
-  constexpr std::int32_t kUnauthorized = 13;
+  co_return out;
+}
+
+asio::awaitable<void> Session::reply_error(const wire::Request& request, std::int32_t code,
+                                           std::string_view code_name, const std::string& message) {
+  if (request.more_to_come) co_return;  // nobody is waiting for an answer
   std::vector<std::uint8_t> reply;
   if (request.query) {
     bson_t doc = BSON_INITIALIZER;
     bson_append_double(&doc, "ok", 2, 0.0);
     bson_append_utf8(&doc, "errmsg", 6, message.data(), static_cast<int>(message.size()));
-    bson_append_int32(&doc, "code", 4, kUnauthorized);
-    bson_append_utf8(&doc, "codeName", 8, "Unauthorized", -1);
+    bson_append_int32(&doc, "code", 4, code);
+    bson_append_utf8(&doc, "codeName", 8, code_name.data(), static_cast<int>(code_name.size()));
     reply = wire::build_op_reply(&doc, next_reply_id(), request.header.request_id);
     bson_destroy(&doc);
   } else {
-    reply = wire::build_error_reply(next_reply_id(), request.header.request_id, kUnauthorized,
-                                    "Unauthorized", message);
+    reply = wire::build_error_reply(next_reply_id(), request.header.request_id, code, code_name,
+                                    message);
   }
   co_await write_client(asio::buffer(reply));
+}
+
+void Session::watch_client_while_held(std::uint64_t hold_id) {
+  // Readable while held means data or end-of-stream. Peek to tell them
+  // apart: a client that went away must not have its write forwarded later.
+  client_.async_wait(tcp::socket::wait_read, [self = shared_from_this(), hold_id](error_code ec) {
+    if (ec || self->held_id_ != hold_id) return;
+    std::uint8_t byte = 0;
+    error_code peek_ec;
+    const auto n =
+        self->client_.receive(asio::buffer(&byte, 1), tcp::socket::message_peek, peek_ec);
+    if (peek_ec == asio::error::would_block || peek_ec == asio::error::try_again) {
+      self->watch_client_while_held(hold_id);
+    } else if (peek_ec || n == 0) {
+      self->services_.holds.resolve(hold_id, {policy::HoldOutcome::kClientGone, ""});
+    }
+    // Otherwise the client sent its next request early; it waits unread.
+  });
+}
+
+asio::awaitable<policy::HoldDecision> Session::park(
+    policy::HoldInfo& info, std::optional<std::chrono::milliseconds> max_time) {
+  auto executor = client_.get_executor();
+  struct Signal {
+    explicit Signal(const tcp::socket::executor_type& ex) : wake(ex) {
+      wake.expires_at(asio::steady_timer::time_point::max());
+    }
+    std::optional<policy::HoldDecision> decision;
+    asio::steady_timer wake;
+  };
+  auto signal = std::make_shared<Signal>(executor);
+  const auto id = services_.holds.add(info, [signal, executor](const policy::HoldDecision& d) {
+    asio::post(executor, [signal, d] {
+      signal->decision = d;
+      signal->wake.cancel();
+    });
+  });
+  info.id = id;
+  held_id_ = id;
+  metrics_.holds_created.fetch_add(1, std::memory_order_relaxed);
+  services_.notifier.hold_created(info);
+
+  const auto config = services_.policies.current();
+  auto limit = config->hold_timeout;
+  bool by_max_time = false;
+  if (max_time && *max_time < limit) {
+    limit = *max_time;
+    by_max_time = true;
+  }
+  asio::steady_timer deadline(executor);
+  deadline.expires_after(limit);
+  deadline.async_wait([&holds = services_.holds, id, by_max_time](error_code ec) {
+    if (ec) return;
+    holds.resolve(
+        id,
+        {by_max_time ? policy::HoldOutcome::kMaxTimeExpired : policy::HoldOutcome::kTimedOut, ""});
+  });
+  watch_client_while_held(id);
+  while (!signal->decision) {
+    error_code ignored;
+    co_await signal->wake.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+  deadline.cancel();
+  held_id_ = 0;
+  services_.notifier.hold_resolved(info, *signal->decision);
+  co_return *signal->decision;
+}
+
+asio::awaitable<bool> Session::enforce(const wire::Request& request, policy::CommandInfo info) {
+  const auto config = services_.policies.current();
+  const auto& pol = *config->policy;
+  auto verdict = policy::decide(pol, info, identity_);
+  auto charges = policy::budget_charges(pol, info, identity_);
+  std::string reason;
+  if (!charges.empty() && verdict.action != policy::Action::kBlock &&
+      verdict.action != policy::Action::kHold) {
+    auto budget = co_await check_budgets(info, charges);
+    if (closed_) co_return false;
+    if (policy::stricter(budget.would, verdict.would) ||
+        policy::stricter(budget.action, verdict.action)) {
+      verdict.action = std::max(verdict.action, budget.action,
+                                [](auto a, auto b) { return policy::stricter(b, a); });
+      verdict.would = std::max(verdict.would, budget.would,
+                               [](auto a, auto b) { return policy::stricter(b, a); });
+      verdict.rule = budget.charge->rule;
+      verdict.target = budget.charge->target;
+      verdict.dry_run = verdict.would != verdict.action;
+      verdict.reason = budget.reason;
+      if (std::find(verdict.matched.begin(), verdict.matched.end(), verdict.rule) ==
+          verdict.matched.end()) {
+        verdict.matched.push_back(verdict.rule);
+      }
+    }
+  }
+  metrics_.count_verdict(verdict.rule ? verdict.rule->name : std::string(),
+                         verdict.dry_run
+                             ? "would " + std::string(policy::action_name(verdict.would))
+                             : std::string(policy::action_name(verdict.action)));
+  AuditRecord record(id_, identity_, info, verdict, config->audit_redact);
+  const auto op = info.targets.empty() ? policy::Operation::kDelete : info.targets.front().op;
+
+  auto forward = [&](std::string outcome) {
+    record.set_outcome(outcome);
+    if (info.more_to_come) {
+      audit_.write(record);
+      // No reply will come to count; charge what was known.
+      const auto now = policy::Clock::now();
+      for (const auto& c : charges) {
+        services_.budgets.record(*c.rule, c.key, c.target->ns, c.known, now);
+      }
+      return;
+    }
+    auto& pending = pending_[request.header.request_id];
+    pending.audit = std::move(record);
+    pending.op = op;
+    if (!charges.empty()) {
+      pending.config = config;
+      pending.info = std::move(info);
+      // Moving the vector keeps its elements in place, so the charges'
+      // target pointers stay valid.
+      pending.charges = std::move(charges);
+    }
+  };
+
+  if (verdict.action == policy::Action::kAllow || verdict.action == policy::Action::kLog) {
+    forward("forwarded");
+    co_return true;
+  }
+
+  constexpr std::int32_t kUnauthorized = 13;
+  if (verdict.action == policy::Action::kBlock) {
+    metrics_.blocked_operations.fetch_add(1, std::memory_order_relaxed);
+    const std::string message = verdict.error_message();
+    if (info.more_to_come) {
+      // An unacknowledged write must get no reply; dropping it is the refusal.
+      spdlog::warn("conn {} from {}: {} (unacknowledged write dropped)", id_, peer_, message);
+      record.set_outcome("dropped");
+      audit_.write(record);
+      co_return false;
+    }
+    spdlog::warn("conn {} from {}: {}", id_, peer_, message);
+    record.set_outcome("blocked");
+    audit_.write(record);
+    co_await reply_error(request, kUnauthorized, "Unauthorized", message);
+    co_return false;
+  }
+
+  // Hold: park until a person (or a timeout) decides.
+  policy::HoldInfo hold;
+  hold.rule = verdict.rule ? verdict.rule->name : "";
+  hold.operation = verdict.target ? policy::operation_name(verdict.target->op) : info.command;
+  hold.ns = verdict.target ? verdict.target->ns : info.database;
+  hold.command = info.command;
+  hold.connection = id_;
+  hold.client = peer_;
+  hold.user = identity_.user;
+  hold.app = identity_.app;
+  hold.filter = verdict.target ? verdict.target->filter_redacted() : "";
+  for (const auto& t : info.targets) hold.statements += t.statements;
+  hold.reason =
+      verdict.reason.empty() ? (verdict.rule ? verdict.rule->message : "") : verdict.reason;
+  for (const auto& c : charges) {
+    if (verdict.rule == c.rule) {
+      hold.breaker = c.key;
+      if (auto state = services_.budgets.breaker(c.key, policy::Clock::now())) {
+        hold.documents_in_window = state->used;
+        hold.limit = state->limit;
+      }
+      break;
+    }
+  }
+  hold.created_wall = std::chrono::system_clock::now();
+  hold.created = std::chrono::steady_clock::now();
+  std::optional<std::chrono::milliseconds> max_time;
+  if (info.max_time_ms && *info.max_time_ms > 0) {
+    max_time = std::chrono::milliseconds(*info.max_time_ms);
+  }
+  spdlog::warn("conn {} from {}: {} on {} held by rule '{}': {}", id_, peer_, hold.operation,
+               hold.ns, hold.rule, hold.reason);
+  const auto decision = co_await park(hold, max_time);
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - hold.created);
+  metrics_.count_hold_outcome(decision.outcome);
+  spdlog::info("conn {} hold {} {}{}{} after {} ms", id_, hold.id,
+               policy::hold_outcome_name(decision.outcome), decision.by.empty() ? "" : " by ",
+               decision.by, waited.count());
+  const std::string held_by =
+      "mongoguard: " + hold.operation + " on " + hold.ns + " held by rule '" + hold.rule + "': ";
+  switch (decision.outcome) {
+    case policy::HoldOutcome::kApproved:
+      if (closed_) co_return false;
+      forward("approved by " + decision.by);
+      co_return true;
+    case policy::HoldOutcome::kClientGone:
+      record.set_outcome("cancelled: client gone");
+      audit_.write(record);
+      close("client went away while its operation was held; never forwarded");
+      co_return false;
+    case policy::HoldOutcome::kRejected:
+      record.set_outcome("rejected by " + decision.by);
+      audit_.write(record);
+      co_await reply_error(request, kUnauthorized, "Unauthorized",
+                           held_by + "rejected by " + decision.by);
+      co_return false;
+    case policy::HoldOutcome::kTimedOut:
+      record.set_outcome("timed out");
+      audit_.write(record);
+      co_await reply_error(
+          request, kUnauthorized, "Unauthorized",
+          held_by + "not approved within " + describe_window(config->hold_timeout) + "; rejected");
+      co_return false;
+    case policy::HoldOutcome::kMaxTimeExpired:
+      record.set_outcome("maxTimeMS expired");
+      audit_.write(record);
+      co_await reply_error(
+          request, 50, "MaxTimeMSExpired",
+          "operation exceeded time limit: " + held_by + "not approved within its maxTimeMS");
+      co_return false;
+    case policy::HoldOutcome::kShutdown:
+      record.set_outcome("rejected: shutdown");
+      audit_.write(record);
+      co_await reply_error(request, kUnauthorized, "Unauthorized",
+                           held_by + "mongoguard is shutting down; not forwarded");
+      co_return false;
+  }
   co_return false;
 }
 
@@ -383,6 +760,20 @@ void Session::observe_reply(const std::vector<std::uint8_t>& frame) {
     pending.audit->set_reply(facts);
     audit_.write(*pending.audit);
   }
+  if (facts.n && *facts.n > 0) {
+    metrics_.count_documents(pending.op, *facts.n);
+    const auto now = policy::Clock::now();
+    for (const auto& c : pending.charges) {
+      if (services_.budgets.record(*c.rule, c.key, c.target->ns, *facts.n, now)) {
+        metrics_.breakers_tripped.fetch_add(1, std::memory_order_relaxed);
+        if (auto state = services_.budgets.breaker(c.key, now)) {
+          spdlog::warn("breaker {} tripped: {} of {} documents used", c.key, state->used,
+                       state->limit);
+          services_.notifier.breaker_tripped(*state);
+        }
+      }
+    }
+  }
   if (!pending.sasl_user.empty() && body && facts.ok) {
     // SCRAM ends with done: true; X.509 `authenticate` answers ok at once.
     if (policy::sasl_reply_done_ok(&doc) || policy::x509_reply_user(&doc)) {
@@ -405,6 +796,9 @@ void Session::reject_frame(wire::DecodeError reason) {
 void Session::close(std::string_view reason) {
   if (closed_) return;
   closed_ = true;
+  // A held operation whose client has gone is never forwarded.
+  if (held_id_ != 0) services_.holds.resolve(held_id_, {policy::HoldOutcome::kClientGone, ""});
+  preflight_wake_.cancel();
   spdlog::info("conn {} from {} closed: {} ({} requests, {} replies)", id_, peer_, reason,
                messages_in_, messages_out_);
   error_code ignored;

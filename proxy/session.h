@@ -15,12 +15,15 @@
 #include <vector>
 
 #include "bson/wire.h"
+#include "policy/budget.h"
 #include "policy/command_info.h"
+#include "policy/holds.h"
 #include "policy/policy.h"
 #include "proxy/asio.h"
 #include "proxy/audit.h"
 #include "proxy/endpoint.h"
 #include "proxy/metrics.h"
+#include "proxy/notifier.h"
 #include "proxy/policy_store.h"
 
 namespace mongoguard::proxy {
@@ -30,12 +33,23 @@ struct SessionSettings {
   HostPort upstream;
   std::int32_t max_message_size = wire::kMaxMessageSize;
   std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds preflight_timeout{10'000};
+};
+
+// The process-wide state sessions share; owned by the Server.
+struct SessionServices {
+  Metrics& metrics;
+  const PolicyStore& policies;
+  AuditLog& audit;
+  policy::HoldRegistry& holds;
+  policy::BudgetBook& budgets;
+  Notifier& notifier;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket client, std::uint64_t id, const SessionSettings& settings, Metrics& metrics,
-          const PolicyStore& policies, AuditLog& audit);
+  Session(tcp::socket client, std::uint64_t id, const SessionSettings& settings,
+          SessionServices& services);
   ~Session();
 
   void start();
@@ -59,6 +73,28 @@ class Session : public std::enable_shared_from_this<Session> {
   // Judges an inspected command. Returns true when the original bytes may be
   // forwarded; false when mongoguard answered (or dropped) it itself.
   asio::awaitable<bool> enforce(const wire::Request& request, policy::CommandInfo info);
+  // Budget stage: pre-flight counts where rules ask, then admission. Returns
+  // the strictest action the spent budgets call for (allow when none).
+  struct BudgetVerdict {
+    policy::Action action = policy::Action::kAllow;
+    policy::Action would = policy::Action::kAllow;
+    const policy::Charge* charge = nullptr;
+    std::string reason;
+  };
+  asio::awaitable<BudgetVerdict> check_budgets(const policy::CommandInfo& info,
+                                               std::vector<policy::Charge>& charges);
+  // Sends `count` with the target's filter on this client's own upstream
+  // connection and reads the answer; nullopt with `error` when it failed.
+  asio::awaitable<std::optional<std::int64_t>> preflight_count(const policy::CommandInfo& info,
+                                                               const policy::Target& target,
+                                                               std::string& error);
+  // Parks the current request until it is decided. The client loop is
+  // suspended here, so nothing more is read from this client meanwhile.
+  asio::awaitable<policy::HoldDecision> park(policy::HoldInfo& info,
+                                             std::optional<std::chrono::milliseconds> max_time);
+  void watch_client_while_held(std::uint64_t hold_id);
+  asio::awaitable<void> reply_error(const wire::Request& request, std::int32_t code,
+                                    std::string_view code_name, const std::string& message);
   // Learns who the client is from hello and authentication commands.
   void observe_identity(const wire::Request& request);
   // Reads replies the session waits for (write results, auth outcomes).
@@ -75,8 +111,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t id_;
   std::string peer_;
   const SessionSettings& settings_;
+  SessionServices& services_;
   Metrics& metrics_;
-  const PolicyStore& policies_;
   AuditLog& audit_;
   policy::Identity identity_;
   bool saw_hello_ = false;
@@ -85,14 +121,24 @@ class Session : public std::enable_shared_from_this<Session> {
   struct Pending {
     std::optional<AuditRecord> audit;  // an inspected write
     std::string sasl_user;             // an authentication step for this user
+    // Budgets to charge with the reply's `n`; `config` keeps their rules alive.
+    std::shared_ptr<const config::Config> config;
+    std::vector<policy::Charge> charges;
+    std::optional<policy::CommandInfo> info;  // charges point into its targets
+    policy::Operation op = policy::Operation::kDelete;
   };
   std::unordered_map<std::int32_t, Pending> pending_;
   std::string pending_user_;  // SASL conversation in progress
   std::vector<std::uint8_t> reply_scratch_;
 
   std::int32_t reply_ids_ = 0;
+  std::uint64_t held_id_ = 0;  // the hold this session is parked on, if any
+  // A pre-flight count in flight: its request id and, once read, its reply.
+  std::int32_t preflight_id_ = 0;
+  std::optional<std::vector<std::uint8_t>> preflight_reply_;
   bool client_writing_ = false;
   asio::steady_timer client_write_done_;
+  asio::steady_timer preflight_wake_;
   bool closed_ = false;
   std::uint64_t messages_in_ = 0;
   std::uint64_t messages_out_ = 0;

@@ -1,0 +1,82 @@
+// Operations parked until a person decides. The registry is the one place
+// every surface (sessions, admin API, web page, shutdown) resolves a hold
+// through, so a hold is resolved exactly once whoever gets there first.
+//
+// Thread-safe. Resolution callbacks run on the resolving thread, outside the
+// lock; sessions post from there to their own worker.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mongoguard::policy {
+
+enum class HoldOutcome : std::uint8_t {
+  kApproved,        // forwarded and counted
+  kRejected,        // an operator said no
+  kTimedOut,        // holds.timeout passed: rejected
+  kMaxTimeExpired,  // the command's own maxTimeMS ran out (code 50)
+  kClientGone,      // the client disconnected: cancelled, never forwarded
+  kShutdown,        // mongoguard is stopping: rejected, never forwarded
+};
+const char* hold_outcome_name(HoldOutcome o);  // "approved", "rejected", ...
+
+struct HoldDecision {
+  HoldOutcome outcome = HoldOutcome::kRejected;
+  std::string by;  // operator name for approve/reject; "" otherwise
+};
+
+// What operators see of a held operation.
+struct HoldInfo {
+  std::uint64_t id = 0;
+  std::string breaker;  // budget key, or "" for a plain `action: hold` rule
+  std::string rule;
+  std::string operation;
+  std::string ns;
+  std::string command;  // as sent
+  std::uint64_t connection = 0;
+  std::string client;
+  std::string user;
+  std::string app;
+  std::string filter;  // redacted
+  std::int64_t statements = 0;
+  std::int64_t documents_in_window = 0;
+  std::int64_t limit = 0;
+  std::string reason;
+  std::chrono::system_clock::time_point created_wall;
+  std::chrono::steady_clock::time_point created;
+};
+
+class HoldRegistry {
+ public:
+  using Resolved = std::function<void(const HoldDecision&)>;
+
+  // Parks a hold; `on_resolved` is called exactly once. Returns its id.
+  std::uint64_t add(HoldInfo info, Resolved on_resolved);
+  // Resolves one hold; false when it is unknown or already resolved.
+  bool resolve(std::uint64_t id, const HoldDecision& decision);
+  // Resolves every pending hold of a breaker / every pending hold.
+  std::size_t resolve_breaker(const std::string& breaker, const HoldDecision& decision);
+  std::size_t resolve_all(const HoldDecision& decision);
+
+  std::vector<HoldInfo> pending() const;
+  std::optional<HoldInfo> find(std::uint64_t id) const;
+  std::size_t size() const;
+
+ private:
+  struct Entry {
+    HoldInfo info;
+    Resolved on_resolved;
+  };
+  mutable std::mutex mutex_;
+  std::map<std::uint64_t, Entry> holds_;
+  std::uint64_t next_id_ = 1;
+};
+
+}  // namespace mongoguard::policy

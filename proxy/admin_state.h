@@ -1,0 +1,38 @@
+// Everything the admin surfaces (HTTP API, web page) act on. Owned by the
+// Server; the admin code holds references only.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "policy/budget.h"
+#include "policy/holds.h"
+#include "proxy/decision_log.h"
+#include "proxy/metrics.h"
+#include "proxy/notifier.h"
+
+namespace mongoguard::proxy {
+
+struct AdminState {
+  Metrics& metrics;
+  policy::HoldRegistry& holds;
+  policy::BudgetBook& budgets;
+  DecisionLog& decisions;
+  Notifier& notifier;
+  // Reloads the configuration file; returns false with the errors (one per
+  // line, FILE:LINE:COL: message) when the new file was refused.
+  std::function<bool(std::string& errors)> reload;
+  // Records an operator action in the audit log and the decision log:
+  // action ("approve", "reject", "grant", "reset", "approve-all", ...), the
+  // operator's name, the target (hold id or breaker name) and details.
+  std::function<void(const std::string& action, const std::string& by, const std::string& target,
+                     const std::string& details)>
+      audit_operator_action;
+  // The bearer token; when empty the API refuses every request but /healthz
+  // and /readyz (no token configured = no remote control).
+  std::function<std::string()> token;
+  // True once the listener is accepting (for /readyz).
+  std::function<bool()> ready;
+};
+
+}  // namespace mongoguard::proxy
