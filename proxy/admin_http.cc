@@ -4,14 +4,406 @@
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <charconv>
+#include <cmath>
+#include <map>
+
+#include "proxy/admin_json.h"
+#include "proxy/admin_page.h"
 
 namespace mongoguard::proxy {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
+using nlohmann::json;
+using namespace std::chrono_literals;
 
-AdminHttp::AdminHttp(asio::io_context& io, const tcp::endpoint& endpoint, Metrics& metrics)
-    : acceptor_(io, endpoint), metrics_(metrics) {}
+namespace {
+
+constexpr std::size_t kMaxBody = 64 * 1024;
+constexpr std::size_t kDefaultDecisions = 50;
+constexpr std::size_t kMaxDecisions = 500;
+constexpr auto kIdleTimeout = 30s;
+
+AdminResponse json_response(unsigned status, const json& body) {
+  return AdminResponse{status, "application/json", dump_json(body) + "\n"};
+}
+
+AdminResponse error(unsigned status, const std::string& message) {
+  return json_response(status, json{{"error", message}});
+}
+
+AdminResponse text(unsigned status, std::string body) {
+  return AdminResponse{status, "text/plain; charset=utf-8", std::move(body)};
+}
+
+// The body of a POST: empty, or a JSON object. Sets `problem` when neither.
+std::optional<json> body_object(const AdminRequest& request, std::string& problem) {
+  const auto first = request.body.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return json::object();
+  json parsed = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) {
+    problem = "request body is not valid JSON";
+    return std::nullopt;
+  }
+  if (!parsed.is_object()) {
+    problem = "request body must be a JSON object";
+    return std::nullopt;
+  }
+  return parsed;
+}
+
+// The operator's name: the body's "by", else the X-Mongoguard-Operator
+// header. Empty when neither names anyone.
+std::string operator_name(const AdminRequest& request, const json& body) {
+  if (auto it = body.find("by"); it != body.end() && it->is_string()) {
+    auto name = it->get<std::string>();
+    if (name.find_first_not_of(" \t") != std::string::npos) return name;
+  }
+  const auto& header = request.operator_header;
+  if (header.find_first_not_of(" \t") != std::string::npos) return header;
+  return "";
+}
+
+std::optional<std::uint64_t> parse_id(std::string_view text) {
+  std::uint64_t id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return id;
+}
+
+std::string render_metrics(AdminState& state, policy::TimePoint now) {
+  std::string out = state.metrics.render_prometheus();
+  std::size_t tripped = 0;
+  for (const auto& b : state.budgets.breakers(now)) tripped += b.tripped ? 1 : 0;
+  out +=
+      "# HELP mongoguard_holds_pending Operations held waiting for an operator.\n"
+      "# TYPE mongoguard_holds_pending gauge\n"
+      "mongoguard_holds_pending " +
+      std::to_string(state.holds.size()) +
+      "\n"
+      "# HELP mongoguard_breakers_tripped Damage-budget breakers currently tripped.\n"
+      "# TYPE mongoguard_breakers_tripped gauge\n"
+      "mongoguard_breakers_tripped " +
+      std::to_string(tripped) + "\n";
+  return out;
+}
+
+void audit(AdminState& state, const std::string& action, const std::string& by,
+           const std::string& target, const std::string& details) {
+  if (state.audit_operator_action) state.audit_operator_action(action, by, target, details);
+}
+
+AdminResponse list_holds(AdminState& state, policy::TimePoint now) {
+  json holds = json::array();
+  for (const auto& hold : state.holds.pending()) holds.push_back(hold_json(hold, now));
+  return json_response(200, json{{"holds", std::move(holds)}});
+}
+
+AdminResponse resolve_hold(AdminState& state, const AdminRequest& request, const std::string& id,
+                           bool approve) {
+  std::string problem;
+  auto body = body_object(request, problem);
+  if (!body) return error(400, problem);
+  const std::string by = operator_name(request, *body);
+  if (by.empty()) {
+    return error(400, "say who you are: {\"by\": \"NAME\"} or an X-Mongoguard-Operator header");
+  }
+  auto number = parse_id(id);
+  std::optional<policy::HoldInfo> hold;
+  if (number) hold = state.holds.find(*number);
+  if (!hold) return error(404, "no pending hold " + id);
+  const policy::HoldDecision decision{
+      approve ? policy::HoldOutcome::kApproved : policy::HoldOutcome::kRejected, by};
+  if (!state.holds.resolve(*number, decision)) {
+    return error(404, "hold " + id + " is no longer pending");
+  }
+  const char* action = approve ? "approve" : "reject";
+  audit(state, action, by, id, hold->operation + " on " + hold->ns + " (rule " + hold->rule + ")");
+  spdlog::info("admin: hold {} ({} on {}) {} by {}", id, hold->operation, hold->ns,
+               policy::hold_outcome_name(decision.outcome), by);
+  return json_response(
+      200,
+      json{{"id", *number}, {"outcome", policy::hold_outcome_name(decision.outcome)}, {"by", by}});
+}
+
+AdminResponse list_breakers(AdminState& state, policy::TimePoint now) {
+  std::map<std::string, std::size_t> pending;
+  for (const auto& hold : state.holds.pending()) ++pending[hold.breaker];
+  json breakers = json::array();
+  for (const auto& b : state.budgets.breakers(now)) {
+    json entry = breaker_json(b, now);
+    auto it = pending.find(b.name);
+    entry["pending_holds"] = it == pending.end() ? 0 : it->second;
+    breakers.push_back(std::move(entry));
+  }
+  return json_response(200, json{{"breakers", std::move(breakers)}});
+}
+
+AdminResponse breaker_action(AdminState& state, const AdminRequest& request,
+                             const std::string& name, const std::string& action,
+                             policy::TimePoint now) {
+  std::string problem;
+  auto body = body_object(request, problem);
+  if (!body) return error(400, problem);
+  const std::string by = operator_name(request, *body);
+  if (by.empty()) {
+    return error(400, "say who you are: {\"by\": \"NAME\"} or an X-Mongoguard-Operator header");
+  }
+  if (action == "approve-all" || action == "reject-all") {
+    const bool approve = action == "approve-all";
+    const policy::HoldDecision decision{
+        approve ? policy::HoldOutcome::kApproved : policy::HoldOutcome::kRejected, by};
+    const bool known = state.budgets.breaker(name, now).has_value();
+    const std::size_t count = state.holds.resolve_breaker(name, decision);
+    if (!known && count == 0) return error(404, "no breaker or pending holds named " + name);
+    audit(state, action, by, name, std::to_string(count) + " hold(s)");
+    spdlog::info("admin: {} on {} by {}: {} hold(s)", action, name, by, count);
+    return json_response(200, json{{"breaker", name},
+                                   {"outcome", policy::hold_outcome_name(decision.outcome)},
+                                   {"resolved", count},
+                                   {"by", by}});
+  }
+  if (action == "reset") {
+    if (!state.budgets.reset(name)) return error(404, "no breaker named " + name);
+    audit(state, "reset", by, name, "");
+    spdlog::info("admin: breaker {} reset by {}", name, by);
+    auto after = state.budgets.breaker(name, now);
+    return json_response(
+        200, json{{"breaker", after ? breaker_json(*after, now) : json(nullptr)}, {"by", by}});
+  }
+  // grant
+  std::int64_t documents = 0;
+  std::optional<std::chrono::milliseconds> duration;
+  if (auto it = body->find("documents"); it != body->end()) {
+    if (!it->is_number_integer() || it->get<std::int64_t>() <= 0) {
+      return error(400, "\"documents\" must be a positive integer");
+    }
+    documents = it->get<std::int64_t>();
+  }
+  if (auto it = body->find("minutes"); it != body->end()) {
+    if (!it->is_number() || !(it->get<double>() > 0) || it->get<double>() > 7 * 24 * 60) {
+      return error(400, "\"minutes\" must be a positive number of minutes, at most a week");
+    }
+    duration = std::chrono::milliseconds(std::llround(it->get<double>() * 60'000.0));
+  }
+  if (documents == 0 && !duration) {
+    return error(400, "grant needs \"documents\": N and/or \"minutes\": T");
+  }
+  if (!state.budgets.grant(name, documents, duration, now)) {
+    return error(404, "no breaker named " + name);
+  }
+  std::string details;
+  if (documents > 0) details += std::to_string(documents) + " document(s)";
+  if (duration) {
+    if (!details.empty()) details += " and ";
+    details += "free passage for " + human_duration(*duration);
+  }
+  audit(state, "grant", by, name, details);
+  spdlog::info("admin: breaker {} granted {} by {}", name, details, by);
+  auto after = state.budgets.breaker(name, now);
+  return json_response(
+      200, json{{"breaker", after ? breaker_json(*after, now) : json(nullptr)}, {"by", by}});
+}
+
+AdminResponse list_decisions(AdminState& state, std::string_view query) {
+  std::size_t limit = kDefaultDecisions;
+  if (auto given = query_param(query, "limit")) {
+    std::size_t n = 0;
+    auto [end, ec] = std::from_chars(given->data(), given->data() + given->size(), n);
+    if (ec != std::errc() || end != given->data() + given->size() || n == 0) {
+      return error(400, "limit must be a positive integer");
+    }
+    limit = std::min(n, kMaxDecisions);
+  }
+  // The records are JSON already: embed them as they are.
+  std::string out = "{\"decisions\":[";
+  bool first = true;
+  for (const auto& record : state.decisions.recent(limit)) {
+    if (!first) out += ',';
+    first = false;
+    if (json::accept(record)) {
+      out += record;
+    } else {
+      out += dump_json(json{{"unparsed", record}});
+    }
+  }
+  out += "]}\n";
+  return AdminResponse{200, "application/json", std::move(out)};
+}
+
+AdminResponse reload(AdminState& state, const AdminRequest& request) {
+  std::string problem;
+  auto body = body_object(request, problem);
+  if (!body) return error(400, problem);
+  const std::string by = operator_name(request, *body);
+  if (!state.reload) return error(503, "reload is not available");
+  std::string errors;
+  if (!state.reload(errors)) {
+    json lines = json::array();
+    std::size_t start = 0;
+    while (start < errors.size()) {
+      auto end = errors.find('\n', start);
+      if (end == std::string::npos) end = errors.size();
+      if (end > start) lines.push_back(errors.substr(start, end - start));
+      start = end + 1;
+    }
+    return json_response(422, json{{"error", "configuration refused; the running one stays"},
+                                   {"errors", std::move(lines)}});
+  }
+  audit(state, "reload", by.empty() ? "api" : by, "config", "");
+  return json_response(200, json{{"ok", true}});
+}
+
+}  // namespace
+
+std::optional<std::string> url_decode(std::string_view in, bool plus_is_space) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return std::nullopt;
+      const int hi = hex(in[i + 1]);
+      const int lo = hex(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::optional<std::vector<std::string>> split_path(std::string_view path) {
+  std::vector<std::string> segments;
+  if (path.empty() || path[0] != '/') return std::nullopt;
+  path.remove_prefix(1);
+  while (!path.empty()) {
+    const auto slash = path.find('/');
+    auto decoded = url_decode(path.substr(0, slash));
+    if (!decoded) return std::nullopt;
+    segments.push_back(std::move(*decoded));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  if (!segments.empty() && segments.back().empty()) segments.pop_back();
+  return segments;
+}
+
+std::optional<std::string> query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    const auto eq = pair.find('=');
+    auto key = url_decode(pair.substr(0, eq), true);
+    if (key && *key == name) {
+      return url_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  // Walk the longer string in full; any length difference fails at the end.
+  const std::size_t n = std::max(a.size(), b.size());
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto x = static_cast<unsigned char>(i < a.size() ? a[i] : 0);
+    const auto y = static_cast<unsigned char>(i < b.size() ? b[i] : 0);
+    diff |= static_cast<unsigned char>(x ^ y);
+  }
+  return diff == 0;
+}
+
+bool bearer_matches(std::string_view authorization, std::string_view token) {
+  if (token.empty()) return false;
+  constexpr std::string_view kScheme = "bearer ";
+  if (authorization.size() < kScheme.size()) return false;
+  for (std::size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) return false;
+  }
+  authorization.remove_prefix(kScheme.size());
+  while (!authorization.empty() && authorization.front() == ' ') authorization.remove_prefix(1);
+  while (!authorization.empty() && authorization.back() == ' ') authorization.remove_suffix(1);
+  return constant_time_equal(authorization, token);
+}
+
+AdminResponse handle_admin_request(AdminState& state, const AdminRequest& request,
+                                   policy::TimePoint now) {
+  std::string_view target = request.target;
+  std::string_view query;
+  if (auto q = target.find('?'); q != std::string_view::npos) {
+    query = target.substr(q + 1);
+    target = target.substr(0, q);
+  }
+  auto segments = split_path(target);
+  if (!segments) return error(400, "bad percent-encoding in the path");
+  const auto& s = *segments;
+  const std::string& method = request.method;
+  const bool get = method == "GET" || method == "HEAD";
+  const bool post = method == "POST";
+  auto wrong_method = [](const char* allowed) {
+    return error(405, std::string("method not allowed; use ") + allowed);
+  };
+
+  // Open to anyone: liveness, readiness, and the page (which holds no data).
+  if (s.size() == 1 && s[0] == "healthz") return get ? text(200, "ok\n") : wrong_method("GET");
+  if (s.size() == 1 && s[0] == "readyz") {
+    if (!get) return wrong_method("GET");
+    const bool ready = !state.ready || state.ready();
+    return ready ? text(200, "ready\n") : text(503, "not ready\n");
+  }
+  if (s.empty()) {
+    if (!get) return wrong_method("GET");
+    return AdminResponse{200, "text/html; charset=utf-8", std::string(admin_page_html())};
+  }
+
+  const std::string token = state.token ? state.token() : std::string();
+  if (token.empty()) {
+    return error(401, "the admin API is disabled: no admin.token_file is configured");
+  }
+  if (!bearer_matches(request.authorization, token)) {
+    return error(401, "missing or wrong bearer token");
+  }
+
+  if (s.size() == 1 && s[0] == "metrics") {
+    if (!get) return wrong_method("GET");
+    return AdminResponse{200, "text/plain; version=0.0.4", render_metrics(state, now)};
+  }
+  if (s[0] != "api") return error(404, "no such path");
+  if (s.size() == 2 && s[1] == "holds") return get ? list_holds(state, now) : wrong_method("GET");
+  if (s.size() == 4 && s[1] == "holds" && (s[3] == "approve" || s[3] == "reject")) {
+    return post ? resolve_hold(state, request, s[2], s[3] == "approve") : wrong_method("POST");
+  }
+  if (s.size() == 2 && s[1] == "breakers") {
+    return get ? list_breakers(state, now) : wrong_method("GET");
+  }
+  if (s.size() == 4 && s[1] == "breakers" &&
+      (s[3] == "reset" || s[3] == "grant" || s[3] == "approve-all" || s[3] == "reject-all")) {
+    return post ? breaker_action(state, request, s[2], s[3], now) : wrong_method("POST");
+  }
+  if (s.size() == 2 && s[1] == "decisions") {
+    return get ? list_decisions(state, query) : wrong_method("GET");
+  }
+  if (s.size() == 2 && s[1] == "reload")
+    return post ? reload(state, request) : wrong_method("POST");
+  return error(404, "no such path");
+}
+
+AdminHttp::AdminHttp(asio::io_context& io, const tcp::endpoint& endpoint, AdminState& state)
+    : acceptor_(io, endpoint), state_(state) {}
 
 void AdminHttp::start() {
   asio::co_spawn(
@@ -33,6 +425,8 @@ asio::awaitable<void> AdminHttp::accept_loop() {
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
       spdlog::warn("admin: accept failed: {}", ec.message());
+      asio::steady_timer pause(acceptor_.get_executor(), 50ms);
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
     asio::co_spawn(
@@ -42,42 +436,52 @@ asio::awaitable<void> AdminHttp::accept_loop() {
 }
 
 asio::awaitable<void> AdminHttp::serve(tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   for (;;) {
-    http::request<http::string_body> request;
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(16 * 1024);
+    parser.body_limit(kMaxBody);
     error_code ec;
-    co_await http::async_read(socket, buffer, request,
+    stream.expires_after(kIdleTimeout);
+    co_await http::async_read(stream, buffer, parser,
                               asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return;
-    http::response<http::string_body> response;
-    response.version(request.version());
-    response.keep_alive(request.keep_alive());
-    response.set(http::field::server, "mongoguard");
-    auto target = request.target();
-    if (auto q = target.find('?'); q != beast::string_view::npos) target = target.substr(0, q);
-    if (request.method() != http::verb::get && request.method() != http::verb::head) {
-      response.result(http::status::method_not_allowed);
-      response.set(http::field::content_type, "text/plain");
-      response.body() = "method not allowed\n";
-    } else if (target == "/metrics") {
-      response.result(http::status::ok);
-      response.set(http::field::content_type, "text/plain; version=0.0.4");
-      response.body() = metrics_.render_prometheus();
-    } else if (target == "/healthz") {
-      response.result(http::status::ok);
-      response.set(http::field::content_type, "text/plain");
-      response.body() = "ok\n";
+    AdminResponse result;
+    bool keep_alive = false;
+    unsigned version = 11;
+    if (ec == http::error::body_limit) {
+      result = error(413, "request body larger than 64 KiB");
+    } else if (ec) {
+      break;
     } else {
-      response.result(http::status::not_found);
-      response.set(http::field::content_type, "text/plain");
-      response.body() = "not found\n";
+      const auto& request = parser.get();
+      keep_alive = request.keep_alive();
+      version = request.version();
+      AdminRequest admin{std::string(request.method_string()), std::string(request.target()),
+                         request.body(), std::string(request[http::field::authorization]),
+                         std::string(request["X-Mongoguard-Operator"])};
+      try {
+        result = handle_admin_request(state_, admin, policy::Clock::now());
+      } catch (const std::exception& e) {
+        spdlog::error("admin: {} {} failed: {}", admin.method, admin.target, e.what());
+        result = error(500, "internal error");
+      }
+      if (request.method() == http::verb::head) result.body.clear();
     }
+    http::response<http::string_body> response{static_cast<http::status>(result.status), version};
+    response.set(http::field::server, "mongoguard");
+    response.set(http::field::content_type, result.content_type);
+    response.set(http::field::cache_control, "no-store");
+    if (result.status == 401) response.set(http::field::www_authenticate, "Bearer");
+    response.keep_alive(keep_alive);
+    response.body() = std::move(result.body);
     response.prepare_payload();
-    co_await http::async_write(socket, response, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec || !response.keep_alive()) break;
+    stream.expires_after(kIdleTimeout);
+    co_await http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || !keep_alive) break;
   }
   error_code ignored;
-  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
 }
 
 }  // namespace mongoguard::proxy

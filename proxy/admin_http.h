@@ -1,15 +1,57 @@
-// The admin HTTP endpoint: /metrics (Prometheus text) and /healthz. Runs on
-// the main thread's io_context, away from the data path.
+// The admin HTTP endpoint: the operators' JSON API (holds, breakers,
+// decisions, reload), /metrics, /healthz, /readyz and the web page at /.
+// Runs on the main thread's io_context, away from the data path.
+//
+// Every path but /, /healthz and /readyz needs `Authorization: Bearer
+// <token>`; the page itself carries no data and asks for the token.
 #pragma once
 
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/admin_state.h"
 #include "proxy/asio.h"
-#include "proxy/metrics.h"
 
 namespace mongoguard::proxy {
 
+// One request as the router sees it, free of Beast types so the routing and
+// every endpoint can be tested without sockets.
+struct AdminRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // path and query, as sent
+  std::string body;
+  std::string authorization;    // the Authorization header
+  std::string operator_header;  // X-Mongoguard-Operator
+};
+
+struct AdminResponse {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+AdminResponse handle_admin_request(AdminState& state, const AdminRequest& request,
+                                   policy::TimePoint now);
+
+// Helpers, exposed for tests.
+// Percent-decodes one path segment or query component; nullopt on a bad
+// escape. `plus_is_space` for query strings (form encoding).
+std::optional<std::string> url_decode(std::string_view in, bool plus_is_space = false);
+// "/api/breakers/a%3Ab/reset" -> {"api", "breakers", "a:b", "reset"}; a
+// trailing slash is ignored. nullopt on a bad escape.
+std::optional<std::vector<std::string>> split_path(std::string_view path);
+// The value of `name` in a query string ("limit=5&x=y"), decoded.
+std::optional<std::string> query_param(std::string_view query, std::string_view name);
+// Compares in time that depends only on the lengths, not on where they differ.
+bool constant_time_equal(std::string_view a, std::string_view b);
+// True when `authorization` is "Bearer <token>" and token is non-empty.
+bool bearer_matches(std::string_view authorization, std::string_view token);
+
 class AdminHttp {
  public:
-  AdminHttp(asio::io_context& io, const tcp::endpoint& endpoint, Metrics& metrics);
+  AdminHttp(asio::io_context& io, const tcp::endpoint& endpoint, AdminState& state);
   void start();
   void stop();
   tcp::endpoint local_endpoint() const;
@@ -19,7 +61,7 @@ class AdminHttp {
   asio::awaitable<void> serve(tcp::socket socket);
 
   tcp::acceptor acceptor_;
-  Metrics& metrics_;
+  AdminState& state_;
 };
 
 }  // namespace mongoguard::proxy

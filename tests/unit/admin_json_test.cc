@@ -1,0 +1,144 @@
+// Shapes and sentences shared by the admin API and the webhooks, the
+// webhook URL parser and the ctl helpers.
+#include "proxy/admin_json.h"
+
+#include <gtest/gtest.h>
+
+#include "proxy/ctl.h"
+
+namespace mongoguard::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(AdminParseHttpUrl, HostPortPath) {
+  auto u = parse_http_url("http://hooks.example:8080/services/T0/B1?x=1");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->host, "hooks.example");
+  EXPECT_EQ(u->port, "8080");
+  EXPECT_EQ(u->target, "/services/T0/B1?x=1");
+  EXPECT_EQ(u->host_header(), "hooks.example:8080");
+
+  u = parse_http_url("HTTP://127.0.0.1");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->port, "80");
+  EXPECT_EQ(u->target, "/");
+  EXPECT_EQ(u->host_header(), "127.0.0.1");
+
+  u = parse_http_url("http://[::1]:9000/hook#frag");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->host, "::1");
+  EXPECT_EQ(u->target, "/hook");
+  EXPECT_EQ(u->host_header(), "[::1]:9000");
+
+  u = parse_http_url("http://h?only=query");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->target, "/?only=query");
+}
+
+TEST(AdminParseHttpUrl, Refuses) {
+  for (const char* bad :
+       {"https://h/x", "ftp://h", "h:80/x", "http://", "http://:80/", "http://h:/", "http://h:0/",
+        "http://h:65536/", "http://h:8x/", "http://user:pw@h/", "http://[::1/"}) {
+    EXPECT_FALSE(parse_http_url(bad)) << bad;
+  }
+}
+
+TEST(AdminJson, IsoTimeAndDurations) {
+  EXPECT_EQ(iso_time(std::chrono::system_clock::time_point(1'700'000'000'123ms)),
+            "2023-11-14T22:13:20.123Z");
+  EXPECT_EQ(human_duration(60s), "1m");
+  EXPECT_EQ(human_duration(90s), "90s");
+  EXPECT_EQ(human_duration(2h), "2h");
+  EXPECT_EQ(human_duration(250ms), "250ms");
+  EXPECT_EQ(human_duration(0ms), "0ms");
+}
+
+policy::HoldInfo sample_hold() {
+  policy::HoldInfo h;
+  h.id = 7;
+  h.breaker = "families-delete-budget:app.families";
+  h.rule = "families-delete-budget";
+  h.operation = "delete";
+  h.ns = "app.families";
+  h.client = "127.0.0.1";
+  h.user = "bob";
+  h.app = "shell";
+  h.documents_in_window = 50;
+  h.limit = 50;
+  return h;
+}
+
+TEST(AdminJson, HoldSentences) {
+  auto h = sample_hold();
+  EXPECT_EQ(hold_text(h),
+            "mongoguard: delete on app.families held (rule families-delete-budget, 50/50 "
+            "documents in the window) from 127.0.0.1 app=shell user=bob — hold #7, approve or "
+            "reject at the admin page");
+  EXPECT_EQ(resolved_text(h, {policy::HoldOutcome::kRejected, "alice"}),
+            "mongoguard: hold #7 (delete on app.families, rule families-delete-budget) from "
+            "127.0.0.1 app=shell user=bob rejected by alice");
+  EXPECT_EQ(resolved_text(h, {policy::HoldOutcome::kTimedOut, ""}).substr(0, 30),
+            "mongoguard: hold #7 (delete on");
+  h.limit = 0;
+  h.user.clear();
+  EXPECT_EQ(hold_text(h),
+            "mongoguard: delete on app.families held (rule families-delete-budget) from "
+            "127.0.0.1 app=shell — hold #7, approve or reject at the admin page");
+}
+
+TEST(AdminJson, EventBodies) {
+  const auto now = policy::Clock::now();
+  auto h = sample_hold();
+  h.created = now - 2s;
+  auto body = hold_event(h, now);
+  EXPECT_EQ(body["event"], "hold");
+  EXPECT_EQ(body["hold"]["id"], 7);
+  EXPECT_NEAR(body["hold"]["waiting_seconds"].get<double>(), 2.0, 0.01);
+  EXPECT_TRUE(body["text"].is_string());
+
+  body = resolved_event(h, {policy::HoldOutcome::kApproved, "alice"}, now);
+  EXPECT_EQ(body["event"], "resolved");
+  EXPECT_EQ(body["decision"]["outcome"], "approved");
+  EXPECT_EQ(body["decision"]["by"], "alice");
+
+  policy::BreakerState b;
+  b.name = "r:app.families";
+  b.rule = "r";
+  b.ns = "app.families";
+  b.used = 51;
+  b.limit = 50;
+  b.per = 60s;
+  b.tripped = true;
+  b.tripped_at = now - 1s;
+  b.drains_at = now + 59s;
+  body = tripped_event(b, now);
+  EXPECT_EQ(body["event"], "tripped");
+  EXPECT_EQ(body["text"],
+            "mongoguard: breaker r:app.families tripped: 51/50 documents in 1m on app.families "
+            "(rule r); further operations are held until an operator decides");
+  EXPECT_EQ(body["breaker"]["per"], "1m");
+  EXPECT_NEAR(body["breaker"]["drains_in_seconds"].get<double>(), 59.0, 0.01);
+  EXPECT_TRUE(body["breaker"]["allowance"]["expires_in_seconds"].is_null());
+}
+
+TEST(AdminJson, DumpReplacesInvalidUtf8) {
+  nlohmann::json v{{"filter", std::string("\xff\xfe")}};
+  EXPECT_EQ(dump_json(v), "{\"filter\":\"\xef\xbf\xbd\xef\xbf\xbd\"}");
+}
+
+TEST(AdminCtl, UrlEncode) {
+  EXPECT_EQ(tools::url_encode("r:app.families:app=my app/x"),
+            "r%3Aapp.families%3Aapp%3Dmy%20app%2Fx");
+  EXPECT_EQ(tools::url_encode("AZaz09-_.~"), "AZaz09-_.~");
+}
+
+TEST(AdminCtl, FormatTable) {
+  EXPECT_EQ(tools::format_table({"ID", "NAMESPACE"}, {{"1", "app.families"}, {"12", "x"}}),
+            "ID  NAMESPACE\n"
+            "1   app.families\n"
+            "12  x\n");
+}
+
+}  // namespace
+}  // namespace mongoguard::proxy
