@@ -1,0 +1,223 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "policy/budget.h"
+#include "policy/holds.h"
+#include "policy/policy.h"
+
+namespace mongoguard::policy {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+Rule budget_rule(std::int64_t documents, milliseconds per) {
+  Rule r;
+  r.name = "families-delete-budget";
+  r.action = Action::kHold;
+  r.operations.add(Operation::kDelete);
+  Limit limit;
+  limit.documents = documents;
+  limit.per = per;
+  r.limit = limit;
+  return r;
+}
+
+TEST(SlidingWindowTest, CountsOnlyTheLastPeriod) {
+  SlidingWindow w;
+  const TimePoint t0{};
+  w.add(t0, 3);
+  w.add(t0 + seconds(30), 4);
+  EXPECT_EQ(w.total(t0 + seconds(59), seconds(60)), 7);
+  EXPECT_EQ(w.total(t0 + seconds(60), seconds(60)), 4);
+  EXPECT_EQ(*w.drained_at(seconds(60)), t0 + seconds(90));
+  EXPECT_EQ(w.total(t0 + seconds(90), seconds(60)), 0);
+  EXPECT_FALSE(w.drained_at(seconds(60)));
+  w.add(t0, 0);
+  w.add(t0, -5);
+  EXPECT_EQ(w.total(t0, seconds(60)), 0) << "nothing affected, nothing counted";
+}
+
+TEST(BudgetBookTest, LoopOfSingleDeletesTripsAtTheBudget) {
+  BudgetBook book;
+  const auto rule = budget_rule(50, seconds(60));
+  const TimePoint t0{};
+  for (int i = 0; i < 50; ++i) {
+    auto now = t0 + milliseconds(i * 10);
+    ASSERT_EQ(book.admit(rule, "k", "app.families", 1, now), Admission::kPass) << i;
+    EXPECT_EQ(book.record(rule, "k", "app.families", 1, now), i == 49)
+        << "the 50th document spends the budget and trips the breaker";
+  }
+  EXPECT_EQ(book.admit(rule, "k", "app.families", 1, t0 + seconds(1)), Admission::kTripped);
+  auto state = book.breaker("k", t0 + seconds(1));
+  ASSERT_TRUE(state);
+  EXPECT_TRUE(state->tripped);
+  EXPECT_EQ(state->used, 50);
+  // Everything after is held too, even a delete of unknown size.
+  EXPECT_EQ(book.admit(rule, "k", "app.families", 0, t0 + seconds(2)), Admission::kTripped);
+}
+
+TEST(BudgetBookTest, RecordTripsWhenAReplyShowsTheBudgetSpent) {
+  BudgetBook book;
+  const auto rule = budget_rule(10, seconds(60));
+  const TimePoint t0{};
+  EXPECT_EQ(book.admit(rule, "k", "a.b", 0, t0), Admission::kPass) << "unknown size passes";
+  EXPECT_TRUE(book.record(rule, "k", "a.b", 25, t0)) << "the reply said 25: tripped";
+  EXPECT_EQ(book.admit(rule, "k", "a.b", 1, t0), Admission::kTripped);
+}
+
+TEST(BudgetBookTest, OversizedOperationIsStoppedWithoutTrippingTheBreaker) {
+  BudgetBook book;
+  const auto rule = budget_rule(10, seconds(60));
+  const TimePoint t0{};
+  book.record(rule, "k", "a.b", 4, t0);
+  EXPECT_EQ(book.admit(rule, "k", "a.b", 30, t0), Admission::kTooLarge);
+  EXPECT_FALSE(book.breaker("k", t0)->tripped);
+  EXPECT_EQ(book.admit(rule, "k", "a.b", 6, t0), Admission::kPass) << "6 fit in what is left";
+}
+
+TEST(BudgetBookTest, TrippedBreakerClosesOnceTheWindowIsEmpty) {
+  BudgetBook book;
+  const auto rule = budget_rule(5, seconds(10));
+  const TimePoint t0{};
+  book.record(rule, "k", "a.b", 5, t0);
+  EXPECT_EQ(book.admit(rule, "k", "a.b", 1, t0 + seconds(5)), Admission::kTripped);
+  EXPECT_EQ(book.admit(rule, "k", "a.b", 1, t0 + seconds(9)), Admission::kTripped);
+  EXPECT_EQ(book.admit(rule, "k", "a.b", 1, t0 + seconds(10)), Admission::kPass);
+  EXPECT_FALSE(book.breaker("k", t0 + seconds(10))->tripped);
+}
+
+TEST(BudgetBookTest, GrantAndResetAreOperatorOverrides) {
+  BudgetBook book;
+  const auto rule = budget_rule(5, seconds(120));
+  const TimePoint t0{};
+  book.record(rule, "k", "a.b", 5, t0);
+  ASSERT_EQ(book.admit(rule, "k", "a.b", 1, t0), Admission::kTripped);
+  EXPECT_FALSE(book.grant("unknown", 3, std::nullopt, t0));
+  ASSERT_TRUE(book.grant("k", 3, std::nullopt, t0));
+  EXPECT_EQ(book.breaker("k", t0)->allowance_documents, 3);
+  EXPECT_EQ(book.admit(rule, "k", "a.b", 1, t0), Admission::kPass);
+  book.record(rule, "k", "a.b", 1, t0);
+  book.record(rule, "k", "a.b", 2, t0);
+  EXPECT_EQ(book.breaker("k", t0)->allowance_documents, 0);
+  EXPECT_NE(book.admit(rule, "k", "a.b", 1, t0), Admission::kPass) << "allowance used up";
+
+  ASSERT_TRUE(book.grant("k", 0, milliseconds(60'000), t0));
+  EXPECT_EQ(book.admit(rule, "k", "a.b", 1000, t0 + seconds(30)), Admission::kPass);
+  book.record(rule, "k", "a.b", 1000, t0 + seconds(30));
+  EXPECT_EQ(book.breaker("k", t0 + seconds(30))->used, 5) << "break-glass is not counted";
+  EXPECT_NE(book.admit(rule, "k", "a.b", 1, t0 + seconds(61)), Admission::kPass)
+      << "the time allowance expired";
+
+  ASSERT_TRUE(book.reset("k"));
+  auto state = book.breaker("k", t0 + seconds(61));
+  EXPECT_FALSE(state->tripped);
+  EXPECT_EQ(state->used, 0);
+  EXPECT_EQ(book.admit(rule, "k", "a.b", 5, t0 + seconds(61)), Admission::kPass);
+}
+
+TEST(BudgetBookTest, KeysKeepGroupsApart) {
+  auto rule = budget_rule(5, seconds(60));
+  rule.limit->group_by_app = true;
+  Target t;
+  t.ns = "app.families";
+  Identity shell, batch;
+  shell.app = "shell";
+  batch.app = "batch";
+  EXPECT_NE(budget_key(rule, t, shell), budget_key(rule, t, batch));
+  EXPECT_EQ(budget_key(rule, t, shell), "families-delete-budget:app.families:app=shell");
+  rule.limit->group_by_app = false;
+  EXPECT_EQ(budget_key(rule, t, shell), budget_key(rule, t, batch));
+  rule.limit->group_by_client = true;
+  Identity a, b;
+  a.client_address = "10.0.0.1:5000";
+  b.client_address = "10.0.0.1:5001";
+  EXPECT_EQ(budget_key(rule, t, a), budget_key(rule, t, b)) << "one host, any port";
+}
+
+TEST(BudgetChargesTest, LimitRulesChargeInsteadOfActingAndAllowExempts) {
+  Policy p;
+  p.rules.push_back(budget_rule(50, seconds(60)));
+  CommandInfo info;
+  Target t;
+  t.op = Operation::kDelete;
+  t.matches.add(Operation::kDelete);
+  t.ns = "app.families";
+  t.statements = 3;
+  t.single_statements = 3;
+  info.targets.push_back(t);
+  Identity who;
+  EXPECT_EQ(decide(p, info, who).action, Action::kAllow) << "a budget rule acts only when spent";
+  auto charges = budget_charges(p, info, who);
+  ASSERT_EQ(charges.size(), 1u);
+  EXPECT_EQ(charges[0].known, 3);
+  EXPECT_EQ(charges[0].key, "families-delete-budget:app.families");
+  Rule allow;
+  allow.name = "migrator";
+  allow.action = Action::kAllow;
+  allow.apps = {"migrator"};
+  p.rules.push_back(allow);
+  who.app = "migrator";
+  EXPECT_TRUE(budget_charges(p, info, who).empty());
+}
+
+TEST(HoldRegistryTest, ResolvesExactlyOnce) {
+  HoldRegistry holds;
+  int calls = 0;
+  HoldDecision seen;
+  HoldInfo info;
+  info.breaker = "b1";
+  auto id = holds.add(info, [&](const HoldDecision& d) {
+    ++calls;
+    seen = d;
+  });
+  EXPECT_EQ(holds.size(), 1u);
+  ASSERT_TRUE(holds.find(id));
+  EXPECT_TRUE(holds.resolve(id, {HoldOutcome::kApproved, "alice"}));
+  EXPECT_FALSE(holds.resolve(id, {HoldOutcome::kRejected, "bob"}));
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(seen.outcome, HoldOutcome::kApproved);
+  EXPECT_EQ(seen.by, "alice");
+  EXPECT_EQ(holds.size(), 0u);
+}
+
+TEST(HoldRegistryTest, ByBreakerAndAll) {
+  HoldRegistry holds;
+  std::vector<std::string> outcomes;
+  auto record = [&](const HoldDecision& d) { outcomes.push_back(hold_outcome_name(d.outcome)); };
+  HoldInfo a, b;
+  a.breaker = "one";
+  b.breaker = "two";
+  holds.add(a, record);
+  holds.add(a, record);
+  holds.add(b, record);
+  EXPECT_EQ(holds.pending().size(), 3u);
+  EXPECT_EQ(holds.resolve_breaker("one", {HoldOutcome::kRejected, "op"}), 2u);
+  EXPECT_EQ(holds.resolve_all({HoldOutcome::kShutdown, ""}), 1u);
+  EXPECT_EQ(outcomes, (std::vector<std::string>{"rejected", "rejected", "shutdown"}));
+}
+
+TEST(HoldRegistryTest, ConcurrentResolversDecideOnce) {
+  for (int round = 0; round < 50; ++round) {
+    HoldRegistry holds;
+    std::atomic<int> calls{0};
+    auto id = holds.add({}, [&](const HoldDecision&) { ++calls; });
+    std::atomic<int> wins{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 4; ++i) {
+      threads.emplace_back([&, i] {
+        if (holds.resolve(id, {i % 2 ? HoldOutcome::kApproved : HoldOutcome::kClientGone, ""})) {
+          ++wins;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(wins.load(), 1);
+    EXPECT_EQ(calls.load(), 1);
+  }
+}
+
+}  // namespace
+}  // namespace mongoguard::policy
