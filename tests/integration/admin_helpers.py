@@ -17,7 +17,7 @@ TOKEN = "test-admin-token-0123456789"
 
 
 class AdminProxy(PolicyProxy):
-    """PolicyProxy whose config names an admin token file (unless token=None)."""
+    """PolicyProxy with an admin token (none when token=None)."""
 
     def __init__(self, upstream: str, policy_yaml: str, token: str | None = TOKEN,
                  extra_yaml: str = "", **kwargs):
@@ -35,6 +35,13 @@ class AdminProxy(PolicyProxy):
         text = header + textwrap.dedent(extra_yaml).strip() + "\n" + \
             textwrap.dedent(policy_yaml).strip() + "\n"
         super().__init__(upstream, text, **kwargs)
+        # The harness may give the proxy its own token file on the command
+        # line, which takes precedence over the config's.
+        if getattr(self.proxy, "token_file", None) is not None:
+            self.token = self.proxy.token
+            self.token_file = self.proxy.token_file
+            if token is None:
+                self.token_file.write_text("")  # read per request: the API is off
 
     @property
     def admin_url(self) -> str:

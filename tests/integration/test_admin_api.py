@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 from pymongo.errors import OperationFailure
 
-from admin_helpers import TOKEN, AdminProxy, Background, http
+from admin_helpers import AdminProxy, Background
 from harness import PROXY_BIN
 from policy_helpers import UNAUTHORIZED, policy_backend, direct, seed, unique_db  # noqa: F401
 
@@ -62,13 +62,13 @@ def admin(policy_backend):  # noqa: F811
 
 def test_every_protected_path_refuses_without_or_with_a_wrong_token(admin):
     for method, path in PROTECTED:
-        for token in (None, "wrong", TOKEN[:-1], TOKEN + "x"):
+        for token in (None, "wrong", admin.token[:-1], admin.token + "x"):
             status, data = admin.api(method, path, {"by": "x"}, token=token)
             assert status == 401, (method, path, token, status, data)
             assert isinstance(data, dict) and data["error"], data
     # A Basic header with the right secret is still not a bearer token.
     status, _ = admin.api("GET", "/api/holds", token=None,
-                          headers={"Authorization": f"Basic {TOKEN}"})
+                          headers={"Authorization": f"Basic {admin.token}"})
     assert status == 401
 
 
