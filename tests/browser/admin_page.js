@@ -1,0 +1,49 @@
+// Drives the admin page in headless Chromium: log in with the token, set the
+// operator name, wait for a hold on NAMESPACE, screenshot the page, click
+// Reject on that hold, and wait for the page to confirm.
+//
+// usage: node admin_page.js URL TOKEN OPERATOR NAMESPACE SCREENSHOT
+// Prints one JSON line: {row, message}.
+"use strict";
+const { chromium } = require("playwright-core");
+
+async function main() {
+  const [url, token, operator, namespace, screenshot] = process.argv.slice(2);
+  if (!screenshot) {
+    console.error("usage: node admin_page.js URL TOKEN OPERATOR NAMESPACE SCREENSHOT");
+    process.exit(2);
+  }
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    page.on("dialog", (d) => d.accept(operator));  // the operator prompt, if it asks
+    await page.goto(url);
+    await page.fill("#token", token);
+    await page.click("#login-form button[type=submit]");
+    await page.fill("#operator", operator);
+    await page.dispatchEvent("#operator", "change");
+    const row = page.locator("tr[data-hold]", { hasText: namespace });
+    await row.first().waitFor({ timeout: 15000 });
+    // Let one more refresh fill every table before the picture.
+    await page.waitForSelector("#breakers table", { timeout: 5000 }).catch(() => {});
+    await page.waitForTimeout(2200);
+    await page.screenshot({ path: screenshot, fullPage: true });
+    const rowText = (await row.first().innerText()).replace(/\s+/g, " ").trim();
+    await row.first().locator("button.reject").click();
+    await page.waitForFunction(() => /rejected by/.test(document.getElementById("message").textContent),
+                               null, { timeout: 10000 });
+    const message = await page.textContent("#message");
+    if (errors.length) throw new Error("page errors: " + errors.join("; "));
+    console.log(JSON.stringify({ row: rowText, message }));
+  } finally {
+    await browser.close();
+  }
+}
+
+main().catch((e) => { console.error(e.stack || String(e)); process.exit(1); });

@@ -1,0 +1,100 @@
+"""The operator's page in headless Chromium (Debian's /usr/bin/chromium,
+driven by playwright-core from tests/browser): it shows a held delete, the
+Reject button refuses it, and the waiting pymongo client gets mongoguard's
+error. Leaves a screenshot in deploy/screenshots/admin-page.png."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+import subprocess
+import time
+
+import pytest
+from pymongo.errors import OperationFailure
+
+from admin_helpers import AdminProxy, Background
+from harness import ROOT
+from policy_helpers import UNAUTHORIZED, policy_backend, direct, seed, unique_db  # noqa: F401
+
+BROWSER_DIR = ROOT / "tests" / "browser"
+CHROMIUM = pathlib.Path("/usr/bin/chromium")
+SCREENSHOT = ROOT / "deploy" / "screenshots" / "admin-page.png"
+
+
+@pytest.fixture(scope="module")
+def playwright_script() -> pathlib.Path:
+    if not CHROMIUM.exists():
+        raise RuntimeError("/usr/bin/chromium is missing: scripts/deps.sh test installs it")
+    if not (BROWSER_DIR / "node_modules" / "playwright-core" / "package.json").exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            raise RuntimeError("npm not found: install Node.js and npm")
+        lock = (BROWSER_DIR / "package-lock.json").exists()
+        result = subprocess.run([npm, "ci" if lock else "install", "--no-audit", "--no-fund",
+                                 "--prefix", str(BROWSER_DIR)],
+                                capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            raise RuntimeError(f"npm failed:\n{result.stdout}\n{result.stderr}")
+    return BROWSER_DIR / "admin_page.js"
+
+
+def test_page_shows_a_hold_and_rejects_it(policy_backend, direct, playwright_script):  # noqa: F811
+    db = unique_db("page")
+    seed(direct, db, "families", count=5)
+    seed(direct, db, "budget", count=10)
+    policy = f"""
+    rules:
+      - name: families-hold
+        match: {{namespace: "{db}.families", operations: [delete]}}
+        action: hold
+      - name: budget
+        match: {{namespace: "{db}.budget", operations: [delete]}}
+        action: hold
+        limit: {{documents: 2, per: 1m}}
+    """
+    p = AdminProxy(policy_backend.upstream, policy)
+    try:
+        # Something in every table: a spent budget with a waiting delete, and
+        # the delete the browser will reject.
+        c_budget = p.client(appname="nightly-cleanup")
+        budget_op = None
+        for i in range(10):
+            op = Background(lambda i=i: c_budget[db].budget.delete_one({"_id": i}))
+            deadline = time.monotonic() + 3
+            while not op.done() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if not op.done():
+                budget_op = op
+                break
+            op.result()
+        assert budget_op is not None
+        c = p.client(appname="shell")
+        held = Background(lambda: c[db].families.delete_one({"_id": 3}))
+        p.wait_for_holds(2)
+
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(["node", str(playwright_script), p.admin_url + "/", p.token,
+                                 "alice", f"{db}.families", str(SCREENSHOT)],
+                                capture_output=True, text=True, timeout=120, cwd=BROWSER_DIR)
+        assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+        seen = json.loads(result.stdout.strip().splitlines()[-1])
+        assert f"{db}.families" in seen["row"] and "delete" in seen["row"]
+        assert "families-hold" in seen["row"] and "shell" in seen["row"]
+        assert "rejected by alice" in seen["message"]
+
+        with pytest.raises(OperationFailure) as caught:
+            held.result()
+        assert caught.value.code == UNAUTHORIZED
+        assert caught.value.details["errmsg"] == (
+            f"mongoguard: delete on {db}.families held by rule 'families-hold': rejected by alice")
+        assert direct[db].families.count_documents({"_id": 3}) == 1
+        assert SCREENSHOT.stat().st_size > 10_000
+
+        # The budget's hold is still there for the API to finish.
+        [left] = p.ok("GET", "/api/holds")["holds"]
+        p.ok("POST", f"/api/holds/{left['id']}/approve", {"by": "alice"})
+        assert budget_op.result().deleted_count == 1
+    finally:
+        p.stop()
