@@ -185,6 +185,22 @@ def test_client_gone_while_held_is_never_forwarded(backend, seeded):
         with pytest.raises(Exception) as late:
             gp.admin.approve(hold["id"], by="alice")
         assert getattr(late.value, "status", None) == 404
+        outcomes = [r.get("outcome") for r in gp.audit_records()]
+        assert "cancelled: client gone" in outcomes, outcomes
+
+
+def test_driver_socket_timeout_while_held_cancels_the_hold(backend, seeded):
+    """A driver that gives up (socketTimeoutMS) closes its connection: the
+    hold is cancelled and the delete never runs, even if approved later."""
+    database, direct = seeded
+    with GuardedProxy(backend.upstream, hold_policy(database)) as gp:
+        coll = gp.client(socketTimeoutMS=1000)[database].c
+        with pytest.raises(pymongo.errors.NetworkTimeout):
+            coll.delete_one({"_id": 0})
+        wait_until(lambda: gp.admin.holds() == [], 5, "the hold to be cancelled")
+        gp.wait_for_log("client went away while its operation was held; never forwarded")
+        time.sleep(1)
+        assert exists(direct, database, 0)
 
 
 def test_client_gone_after_pipelining_another_request_is_never_forwarded(backend, seeded):

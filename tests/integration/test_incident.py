@@ -115,6 +115,10 @@ def test_family_delete_loop_is_held_and_rejected(backend, families, preflight):
         assert b["used"] == BUDGET and b["tripped"], b
         log = gp.wait_for_log(f"hold {hold['id']} rejected by oncall")
         assert (f"pre-flight count for {ns}: 1" in log) == preflight
+        decisions = gp.admin.decisions(100)
+        assert any(d.get("outcome") == "rejected by oncall" for d in decisions), decisions[:3]
+        assert any(d.get("operator_action") == "reject" and d.get("by") == "oncall"
+                   for d in decisions), decisions[:3]
 
 
 def test_incident_demo_runs_unattended(backend, families):
