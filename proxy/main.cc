@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
   auto upstream = proxy::parse_upstream_uri(*options.upstream, error);
   if (!upstream) return usage_error(error);
   settings.session.upstream = *upstream;
+  settings.admin_token_file = options.admin_token_file;
   if (options.admin_listen) {
     auto admin = proxy::parse_host_port(*options.admin_listen, error, 9901);
     if (!admin) return usage_error("bad --admin-listen: " + error);

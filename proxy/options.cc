@@ -16,7 +16,8 @@ Options:
   --upstream URI            the server to protect, mongodb://HOST:PORT
   --threads N               worker threads (default: number of cores)
   --config FILE             YAML configuration; flags override its values
-  --admin-listen HOST:PORT  admin HTTP endpoint (/metrics, /healthz); off by default
+  --admin-listen HOST:PORT  admin HTTP endpoint (API, web page, /metrics); off by default
+  --admin-token-file FILE   the admin API's bearer token (first line of FILE)
   --log-level LEVEL         trace, debug, info (default), warn, error, off
   --help                    show this text
   --version                 show the version
@@ -56,6 +57,8 @@ CommandLine parse_command_line(int argc, const char* const* argv, Options& optio
       target = &options.config_path;
     } else if (name == "--admin-listen") {
       target = &options.admin_listen;
+    } else if (name == "--admin-token-file") {
+      target = &options.admin_token_file;
     } else if (name == "--log-level") {
       target = &options.log_level;
     } else if (name == "--threads") {

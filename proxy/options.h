@@ -12,6 +12,7 @@ struct Options {
   std::optional<unsigned> threads;      // default: number of cores
   std::optional<std::string> config_path;
   std::optional<std::string> admin_listen;
+  std::optional<std::string> admin_token_file;
   std::optional<std::string> log_level;  // trace|debug|info|warn|error|off
 };
 

@@ -118,8 +118,10 @@ void Server::shutdown() {
 
 std::string Server::read_token() const {
   const auto config = policies_.current();
-  if (!config->admin_token_file) return {};
-  std::ifstream in(*config->admin_token_file);
+  const auto& path =
+      settings_.admin_token_file ? settings_.admin_token_file : config->admin_token_file;
+  if (!path) return {};
+  std::ifstream in(*path);
   std::string token;
   std::getline(in, token);
   while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();

@@ -33,6 +33,8 @@ struct ServerSettings {
   // is reloaded on SIGHUP and when it changes on disk.
   std::shared_ptr<const config::Config> config = std::make_shared<config::Config>();
   std::optional<std::string> config_path;
+  // --admin-token-file; overrides admin.token_file from the config.
+  std::optional<std::string> admin_token_file;
   std::chrono::milliseconds watch_interval{1000};
 };
 

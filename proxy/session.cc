@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 
 #include "policy/identity.h"
 #include "policy/reply_facts.h"
@@ -132,13 +133,31 @@ asio::awaitable<bool> Session::connect_upstream() {
   co_return !closed_;
 }
 
+asio::awaitable<std::size_t> Session::read_exact(tcp::socket& socket, std::uint8_t* out,
+                                                 std::size_t size, error_code& ec) {
+  std::size_t have = 0;
+  if (&socket == &client_ && !readahead_.empty()) {
+    // Bytes read ahead while a hold watched the connection come first.
+    have = std::min(size, readahead_.size());
+    std::copy_n(readahead_.begin(), have, out);
+    readahead_.erase(readahead_.begin(), readahead_.begin() + static_cast<std::ptrdiff_t>(have));
+    if (have == size) co_return have;
+    if (client_eof_seen_) {
+      ec = asio::error::eof;
+      co_return have;
+    }
+  }
+  const std::size_t n = co_await asio::async_read(socket, asio::buffer(out + have, size - have),
+                                                  asio::redirect_error(asio::use_awaitable, ec));
+  co_return have + n;
+}
+
 asio::awaitable<Session::ReadOutcome> Session::read_frame(tcp::socket& socket,
                                                           std::vector<std::uint8_t>& frame) {
   ReadOutcome out;
   error_code ec;
   frame.resize(wire::kHeaderSize);
-  std::size_t n = co_await asio::async_read(socket, asio::buffer(frame.data(), wire::kHeaderSize),
-                                            asio::redirect_error(asio::use_awaitable, ec));
+  std::size_t n = co_await read_exact(socket, frame.data(), wire::kHeaderSize, ec);
   if (ec) {
     if (ec == asio::error::eof && n == 0) {
       out.clean_eof = true;
@@ -159,9 +178,8 @@ asio::awaitable<Session::ReadOutcome> Session::read_frame(tcp::socket& socket,
     co_return out;
   }
   frame.resize(static_cast<std::size_t>(header.message_length));
-  co_await asio::async_read(
-      socket, asio::buffer(frame.data() + wire::kHeaderSize, frame.size() - wire::kHeaderSize),
-      asio::redirect_error(asio::use_awaitable, ec));
+  co_await read_exact(socket, frame.data() + wire::kHeaderSize, frame.size() - wire::kHeaderSize,
+                      ec);
   if (ec) {
     if (ec == asio::error::eof) {
       out.rejected = wire::DecodeError::kTruncated;
@@ -468,20 +486,28 @@ asio::awaitable<void> Session::reply_error(const wire::Request& request, std::in
 }
 
 void Session::watch_client_while_held(std::uint64_t hold_id) {
-  // Readable while held means data or end-of-stream. Peek to tell them
-  // apart: a client that went away must not have its write forwarded later.
+  // Readable while held means data or end-of-stream. Data (a request the
+  // client pipelined) is read ahead and kept for the client loop, so that an
+  // end-of-stream behind it is still seen: a client that went away must not
+  // have its held write forwarded later. The read-ahead is bounded; past it,
+  // the connection simply waits like any unread socket.
   client_.async_wait(tcp::socket::wait_read, [self = shared_from_this(), hold_id](error_code ec) {
-    if (ec || self->held_id_ != hold_id) return;
-    std::uint8_t byte = 0;
-    error_code peek_ec;
-    const auto n =
-        self->client_.receive(asio::buffer(&byte, 1), tcp::socket::message_peek, peek_ec);
-    if (peek_ec == asio::error::would_block || peek_ec == asio::error::try_again) {
+    if (ec || self->held_id_ != hold_id || self->closed_) return;
+    std::array<std::uint8_t, 16 * 1024> chunk{};
+    error_code read_ec;
+    const auto n = self->client_.read_some(asio::buffer(chunk), read_ec);
+    if (read_ec == asio::error::would_block || read_ec == asio::error::try_again) {
       self->watch_client_while_held(hold_id);
-    } else if (peek_ec || n == 0) {
-      self->services_.holds.resolve(hold_id, {policy::HoldOutcome::kClientGone, ""});
+      return;
     }
-    // Otherwise the client sent its next request early; it waits unread.
+    if (read_ec || n == 0) {
+      self->client_eof_seen_ = true;
+      self->services_.holds.resolve(hold_id, {policy::HoldOutcome::kClientGone, ""});
+      return;
+    }
+    self->readahead_.insert(self->readahead_.end(), chunk.begin(),
+                            chunk.begin() + static_cast<std::ptrdiff_t>(n));
+    if (self->readahead_.size() < kMaxReadahead) self->watch_client_while_held(hold_id);
   });
 }
 

@@ -69,6 +69,9 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string reason;
   };
   asio::awaitable<ReadOutcome> read_frame(tcp::socket& socket, std::vector<std::uint8_t>& frame);
+  // async_read of exactly `size` bytes, taking read-ahead bytes first.
+  asio::awaitable<std::size_t> read_exact(tcp::socket& socket, std::uint8_t* out, std::size_t size,
+                                          error_code& ec);
 
   // Judges an inspected command. Returns true when the original bytes may be
   // forwarded; false when mongoguard answered (or dropped) it itself.
@@ -133,6 +136,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::int32_t reply_ids_ = 0;
   std::uint64_t held_id_ = 0;  // the hold this session is parked on, if any
+  // Client bytes read while held (to notice a disconnect behind them).
+  static constexpr std::size_t kMaxReadahead = 1 << 20;
+  std::vector<std::uint8_t> readahead_;
+  bool client_eof_seen_ = false;
   // A pre-flight count in flight: its request id and, once read, its reply.
   std::int32_t preflight_id_ = 0;
   std::optional<std::vector<std::uint8_t>> preflight_reply_;

@@ -45,8 +45,12 @@ class ProxyProcess:
         self.log_path = self.workdir / "proxy.log"
         args = [str(PROXY_BIN), "--listen", f"127.0.0.1:{self.port}", "--upstream", upstream,
                 "--threads", str(threads), "--log-level", "debug"]
+        self.token = "test-token-" + os.urandom(8).hex()
         if self.admin_port:
-            args += ["--admin-listen", f"127.0.0.1:{self.admin_port}"]
+            self.token_file = self.workdir / "admin.token"
+            self.token_file.write_text(self.token + "\n")
+            args += ["--admin-listen", f"127.0.0.1:{self.admin_port}",
+                     "--admin-token-file", str(self.token_file)]
         args += list(extra_args)
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
@@ -81,7 +85,9 @@ class ProxyProcess:
         """Parses the admin /metrics page (Prometheus text) into {series: value}."""
         import urllib.request
 
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/metrics", timeout=5) as r:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.admin_port}/metrics",
+                                         headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(request, timeout=5) as r:
             text = r.read().decode()
         out: dict[str, float] = {}
         for line in text.splitlines():

@@ -678,12 +678,14 @@ def test_dry_run_log_rule_is_named_in_the_audit(policy_backend, direct):
     assert direct[db].c.count_documents({}) == 4
 
 
-def test_strictest_action_wins_and_hold_is_refused_for_now(policy_backend, direct):
-    """log, block and hold rules all match: hold is the strictest. Until held
-    operations can be parked, hold is answered like a block."""
+def test_strictest_action_wins_and_hold_parks(policy_backend, direct):
+    """log, block and hold rules all match: hold is the strictest, so the
+    delete is parked; nobody decides, the hold times out and is rejected."""
     db = unique_db("strict")
     seed(direct, db)
     policy = f"""
+    holds:
+      timeout: 1s
     rules:
       - name: watch
         match: {{namespace: "{db}.*", operations: [delete]}}
@@ -698,10 +700,14 @@ def test_strictest_action_wins_and_hold_is_refused_for_now(policy_backend, direc
     """
     with _proxy(policy_backend, policy) as p:
         c = p.client()
-        errmsg = expect_blocked(lambda: c[db].c.delete_many({}), "park", "delete", f"{db}.c")
-        assert errmsg.endswith(": waiting for a human"), errmsg
+        with pytest.raises(OperationFailure) as caught:
+            c[db].c.delete_many({})
+        assert caught.value.code == 13
+        errmsg = caught.value.details["errmsg"]
+        assert errmsg == (f"mongoguard: delete on {db}.c held by rule 'park': "
+                          "not approved within 1s; rejected"), errmsg
         expect_blocked(lambda: c[db].c.delete_one({"_id": 1}), "refuse", "delete", f"{db}.c")
         held = p.wait_for_audit(lambda r: r.get("rule") == "park")
-        assert held["verdict"] == "hold" and held["outcome"] == "blocked"
+        assert held["verdict"] == "hold" and held["outcome"] == "timed out"
         assert held["matched_rules"] == ["watch", "refuse", "park"]
     assert direct[db].c.count_documents({}) == 5
