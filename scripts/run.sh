@@ -29,6 +29,12 @@ if ((!have_config)); then
   # The example policy; its audit log goes to .data/ unless told otherwise.
   mkdir -p .data
   export MONGOGUARD_AUDIT_PATH="${MONGOGUARD_AUDIT_PATH:-$PWD/.data/audit.jsonl}"
+  # The admin API's token: made once, kept in .data/ (mode 600).
+  export MONGOGUARD_ADMIN_TOKEN_FILE="${MONGOGUARD_ADMIN_TOKEN_FILE:-$PWD/.data/admin.token}"
+  if [[ ! -s "$MONGOGUARD_ADMIN_TOKEN_FILE" ]]; then
+    (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$MONGOGUARD_ADMIN_TOKEN_FILE")
+  fi
+  echo "admin page: http://127.0.0.1:9901/  (token in $MONGOGUARD_ADMIN_TOKEN_FILE)" >&2
   extra+=(--config deploy/examples/policy.yaml)
 fi
 if ((!have_upstream)); then
