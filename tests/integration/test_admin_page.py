@@ -1,14 +1,18 @@
 """The operator's page in headless Chromium (Debian's /usr/bin/chromium,
 driven by playwright-core from tests/browser): it shows a held delete, the
 Reject button refuses it, and the waiting pymongo client gets mongoguard's
-error. Leaves a screenshot in deploy/screenshots/admin-page.png."""
+error. Leaves a screenshot in a temporary folder, or, with
+MONGOGUARD_UPDATE_SCREENSHOT=1, in deploy/screenshots/admin-page.png (the
+one the README shows)."""
 
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import shutil
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -20,7 +24,9 @@ from policy_helpers import UNAUTHORIZED, policy_backend, direct, seed, unique_db
 
 BROWSER_DIR = ROOT / "tests" / "browser"
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
-SCREENSHOT = ROOT / "deploy" / "screenshots" / "admin-page.png"
+SCREENSHOT = (ROOT / "deploy" / "screenshots" / "admin-page.png"
+              if os.environ.get("MONGOGUARD_UPDATE_SCREENSHOT") == "1"
+              else pathlib.Path(tempfile.gettempdir()) / f"mongoguard-admin-page-{os.getpid()}.png")
 
 
 @pytest.fixture(scope="module")
