@@ -176,7 +176,13 @@ class Parser {
                 "audit", "rules", "holds", "notify"},
                "the top level");
     if (auto n = root["listen"]) config.listen = scalar(n, "listen");
-    if (auto n = root["upstream"]) config.upstream = scalar(n, "upstream");
+    if (auto n = root["upstream"]) {
+      if (n.IsMap()) {
+        config.replica_set = parse_replica_set(n);
+      } else {
+        config.upstream = scalar(n, "upstream");
+      }
+    }
     if (auto n = root["log_level"]) {
       config.log_level = scalar(n, "log_level");
       static const std::set<std::string> levels = {"trace", "debug", "info",
@@ -438,6 +444,48 @@ class Parser {
       }
     }
     return limit;
+  }
+
+  std::optional<ReplicaSet> parse_replica_set(const YAML::Node& node) {
+    check_keys(node, {"replica_set", "members"}, "upstream");
+    ReplicaSet rs;
+    if (auto n = node["replica_set"]) {
+      if (auto text = scalar(n, "upstream.replica_set")) rs.name = *text;
+    } else {
+      error(node, "upstream needs replica_set (the set's name) with members");
+    }
+    auto members = node["members"];
+    if (!members || !members.IsSequence() || members.size() == 0) {
+      error(members ? members : node,
+            "upstream.members must be a list of { server: host:port, listen: host:port }");
+      return std::nullopt;
+    }
+    std::set<std::string> servers, listens;
+    for (const auto& m : members) {
+      if (!m.IsMap()) {
+        error(m, "each member must be { server: host:port, listen: host:port }");
+        continue;
+      }
+      check_keys(m, {"server", "listen"}, "a member");
+      ReplicaSetMember member;
+      if (auto n = m["server"]) {
+        if (auto text = scalar(n, "server")) member.server = *text;
+        if (!servers.insert(member.server).second)
+          error(n, "member " + member.server + " listed twice");
+      } else {
+        error(m, "member has no server");
+      }
+      if (auto n = m["listen"]) {
+        if (auto text = scalar(n, "listen")) member.listen = *text;
+        if (!listens.insert(member.listen).second) {
+          error(n, "two members share the listen address " + member.listen);
+        }
+      } else {
+        error(m, "member has no listen address");
+      }
+      rs.members.push_back(std::move(member));
+    }
+    return rs;
   }
 
   void parse_webhooks(const YAML::Node& hooks, Config& config) {

@@ -22,6 +22,17 @@ struct ConfigError {
   std::string to_string() const;
 };
 
+// A replica set behind mongoguard: each member gets a listen address of the
+// proxy, and hello replies are rewritten to name those addresses.
+struct ReplicaSetMember {
+  std::string server;  // host:port as the members name each other
+  std::string listen;  // mongoguard's address for it
+};
+struct ReplicaSet {
+  std::string name;
+  std::vector<ReplicaSetMember> members;
+};
+
 struct Webhook {
   std::string url;
   std::vector<std::string> events;  // hold, resolved, tripped; empty = all
@@ -29,7 +40,8 @@ struct Webhook {
 
 struct Config {
   std::optional<std::string> listen;
-  std::optional<std::string> upstream;
+  std::optional<std::string> upstream;    // one server: mongodb://host:port
+  std::optional<ReplicaSet> replica_set;  // or a replica set (upstream: {replica_set, members})
   std::optional<unsigned> threads;
   std::optional<std::string> log_level;
   std::optional<std::string> admin_listen;

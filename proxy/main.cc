@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
 
   // Flags override the file.
   proxy::ServerSettings settings;
+  std::optional<config::ReplicaSet> replica_set;
   if (options.config_path) {
     auto loaded = config::load_config_file(*options.config_path);
     if (!loaded.ok()) {
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
     if (file.connect_timeout) settings.session.connect_timeout = *file.connect_timeout;
     if (!options.listen) options.listen = file.listen;
     if (!options.upstream) options.upstream = file.upstream;
+    replica_set = file.replica_set;
     if (!options.threads) options.threads = file.threads;
     if (!options.log_level) options.log_level = file.log_level;
     if (!options.admin_listen) options.admin_listen = file.admin_listen;
@@ -69,10 +71,28 @@ int main(int argc, char** argv) {
   auto listen = proxy::parse_host_port(options.listen.value_or("127.0.0.1:27017"), error);
   if (!listen) return usage_error("bad --listen: " + error);
   settings.listen = *listen;
-  if (!options.upstream) return usage_error("no upstream: give --upstream mongodb://HOST:PORT");
-  auto upstream = proxy::parse_upstream_uri(*options.upstream, error);
-  if (!upstream) return usage_error(error);
-  settings.session.upstream = *upstream;
+  if (!options.upstream && replica_set) {
+    // The members are the upstream; each gets its own listener.
+    auto topology = std::make_shared<proxy::TopologyMap>();
+    topology->set_name = replica_set->name;
+    for (const auto& m : replica_set->members) {
+      auto server = proxy::parse_host_port(m.server, error);
+      if (!server) return usage_error("bad replica-set member server: " + error);
+      auto member_listen = proxy::parse_host_port(m.listen, error);
+      if (!member_listen) return usage_error("bad replica-set member listen: " + error);
+      topology->add(m.server, member_listen->to_string());
+      settings.members.push_back({*member_listen, *server});
+    }
+    settings.topology = topology;
+    settings.session.upstream = settings.members.front().server;
+  } else {
+    if (!options.upstream) {
+      return usage_error("no upstream: give --upstream mongodb://HOST:PORT");
+    }
+    auto upstream = proxy::parse_upstream_uri(*options.upstream, error);
+    if (!upstream) return usage_error(error);
+    settings.session.upstream = *upstream;
+  }
   settings.admin_token_file = options.admin_token_file;
   if (options.admin_listen) {
     auto admin = proxy::parse_host_port(*options.admin_listen, error, 9901);

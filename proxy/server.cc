@@ -60,11 +60,25 @@ void Server::bind() {
   if (settings_.config->audit_path && !audit_.open(*settings_.config->audit_path, error)) {
     throw std::runtime_error(error);
   }
-  auto endpoint = resolve_listen(main_io_, settings_.listen);
-  acceptor_.open(endpoint.protocol());
-  acceptor_.set_option(tcp::acceptor::reuse_address(true));
-  acceptor_.bind(endpoint);
-  acceptor_.listen(asio::socket_base::max_listen_connections);
+  // One listener per upstream server: a single server, or each member of a
+  // replica set (whose hello replies then name these listeners).
+  if (settings_.members.empty()) {
+    listeners_.push_back(std::make_unique<Listener>(main_io_, settings_.listen, settings_.session));
+  } else {
+    for (const auto& member : settings_.members) {
+      auto session = settings_.session;
+      session.upstream = member.server;
+      session.topology = settings_.topology;
+      listeners_.push_back(std::make_unique<Listener>(main_io_, member.listen, session));
+    }
+  }
+  for (auto& listener : listeners_) {
+    auto endpoint = resolve_listen(main_io_, listener->address);
+    listener->acceptor.open(endpoint.protocol());
+    listener->acceptor.set_option(tcp::acceptor::reuse_address(true));
+    listener->acceptor.bind(endpoint);
+    listener->acceptor.listen(asio::socket_base::max_listen_connections);
+  }
   if (settings_.admin_listen) {
     admin_ = std::make_unique<AdminHttp>(
         main_io_, resolve_listen(main_io_, *settings_.admin_listen), *admin_state_);
@@ -80,7 +94,9 @@ int Server::run() {
     spdlog::info("signal {} received, shutting down", signal);
     shutdown();
   });
-  asio::co_spawn(main_io_, accept_loop(), asio::detached);
+  for (auto& listener : listeners_) {
+    asio::co_spawn(main_io_, accept_loop(*listener), asio::detached);
+  }
   if (settings_.config_path) {
     config_fingerprint_ = fingerprint(*settings_.config_path);
     asio::co_spawn(main_io_, watch_config(), asio::detached);
@@ -91,9 +107,14 @@ int Server::run() {
                  settings_.admin_listen->to_string());
   }
   listening_ = true;
-  spdlog::info("mongoguard {} listening on {}, upstream {}, {} worker thread(s)",
-               MONGOGUARD_VERSION, settings_.listen.to_string(),
-               settings_.session.upstream.to_string(), settings_.threads);
+  for (const auto& listener : listeners_) {
+    spdlog::info(
+        "mongoguard {} listening on {}, upstream {}{}, {} worker thread(s)", MONGOGUARD_VERSION,
+        listener->address.to_string(), listener->settings.upstream.to_string(),
+        listener->settings.topology ? " (replica set " + listener->settings.topology->set_name + ")"
+                                    : std::string(),
+        settings_.threads);
+  }
   main_io_.run();
   stop();
   spdlog::info("mongoguard stopped");
@@ -102,7 +123,7 @@ int Server::run() {
 
 void Server::shutdown() {
   error_code ignored;
-  acceptor_.close(ignored);
+  for (auto& listener : listeners_) listener->acceptor.close(ignored);
   listening_ = false;
   // Held operations are rejected, never forwarded. Their sessions write the
   // refusal on their own threads; give them a moment before stopping.
@@ -144,7 +165,8 @@ void Server::stop() {
   threads_.clear();
 }
 
-asio::awaitable<void> Server::accept_loop() {
+asio::awaitable<void> Server::accept_loop(Listener& listener) {
+  auto& acceptor_ = listener.acceptor;
   while (acceptor_.is_open()) {
     auto& worker = *workers_[next_worker_];
     next_worker_ = (next_worker_ + 1) % workers_.size();
@@ -160,7 +182,7 @@ asio::awaitable<void> Server::accept_loop() {
       continue;
     }
     auto session = std::make_shared<Session>(std::move(socket), next_session_id_++,
-                                             settings_.session, *services_);
+                                             listener.settings, *services_);
     // Start on the worker: the session's coroutines live on its io_context.
     asio::post(worker, [session] { session->start(); });
   }

@@ -21,6 +21,7 @@
 #include "proxy/notifier.h"
 #include "proxy/policy_store.h"
 #include "proxy/session.h"
+#include "proxy/topology.h"
 
 namespace mongoguard::proxy {
 
@@ -29,6 +30,13 @@ struct ServerSettings {
   std::optional<HostPort> admin_listen;
   unsigned threads = 1;
   SessionSettings session;
+  // A replica set: one listener per member, hello replies rewritten.
+  struct Member {
+    HostPort listen;
+    HostPort server;
+  };
+  std::vector<Member> members;
+  std::shared_ptr<const TopologyMap> topology;
   // The loaded configuration (policy, audit) and the file it came from, which
   // is reloaded on SIGHUP and when it changes on disk.
   std::shared_ptr<const config::Config> config = std::make_shared<config::Config>();
@@ -49,7 +57,8 @@ class Server {
   int run();
 
  private:
-  asio::awaitable<void> accept_loop();
+  struct Listener;
+  asio::awaitable<void> accept_loop(Listener& listener);
   asio::awaitable<void> watch_config();
   void wait_for_hangup();
   // Loads the config file again; a broken file leaves the running policy.
@@ -71,7 +80,14 @@ class Server {
   std::vector<std::unique_ptr<asio::io_context>> workers_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_guards_;
   std::vector<std::thread> threads_;
-  tcp::acceptor acceptor_{main_io_};
+  struct Listener {
+    Listener(asio::io_context& io, HostPort where, SessionSettings session)
+        : acceptor(io), address(std::move(where)), settings(std::move(session)) {}
+    tcp::acceptor acceptor;
+    HostPort address;
+    SessionSettings settings;
+  };
+  std::vector<std::unique_ptr<Listener>> listeners_;
   std::unique_ptr<Notifier> notifier_;
   std::unique_ptr<SessionServices> services_;
   std::unique_ptr<AdminState> admin_state_;

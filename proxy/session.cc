@@ -229,6 +229,10 @@ asio::awaitable<void> Session::relay_client_to_upstream() {
                     frame.size(), request.more_to_come ? " moreToCome" : "");
     }
     observe_identity(request);
+    if (settings_.topology && (request.command == "hello" || request.command == "isMaster" ||
+                               request.command == "ismaster")) {
+      hello_ids_.push_back(request.header.request_id);
+    }
     if (policy::is_inspected_command(request.command) ||
         request.effective_opcode == static_cast<std::int32_t>(wire::OpCode::kDelete) ||
         request.effective_opcode == static_cast<std::int32_t>(wire::OpCode::kUpdate)) {
@@ -277,7 +281,28 @@ asio::awaitable<void> Session::relay_upstream_to_client() {
       continue;
     }
     if (!pending_.empty()) observe_reply(frame);
+    if (!hello_ids_.empty()) rewrite_topology(frame);
     if (!co_await write_client(asio::buffer(frame))) co_return;
+  }
+}
+
+void Session::rewrite_topology(std::vector<std::uint8_t>& frame) {
+  const auto header = wire::read_header(frame);
+  auto it = std::find(hello_ids_.begin(), hello_ids_.end(), header.response_to);
+  if (it == hello_ids_.end()) return;
+  hello_ids_.erase(it);
+  std::vector<std::string> dropped;
+  auto rewritten = rewrite_hello_reply(frame, *settings_.topology, dropped);
+  for (const auto& server : dropped) {
+    spdlog::warn("conn {}: hello reply names {}, which is not a configured member; left out", id_,
+                 server);
+  }
+  if (!rewritten) return;
+  frame = std::move(*rewritten);
+  // A streamed (awaitable) hello: the next reply answers this one.
+  if (header.op_code != static_cast<std::int32_t>(wire::OpCode::kReply) &&
+      (frame[16] & wire::kMoreToCome)) {
+    hello_ids_.push_back(header.request_id);
   }
 }
 

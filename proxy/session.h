@@ -25,6 +25,7 @@
 #include "proxy/metrics.h"
 #include "proxy/notifier.h"
 #include "proxy/policy_store.h"
+#include "proxy/topology.h"
 
 namespace mongoguard::proxy {
 
@@ -34,6 +35,8 @@ struct SessionSettings {
   std::int32_t max_message_size = wire::kMaxMessageSize;
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds preflight_timeout{10'000};
+  // Set for replica-set members: hello replies are rewritten with it.
+  std::shared_ptr<const TopologyMap> topology;
 };
 
 // The process-wide state sessions share; owned by the Server.
@@ -102,6 +105,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void observe_identity(const wire::Request& request);
   // Reads replies the session waits for (write results, auth outcomes).
   void observe_reply(const std::vector<std::uint8_t>& frame);
+  // Replica sets: a hello reply names mongoguard's listeners, not the members.
+  void rewrite_topology(std::vector<std::uint8_t>& frame);
   // Writes to the client; the two relay coroutines may both want to.
   asio::awaitable<bool> write_client(asio::const_buffer bytes);
 
@@ -135,6 +140,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::uint8_t> reply_scratch_;
 
   std::int32_t reply_ids_ = 0;
+  // Replies still expected to hello requests (for topology rewriting).
+  std::vector<std::int32_t> hello_ids_;
   std::uint64_t held_id_ = 0;  // the hold this session is parked on, if any
   // Client bytes read while held (to notice a disconnect behind them).
   static constexpr std::size_t kMaxReadahead = 1 << 20;
