@@ -128,7 +128,7 @@ def test_failed_login_names_nobody_and_a_later_login_counts(auth_backend, root):
         assert record["driver"].startswith("raw-scram"), record
 
 
-def test_users_rule_after_speculative_authentication(tmp_path):
+def test_users_rule_after_speculative_authentication():
     """mongod answers the first SCRAM step inside hello (speculativeAuthenticate)
     and the login ends with one saslContinue. The fake upstream does exactly
     that (FerretDB cannot): alice's delete_many({}) is blocked and never
