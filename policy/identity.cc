@@ -161,6 +161,13 @@ bool sasl_reply_done_ok(const bson_t* reply) {
   return find(holder, "done", &it) && BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
 }
 
+bool has_speculative_reply(const bson_t* hello_reply) {
+  bson_iter_t it;
+  bson_t spec;
+  return hello_reply != nullptr && find(hello_reply, "speculativeAuthenticate", &it) &&
+         as_document(&it, &spec);
+}
+
 std::optional<std::string> x509_reply_user(const bson_t* reply) {
   if (reply == nullptr || !ok_is_one(reply)) return std::nullopt;
   bson_iter_t it;

@@ -45,6 +45,10 @@ std::optional<std::string> sasl_start_user(const bson_t* sasl_start_body);
 // hello reply, `done` is read from its `speculativeAuthenticate` document.
 bool sasl_reply_done_ok(const bson_t* reply);
 
+// True when a hello reply answers the speculativeAuthenticate its request
+// carried (a conversation started); servers that ignore it leave it out.
+bool has_speculative_reply(const bson_t* hello_reply);
+
 // The subject an X.509 authenticate reply (or a hello reply's
 // speculativeAuthenticate) names with ok: 1.
 std::optional<std::string> x509_reply_user(const bson_t* reply);
