@@ -114,6 +114,16 @@ def _go_binary() -> str:
     if go is None:
         raise RuntimeError("go not found: install Go 1.25 or newer (the Go driver scenario "
                            "needs go.mongodb.org/mongo-driver/v2)")
+    # go.mongodb.org/mongo-driver/v2 v2.10.0 says `go 1.25.0`. Go 1.21 and
+    # later fetch that toolchain from the module proxy by themselves; older
+    # ones (Debian 12's golang-go is 1.19) cannot build it at all.
+    goversion = _run([go, "env", "GOVERSION"], "go env GOVERSION", 60).stdout.strip()
+    try:
+        major, minor = (int(x) for x in goversion.removeprefix("go").split(".")[:2])
+    except ValueError:
+        major, minor = 1, 99  # a development build: let go decide
+    if (major, minor) < (1, 21):
+        raise RuntimeError(f"{go} is {goversion}; the Go driver scenario needs Go 1.25 or newer")
     return go
 
 
