@@ -15,6 +15,21 @@
 
 namespace mongoguard::config {
 
+std::vector<std::string> TlsConfig::files() const {
+  std::vector<std::string> out;
+  if (client) {
+    out.push_back(client->cert.path);
+    out.push_back(client->key.path);
+    if (client->ca) out.push_back(client->ca->path);
+  }
+  if (upstream) {
+    for (const auto* f : {&upstream->ca, &upstream->cert, &upstream->key}) {
+      if (*f) out.push_back((*f)->path);
+    }
+  }
+  return out;
+}
+
 std::string ConfigError::to_string() const {
   if (line <= 0) return file + ": " + message;
   return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
@@ -173,7 +188,7 @@ class Parser {
     }
     check_keys(root,
                {"listen", "upstream", "threads", "log_level", "admin", "connect_timeout", "mode",
-                "audit", "rules", "holds", "notify"},
+                "audit", "rules", "holds", "notify", "tls"},
                "the top level");
     if (auto n = root["listen"]) config.listen = scalar(n, "listen");
     if (auto n = root["upstream"]) {
@@ -236,6 +251,7 @@ class Parser {
         if (auto hooks = notify["webhooks"]) parse_webhooks(hooks, config);
       }
     }
+    if (auto tls = root["tls"]) parse_tls(tls, config.tls);
     if (auto n = root["mode"]) {
       if (auto text = scalar(n, "mode")) {
         if (auto mode = policy::parse_mode(*text)) {
@@ -486,6 +502,98 @@ class Parser {
       rs.members.push_back(std::move(member));
     }
     return rs;
+  }
+
+  // A file that must exist and be readable now; its contents are checked by
+  // whoever loads it (the proxy builds TLS contexts from certificates).
+  std::optional<FileRef> file(const YAML::Node& node, std::string_view key) {
+    auto text = scalar(node, key);
+    if (!text) return std::nullopt;
+    const auto mark = node.Mark();
+    FileRef ref{*text, mark.line + 1, mark.column + 1};
+    if (text->empty()) {
+      error(node, std::string(key) + " must name a file");
+      return std::nullopt;
+    }
+    std::error_code ec;
+    if (std::filesystem::is_directory(*text, ec)) {
+      error(node, std::string(key) + ": cannot read " + *text + ": it is a directory");
+      return std::nullopt;
+    }
+    std::ifstream in(*text, std::ios::binary);
+    if (!in) {
+      error(node, std::string(key) + ": cannot read " + *text + ": " + std::strerror(errno));
+      return std::nullopt;
+    }
+    return ref;
+  }
+
+  void parse_tls(const YAML::Node& tls, TlsConfig& out) {
+    if (!tls.IsMap()) {
+      error(tls, "tls must be a mapping with client and/or upstream");
+      return;
+    }
+    check_keys(tls, {"client", "upstream"}, "tls");
+    if (auto client = tls["client"]) {
+      if (!client.IsMap()) {
+        error(client, "tls.client must be a mapping with cert, key and optionally ca");
+      } else {
+        check_keys(client, {"cert", "key", "ca"}, "tls.client");
+        ClientTls c;
+        bool ok = true;
+        if (auto n = client["cert"]) {
+          auto f = file(n, "tls.client.cert");
+          ok = ok && f;
+          if (f) c.cert = *f;
+        } else {
+          error(client, "tls.client needs cert (the certificate chain clients see, PEM)");
+          ok = false;
+        }
+        if (auto n = client["key"]) {
+          auto f = file(n, "tls.client.key");
+          ok = ok && f;
+          if (f) c.key = *f;
+        } else {
+          error(client, "tls.client needs key (the certificate's private key, PEM)");
+          ok = false;
+        }
+        if (auto n = client["ca"]) {
+          c.ca = file(n, "tls.client.ca");
+          ok = ok && c.ca;
+        }
+        if (ok) out.client = std::move(c);
+      }
+    }
+    if (auto upstream = tls["upstream"]) {
+      if (upstream.IsNull()) {
+        out.upstream = UpstreamTls{};
+      } else if (!upstream.IsMap()) {
+        error(upstream,
+              "tls.upstream must be a mapping (ca, verify_hostname, server_name, cert, key)");
+      } else {
+        check_keys(upstream, {"ca", "verify_hostname", "server_name", "cert", "key"},
+                   "tls.upstream");
+        UpstreamTls u;
+        if (auto n = upstream["ca"]) u.ca = file(n, "tls.upstream.ca");
+        if (auto n = upstream["verify_hostname"]) {
+          if (auto b = boolean(n, "tls.upstream.verify_hostname")) u.verify_hostname = *b;
+        }
+        if (auto n = upstream["server_name"]) {
+          u.server_name = scalar(n, "tls.upstream.server_name");
+          if (u.server_name && u.server_name->empty()) {
+            error(n, "tls.upstream.server_name must not be empty");
+          }
+        }
+        if (auto n = upstream["cert"]) u.cert = file(n, "tls.upstream.cert");
+        if (auto n = upstream["key"]) u.key = file(n, "tls.upstream.key");
+        if (upstream["cert"] && !upstream["key"]) {
+          error(upstream["cert"], "tls.upstream.cert needs tls.upstream.key as well");
+        } else if (upstream["key"] && !upstream["cert"]) {
+          error(upstream["key"], "tls.upstream.key needs tls.upstream.cert as well");
+        }
+        out.upstream = std::move(u);
+      }
+    }
   }
 
   void parse_webhooks(const YAML::Node& hooks, Config& config) {

@@ -38,6 +38,37 @@ struct Webhook {
   std::vector<std::string> events;  // hold, resolved, tripped; empty = all
 };
 
+// A file named in the configuration, with where it was named, so that a
+// problem found later (loading the certificate) points at the right line.
+struct FileRef {
+  std::string path;
+  int line = 0;
+  int column = 0;
+};
+
+// tls.client: clients connecting to mongoguard.
+struct ClientTls {
+  FileRef cert;
+  FileRef key;
+  std::optional<FileRef> ca;  // set: client certificates required and verified
+};
+
+// tls.upstream: mongoguard connecting to the server(s).
+struct UpstreamTls {
+  std::optional<FileRef> ca;  // absent: the system's trusted roots
+  bool verify_hostname = true;
+  std::optional<std::string> server_name;  // SNI and verification name; default the host
+  std::optional<FileRef> cert;             // client certificate (with key)
+  std::optional<FileRef> key;
+};
+
+struct TlsConfig {
+  std::optional<ClientTls> client;
+  std::optional<UpstreamTls> upstream;
+  // Every file named above, for reload checks.
+  std::vector<std::string> files() const;
+};
+
 struct Config {
   std::optional<std::string> listen;
   std::optional<std::string> upstream;    // one server: mongodb://host:port
@@ -49,6 +80,7 @@ struct Config {
   std::chrono::milliseconds hold_timeout{std::chrono::minutes(10)};  // then rejected
   std::vector<Webhook> webhooks;
   std::optional<std::chrono::milliseconds> connect_timeout;
+  TlsConfig tls;
 
   std::optional<std::string> audit_path;  // one JSON line per inspected operation
   bool audit_redact = true;               // filter values replaced by their types

@@ -11,6 +11,7 @@
 #include "proxy/endpoint.h"
 #include "proxy/options.h"
 #include "proxy/server.h"
+#include "proxy/tls.h"
 #include "proxy/tools.h"
 
 namespace {
@@ -56,6 +57,13 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "mongoguard: %s\n", e.to_string().c_str());
       return kUsageError;
     }
+    auto tls = proxy::build_tls(loaded.config->tls, *options.config_path);
+    if (!tls.errors.empty()) {
+      for (const auto& e : tls.errors)
+        std::fprintf(stderr, "mongoguard: %s\n", e.to_string().c_str());
+      return kUsageError;
+    }
+    settings.tls = tls.contexts;
     settings.config = std::make_shared<const config::Config>(*loaded.config);
     settings.config_path = options.config_path;
     const auto& file = *loaded.config;

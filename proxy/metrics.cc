@@ -76,6 +76,13 @@ std::string Metrics::render_prometheus() const {
   counter("mongoguard_upstream_connect_failures_total",
           "Client connections closed because the upstream could not be reached.",
           load(upstream_connect_failures));
+  out +=
+      "# HELP mongoguard_tls_handshake_failures_total TLS handshakes that failed, by side.\n"
+      "# TYPE mongoguard_tls_handshake_failures_total counter\n";
+  out += fmt::format("mongoguard_tls_handshake_failures_total{{side=\"client\"}} {}\n",
+                     load(tls_handshake_failures_client));
+  out += fmt::format("mongoguard_tls_handshake_failures_total{{side=\"upstream\"}} {}\n",
+                     load(tls_handshake_failures_upstream));
   counter("mongoguard_upstream_errors_total",
           "Connections closed because the upstream failed or sent an undecodable frame.",
           load(upstream_errors));

@@ -26,6 +26,8 @@ class Metrics {
   std::atomic<std::int64_t> connections_open{0};
   std::atomic<std::uint64_t> upstream_connect_failures{0};
   std::atomic<std::uint64_t> upstream_errors{0};
+  std::atomic<std::uint64_t> tls_handshake_failures_client{0};
+  std::atomic<std::uint64_t> tls_handshake_failures_upstream{0};
   std::atomic<std::uint64_t> client_messages{0};
   std::atomic<std::uint64_t> client_bytes{0};
   std::atomic<std::uint64_t> upstream_messages{0};

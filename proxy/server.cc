@@ -26,10 +26,18 @@ std::string fingerprint(const std::string& path) {
          std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
 }
 
+// The config file and the certificate files it names: replacing a
+// certificate on disk reloads like editing the policy does.
+std::string fingerprint(const std::string& path, const config::Config& config) {
+  auto out = fingerprint(path);
+  for (const auto& file : config.tls.files()) out += "|" + fingerprint(file);
+  return out;
+}
+
 }  // namespace
 
 Server::Server(ServerSettings settings)
-    : settings_(std::move(settings)), policies_(settings_.config) {
+    : settings_(std::move(settings)), policies_(settings_.config), tls_(settings_.tls) {
   for (unsigned i = 0; i < settings_.threads; ++i) {
     workers_.push_back(std::make_unique<asio::io_context>(1));
     work_guards_.push_back(asio::make_work_guard(*workers_.back()));
@@ -98,7 +106,7 @@ int Server::run() {
     asio::co_spawn(main_io_, accept_loop(*listener), asio::detached);
   }
   if (settings_.config_path) {
-    config_fingerprint_ = fingerprint(*settings_.config_path);
+    config_fingerprint_ = fingerprint(*settings_.config_path, *policies_.current());
     asio::co_spawn(main_io_, watch_config(), asio::detached);
   }
   if (admin_) {
@@ -182,7 +190,7 @@ asio::awaitable<void> Server::accept_loop(Listener& listener) {
       continue;
     }
     auto session = std::make_shared<Session>(std::move(socket), next_session_id_++,
-                                             listener.settings, *services_);
+                                             listener.settings, *services_, tls_.current());
     // Start on the worker: the session's coroutines live on its io_context.
     asio::post(worker, [session] { session->start(); });
   }
@@ -211,7 +219,7 @@ asio::awaitable<void> Server::watch_config() {
     error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
-    auto now = fingerprint(*settings_.config_path);
+    auto now = fingerprint(*settings_.config_path, *policies_.current());
     if (now != config_fingerprint_) reload("file changed");
   }
 }
@@ -222,8 +230,16 @@ bool Server::reload(const char* why, std::string* errors) {
     return false;
   }
   const auto& path = *settings_.config_path;
-  config_fingerprint_ = fingerprint(path);
+  config_fingerprint_ = fingerprint(path, *policies_.current());
   auto loaded = config::load_config_file(path);
+  // Certificates are loaded before anything is swapped, so a bad one never
+  // replaces good ones.
+  TlsBuild tls;
+  if (loaded.ok()) {
+    tls = build_tls(loaded.config->tls, path);
+    loaded.errors = std::move(tls.errors);
+    if (!loaded.errors.empty()) loaded.config.reset();
+  }
   if (!loaded.ok()) {
     metrics_.policy_reload_failures.fetch_add(1, std::memory_order_relaxed);
     spdlog::error("reload ({}) refused, the running policy stays in place: {} error(s)", why,
@@ -248,7 +264,18 @@ bool Server::reload(const char* why, std::string* errors) {
   std::vector<WebhookTarget> targets;
   for (const auto& w : next->webhooks) targets.push_back({w.url, w.events});
   notifier_->set_targets(std::move(targets));
+  const bool had_tls = tls_.current()->client || tls_.current()->upstream;
+  const bool has_tls = tls.contexts->client || tls.contexts->upstream;
+  if (static_cast<bool>(tls_.current()->client) != static_cast<bool>(tls.contexts->client) ||
+      static_cast<bool>(tls_.current()->upstream) != static_cast<bool>(tls.contexts->upstream)) {
+    spdlog::warn("reload ({}): TLS turned on or off; new connections follow the new setting", why);
+  }
   policies_.replace(next);
+  tls_.replace(std::move(tls.contexts));
+  config_fingerprint_ = fingerprint(path, *next);
+  if (had_tls || has_tls) {
+    spdlog::info("reload ({}): certificates reloaded; new connections use them", why);
+  }
   metrics_.policy_reloads.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("policy reloaded ({}): {} rule(s), mode {}", why, next->policy->rules.size(),
                policy::mode_name(next->policy->mode));

@@ -21,6 +21,7 @@
 #include "proxy/notifier.h"
 #include "proxy/policy_store.h"
 #include "proxy/session.h"
+#include "proxy/tls.h"
 #include "proxy/topology.h"
 
 namespace mongoguard::proxy {
@@ -41,6 +42,8 @@ struct ServerSettings {
   // is reloaded on SIGHUP and when it changes on disk.
   std::shared_ptr<const config::Config> config = std::make_shared<config::Config>();
   std::optional<std::string> config_path;
+  // TLS contexts built from config->tls (empty: plain TCP on both sides).
+  std::shared_ptr<const TlsContexts> tls = std::make_shared<TlsContexts>();
   // --admin-token-file; overrides admin.token_file from the config.
   std::optional<std::string> admin_token_file;
   std::chrono::milliseconds watch_interval{1000};
@@ -61,7 +64,8 @@ class Server {
   asio::awaitable<void> accept_loop(Listener& listener);
   asio::awaitable<void> watch_config();
   void wait_for_hangup();
-  // Loads the config file again; a broken file leaves the running policy.
+  // Loads the config file again, and the certificates it names; a broken
+  // file or certificate leaves the running policy and certificates.
   bool reload(const char* why, std::string* errors = nullptr);
   void audit_operator_action(const std::string& action, const std::string& by,
                              const std::string& target, const std::string& details);
@@ -72,6 +76,7 @@ class Server {
   ServerSettings settings_;
   Metrics metrics_;
   PolicyStore policies_;
+  TlsStore tls_;
   AuditLog audit_;
   DecisionLog decisions_;
   policy::HoldRegistry holds_;

@@ -65,19 +65,22 @@ void tune_socket(tcp::socket& socket) {
 }  // namespace
 
 Session::Session(tcp::socket client, std::uint64_t id, const SessionSettings& settings,
-                 SessionServices& services)
-    : client_(std::move(client)),
-      upstream_(client_.get_executor()),
+                 SessionServices& services, std::shared_ptr<const TlsContexts> tls)
+    : tls_(tls ? std::move(tls) : std::make_shared<const TlsContexts>()),
+      client_(std::move(client), tls_->client.get()),
+      upstream_(client_.get_executor(), tls_->upstream.get()),
       id_(id),
-      peer_(describe_peer(client_)),
+      peer_(describe_peer(client_.lowest_layer())),
       settings_(settings),
       services_(services),
       metrics_(services.metrics),
       audit_(services.audit),
       client_write_done_(client_.get_executor()),
-      preflight_wake_(client_.get_executor()) {
+      preflight_wake_(client_.get_executor()),
+      watch_done_(client_.get_executor()) {
   identity_.client_address = peer_;
-  identity_.client_ip = peer_ip(client_);
+  identity_.client_ip = peer_ip(client_.lowest_layer());
+  watch_done_.expires_at(asio::steady_timer::time_point::max());
   client_write_done_.expires_at(asio::steady_timer::time_point::max());
   preflight_wake_.expires_at(asio::steady_timer::time_point::max());
   metrics_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
@@ -92,13 +95,39 @@ void Session::start() {
 }
 
 asio::awaitable<void> Session::run() {
-  spdlog::info("conn {} from {} opened", id_, peer_);
-  tune_socket(client_);
+  spdlog::info("conn {} from {} opened{}", id_, peer_, client_.is_tls() ? " (TLS)" : "");
+  tune_socket(client_.lowest_layer());
+  if (client_.is_tls() && !co_await accept_tls()) co_return;
   if (!co_await connect_upstream()) co_return;
   asio::co_spawn(
       client_.get_executor(),
       [self = shared_from_this()] { return self->relay_upstream_to_client(); }, asio::detached);
   co_await relay_client_to_upstream();
+}
+
+asio::awaitable<bool> Session::accept_tls() {
+  // A client that connects and says nothing must not hold a slot forever.
+  constexpr std::chrono::seconds kHandshakeTimeout{10};
+  asio::steady_timer deadline(client_.get_executor());
+  deadline.expires_after(kHandshakeTimeout);
+  bool timed_out = false;
+  deadline.async_wait([self = shared_from_this(), &timed_out](error_code wait_ec) {
+    if (wait_ec) return;
+    timed_out = true;
+    error_code ignored;
+    self->client_.lowest_layer().close(ignored);
+  });
+  error_code ec;
+  co_await client_.handshake(ssl::stream_base::server, ec);
+  deadline.cancel();
+  if (timed_out) ec = asio::error::timed_out;
+  if (ec) {
+    metrics_.tls_handshake_failures_client.fetch_add(1, std::memory_order_relaxed);
+    close("client TLS handshake failed: " +
+          (timed_out ? std::string("no handshake within 10 s") : client_.handshake_error(ec)));
+    co_return false;
+  }
+  co_return !closed_;
 }
 
 asio::awaitable<bool> Session::connect_upstream() {
@@ -116,10 +145,24 @@ asio::awaitable<bool> Session::connect_upstream() {
       if (wait_ec) return;
       timed_out = true;
       error_code ignored;
-      self->upstream_.close(ignored);
+      self->upstream_.lowest_layer().close(ignored);
     });
-    co_await asio::async_connect(upstream_, endpoints,
+    co_await asio::async_connect(upstream_.lowest_layer(), endpoints,
                                  asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec && !timed_out && upstream_.is_tls()) {
+      tune_socket(upstream_.lowest_layer());
+      upstream_.expect_server_name(tls_->server_name.value_or(settings_.upstream.host),
+                                   tls_->verify_hostname);
+      co_await upstream_.handshake(ssl::stream_base::client, ec);
+      if (ec && !timed_out) {
+        deadline.cancel();
+        metrics_.tls_handshake_failures_upstream.fetch_add(1, std::memory_order_relaxed);
+        metrics_.upstream_connect_failures.fetch_add(1, std::memory_order_relaxed);
+        close("upstream " + settings_.upstream.to_string() +
+              " TLS handshake failed: " + upstream_.handshake_error(ec));
+        co_return false;
+      }
+    }
     deadline.cancel();
     if (timed_out) ec = asio::error::timed_out;
   }
@@ -128,36 +171,45 @@ asio::awaitable<bool> Session::connect_upstream() {
     close("upstream " + settings_.upstream.to_string() + " unreachable: " + ec.message());
     co_return false;
   }
-  tune_socket(upstream_);
+  tune_socket(upstream_.lowest_layer());
   spdlog::debug("conn {} connected upstream to {}", id_, settings_.upstream.to_string());
   co_return !closed_;
 }
 
-asio::awaitable<std::size_t> Session::read_exact(tcp::socket& socket, std::uint8_t* out,
+asio::awaitable<std::size_t> Session::read_exact(Stream& stream, std::uint8_t* out,
                                                  std::size_t size, error_code& ec) {
   std::size_t have = 0;
-  if (&socket == &client_ && !readahead_.empty()) {
-    // Bytes read ahead while a hold watched the connection come first.
-    have = std::min(size, readahead_.size());
-    std::copy_n(readahead_.begin(), have, out);
-    readahead_.erase(readahead_.begin(), readahead_.begin() + static_cast<std::ptrdiff_t>(have));
-    if (have == size) co_return have;
-    if (client_eof_seen_) {
-      ec = asio::error::eof;
-      co_return have;
+  if (&stream == &client_) {
+    // Bytes read while a hold watched the connection come first; a watch
+    // read still outstanding is the next read, so wait for it.
+    for (;;) {
+      if (!readahead_.empty()) {
+        const std::size_t take = std::min(size - have, readahead_.size());
+        std::copy_n(readahead_.begin(), take, out + have);
+        readahead_.erase(readahead_.begin(),
+                         readahead_.begin() + static_cast<std::ptrdiff_t>(take));
+        have += take;
+        if (have == size) co_return have;
+      }
+      if (client_eof_seen_) {
+        ec = client_read_error_ ? client_read_error_ : asio::error::eof;
+        co_return have;
+      }
+      if (!watch_pending_ || closed_) break;
+      error_code ignored;
+      co_await watch_done_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     }
   }
-  const std::size_t n = co_await asio::async_read(socket, asio::buffer(out + have, size - have),
-                                                  asio::redirect_error(asio::use_awaitable, ec));
+  const std::size_t n = co_await stream.read(asio::buffer(out + have, size - have), ec);
   co_return have + n;
 }
 
-asio::awaitable<Session::ReadOutcome> Session::read_frame(tcp::socket& socket,
+asio::awaitable<Session::ReadOutcome> Session::read_frame(Stream& stream,
                                                           std::vector<std::uint8_t>& frame) {
   ReadOutcome out;
   error_code ec;
   frame.resize(wire::kHeaderSize);
-  std::size_t n = co_await read_exact(socket, frame.data(), wire::kHeaderSize, ec);
+  std::size_t n = co_await read_exact(stream, frame.data(), wire::kHeaderSize, ec);
   if (ec) {
     if (ec == asio::error::eof && n == 0) {
       out.clean_eof = true;
@@ -178,7 +230,7 @@ asio::awaitable<Session::ReadOutcome> Session::read_frame(tcp::socket& socket,
     co_return out;
   }
   frame.resize(static_cast<std::size_t>(header.message_length));
-  co_await read_exact(socket, frame.data() + wire::kHeaderSize, frame.size() - wire::kHeaderSize,
+  co_await read_exact(stream, frame.data() + wire::kHeaderSize, frame.size() - wire::kHeaderSize,
                       ec);
   if (ec) {
     if (ec == asio::error::eof) {
@@ -243,8 +295,7 @@ asio::awaitable<void> Session::relay_client_to_upstream() {
       }
     }
     error_code ec;
-    co_await asio::async_write(upstream_, asio::buffer(frame),
-                               asio::redirect_error(asio::use_awaitable, ec));
+    co_await upstream_.write(asio::buffer(frame), ec);
     if (ec) {
       if (!closed_) {
         metrics_.upstream_errors.fetch_add(1, std::memory_order_relaxed);
@@ -316,7 +367,7 @@ asio::awaitable<bool> Session::write_client(asio::const_buffer bytes) {
   if (closed_) co_return false;
   client_writing_ = true;
   error_code ec;
-  co_await asio::async_write(client_, bytes, asio::redirect_error(asio::use_awaitable, ec));
+  co_await client_.write(bytes, ec);
   client_writing_ = false;
   client_write_done_.cancel();
   if (ec) {
@@ -383,8 +434,7 @@ asio::awaitable<std::optional<std::int64_t>> Session::preflight_count(
   preflight_reply_.reset();
 
   error_code ec;
-  co_await asio::async_write(upstream_, asio::buffer(message),
-                             asio::redirect_error(asio::use_awaitable, ec));
+  co_await upstream_.write(asio::buffer(message), ec);
   if (ec) {
     error = "could not send the count: " + ec.message();
     preflight_id_ = 0;
@@ -511,28 +561,31 @@ asio::awaitable<void> Session::reply_error(const wire::Request& request, std::in
 }
 
 void Session::watch_client_while_held(std::uint64_t hold_id) {
-  // Readable while held means data or end-of-stream. Data (a request the
-  // client pipelined) is read ahead and kept for the client loop, so that an
-  // end-of-stream behind it is still seen: a client that went away must not
-  // have its held write forwarded later. The read-ahead is bounded; past it,
-  // the connection simply waits like any unread socket.
-  client_.async_wait(tcp::socket::wait_read, [self = shared_from_this(), hold_id](error_code ec) {
-    if (ec || self->held_id_ != hold_id || self->closed_) return;
-    std::array<std::uint8_t, 16 * 1024> chunk{};
-    error_code read_ec;
-    const auto n = self->client_.read_some(asio::buffer(chunk), read_ec);
-    if (read_ec == asio::error::would_block || read_ec == asio::error::try_again) {
-      self->watch_client_while_held(hold_id);
-      return;
-    }
-    if (read_ec || n == 0) {
+  // While held, the client is still read: a request it pipelined is kept
+  // for the client loop, and an end of stream (or error) behind it means the
+  // client went away, whose held write must never be forwarded. Reading
+  // through the stream (not peeking at the socket) is what makes this work
+  // for TLS, where a departing client sends close_notify (data) before its
+  // FIN. The read-ahead is bounded; past it, the connection simply waits.
+  if (watch_pending_ || client_eof_seen_ || closed_ || readahead_.size() >= kMaxReadahead) return;
+  watch_buffer_.resize(16 * 1024);
+  watch_pending_ = true;
+  client_.async_read_some(asio::buffer(watch_buffer_), [self = shared_from_this(), hold_id](
+                                                           error_code ec, std::size_t n) {
+    self->watch_pending_ = false;
+    self->readahead_.insert(self->readahead_.end(), self->watch_buffer_.begin(),
+                            self->watch_buffer_.begin() + static_cast<std::ptrdiff_t>(n));
+    if (ec) {
       self->client_eof_seen_ = true;
-      self->services_.holds.resolve(hold_id, {policy::HoldOutcome::kClientGone, ""});
-      return;
+      self->client_read_error_ = ec;
+      if (self->held_id_ == hold_id && !self->closed_) {
+        self->services_.holds.resolve(hold_id, {policy::HoldOutcome::kClientGone, ""});
+      }
+    } else if (self->held_id_ == hold_id && !self->closed_) {
+      self->watch_client_while_held(hold_id);
     }
-    self->readahead_.insert(self->readahead_.end(), chunk.begin(),
-                            chunk.begin() + static_cast<std::ptrdiff_t>(n));
-    if (self->readahead_.size() < kMaxReadahead) self->watch_client_while_held(hold_id);
+    // A client loop waiting for this read may go on.
+    self->watch_done_.cancel();
   });
 }
 
@@ -852,11 +905,9 @@ void Session::close(std::string_view reason) {
   preflight_wake_.cancel();
   spdlog::info("conn {} from {} closed: {} ({} requests, {} replies)", id_, peer_, reason,
                messages_in_, messages_out_);
-  error_code ignored;
-  client_.shutdown(tcp::socket::shutdown_both, ignored);
-  client_.close(ignored);
-  upstream_.shutdown(tcp::socket::shutdown_both, ignored);
-  upstream_.close(ignored);
+  watch_done_.cancel();
+  client_.close(shared_from_this());
+  upstream_.close(shared_from_this());
 }
 
 }  // namespace mongoguard::proxy

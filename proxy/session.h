@@ -25,6 +25,8 @@
 #include "proxy/metrics.h"
 #include "proxy/notifier.h"
 #include "proxy/policy_store.h"
+#include "proxy/stream.h"
+#include "proxy/tls.h"
 #include "proxy/topology.h"
 
 namespace mongoguard::proxy {
@@ -51,8 +53,10 @@ struct SessionServices {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
+  // `tls` is the TLS snapshot current when the client was accepted; the
+  // session keeps it (and so its certificates) for its whole life.
   Session(tcp::socket client, std::uint64_t id, const SessionSettings& settings,
-          SessionServices& services);
+          SessionServices& services, std::shared_ptr<const TlsContexts> tls);
   ~Session();
 
   void start();
@@ -71,10 +75,14 @@ class Session : public std::enable_shared_from_this<Session> {
     wire::DecodeError rejected = wire::DecodeError::kNone;
     std::string reason;
   };
-  asio::awaitable<ReadOutcome> read_frame(tcp::socket& socket, std::vector<std::uint8_t>& frame);
-  // async_read of exactly `size` bytes, taking read-ahead bytes first.
-  asio::awaitable<std::size_t> read_exact(tcp::socket& socket, std::uint8_t* out, std::size_t size,
+  asio::awaitable<ReadOutcome> read_frame(Stream& stream, std::vector<std::uint8_t>& frame);
+  // Reads exactly `size` bytes. On the client stream, read-ahead bytes come
+  // first, and a watch read still outstanding from a hold is awaited rather
+  // than starting a second read.
+  asio::awaitable<std::size_t> read_exact(Stream& stream, std::uint8_t* out, std::size_t size,
                                           error_code& ec);
+  // Client TLS handshake, bounded by kHandshakeTimeout.
+  asio::awaitable<bool> accept_tls();
 
   // Judges an inspected command. Returns true when the original bytes may be
   // forwarded; false when mongoguard answered (or dropped) it itself.
@@ -114,8 +122,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::int32_t next_reply_id();
   void close(std::string_view reason);
 
-  tcp::socket client_;
-  tcp::socket upstream_;
+  std::shared_ptr<const TlsContexts> tls_;
+  Stream client_;
+  Stream upstream_;
   std::uint64_t id_;
   std::string peer_;
   const SessionSettings& settings_;
@@ -147,12 +156,19 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr std::size_t kMaxReadahead = 1 << 20;
   std::vector<std::uint8_t> readahead_;
   bool client_eof_seen_ = false;
+  error_code client_read_error_;  // what ended the client stream, once seen
+  // The hold watch's read. At most one read is ever outstanding on the
+  // client stream: while this one is, read_exact waits for it (woken by
+  // watch_done_) instead of starting another.
+  bool watch_pending_ = false;
+  std::vector<std::uint8_t> watch_buffer_;
   // A pre-flight count in flight: its request id and, once read, its reply.
   std::int32_t preflight_id_ = 0;
   std::optional<std::vector<std::uint8_t>> preflight_reply_;
   bool client_writing_ = false;
   asio::steady_timer client_write_done_;
   asio::steady_timer preflight_wake_;
+  asio::steady_timer watch_done_;  // see watch_pending_
   bool closed_ = false;
   std::uint64_t messages_in_ = 0;
   std::uint64_t messages_out_ = 0;

@@ -1,0 +1,78 @@
+#include "proxy/stream.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
+#include <memory>
+
+namespace mongoguard::proxy {
+
+Stream::Stream(tcp::socket socket, ssl::context* context) : plain_(socket.get_executor()) {
+  if (context) {
+    tls_.emplace(std::move(socket), *context);
+  } else {
+    plain_ = std::move(socket);
+  }
+}
+
+Stream::Stream(const executor_type& executor, ssl::context* context) : plain_(executor) {
+  if (context) tls_.emplace(tcp::socket(executor), *context);
+}
+
+void Stream::expect_server_name(const std::string& name, bool verify_hostname) {
+  if (!tls_) return;
+  expected_name_ = name;
+  error_code ec;
+  asio::ip::make_address(name, ec);
+  if (ec) SSL_set_tlsext_host_name(tls_->native_handle(), name.c_str());  // SNI is for names only
+  if (verify_hostname) {
+    tls_->set_verify_callback(
+        [check = ssl::host_name_verification(name), mismatch = &name_mismatch_](
+            bool preverified, ssl::verify_context& ctx) mutable {
+          const bool ok = check(preverified, ctx);
+          if (preverified && !ok) *mismatch = true;
+          return ok;
+        });
+  }
+}
+
+asio::awaitable<void> Stream::handshake(ssl::stream_base::handshake_type type, error_code& ec) {
+  if (!tls_) co_return;
+  co_await tls_->async_handshake(type, asio::redirect_error(asio::use_awaitable, ec));
+}
+
+std::string Stream::handshake_error(const error_code& ec) const {
+  std::string out = ec.message();
+  if (!tls_) return out;
+  if (name_mismatch_) return out + " (the certificate does not name '" + expected_name_ + "')";
+  auto* handle = const_cast<ssl::stream<tcp::socket>&>(*tls_).native_handle();
+  const long result = SSL_get_verify_result(handle);
+  if (result != X509_V_OK) out += std::string(" (") + X509_verify_cert_error_string(result) + ")";
+  return out;
+}
+
+void Stream::close(std::shared_ptr<void> owner) {
+  error_code ignored;
+  if (!tls_ || !lowest_layer().is_open()) {
+    lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
+    lowest_layer().close(ignored);
+    return;
+  }
+  // close_notify, then the socket. Bounded: a peer that never answers is
+  // cut after a second. The timer keeps itself alive through its handler.
+  auto deadline = std::make_shared<asio::steady_timer>(get_executor());
+  deadline->expires_after(std::chrono::seconds(1));
+  deadline->async_wait([this, owner, deadline](error_code ec) {
+    if (ec) return;
+    error_code ignored_inner;
+    lowest_layer().close(ignored_inner);
+  });
+  tls_->async_shutdown([this, owner, deadline](error_code) {
+    deadline->cancel();
+    error_code ignored_inner;
+    lowest_layer().shutdown(tcp::socket::shutdown_both, ignored_inner);
+    lowest_layer().close(ignored_inner);
+  });
+}
+
+}  // namespace mongoguard::proxy

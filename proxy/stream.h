@@ -1,0 +1,76 @@
+// One side of a session: a plain TCP socket or TLS over one. The relay reads
+// and writes through these helpers whichever it is; they return Asio's own
+// operations (no extra coroutine frame, no copy), so a plain connection pays
+// one branch per call.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "proxy/tls.h"
+
+namespace mongoguard::proxy {
+
+class Stream {
+ public:
+  using executor_type = tcp::socket::executor_type;
+
+  // A TLS stream when `context` is given, else plain TCP.
+  Stream(tcp::socket socket, ssl::context* context);
+  Stream(const executor_type& executor, ssl::context* context);
+
+  bool is_tls() const { return tls_.has_value(); }
+  tcp::socket& lowest_layer() { return tls_ ? tls_->next_layer() : plain_; }
+  const tcp::socket& lowest_layer() const { return tls_ ? tls_->next_layer() : plain_; }
+  executor_type get_executor() { return lowest_layer().get_executor(); }
+
+  // Reads exactly buffer_size(buffers) bytes.
+  template <typename MutableBuffers>
+  asio::awaitable<std::size_t> read(const MutableBuffers& buffers, error_code& ec) {
+    if (tls_)
+      return asio::async_read(*tls_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+    return asio::async_read(plain_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  template <typename ConstBuffers>
+  asio::awaitable<std::size_t> write(const ConstBuffers& buffers, error_code& ec) {
+    if (tls_) {
+      return asio::async_write(*tls_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+    }
+    return asio::async_write(plain_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  // Whatever is available (at least one byte), with a plain callback.
+  template <typename MutableBuffers, typename Handler>
+  void async_read_some(const MutableBuffers& buffers, Handler&& handler) {
+    if (tls_) {
+      tls_->async_read_some(buffers, std::forward<Handler>(handler));
+    } else {
+      plain_.async_read_some(buffers, std::forward<Handler>(handler));
+    }
+  }
+
+  // As the client side of TLS: SNI (unless `name` is an IP address) and,
+  // when asked, the certificate must name `name`. Call before handshake.
+  void expect_server_name(const std::string& name, bool verify_hostname);
+
+  // A no-op for plain TCP.
+  asio::awaitable<void> handshake(ssl::stream_base::handshake_type type, error_code& ec);
+
+  // Why a handshake failed, as precisely as OpenSSL can say.
+  std::string handshake_error(const error_code& ec) const;
+
+  // Closes at once (TCP). For TLS, close_notify is sent first when the peer
+  // takes it within a second; either way the socket is closed by then.
+  // `owner` keeps this stream alive until that is done.
+  void close(std::shared_ptr<void> owner);
+
+ private:
+  tcp::socket plain_;
+  std::optional<ssl::stream<tcp::socket>> tls_;
+  std::string expected_name_;
+  bool name_mismatch_ = false;
+};
+
+}  // namespace mongoguard::proxy
