@@ -560,33 +560,37 @@ asio::awaitable<void> Session::reply_error(const wire::Request& request, std::in
   co_await write_client(asio::buffer(reply));
 }
 
-void Session::watch_client_while_held(std::uint64_t hold_id) {
+void Session::watch_client_while_held() {
   // While held, the client is still read: a request it pipelined is kept
   // for the client loop, and an end of stream (or error) behind it means the
   // client went away, whose held write must never be forwarded. Reading
   // through the stream (not peeking at the socket) is what makes this work
   // for TLS, where a departing client sends close_notify (data) before its
   // FIN. The read-ahead is bounded; past it, the connection simply waits.
-  if (watch_pending_ || client_eof_seen_ || closed_ || readahead_.size() >= kMaxReadahead) return;
+  // A watch read left over from an earlier hold serves this one too: its
+  // handler looks at the hold current when it completes.
+  if (held_id_ == 0 || closed_) return;
+  if (client_eof_seen_) {
+    services_.holds.resolve(held_id_, {policy::HoldOutcome::kClientGone, ""});
+    return;
+  }
+  if (watch_pending_ || readahead_.size() >= kMaxReadahead) return;
   watch_buffer_.resize(16 * 1024);
   watch_pending_ = true;
-  client_.async_read_some(asio::buffer(watch_buffer_), [self = shared_from_this(), hold_id](
-                                                           error_code ec, std::size_t n) {
-    self->watch_pending_ = false;
-    self->readahead_.insert(self->readahead_.end(), self->watch_buffer_.begin(),
-                            self->watch_buffer_.begin() + static_cast<std::ptrdiff_t>(n));
-    if (ec) {
-      self->client_eof_seen_ = true;
-      self->client_read_error_ = ec;
-      if (self->held_id_ == hold_id && !self->closed_) {
-        self->services_.holds.resolve(hold_id, {policy::HoldOutcome::kClientGone, ""});
-      }
-    } else if (self->held_id_ == hold_id && !self->closed_) {
-      self->watch_client_while_held(hold_id);
-    }
-    // A client loop waiting for this read may go on.
-    self->watch_done_.cancel();
-  });
+  client_.async_read_some(
+      asio::buffer(watch_buffer_), [self = shared_from_this()](error_code ec, std::size_t n) {
+        self->watch_pending_ = false;
+        self->readahead_.insert(self->readahead_.end(), self->watch_buffer_.begin(),
+                                self->watch_buffer_.begin() + static_cast<std::ptrdiff_t>(n));
+        if (ec) {
+          self->client_eof_seen_ = true;
+          self->client_read_error_ = ec;
+        }
+        // Resolves the hold when the client has gone, re-arms while held.
+        self->watch_client_while_held();
+        // A client loop waiting for this read may go on.
+        self->watch_done_.cancel();
+      });
 }
 
 asio::awaitable<policy::HoldDecision> Session::park(
@@ -626,7 +630,7 @@ asio::awaitable<policy::HoldDecision> Session::park(
         id,
         {by_max_time ? policy::HoldOutcome::kMaxTimeExpired : policy::HoldOutcome::kTimedOut, ""});
   });
-  watch_client_while_held(id);
+  watch_client_while_held();
   while (!signal->decision) {
     error_code ignored;
     co_await signal->wake.async_wait(asio::redirect_error(asio::use_awaitable, ignored));

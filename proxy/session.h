@@ -106,7 +106,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // suspended here, so nothing more is read from this client meanwhile.
   asio::awaitable<policy::HoldDecision> park(policy::HoldInfo& info,
                                              std::optional<std::chrono::milliseconds> max_time);
-  void watch_client_while_held(std::uint64_t hold_id);
+  void watch_client_while_held();
   asio::awaitable<void> reply_error(const wire::Request& request, std::int32_t code,
                                     std::string_view code_name, const std::string& message);
   // Learns who the client is from hello and authentication commands.

@@ -324,3 +324,41 @@ def test_held_operation_over_tls_whose_client_leaves_is_never_forwarded(backend,
     finally:
         direct.drop_database(database)
         direct.close()
+
+
+def test_pipelined_second_hold_over_tls_whose_client_leaves_is_never_forwarded(backend, certs):
+    """Two deletes pipelined: the first is held and approved while the
+    second already waits in mongoguard's read-ahead (with a read still
+    outstanding on the connection). The second is held in turn; when the
+    client then leaves, that hold must notice it."""
+    database = unique_db("tls_hold2")
+    direct = pymongo.MongoClient(backend.uri, serverSelectionTimeoutMS=5000)
+    direct[database].c.insert_many([{"_id": i} for i in range(3)])
+    try:
+        policy = client_tls(certs) + HOLD_RULE.format(database=database)
+        with GuardedProxy(backend.upstream, policy) as gp:
+            ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+            raw = socket.create_connection(("127.0.0.1", gp.port), timeout=5)
+            sock = ctx.wrap_socket(raw, server_hostname="localhost")
+            assert wire.roundtrip(sock, wire.op_msg({"hello": 1, "$db": "admin"})).body["ok"] == 1
+            first, first_id = delete_msg(database, "c", {"_id": 1})
+            second, _ = delete_msg(database, "c", {"_id": 2})
+            sock.sendall(first)
+            hold = gp.admin.wait_for_hold()
+            sock.sendall(second)
+            time.sleep(0.3)
+            gp.admin.approve(hold["id"], by="alice")
+            reply = wire.parse_message(wire.read_message(sock, timeout=10))
+            assert reply.header.response_to == first_id
+            assert reply.body.get("n") == 1, reply.body
+            second_hold = gp.admin.wait_for_hold(lambda h: h["id"] != hold["id"])
+            sock.close()
+            wait_until(lambda: gp.admin.holds() == [], 5, "the second hold to be cancelled")
+            text = gp.wait_for_log("client went away while its operation was held")
+            assert f"hold {second_hold['id']} client gone" in text
+            time.sleep(1)
+            assert direct[database].c.count_documents({"_id": 2}) == 1, "the abandoned delete ran"
+            assert direct[database].c.count_documents({"_id": 1}) == 0
+    finally:
+        direct.drop_database(database)
+        direct.close()
