@@ -1,5 +1,6 @@
 #include "proxy/session.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 
 #include "policy/identity.h"
 #include "policy/reply_facts.h"
+#include "proxy/handshake.h"
 
 namespace mongoguard::proxy {
 
@@ -38,7 +40,8 @@ std::optional<wire::DocView> command_body(const wire::Request& request) {
     const auto& query = request.query->query;
     auto first = query.first_key();
     if (first == "$query" || first == "query") {
-      bson_t doc = query.as_bson();
+      bson_t doc;
+      if (!query.as_bson(&doc)) return query;
       bson_iter_t it;
       if (bson_iter_init_find(&it, &doc, std::string(first).c_str()) &&
           BSON_ITER_HOLDS_DOCUMENT(&it)) {
@@ -292,6 +295,17 @@ asio::awaitable<void> Session::relay_client_to_upstream() {
         const bool forward = co_await enforce(request, std::move(*info));
         if (closed_) co_return;
         if (!forward) continue;
+      }
+    }
+    if (request.command == "hello" || request.command == "isMaster" ||
+        request.command == "ismaster") {
+      // Offer the server only compressors mongoguard can inflate, so that
+      // whatever is agreed can still be inspected.
+      std::vector<std::string> removed;
+      if (auto trimmed = trim_hello_compressors(request, frame, removed)) {
+        spdlog::info("conn {} from {}: compressors {} left out of the handshake", id_, peer_,
+                     fmt::join(removed, ", "));
+        frame = std::move(*trimmed);
       }
     }
     error_code ec;
@@ -809,7 +823,8 @@ void Session::observe_identity(const wire::Request& request) {
   }
   auto view = command_body(request);
   if (!view) return;
-  bson_t body = view->as_bson();
+  bson_t body;
+  if (!view->as_bson(&body)) return;
   if (hello) {
     if (!saw_hello_) {
       saw_hello_ = true;
@@ -819,8 +834,12 @@ void Session::observe_identity(const wire::Request& request) {
       if (!metadata.driver_version.empty()) identity_.driver += " " + metadata.driver_version;
     }
     if (auto start = policy::parse_auth_start(&body, request.database)) {
-      pending_user_ = start->user;
-      pending_[request.header.request_id].sasl_user = start->user;
+      // Adopted only if the server's reply answers it (see observe_reply):
+      // a server that ignores speculative authentication must not let a
+      // hello name someone other than who actually logs in.
+      auto& pending = pending_[request.header.request_id];
+      pending.sasl_user = start->user;
+      pending.speculative = true;
     }
   } else if (command == "saslContinue") {
     if (!pending_user_.empty()) pending_[request.header.request_id].sasl_user = pending_user_;
@@ -860,10 +879,8 @@ void Session::observe_reply(const std::vector<std::uint8_t>& frame) {
   }
   policy::ReplyFacts facts;
   bson_t doc;
-  if (body) {
-    doc = body->as_bson();
-    facts = policy::read_reply_facts(&doc);
-  }
+  if (body && !body->as_bson(&doc)) body.reset();
+  if (body) facts = policy::read_reply_facts(&doc);
   if (pending.audit) {
     pending.audit->set_reply(facts);
     audit_.write(*pending.audit);
@@ -881,6 +898,10 @@ void Session::observe_reply(const std::vector<std::uint8_t>& frame) {
         }
       }
     }
+  }
+  if (pending.speculative) {
+    if (!body || !facts.ok || !policy::has_speculative_reply(&doc)) return;
+    pending_user_ = pending.sasl_user;  // the conversation goes on with saslContinue
   }
   if (!pending.sasl_user.empty() && body && facts.ok) {
     // SCRAM ends with done: true; X.509 `authenticate` answers ok at once.

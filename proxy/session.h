@@ -138,6 +138,7 @@ class Session : public std::enable_shared_from_this<Session> {
   struct Pending {
     std::optional<AuditRecord> audit;  // an inspected write
     std::string sasl_user;             // an authentication step for this user
+    bool speculative = false;          // ... started inside a hello
     // Budgets to charge with the reply's `n`; `config` keeps their rules alive.
     std::shared_ptr<const config::Config> config;
     std::vector<policy::Charge> charges;
