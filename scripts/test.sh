@@ -35,6 +35,9 @@ fi
 step "integration tests"
 .venv/bin/python -m pytest tests/integration -q -p no:cacheprovider --durations=10
 
+step "benchmark harness smoke (no timing thresholds)"
+scripts/bench.sh --smoke
+
 step "fuzz smoke (${FUZZ_SECONDS:-60}s)"
 scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 
