@@ -202,9 +202,32 @@ asio::awaitable<std::size_t> Session::read_exact(Stream& stream, std::uint8_t* o
       error_code ignored;
       co_await watch_done_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     }
+  } else if (!upstream_stash_.empty()) {
+    const std::size_t take = std::min(size, upstream_stash_.size());
+    std::copy_n(upstream_stash_.begin(), take, out);
+    upstream_stash_.erase(upstream_stash_.begin(),
+                          upstream_stash_.begin() + static_cast<std::ptrdiff_t>(take));
+    have = take;
+    if (have == size) co_return have;
   }
-  const std::size_t n = co_await stream.read(asio::buffer(out + have, size - have), ec);
-  co_return have + n;
+  const std::size_t need = size - have;
+  if (need >= kStagingBytes) {
+    // Large bodies go straight into the frame.
+    const std::size_t n = co_await stream.read(asio::buffer(out + have, need), ec);
+    co_return have + n;
+  }
+  // Small reads: take whatever has arrived (usually the whole next frame, or
+  // several) in one system call and keep the rest for the next read.
+  auto& staging = &stream == &client_ ? client_staging_ : upstream_staging_;
+  const std::size_t n =
+      co_await stream.read_at_least(asio::buffer(staging.data(), staging.size()), need, ec);
+  const std::size_t take = std::min(n, need);
+  std::copy_n(staging.data(), take, out + have);
+  if (n > take) {
+    auto& stash = &stream == &client_ ? readahead_ : upstream_stash_;
+    stash.insert(stash.end(), staging.data() + take, staging.data() + n);
+  }
+  co_return have + take;
 }
 
 asio::awaitable<Session::ReadOutcome> Session::read_frame(Stream& stream,

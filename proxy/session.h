@@ -156,6 +156,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // Client bytes read while held (to notice a disconnect behind them).
   static constexpr std::size_t kMaxReadahead = 1 << 20;
   std::vector<std::uint8_t> readahead_;
+  // Buffered reads: one system call per frame (or per several) instead of
+  // one for the header and one for the body.
+  static constexpr std::size_t kStagingBytes = 16 * 1024;
+  std::vector<std::uint8_t> client_staging_ = std::vector<std::uint8_t>(kStagingBytes);
+  std::vector<std::uint8_t> upstream_staging_ = std::vector<std::uint8_t>(kStagingBytes);
+  std::vector<std::uint8_t> upstream_stash_;  // upstream bytes read beyond the last frame
   bool client_eof_seen_ = false;
   error_code client_read_error_;  // what ended the client stream, once seen
   // The hold watch's read. At most one read is ever outstanding on the

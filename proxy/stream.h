@@ -33,6 +33,18 @@ class Stream {
     return asio::async_read(plain_, buffers, asio::redirect_error(asio::use_awaitable, ec));
   }
 
+  // Reads at least `minimum` bytes into `buffers` (more if already there).
+  template <typename MutableBuffers>
+  asio::awaitable<std::size_t> read_at_least(const MutableBuffers& buffers, std::size_t minimum,
+                                             error_code& ec) {
+    if (tls_) {
+      return asio::async_read(*tls_, buffers, asio::transfer_at_least(minimum),
+                              asio::redirect_error(asio::use_awaitable, ec));
+    }
+    return asio::async_read(plain_, buffers, asio::transfer_at_least(minimum),
+                            asio::redirect_error(asio::use_awaitable, ec));
+  }
+
   template <typename ConstBuffers>
   asio::awaitable<std::size_t> write(const ConstBuffers& buffers, error_code& ec) {
     if (tls_) {
