@@ -18,6 +18,7 @@ DecodeError decode_msg(Bytes message, Request& req) {
   if (!d.ok()) return d.error;
   const OpMsgView& msg = d.view;
   req.command = msg.body.first_key();
+  req.body = msg.body;
   if (req.command.empty()) return DecodeError::kEmptyCommand;
   detail::Element db;
   if (!detail::find_element(msg.body, "$db", db) || db.type != kBsonString) {
@@ -55,6 +56,7 @@ DecodeError decode_query(Bytes message, Request& req) {
   }
   req.command = cmd.first_key();
   if (req.command.empty()) return DecodeError::kEmptyCommand;
+  req.body = cmd;
   return DecodeError::kNone;
 }
 

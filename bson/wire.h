@@ -55,10 +55,10 @@ enum class CompressorId : std::uint8_t { kNoop = 0, kSnappy = 1, kZlib = 2, kZst
 // (used in logs and metrics labels) from error_name().
 enum class DecodeError {
   kNone = 0,
-  kHttpRequest,        // the first bytes are "GET " / "POST" / ...: an HTTP client
-  kTooShort,           // messageLength < 16
-  kTooLarge,           // messageLength > limit
-  kTruncated,          // a length inside the message points past its end
+  kHttpRequest,  // the first bytes are "GET " / "POST" / ...: an HTTP client
+  kTooShort,     // messageLength < 16
+  kTooLarge,     // messageLength > limit
+  kTruncated,    // a length inside the message points past its end
   kUnknownOpcode,
   kUnknownFlagBits,    // OP_MSG low flag bits other than checksum/moreToCome
   kBadSectionKind,     // OP_MSG section kind other than 0 or 1
@@ -238,16 +238,19 @@ std::vector<std::uint8_t> compress(Bytes plain_message, CompressorId compressor)
 // validate it and to know which command it is. For OP_COMPRESSED the
 // inflated message lives in `scratch` and the views point into it.
 struct Request {
-  Header header;                 // of the message as received
+  Header header;                      // of the message as received
   std::int32_t effective_opcode = 0;  // original opcode when compressed
   bool compressed = false;
-  std::string_view command;      // OP_MSG/OP_QUERY $cmd: first key of the body
-  std::string_view database;     // OP_MSG: $db; OP_QUERY/legacy: from the namespace
-  std::string_view collection;   // legacy ops and non-command OP_QUERY
-  bool more_to_come = false;     // OP_MSG flag; legacy writes are always unacknowledged
+  std::string_view command;     // OP_MSG/OP_QUERY $cmd: first key of the body
+  std::string_view database;    // OP_MSG: $db; OP_QUERY/legacy: from the namespace
+  std::string_view collection;  // legacy ops and non-command OP_QUERY
+  bool more_to_come = false;    // OP_MSG flag; legacy writes are always unacknowledged
   bool exhaust_allowed = false;
   std::optional<OpMsgView> msg;
   std::optional<OpQueryView> query;
+  // The command document: the OP_MSG body, or the OP_QUERY `$cmd` query
+  // with a {$query: {...}} wrapper taken off. Unset for other messages.
+  std::optional<DocView> body;
 };
 
 // Decodes and validates a complete client message (header included).

@@ -93,6 +93,9 @@ struct Config {
 // variable without a default is an error.
 std::optional<std::string> expand_env(std::string_view text, std::string& error);
 
+// The shortest exact form: 90s → "90s", 60s → "1m", 250ms → "250ms".
+std::string format_duration(std::chrono::milliseconds d);
+
 // "250ms", "10s", "5m", "1h", "2d"; nullopt when malformed.
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 

@@ -136,13 +136,11 @@ std::optional<CommandInfo> classify(const wire::Request& request) {
     if (!request.query->is_command() || !is_inspected_command(request.command)) {
       return std::nullopt;
     }
-    bson_t query;
-    if (!request.query->query.as_bson(&query)) return std::nullopt;
-    bson_t command;
-    const bson_t* body = unwrap_query_command(&query, &command) ? &command : &query;
+    bson_t body;
+    if (!request.body || !request.body->as_bson(&body)) return std::nullopt;
     detail::CommandInput in;
-    in.body = body;
-    in.command = first_key(body);
+    in.body = &body;
+    in.command = request.command;
     in.database = request.query->database();
     auto info = detail::classify_input(in);
     if (info) info->legacy = true;

@@ -18,6 +18,7 @@ const char* action_name(Action a);
 std::optional<Action> parse_action(std::string_view name);
 // hold > block > log > allow
 inline bool stricter(Action a, Action b) { return static_cast<int>(a) > static_cast<int>(b); }
+inline Action strictest(Action a, Action b) { return stricter(b, a) ? b : a; }
 
 enum class Mode : std::uint8_t { kEnforce, kDryRun };
 const char* mode_name(Mode m);

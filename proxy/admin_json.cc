@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "config/config.h"
+
 namespace mongoguard::proxy {
 
 using nlohmann::json;
@@ -52,13 +54,7 @@ std::string iso_time(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-std::string human_duration(milliseconds d) {
-  const auto ms = d.count();
-  if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
-  if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
-  if (ms != 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
-  return std::to_string(ms) + "ms";
-}
+std::string human_duration(milliseconds d) { return config::format_duration(d); }
 
 json hold_json(const policy::HoldInfo& hold, policy::TimePoint now) {
   return json{

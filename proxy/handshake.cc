@@ -70,7 +70,6 @@ bool can_inflate(std::string_view compressor) {
 }
 
 std::optional<std::vector<std::uint8_t>> trim_hello_compressors(const wire::Request& request,
-                                                                wire::Bytes message,
                                                                 std::vector<std::string>& removed) {
   // The handshake is never compressed; anything else is left alone.
   if (request.compressed) return std::nullopt;
@@ -108,7 +107,6 @@ std::optional<std::vector<std::uint8_t>> trim_hello_compressors(const wire::Requ
     }
   }
   bson_destroy(&out);
-  (void)message;
   return result;
 }
 

@@ -16,12 +16,11 @@ namespace mongoguard::proxy {
 // Compressor names mongoguard can inflate.
 bool can_inflate(std::string_view compressor);
 
-// When the hello/isMaster `request` (decoded from `message`) lists
+// When the hello/isMaster `request` lists
 // compressors mongoguard cannot inflate, returns the message rebuilt without
 // them (the client's order kept; an OP_MSG checksum dropped) and names them
 // in `removed`; nullopt when nothing needs to change.
 std::optional<std::vector<std::uint8_t>> trim_hello_compressors(const wire::Request& request,
-                                                                wire::Bytes message,
                                                                 std::vector<std::string>& removed);
 
 }  // namespace mongoguard::proxy

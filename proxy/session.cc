@@ -32,28 +32,8 @@ std::optional<std::array<std::uint8_t, 16>> peer_ip(const tcp::socket& socket) {
   return address.to_v6().to_bytes();
 }
 
-// The command document of a request: the OP_MSG body, or the OP_QUERY query
-// (unwrapped from {$query: ...}).
-std::optional<wire::DocView> command_body(const wire::Request& request) {
-  if (request.msg) return request.msg->body;
-  if (request.query) {
-    const auto& query = request.query->query;
-    auto first = query.first_key();
-    if (first == "$query" || first == "query") {
-      bson_t doc;
-      if (!query.as_bson(&doc)) return query;
-      bson_iter_t it;
-      if (bson_iter_init_find(&it, &doc, std::string(first).c_str()) &&
-          BSON_ITER_HOLDS_DOCUMENT(&it)) {
-        std::uint32_t length = 0;
-        const std::uint8_t* data = nullptr;
-        bson_iter_document(&it, &length, &data);
-        return wire::DocView{data, length};
-      }
-    }
-    return query;
-  }
-  return std::nullopt;
+bool is_hello(std::string_view command) {
+  return command == "hello" || command == "isMaster" || command == "ismaster";
 }
 
 void tune_socket(tcp::socket& socket) {
@@ -307,8 +287,7 @@ asio::awaitable<void> Session::relay_client_to_upstream() {
                     frame.size(), request.more_to_come ? " moreToCome" : "");
     }
     observe_identity(request);
-    if (settings_.topology && (request.command == "hello" || request.command == "isMaster" ||
-                               request.command == "ismaster")) {
+    if (settings_.topology && is_hello(request.command)) {
       hello_ids_.push_back(request.header.request_id);
     }
     if (policy::is_inspected_command(request.command) ||
@@ -320,12 +299,11 @@ asio::awaitable<void> Session::relay_client_to_upstream() {
         if (!forward) continue;
       }
     }
-    if (request.command == "hello" || request.command == "isMaster" ||
-        request.command == "ismaster") {
+    if (is_hello(request.command)) {
       // Offer the server only compressors mongoguard can inflate, so that
       // whatever is agreed can still be inspected.
       std::vector<std::string> removed;
-      if (auto trimmed = trim_hello_compressors(request, frame, removed)) {
+      if (auto trimmed = trim_hello_compressors(request, removed)) {
         spdlog::info("conn {} from {}: compressors {} left out of the handshake", id_, peer_,
                      fmt::join(removed, ", "));
         frame = std::move(*trimmed);
@@ -415,14 +393,6 @@ asio::awaitable<bool> Session::write_client(asio::const_buffer bytes) {
 }
 
 namespace {
-
-std::string describe_window(std::chrono::milliseconds per) {
-  using namespace std::chrono;
-  if (per.count() % 3'600'000 == 0) return std::to_string(per.count() / 3'600'000) + "h";
-  if (per.count() % 60'000 == 0) return std::to_string(per.count() / 60'000) + "m";
-  if (per.count() % 1000 == 0) return std::to_string(per.count() / 1000) + "s";
-  return std::to_string(per.count()) + "ms";
-}
 
 std::string collection_of(const std::string& ns) {
   auto dot = ns.find('.');
@@ -558,7 +528,7 @@ asio::awaitable<Session::BudgetVerdict> Session::check_budgets(
     if (admission == policy::Admission::kWouldTrip && state) {
       metrics_.breakers_tripped.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("breaker {} tripped: {} of {} documents per {} used", c.key, state->used,
-                   state->limit, describe_window(state->per));
+                   state->limit, config::format_duration(state->per));
       services_.notifier.breaker_tripped(*state);
     }
     const auto& limit = *c.rule->limit;
@@ -568,10 +538,11 @@ asio::awaitable<Session::BudgetVerdict> Session::check_budgets(
       reason = "this operation would affect " + std::to_string(c.known) +
                " documents, more than the " + std::to_string(limit.documents - used) +
                " left of the budget of " + std::to_string(limit.documents) + " per " +
-               describe_window(limit.per);
+               config::format_duration(limit.per);
     } else {
       reason = "budget of " + std::to_string(limit.documents) + " documents per " +
-               describe_window(limit.per) + " spent (" + std::to_string(used) + " in the window)";
+               config::format_duration(limit.per) + " spent (" + std::to_string(used) +
+               " in the window)";
     }
     consider(c.rule->action, c, std::move(reason));
   }
@@ -690,10 +661,8 @@ asio::awaitable<bool> Session::enforce(const wire::Request& request, policy::Com
     if (closed_) co_return false;
     if (policy::stricter(budget.would, verdict.would) ||
         policy::stricter(budget.action, verdict.action)) {
-      verdict.action = std::max(verdict.action, budget.action,
-                                [](auto a, auto b) { return policy::stricter(b, a); });
-      verdict.would = std::max(verdict.would, budget.would,
-                               [](auto a, auto b) { return policy::stricter(b, a); });
+      verdict.action = policy::strictest(verdict.action, budget.action);
+      verdict.would = policy::strictest(verdict.would, budget.would);
       verdict.rule = budget.charge->rule;
       verdict.target = budget.charge->target;
       verdict.dry_run = verdict.would != verdict.action;
@@ -817,9 +786,9 @@ asio::awaitable<bool> Session::enforce(const wire::Request& request, policy::Com
     case policy::HoldOutcome::kTimedOut:
       record.set_outcome("timed out");
       audit_.write(record);
-      co_await reply_error(
-          request, kUnauthorized, "Unauthorized",
-          held_by + "not approved within " + describe_window(config->hold_timeout) + "; rejected");
+      co_await reply_error(request, kUnauthorized, "Unauthorized",
+                           held_by + "not approved within " +
+                               config::format_duration(config->hold_timeout) + "; rejected");
       co_return false;
     case policy::HoldOutcome::kMaxTimeExpired:
       record.set_outcome("maxTimeMS expired");
@@ -840,14 +809,12 @@ asio::awaitable<bool> Session::enforce(const wire::Request& request, policy::Com
 
 void Session::observe_identity(const wire::Request& request) {
   const auto command = request.command;
-  const bool hello = command == "hello" || command == "isMaster" || command == "ismaster";
+  const bool hello = is_hello(command);
   if (!hello && command != "saslStart" && command != "saslContinue" && command != "authenticate") {
     return;
   }
-  auto view = command_body(request);
-  if (!view) return;
   bson_t body;
-  if (!view->as_bson(&body)) return;
+  if (!request.body || !request.body->as_bson(&body)) return;
   if (hello) {
     if (!saw_hello_) {
       saw_hello_ = true;

@@ -13,8 +13,6 @@
 //
 //   echo_upstream --listen 127.0.0.1:PORT [--reply-bytes N] [--threads N]
 
-#include "proxy/asio.h"  // first: <utility> before Asio's awaitable.hpp
-
 #include <bson/bson.h>
 
 #include <algorithm>
@@ -30,6 +28,7 @@
 #include <vector>
 
 #include "bson/wire.h"
+#include "proxy/asio.h"  // first: <utility> before Asio's awaitable.hpp
 
 namespace {
 
@@ -137,10 +136,10 @@ asio::awaitable<void> serve(tcp::socket socket, const std::vector<std::uint8_t>&
         bson_destroy(&doc);
         co_await asio::async_write(socket, asio::buffer(out), asio::use_awaitable);
       } else if (request.msg) {
-        wire::write_header(reply.data(),
-                           wire::Header{static_cast<std::int32_t>(reply.size()), id,
-                                        header.request_id,
-                                        static_cast<std::int32_t>(wire::OpCode::kMsg)});
+        wire::write_header(
+            reply.data(),
+            wire::Header{static_cast<std::int32_t>(reply.size()), id, header.request_id,
+                         static_cast<std::int32_t>(wire::OpCode::kMsg)});
         co_await asio::async_write(socket, asio::buffer(reply), asio::use_awaitable);
       } else {
         // Legacy writes and the like: unacknowledged by definition.
@@ -152,7 +151,8 @@ asio::awaitable<void> serve(tcp::socket socket, const std::vector<std::uint8_t>&
   }
 }
 
-asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, const std::vector<std::uint8_t>& canned) {
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor,
+                                  const std::vector<std::uint8_t>& canned) {
   for (;;) {
     auto socket = co_await acceptor.async_accept(asio::use_awaitable);
     asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), canned), asio::detached);
@@ -170,8 +170,7 @@ bool parse_host_port(std::string_view text, Settings& s) {
 }
 
 int usage() {
-  std::fprintf(stderr,
-               "usage: echo_upstream --listen HOST:PORT [--reply-bytes N] [--threads N]\n");
+  std::fprintf(stderr, "usage: echo_upstream --listen HOST:PORT [--reply-bytes N] [--threads N]\n");
   return 2;
 }
 

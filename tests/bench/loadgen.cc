@@ -13,8 +13,6 @@
 // Prints one JSON object with --json, a short human summary otherwise.
 // Exit status 1 when no connection could complete its hello.
 
-#include "proxy/asio.h"  // first: <utility> before Asio's awaitable.hpp
-
 #include <bson/bson.h>
 
 #include <algorithm>
@@ -31,6 +29,7 @@
 #include <vector>
 
 #include "bson/wire.h"
+#include "proxy/asio.h"  // first: <utility> before Asio's awaitable.hpp
 
 namespace {
 
@@ -261,15 +260,21 @@ bool parse_mix(std::string_view text, Settings& s) {
     text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
     const auto colon = item.find(':');
     const std::string name(item.substr(0, colon));
-    const int weight =
-        colon == std::string_view::npos ? 1 : std::atoi(std::string(item.substr(colon + 1)).c_str());
+    const int weight = colon == std::string_view::npos
+                           ? 1
+                           : std::atoi(std::string(item.substr(colon + 1)).c_str());
     if (weight <= 0) return false;
     Op op;
-    if (name == "find") op = Op::kFind;
-    else if (name == "insert") op = Op::kInsert;
-    else if (name == "update") op = Op::kUpdate;
-    else if (name == "delete") op = Op::kDelete;
-    else return false;
+    if (name == "find")
+      op = Op::kFind;
+    else if (name == "insert")
+      op = Op::kInsert;
+    else if (name == "update")
+      op = Op::kUpdate;
+    else if (name == "delete")
+      op = Op::kDelete;
+    else
+      return false;
     s.mix.push_back({op, name, weight});
   }
   return !s.mix.empty();
@@ -344,8 +349,8 @@ int main(int argc, char** argv) {
   for (int i = 0; i < s.connections; ++i) {
     auto c = std::make_unique<Connection>(*contexts[static_cast<std::size_t>(i % s.threads)]);
     for (std::size_t k = 0; k < slots.size(); ++k)
-      c->requests.push_back(build_command(slots[k], i * 1000003LL + static_cast<std::int64_t>(k),
-                                          s.message_bytes));
+      c->requests.push_back(
+          build_command(slots[k], i * 1000003LL + static_cast<std::int64_t>(k), s.message_bytes));
     connections.push_back(std::move(c));
   }
   const std::size_t actual_bytes = connections.front()->requests.front().size();
@@ -372,8 +377,10 @@ int main(int argc, char** argv) {
   int ready = 0;
   std::string first_failure;
   for (const auto& c : connections) {
-    if (c->stats.hello_ok) ++ready;
-    else if (first_failure.empty()) first_failure = c->stats.failure;
+    if (c->stats.hello_ok)
+      ++ready;
+    else if (first_failure.empty())
+      first_failure = c->stats.failure;
   }
   if (ready == 0) {
     std::fprintf(stderr, "loadgen: no connection completed hello: %s\n", first_failure.c_str());
@@ -382,8 +389,8 @@ int main(int argc, char** argv) {
 
   // Phase 2: the timed closed loop.
   const auto start = Clock::now();
-  const auto deadline =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s.duration_s));
+  const auto deadline = start + std::chrono::duration_cast<Clock::duration>(
+                                    std::chrono::duration<double>(s.duration_s));
   for (int i = 0; i < s.connections; ++i) {
     auto& c = *connections[static_cast<std::size_t>(i)];
     if (c.stats.hello_ok) {
@@ -409,7 +416,8 @@ int main(int argc, char** argv) {
   std::sort(all.begin(), all.end());
   double sum = 0;
   for (auto v : all) sum += v;
-  const double mean_us = all.empty() ? std::nan("") : sum / static_cast<double>(all.size()) / 1000.0;
+  const double mean_us =
+      all.empty() ? std::nan("") : sum / static_cast<double>(all.size()) / 1000.0;
   const double throughput = static_cast<double>(all.size()) / elapsed;
   const double p50 = percentile_us(all, 0.50), p99 = percentile_us(all, 0.99),
                p999 = percentile_us(all, 0.999);

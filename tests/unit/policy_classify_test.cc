@@ -217,7 +217,7 @@ TEST(ClassifyDelete, KindOneSequence) {
   EXPECT_EQ(t.single_statements, 1);
   EXPECT_EQ(t.multi_statements, 2);
   EXPECT_EQ(t.filter, FilterShape::kUnfiltered);  // one statement is {}
-  EXPECT_EQ(t.filter_json(), R"({ "a" : 1 })");     // the first statement's
+  EXPECT_EQ(t.filter_json(), R"({ "a" : 1 })");   // the first statement's
 }
 
 TEST(ClassifyDelete, InlineAndSequenceBothCounted) {
