@@ -20,12 +20,10 @@ the same binary the same way with the auth flags added.
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pymongo
 
-from backend import START_TIMEOUT, Backend, _die_with_parent
-from harness import free_port, wait_for_port
+from backend import Backend
 
 ROOT_USER = "mgroot"
 ROOT_PASSWORD = "root-pw-" + os.urandom(6).hex()
@@ -37,34 +35,13 @@ class AuthBackend(Backend):
     root_user = ROOT_USER
     root_password = ROOT_PASSWORD
 
-    def _start(self) -> None:
-        self.port = free_port()
-        data = self.workdir / "data"
-        state = self.workdir / "state"
-        data.mkdir(exist_ok=True)
-        state.mkdir(exist_ok=True)
-        args = [
-            str(self.binary),
-            "--handler=sqlite",
-            f"--sqlite-url=file:{data}/",
-            f"--state-dir={state}",
-            f"--listen-addr=127.0.0.1:{self.port}",
-            "--debug-addr=-",
-            "--telemetry=disable",
-            "--log-level=info",
-            "--log-format=text",
+    def extra_args(self) -> list[str]:
+        return [
             "--test-enable-new-auth",
             "--setup-database=admin",
             f"--setup-username={self.root_user}",
             f"--setup-password={self.root_password}",
         ]
-        env = dict(os.environ, FERRETDB_TELEMETRY="disable", DO_NOT_TRACK="1")
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env, cwd=self.workdir,
-                                     preexec_fn=_die_with_parent)
-        wait_for_port(self.port, self.proc, timeout=START_TIMEOUT)
-        self._wait_ready()  # ping needs no authentication
 
     def root_client(self, **kwargs) -> pymongo.MongoClient:
         """A client straight to the backend, logged in as the setup user."""

@@ -128,6 +128,7 @@ class Backend:
             "--telemetry=disable",
             "--log-level=info",
             "--log-format=text",
+            *self.extra_args(),
         ]
         env = dict(os.environ, FERRETDB_TELEMETRY="disable", DO_NOT_TRACK="1")
         self._log = open(self.log_path, "ab")
@@ -136,6 +137,10 @@ class Backend:
                                      preexec_fn=_die_with_parent)
         wait_for_port(self.port, self.proc, timeout=START_TIMEOUT)
         self._wait_ready()
+
+    def extra_args(self) -> list[str]:
+        """Flags a variant of the backend adds (see auth_backend.py)."""
+        return []
 
     def _wait_ready(self) -> None:
         """The port opens before the handler is ready on some versions; ping it."""
