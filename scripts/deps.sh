@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Installs the Debian packages mongoguard needs. Usage: scripts/deps.sh [build|test]
-# "build" is what compiling and running the proxy needs; "test" adds what the
-# test suite needs (clang for the fuzzer, Python venv, Node.js, Go).
+# Installs the Debian packages mongoguard needs. Usage: scripts/deps.sh [build|package|test]
+# "build" is what compiling and running the proxy needs; "package" is what
+# scripts/package.sh needs to build the .deb (no Go: the container image uses
+# it); "test" adds what the test suite needs (clang for the fuzzer, Python
+# venv, Node.js, Go, promtool, logrotate and systemd-analyze for deploy/).
 set -euo pipefail
 
 want=(build-essential cmake ninja-build pkg-config git ca-certificates
       libboost-dev libbson-dev libmongoc-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
-      libsnappy-dev libzstd-dev zlib1g-dev libssl-dev nlohmann-json3-dev)
-if [[ "${1:-build}" == test ]]; then
+      libsnappy-dev libzstd-dev zlib1g-dev libssl-dev nlohmann-json3-dev
+      file dpkg-dev)
+mode=${1:-build}
+if [[ $mode == test ]]; then
   want+=(haproxy jq libgtest-dev libbenchmark-dev clang libclang-rt-14-dev clang-format
-         python3 python3-venv python3-pip chromium openssl)
+         python3 python3-venv python3-pip chromium openssl prometheus logrotate systemd)
   command -v node >/dev/null 2>&1 || want+=(nodejs npm)
 fi
-command -v go >/dev/null 2>&1 || want+=(golang-go)
+[[ $mode == package ]] || command -v go >/dev/null 2>&1 || want+=(golang-go)
 
 missing=()
 for pkg in "${want[@]}"; do
