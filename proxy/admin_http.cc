@@ -2,9 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <map>
 
@@ -76,6 +78,13 @@ std::string render_metrics(AdminState& state, policy::TimePoint now) {
   std::string out = state.metrics.render_prometheus();
   std::size_t tripped = 0;
   for (const auto& b : state.budgets.breakers(now)) tripped += b.tripped ? 1 : 0;
+  // The alert "a hold has waited too long" needs the oldest one's age.
+  double oldest_hold_seconds = 0;
+  const auto steady_now = std::chrono::steady_clock::now();
+  for (const auto& hold : state.holds.pending()) {
+    oldest_hold_seconds = std::max(
+        oldest_hold_seconds, std::chrono::duration<double>(steady_now - hold.created).count());
+  }
   out +=
       "# HELP mongoguard_holds_pending Operations held waiting for an operator.\n"
       "# TYPE mongoguard_holds_pending gauge\n"
@@ -85,7 +94,12 @@ std::string render_metrics(AdminState& state, policy::TimePoint now) {
       "# HELP mongoguard_breakers_tripped Damage-budget breakers currently tripped.\n"
       "# TYPE mongoguard_breakers_tripped gauge\n"
       "mongoguard_breakers_tripped " +
-      std::to_string(tripped) + "\n";
+      std::to_string(tripped) +
+      "\n"
+      "# HELP mongoguard_hold_oldest_age_seconds Age of the oldest pending hold (0 when none).\n"
+      "# TYPE mongoguard_hold_oldest_age_seconds gauge\n"
+      "mongoguard_hold_oldest_age_seconds " +
+      fmt::format("{:.3f}", oldest_hold_seconds) + "\n";
   return out;
 }
 

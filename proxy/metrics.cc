@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace mongoguard::proxy {
 
 void Metrics::count_rejected(wire::DecodeError reason) {
@@ -32,6 +34,51 @@ std::string escape_label(const std::string& value) {
 }
 
 }  // namespace
+
+DurationHistogram::DurationHistogram(std::vector<double> bounds)
+    : bounds_(std::move(bounds)),
+      counts_(std::make_unique<std::atomic<std::uint64_t>[]>(bounds_.size() + 1)) {}
+
+void DurationHistogram::observe(std::chrono::nanoseconds d) {
+  const double seconds = std::chrono::duration<double>(d).count();
+  std::size_t slot = 0;
+  while (slot < bounds_.size() && seconds > bounds_[slot]) ++slot;
+  counts_[slot].fetch_add(1, std::memory_order_relaxed);
+  sum_ns_.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(d.count(), 0)),
+                    std::memory_order_relaxed);
+}
+
+void DurationHistogram::render(std::string& out, const char* name, const char* help) const {
+  auto it = std::back_inserter(out);
+  fmt::format_to(it, "# HELP {0} {1}\n# TYPE {0} histogram\n", name, help);
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i <= bounds_.size(); ++i) {
+    cumulative += counts_[i].load(std::memory_order_relaxed);
+    if (i < bounds_.size()) {
+      fmt::format_to(it, "{}_bucket{{le=\"{}\"}} {}\n", name, bounds_[i], cumulative);
+    } else {
+      fmt::format_to(it, "{}_bucket{{le=\"+Inf\"}} {}\n", name, cumulative);
+    }
+  }
+  fmt::format_to(it, "{}_sum {}\n{}_count {}\n", name,
+                 static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9, name,
+                 cumulative);
+}
+
+void Metrics::count_namespace_documents(const std::string& ns, policy::Operation op,
+                                        std::int64_t n) {
+  if (n <= 0) return;
+  std::lock_guard lock(namespaces_mutex_);
+  std::string label = ns.empty() ? "other" : ns;
+  if (!named_namespaces_.contains(label)) {
+    if (label == "other" || named_namespaces_.size() >= kNamedNamespaces) {
+      label = "other";
+    } else {
+      named_namespaces_.insert(label);
+    }
+  }
+  namespace_documents_[{label, op}] += static_cast<std::uint64_t>(n);
+}
 
 void Metrics::count_verdict(const std::string& rule, const std::string& verdict) {
   std::lock_guard lock(verdicts_mutex_);
@@ -150,6 +197,24 @@ std::string Metrics::render_prometheus() const {
                      escape_label(key.first), escape_label(key.second), count);
     }
   }
+  out +=
+      "# HELP mongoguard_namespace_documents_affected_total Documents the server reported as "
+      "affected, by namespace (those a rule matched, at most 100; the rest as \"other\") and "
+      "operation.\n# TYPE mongoguard_namespace_documents_affected_total counter\n";
+  {
+    std::lock_guard lock(namespaces_mutex_);
+    for (const auto& [key, count] : namespace_documents_) {
+      fmt::format_to(
+          std::back_inserter(out),
+          "mongoguard_namespace_documents_affected_total{{namespace=\"{}\",operation=\"{}\"}} "
+          "{}\n",
+          escape_label(key.first), policy::operation_name(key.second), count);
+    }
+  }
+  hold_wait.render(out, "mongoguard_hold_wait_seconds",
+                   "Time from a hold's creation to its outcome (any outcome).");
+  inspected_reply.render(out, "mongoguard_inspected_reply_seconds",
+                         "Time from forwarding an inspected operation to the server's reply.");
   return out;
 }
 

@@ -5,16 +5,33 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "bson/wire.h"
 #include "policy/command_info.h"
 #include "policy/holds.h"
 
 namespace mongoguard::proxy {
+
+// A Prometheus histogram of durations in seconds with fixed bucket bounds.
+class DurationHistogram {
+ public:
+  explicit DurationHistogram(std::vector<double> bounds);
+  void observe(std::chrono::nanoseconds d);
+  void render(std::string& out, const char* name, const char* help) const;
+
+ private:
+  std::vector<double> bounds_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;  // per bound, then +Inf
+  std::atomic<std::uint64_t> sum_ns_{0};
+};
 
 class Metrics {
  public:
@@ -45,10 +62,21 @@ class Metrics {
   void count_verdict(const std::string& rule, const std::string& verdict);
   void count_hold_outcome(policy::HoldOutcome outcome);
   void count_documents(policy::Operation op, std::int64_t n);
+  // Documents affected per namespace. Namespaces are chosen by clients, so
+  // only those a rule matched are named (the caller passes "" otherwise) and
+  // at most kNamedNamespaces of them; every other one counts as "other".
+  static constexpr std::size_t kNamedNamespaces = 100;
+  void count_namespace_documents(const std::string& ns, policy::Operation op, std::int64_t n);
   void count_opcode(std::int32_t opcode);
   std::uint64_t rejected(wire::DecodeError reason) const;
 
   std::string render_prometheus() const;
+
+  // How long holds waited for their outcome, and how long the server took to
+  // answer inspected (destructive) operations mongoguard forwarded.
+  DurationHistogram hold_wait{{1, 5, 15, 30, 60, 120, 300, 600, 1800}};
+  DurationHistogram inspected_reply{
+      {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10}};
 
  private:
   std::array<std::atomic<std::uint64_t>, kReasonSlots> rejected_{};
@@ -59,6 +87,9 @@ class Metrics {
   std::array<std::atomic<std::uint64_t>, 9> opcodes_{};
   mutable std::mutex verdicts_mutex_;
   std::map<std::pair<std::string, std::string>, std::uint64_t> verdicts_;
+  mutable std::mutex namespaces_mutex_;
+  std::map<std::pair<std::string, policy::Operation>, std::uint64_t> namespace_documents_;
+  std::set<std::string> named_namespaces_;
 };
 
 }  // namespace mongoguard::proxy

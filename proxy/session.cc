@@ -694,6 +694,8 @@ asio::awaitable<bool> Session::enforce(const wire::Request& request, policy::Com
     auto& pending = pending_[request.header.request_id];
     pending.audit = std::move(record);
     pending.op = op;
+    if (!verdict.matched.empty() && !info.targets.empty()) pending.ns = info.targets.front().ns;
+    pending.forwarded_at = std::chrono::steady_clock::now();
     if (!charges.empty()) {
       pending.config = config;
       pending.info = std::move(info);
@@ -762,6 +764,7 @@ asio::awaitable<bool> Session::enforce(const wire::Request& request, policy::Com
   const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - hold.created);
   metrics_.count_hold_outcome(decision.outcome);
+  metrics_.hold_wait.observe(waited);
   spdlog::info("conn {} hold {} {}{}{} after {} ms", id_, hold.id,
                policy::hold_outcome_name(decision.outcome), decision.by.empty() ? "" : " by ",
                decision.by, waited.count());
@@ -872,11 +875,13 @@ void Session::observe_reply(const std::vector<std::uint8_t>& frame) {
   if (body && !body->as_bson(&doc)) body.reset();
   if (body) facts = policy::read_reply_facts(&doc);
   if (pending.audit) {
+    metrics_.inspected_reply.observe(std::chrono::steady_clock::now() - pending.forwarded_at);
     pending.audit->set_reply(facts);
     audit_.write(*pending.audit);
   }
   if (facts.n && *facts.n > 0) {
     metrics_.count_documents(pending.op, *facts.n);
+    metrics_.count_namespace_documents(pending.ns, pending.op, *facts.n);
     const auto now = policy::Clock::now();
     for (const auto& c : pending.charges) {
       if (services_.budgets.record(*c.rule, c.key, c.target->ns, *facts.n, now)) {

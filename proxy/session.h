@@ -144,6 +144,8 @@ class Session : public std::enable_shared_from_this<Session> {
     std::vector<policy::Charge> charges;
     std::optional<policy::CommandInfo> info;  // charges point into its targets
     policy::Operation op = policy::Operation::kDelete;
+    std::string ns;  // for the per-namespace metric: "" unless a rule matched
+    std::chrono::steady_clock::time_point forwarded_at;
   };
   std::unordered_map<std::int32_t, Pending> pending_;
   std::string pending_user_;  // SASL conversation in progress

@@ -1,0 +1,381 @@
+"""The deployment files under deploy/: each one is explained in README.md and
+checked here.
+
+- Dockerfile, compose file, Kubernetes manifest: scripts/deploylint (a Go
+  program built with BuildKit's Dockerfile parser and linter, compose-go with
+  the Compose Specification schema, and strict decoding into the k8s.io/api
+  types), plus mutated copies that must fail, so the checks are known to bite.
+- Example policies (and the ConfigMap's policy): `mongoguard validate`.
+- Prometheus rules: `promtool check rules` and `promtool test rules`.
+- Grafana dashboard: JSON, every PromQL expression parsed by promtool, and
+  every metric name it uses present on a running proxy's /metrics.
+- systemd unit, logrotate rule, maintainer scripts: test_deb_package.py.
+- Demo: test_incident.py. Screenshot: test_admin_page.py writes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pymongo
+import pytest
+
+import harness
+from harness import ROOT, ProxyProcess
+
+DEPLOY = ROOT / "deploy"
+README = ROOT / "README.md"
+LINT_SRC = ROOT / "scripts" / "deploylint"
+GO_TIMEOUT = 900  # first build downloads the modules
+
+# Every file under deploy/ and what checks it. A new file must be added here
+# (and to README.md), or test_every_deploy_file_is_explained_and_checked fails.
+CHECKED_BY = {
+    "Dockerfile": "test_dockerfile_lint",
+    "Dockerfile.dockerignore": "test_dockerignore_keeps_sources",
+    "compose.yaml": "test_compose_lint",
+    "kubernetes/sidecar.yaml": "test_kubernetes_lint",
+    "systemd/mongoguard.service": "test_deb_package.py (systemd-analyze verify)",
+    "logrotate/mongoguard": "test_deb_package.py (logrotate run)",
+    "debian/conffiles": "test_deb_package.py (conffiles kept on remove, gone on purge)",
+    "debian/postinst": "test_deb_package.py (admin token made)",
+    "debian/prerm": "test_deb_package.py (dpkg -r)",
+    "debian/postrm": "test_deb_package.py (purge removes token and logs)",
+    "examples/policy.yaml": "test_example_policies_validate",
+    "examples/strict-production.yaml": "test_example_policies_validate",
+    "examples/migration-window.yaml": "test_example_policies_validate",
+    "prometheus/alerts.yaml": "test_prometheus_rules",
+    "prometheus/alerts_test.yaml": "test_prometheus_rules",
+    "grafana/mongoguard.json": "test_grafana_dashboard_uses_exported_metrics",
+    "demo/incident.py": "test_incident.py",
+    "demo/README.md": "test_incident.py (the commands it documents)",
+    "screenshots/admin-page.png": "test_admin_page.py (writes it)",
+}
+
+
+def deploy_files() -> list[str]:
+    out = []
+    for path in sorted(DEPLOY.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            out.append(path.relative_to(DEPLOY).as_posix())
+    return out
+
+
+def test_every_deploy_file_is_explained_and_checked():
+    readme = README.read_text()
+    files = deploy_files()
+    assert files, "deploy/ is empty"
+    missing = [f for f in files if f"deploy/{f}" not in readme]
+    assert not missing, f"deploy/ files README.md does not mention: {missing}"
+    unchecked = [f for f in files if f not in CHECKED_BY]
+    assert not unchecked, f"deploy/ files no test checks (add them to CHECKED_BY): {unchecked}"
+    stale = [f for f in CHECKED_BY if f not in files]
+    assert not stale, f"CHECKED_BY names files that are gone: {stale}"
+
+
+# ---- deploylint (Dockerfile, compose, Kubernetes) ----
+
+@pytest.fixture(scope="module")
+def deploylint() -> pathlib.Path:
+    out = harness.BUILD / "deploylint"
+    env = dict(os.environ, GOFLAGS="-buildvcs=false")
+    go = shutil.which("go") or "/usr/local/go/bin/go"
+    result = subprocess.run([go, "build", "-o", str(out), "."], cwd=LINT_SRC, env=env,
+                            capture_output=True, text=True, timeout=GO_TIMEOUT)
+    assert result.returncode == 0, f"go build of scripts/deploylint failed:\n{result.stderr}"
+    return out
+
+
+def lint(tool: pathlib.Path, kind: str, path: pathlib.Path, *extra: str):
+    return subprocess.run([str(tool), kind, str(path), *extra], capture_output=True, text=True,
+                          timeout=60)
+
+
+def mutated(tmp_path: pathlib.Path, source: pathlib.Path, old: str, new: str,
+            name: str | None = None) -> pathlib.Path:
+    text = source.read_text()
+    assert old in text, f"{old!r} not in {source}"
+    out = tmp_path / (name or source.name)
+    out.write_text(text.replace(old, new, 1))
+    return out
+
+
+def test_dockerfile_lint(deploylint, tmp_path):
+    ok = lint(deploylint, "dockerfile", DEPLOY / "Dockerfile")
+    assert ok.returncode == 0, ok.stderr
+    src = DEPLOY / "Dockerfile"
+    bad = {
+        "no USER": mutated(tmp_path, src, "USER 10001:10001", "", "a"),
+        "root": mutated(tmp_path, src, "USER 10001:10001", "USER root", "b"),
+        "one stage": tmp_path / "c",
+        "not the CI script": mutated(tmp_path, src, "scripts/package.sh -D", "cmake -D", "d"),
+        "build tools at run time": mutated(
+            tmp_path, src, "/tmp/mongoguard.deb \\\n", "/tmp/mongoguard.deb cmake \\\n", "e"),
+        "not bookworm": mutated(tmp_path, src, "FROM debian:bookworm-slim\n", "FROM ubuntu:24.04\n",
+                                "f"),
+        "lint rule": mutated(tmp_path, src, "AS build", "as build", "g"),
+    }
+    text = src.read_text()
+    (tmp_path / "c").write_text(text[text.index("FROM debian:bookworm-slim\nCOPY"):]
+                                .replace("COPY --from=build /mongoguard.deb", "COPY dist/x.deb"))
+    for what, path in bad.items():
+        r = lint(deploylint, "dockerfile", path)
+        assert r.returncode == 1, f"{what}: lint passed a bad Dockerfile:\n{path.read_text()}"
+        assert r.stderr.strip(), what
+
+
+def test_dockerignore_keeps_sources():
+    ignored = [line.strip() for line in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")]
+    # The build stage runs these; ignoring them would break the image build.
+    for needed in ["scripts/", "CMakeLists.txt", "bson/", "policy/", "config/", "proxy/", "deploy/"]:
+        assert not any(needed.startswith(p.rstrip("*")) for p in ignored), (needed, ignored)
+    assert "build/" in ignored and ".venv/" in ignored
+
+
+def test_compose_lint(deploylint, tmp_path):
+    ok = lint(deploylint, "compose", DEPLOY / "compose.yaml")
+    assert ok.returncode == 0, ok.stderr
+    src = DEPLOY / "compose.yaml"
+    # Mutated copies sit beside the original so relative paths resolve the same.
+    bad = {
+        "unknown key": ("    image: mongo:7\n", "    image: mongo:7\n    bogus: 1\n"),
+        "wrong server": ("image: mongo:7", "image: mongo:6"),
+        "missing mount": ("./demo:/demo:ro", "./nowhere:/demo:ro"),
+        "no demo": ("  demo:\n", "  other:\n"),
+    }
+    for what, (old, new) in bad.items():
+        path = mutated(DEPLOY, src, old, new, f".compose-check-{os.getpid()}.yaml")
+        try:
+            r = lint(deploylint, "compose", path)
+        finally:
+            path.unlink()
+        assert r.returncode == 1, f"{what}: lint passed a bad compose file"
+
+
+def test_kubernetes_lint(deploylint, tmp_path):
+    policy = tmp_path / "configmap-policy.yaml"
+    ok = lint(deploylint, "kubernetes", DEPLOY / "kubernetes" / "sidecar.yaml", "-policy-out",
+              str(policy))
+    assert ok.returncode == 0, ok.stderr
+    # The policy the ConfigMap carries is a valid policy.
+    v = subprocess.run([str(harness.PROXY_BIN), "validate", str(policy)], capture_output=True,
+                       text=True, timeout=30)
+    assert v.returncode == 0, v.stdout + v.stderr
+    src = DEPLOY / "kubernetes" / "sidecar.yaml"
+    bad = {
+        "unknown field": ("periodSeconds: 5", "periodSecond: 5"),
+        "wrong type": ("replicas: 1", "replicas: one"),
+        "probe path": ("path: /readyz", "path: /ready"),
+        "subPath mount": ("mountPath: /etc/mongoguard, readOnly: true",
+                          "mountPath: /etc/mongoguard, subPath: policy.yaml, readOnly: true"),
+        "missing secret": ("secretName: mongoguard-admin-token", "secretName: other-token"),
+        "no requests": ("requests: { cpu: 100m, memory: 32Mi }", "requests: {}"),
+    }
+    for what, (old, new) in bad.items():
+        r = lint(deploylint, "kubernetes", mutated(tmp_path, src, old, new, what.replace(" ", "_")))
+        assert r.returncode == 1, f"{what}: lint passed a bad manifest"
+
+
+# ---- policies ----
+
+def test_example_policies_validate():
+    examples = sorted((DEPLOY / "examples").glob("*.yaml"))
+    assert len(examples) >= 3
+    for path in examples:
+        r = subprocess.run([str(harness.PROXY_BIN), "validate", str(path)], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 0, f"{path.name}:\n{r.stdout}{r.stderr}"
+    # ... and validate is not a rubber stamp.
+    broken = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+    broken.write((DEPLOY / "examples" / "strict-production.yaml").read_text()
+                 .replace("action: hold", "action: park", 1))
+    broken.close()
+    try:
+        r = subprocess.run([str(harness.PROXY_BIN), "validate", broken.name], capture_output=True,
+                           text=True, timeout=30)
+    finally:
+        os.unlink(broken.name)
+    assert r.returncode == 1 and "park" in r.stdout + r.stderr
+
+
+# ---- Prometheus and Grafana ----
+
+def promtool() -> str:
+    path = shutil.which("promtool")
+    assert path, "promtool missing: scripts/deps.sh test installs the prometheus package"
+    return path
+
+
+def test_prometheus_rules():
+    rules = DEPLOY / "prometheus"
+    r = subprocess.run([promtool(), "check", "rules", str(rules / "alerts.yaml")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run([promtool(), "test", "rules", str(rules / "alerts_test.yaml")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    names = set(re.findall(r"- alert: (\w+)", (rules / "alerts.yaml").read_text()))
+    assert {"MongoguardBreakerTripped", "MongoguardHoldWaiting"} <= names
+
+
+def exported_metric_names(proxy: ProxyProcess) -> set[str]:
+    request = urllib.request.Request(f"http://127.0.0.1:{proxy.admin_port}/metrics",
+                                     headers={"Authorization": f"Bearer {proxy.token}"})
+    with urllib.request.urlopen(request, timeout=5) as r:
+        text = r.read().decode()
+    names = set()
+    for line in text.splitlines():
+        m = re.match(r"# TYPE (\S+) (\S+)", line)
+        if m:
+            names.add(m.group(1))
+            if m.group(2) == "histogram":
+                names |= {m.group(1) + s for s in ("_bucket", "_sum", "_count")}
+    return names
+
+
+def example_proxy(backend, monkeypatch, tmp_path) -> ProxyProcess:
+    """build/mongoguard with the cautious default policy, its audit log in tmp_path."""
+    monkeypatch.setenv("MONGOGUARD_AUDIT_PATH", str(tmp_path / "audit.jsonl"))
+    return ProxyProcess(backend.upstream, "--config", str(DEPLOY / "examples" / "policy.yaml"))
+
+
+def test_grafana_dashboard_uses_exported_metrics(backend, tmp_path, monkeypatch):
+    dashboard = json.loads((DEPLOY / "grafana" / "mongoguard.json").read_text())
+    exprs = []
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            exprs.append((panel["title"], target["expr"]))
+    titles = " ".join(p["title"] for p in dashboard["panels"]).lower()
+    for subject in ["connections", "verdicts by rule", "holds pending", "deleted per namespace",
+                    "latency"]:
+        assert subject in titles, f"no panel about {subject}"
+    # promtool parses every expression (Grafana's variables replaced by values).
+    rules = {"groups": [{"name": "dashboard", "rules": [
+        {"record": f"dashboard:expr{i}",
+         "expr": e.replace("$__rate_interval", "1m").replace("$instance", ".*")}
+        for i, (_, e) in enumerate(exprs)]}]}
+    rules_file = tmp_path / "dashboard-rules.yaml"
+    rules_file.write_text(json.dumps(rules))  # JSON is YAML
+    r = subprocess.run([promtool(), "check", "rules", str(rules_file)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    used = set()
+    for _, e in exprs:
+        used |= set(re.findall(r"\b(mongoguard_[a-z0-9_]+)\b", e))
+    used |= set(re.findall(r"\b(mongoguard_[a-z0-9_]+)\b",
+                           json.dumps(dashboard["templating"])))
+    with example_proxy(backend, monkeypatch, tmp_path) as proxy:
+        exported = exported_metric_names(proxy)
+    assert "mongoguard_connections_open" in exported
+    unknown = sorted(used - exported)
+    assert not unknown, f"dashboard uses metrics the proxy does not export: {unknown}"
+
+
+def test_metrics_are_documented_with_their_labels(backend, tmp_path, monkeypatch):
+    """README's metrics table names every exported metric and its labels."""
+    readme = README.read_text()
+    with example_proxy(backend, monkeypatch, tmp_path) as proxy:
+        request = urllib.request.Request(f"http://127.0.0.1:{proxy.admin_port}/metrics",
+                                         headers={"Authorization": f"Bearer {proxy.token}"})
+        with urllib.request.urlopen(request, timeout=5) as r:
+            text = r.read().decode()
+    families = re.findall(r"# TYPE (\S+) \S+", text)
+    assert families
+    missing = [f for f in families if f"`{f}`" not in readme]
+    assert not missing, f"metrics README.md does not document: {missing}"
+    labels: dict[str, set[str]] = {}
+    for line in text.splitlines():
+        m = re.match(r"([a-z_]+?)(?:_bucket)?\{(.*)\} ", line)
+        if m:
+            labels.setdefault(m.group(1), set()).update(
+                k for k in re.findall(r'(\w+)="', m.group(2)) if k != "le")
+    for family, keys in labels.items():
+        row = next((line for line in readme.splitlines() if f"`{family}`" in line), "")
+        for key in keys:
+            assert f"`{key}`" in row, f"README's row for {family} does not name label {key}"
+
+
+def test_namespace_label_is_bounded(backend, tmp_path):
+    """Namespaces no rule matched count as "other"; a rule's namespaces are named."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("rules:\n"
+                      "  - name: watch-deploytest\n"
+                      "    match: { namespace: \"deploytest_ns.watched\", operations: [delete] }\n"
+                      "    action: log\n")
+    with ProxyProcess(backend.upstream, "--config", str(policy)) as proxy:
+        client = pymongo.MongoClient(proxy.uri, serverSelectionTimeoutMS=15000)
+        try:
+            db = client["deploytest_ns"]
+            db.watched.insert_many([{"i": i} for i in range(3)])
+            db.unwatched.insert_many([{"i": i} for i in range(2)])
+            db.watched.delete_many({"i": {"$gte": 0}})
+            db.unwatched.delete_many({"i": {"$gte": 0}})
+            metrics = proxy.metrics()
+        finally:
+            client.drop_database("deploytest_ns")
+            client.close()
+    key = 'mongoguard_namespace_documents_affected_total{{namespace="{}",operation="delete"}}'
+    shown = {k: v for k, v in metrics.items() if "documents" in k or "verdict" in k}
+    assert metrics.get(key.format("deploytest_ns.watched")) == 3, shown
+    assert metrics.get(key.format("other")) == 2, shown
+    assert not any("deploytest_ns.unwatched" in k for k in metrics)
+    assert metrics.get("mongoguard_inspected_reply_seconds_count", 0) >= 2
+
+
+def kubelet_write(directory: pathlib.Path, files: dict[str, str], generation: int) -> None:
+    """Updates a ConfigMap volume the way the kubelet's atomic writer does:
+    files in a new timestamped folder, `..data` swapped to it by rename, the
+    visible names symlinks through `..data`, the old folder removed."""
+    new = directory / f"..2026_01_01_00_00_0{generation}.{os.getpid()}"
+    new.mkdir()
+    for name, text in files.items():
+        (new / name).write_text(text)
+    tmp = directory / "..data_tmp"
+    tmp.symlink_to(new.name)
+    old = os.readlink(directory / "..data") if (directory / "..data").is_symlink() else None
+    os.rename(tmp, directory / "..data")
+    for name in files:
+        link = directory / name
+        if not link.is_symlink():
+            link.symlink_to(f"..data/{name}")
+    if old:
+        shutil.rmtree(directory / old)
+
+
+def test_configmap_symlink_swap_reloads_policy(backend, tmp_path):
+    volume = tmp_path / "configmap"
+    volume.mkdir()
+    lenient = "rules:\n  - { name: log-deletes, match: { namespace: \"*.*\", operations: [delete] }, action: log }\n"
+    strict = ("rules:\n  - { name: swapped-in, match: { namespace: \"*.*\", operations: [delete], "
+              "filter: unfiltered }, action: block }\n")
+    kubelet_write(volume, {"policy.yaml": lenient}, 1)
+    with ProxyProcess(backend.upstream, "--config", str(volume / "policy.yaml")) as proxy:
+        client = pymongo.MongoClient(proxy.uri, serverSelectionTimeoutMS=15000)
+        db = client[f"cmswap_{os.getpid()}"]
+        try:
+            db.c.insert_many([{"i": i} for i in range(3)])
+            assert db.c.delete_many({}).deleted_count == 3  # the first policy lets it through
+            before = proxy.metrics()["mongoguard_policy_reloads_total"]
+            kubelet_write(volume, {"policy.yaml": strict}, 2)
+            deadline = time.monotonic() + 20
+            while proxy.metrics()["mongoguard_policy_reloads_total"] == before:
+                assert time.monotonic() < deadline, "no reload after the symlink swap:\n" + \
+                    proxy.log_text()[-3000:]
+                time.sleep(0.2)
+            db.c.insert_many([{"i": i} for i in range(3)])
+            with pytest.raises(pymongo.errors.OperationFailure) as caught:
+                db.c.delete_many({})
+            assert "swapped-in" in str(caught.value)
+            assert proxy.metrics()["mongoguard_policy_reload_failures_total"] == 0
+        finally:
+            client.drop_database(db.name)
+            client.close()
