@@ -379,3 +379,47 @@ def test_configmap_symlink_swap_reloads_policy(backend, tmp_path):
         finally:
             client.drop_database(db.name)
             client.close()
+
+
+def test_hold_age_and_wait_metrics(backend):
+    """What MongoguardHoldWaiting and the dashboard's hold panels read."""
+    from admin_helpers import AdminProxy, Background
+
+    db = f"holdage_{os.getpid()}"
+    seeder = pymongo.MongoClient(backend.uri, serverSelectionTimeoutMS=15000)
+    seeder[db].held.insert_many([{"_id": i} for i in range(3)])
+    p = AdminProxy(backend.upstream, f"""
+        rules:
+          - name: park
+            match: {{namespace: "{db}.held", operations: [delete]}}
+            action: hold
+        """)
+    try:
+        def gauge(name: str) -> float:
+            text = p.api("GET", "/metrics")[1]
+            m = re.search(rf"^{name} (\S+)$", text, re.M)
+            assert m, f"{name} not on /metrics"
+            return float(m.group(1))
+
+        assert gauge("mongoguard_hold_oldest_age_seconds") == 0
+        c = p.client()
+        op = Background(lambda: c[db].held.delete_one({"_id": 1}))
+        [hold] = p.wait_for_holds()
+        time.sleep(1.2)
+        first = gauge("mongoguard_hold_oldest_age_seconds")
+        assert first >= 1.0, first
+        time.sleep(0.5)
+        assert gauge("mongoguard_hold_oldest_age_seconds") > first
+        p.ok("POST", f"/api/holds/{hold['id']}/reject", {"by": "deploy-test"})
+        with pytest.raises(pymongo.errors.OperationFailure):
+            op.result()
+        assert gauge("mongoguard_hold_oldest_age_seconds") == 0
+        assert gauge("mongoguard_hold_wait_seconds_count") == 1
+        assert gauge("mongoguard_hold_wait_seconds_sum") >= 1.5
+        assert gauge('mongoguard_hold_wait_seconds_bucket{le="1"}') == 0
+        assert gauge('mongoguard_hold_wait_seconds_bucket{le="1800"}') == 1
+        assert seeder[db].held.count_documents({}) == 3  # the rejected delete never arrived
+    finally:
+        p.stop()
+        seeder.drop_database(db)
+        seeder.close()
