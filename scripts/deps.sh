@@ -27,5 +27,15 @@ if ((${#missing[@]})); then
   SUDO=""
   [[ $(id -u) -eq 0 ]] || SUDO="sudo"
   $SUDO apt-get update -qq
+  # The prometheus package is here for promtool only: its maintainer scripts
+  # must not start a Prometheus server. policy-rc.d (Debian's switch for
+  # that) is put in place for the install if the machine has none.
+  block_services=""
+  if [[ " ${missing[*]} " == *" prometheus "* && ! -e /usr/sbin/policy-rc.d ]]; then
+    block_services=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$block_services" >/dev/null
+    $SUDO chmod 0755 "$block_services"
+    trap '$SUDO rm -f "$block_services"' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi

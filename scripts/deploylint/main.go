@@ -2,8 +2,8 @@
 // parsers the real tools use:
 //
 //	deploylint dockerfile deploy/Dockerfile
-//	    BuildKit's Dockerfile parser and instruction linter (what `docker
-//	    build --check` runs), then the image's own rules: multi-stage, every
+//	    BuildKit's Dockerfile parser and the lint rules it applies while
+//	    parsing instructions (part of `docker build --check`), then the image's own rules: multi-stage, every
 //	    stage on Debian bookworm, the build stage runs the test command's
 //	    scripts (deps.sh, package.sh), the final stage installs no build
 //	    tools and runs as a non-root numeric user.
