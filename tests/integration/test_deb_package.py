@@ -62,6 +62,8 @@ def machine_lock():
 
 @pytest.fixture(scope="module")
 def deb() -> pathlib.Path:
+    # The same two steps deploy/Dockerfile's build stage runs.
+    run("bash", str(ROOT / "scripts" / "deps.sh"), "package", timeout=PACKAGE_TIMEOUT)
     r = run("bash", str(ROOT / "scripts" / "package.sh"), timeout=PACKAGE_TIMEOUT)
     path = pathlib.Path(r.stdout.strip().splitlines()[-1])
     assert path.is_file() and path.suffix == ".deb", r.stdout
