@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import pathlib
+import re
 import subprocess
 import tempfile
 import time
@@ -116,6 +117,11 @@ def install_and_check(deb: pathlib.Path, backend, tmp_path: pathlib.Path) -> Non
     problems = [line for line in (verify.stdout + verify.stderr).splitlines()
                 if "mongoguard" in line]
     assert verify.returncode == 0 and not problems, verify.stdout + verify.stderr
+    # systemd's own exposure score of the sandbox (0 = fully locked down,
+    # 10 = none); under 2 is what systemd calls "OK" and better.
+    security = run("systemd-analyze", "security", "--offline=yes", str(unit)).stdout
+    score = re.search(r"Overall exposure level for mongoguard.service: ([0-9.]+)", security)
+    assert score and float(score.group(1)) < 2.0, security[-2000:]
     text = unit.read_text()
     for directive in ["DynamicUser=yes", "NoNewPrivileges=yes", "ProtectSystem=strict",
                       "CapabilityBoundingSet=\n", "LoadCredential=admin.token:/etc/mongoguard/admin.token"]:
