@@ -16,7 +16,8 @@
 //	    errors) into the k8s.io/api types of its kind, then: an app container
 //	    and a mongoguard sidecar, probes on /readyz and /healthz, resource
 //	    requests, the policy ConfigMap mounted as a directory (so updates
-//	    arrive), the token Secret mounted where --admin-token-file points.
+//	    arrive), the token Secret (in the file, or created by the kubectl
+//	    command the file shows) mounted where --admin-token-file points.
 //	    -policy-out writes the ConfigMap's policy.yaml so the caller can run
 //	    `mongoguard validate` on it.
 //
@@ -273,11 +274,17 @@ func checkKubernetes(c *checker, policyOut string) {
 		c.fail("want exactly one Deployment, found %d", len(deployments))
 		return
 	}
-	checkDeployment(c, deployments[0], configMaps, secrets, policyOut)
+	checkDeployment(c, deployments[0], configMaps, secrets, string(data), policyOut)
 }
 
 func checkDeployment(c *checker, d *appsv1.Deployment, configMaps map[string]*corev1.ConfigMap,
-	secrets map[string]*corev1.Secret, policyOut string) {
+	secrets map[string]*corev1.Secret, text, policyOut string) {
+	// A Secret may be left out of the file (a token must not be published),
+	// provided the file says how to create it with that key.
+	createdBy := func(name, key string) bool {
+		return regexp.MustCompile(`kubectl create secret generic ` + regexp.QuoteMeta(name) +
+			`\s.*--from-(literal|file)=` + regexp.QuoteMeta(key) + `=`).MatchString(text)
+	}
 	spec := d.Spec.Template.Spec
 	if d.Spec.Selector == nil {
 		c.fail("Deployment %s has no selector", d.Name)
@@ -294,8 +301,10 @@ func checkDeployment(c *checker, d *appsv1.Deployment, configMaps map[string]*co
 		if v.ConfigMap != nil && configMaps[v.ConfigMap.Name] == nil {
 			c.fail("volume %s names ConfigMap %s, not in this file", v.Name, v.ConfigMap.Name)
 		}
-		if v.Secret != nil && secrets[v.Secret.SecretName] == nil {
-			c.fail("volume %s names Secret %s, not in this file", v.Name, v.Secret.SecretName)
+		if v.Secret != nil && secrets[v.Secret.SecretName] == nil &&
+			!regexp.MustCompile(`kubectl create secret generic `+regexp.QuoteMeta(v.Secret.SecretName)+`\s`).MatchString(text) {
+			c.fail("volume %s names Secret %s, which is neither in this file nor created by a kubectl command it shows",
+				v.Name, v.Secret.SecretName)
 		}
 	}
 	var guard *corev1.Container
@@ -363,12 +372,16 @@ func checkDeployment(c *checker, d *appsv1.Deployment, configMaps map[string]*co
 	tokenPath := flag("--admin-token-file")
 	if m, ok := mountOf(tokenPath); !ok || volumes[m.Name].Secret == nil {
 		c.fail("--admin-token-file %q is not in a mounted Secret", tokenPath)
-	} else if s := secrets[volumes[m.Name].Secret.SecretName]; s != nil {
-		key := filepath.Base(tokenPath)
-		if _, ok := s.StringData[key]; !ok {
-			if _, ok := s.Data[key]; !ok {
-				c.fail("Secret %s has no key %s", s.Name, key)
+	} else {
+		name, key := volumes[m.Name].Secret.SecretName, filepath.Base(tokenPath)
+		if s := secrets[name]; s != nil {
+			_, inString := s.StringData[key]
+			_, inData := s.Data[key]
+			if !inString && !inData {
+				c.fail("Secret %s has no key %s", name, key)
 			}
+		} else if !createdBy(name, key) {
+			c.fail("the kubectl command that creates Secret %s does not give it the key %s", name, key)
 		}
 	}
 	if sc := guard.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot ||

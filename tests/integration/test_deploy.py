@@ -128,7 +128,8 @@ KUBERNETES_REASONS = {
     "wrong type": "cannot unmarshal string",
     "probe path": "want /readyz",
     "subPath mount": "subPath",
-    "missing secret": "not in this file",
+    "missing secret": "neither in this file nor created",
+    "secret key": "does not give it the key admin.token",
     "no requests": "requests",
 }
 
@@ -206,6 +207,7 @@ def test_kubernetes_lint(deploylint, tmp_path):
         "subPath mount": ("mountPath: /etc/mongoguard, readOnly: true",
                           "mountPath: /etc/mongoguard, subPath: policy.yaml, readOnly: true"),
         "missing secret": ("secretName: mongoguard-admin-token", "secretName: other-token"),
+        "secret key": ("--from-literal=admin.token=", "--from-literal=token="),
         "no requests": ("requests: { cpu: 100m, memory: 32Mi }", "requests: {}"),
     }
     for what, (old, new) in bad.items():
