@@ -56,8 +56,8 @@ CHECKED_BY = {
     "prometheus/alerts_test.yaml": "test_prometheus_rules",
     "grafana/mongoguard.json": "test_grafana_dashboard_uses_exported_metrics",
     "demo/incident.py": "test_incident.py",
-    "demo/README.md": "test_incident.py (the commands it documents)",
-    "screenshots/admin-page.png": "test_admin_page.py (writes it)",
+    "demo/README.md": "test_demo_readme_flags_exist (and test_incident.py runs the demo)",
+    "screenshots/admin-page.png": "test_screenshot_is_a_png (test_admin_page.py can rewrite it)",
 }
 
 
@@ -454,3 +454,26 @@ def test_hold_age_and_wait_metrics(backend):
         p.stop()
         seeder.drop_database(db)
         seeder.close()
+
+
+def test_demo_readme_flags_exist():
+    """Every flag deploy/demo/README.md tells people to type exists."""
+    text = (DEPLOY / "demo" / "README.md").read_text()
+    known = set(re.findall(r"add_argument\(\s*\"(--[a-z-]+)\"",
+                           (DEPLOY / "demo" / "incident.py").read_text()))
+    assert {"--proxy", "--direct", "--auto-reject"} <= known, known
+    for args in (["--help"], ["ctl", "--help"]):
+        r = subprocess.run([str(harness.PROXY_BIN), *args], capture_output=True, text=True,
+                           timeout=30)
+        known |= set(re.findall(r"(--[a-z][a-z-]*)", r.stdout + r.stderr))
+    used = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", text))
+    assert used, "no flags found in deploy/demo/README.md"
+    assert not used - known, f"deploy/demo/README.md uses unknown flags: {sorted(used - known)}"
+
+
+def test_screenshot_is_a_png():
+    """The README's picture of the operators' page is a real PNG of a page-sized image."""
+    data = (DEPLOY / "screenshots" / "admin-page.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert 400 <= width <= 4000 and 200 <= height <= 8000, (width, height)
