@@ -51,7 +51,7 @@ CHECKED_BY = {
     "debian/postrm": "test_deb_package.py (purge removes token and logs)",
     "examples/policy.yaml": "test_example_policies_validate",
     "examples/strict-production.yaml": "test_example_policies_validate",
-    "examples/migration-window.yaml": "test_example_policies_validate",
+    "examples/migration-window.yaml": "test_example_policies_validate, test_migration_window_grant_flow",
     "prometheus/alerts.yaml": "test_prometheus_rules",
     "prometheus/alerts_test.yaml": "test_prometheus_rules",
     "grafana/mongoguard.json": "test_grafana_dashboard_uses_exported_metrics",
@@ -477,3 +477,57 @@ def test_screenshot_is_a_png():
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert 400 <= width <= 4000 and 200 <= height <= 8000, (width, height)
+
+
+def test_migration_window_grant_flow(backend, tmp_path, monkeypatch):
+    """The workflow deploy/examples/migration-window.yaml documents, with its
+    budget shrunk to 3 documents: the budget is spent, the next write is held,
+    `ctl grant NAME --minutes 30` plus `ctl approve ID` let the migration go on
+    without further holds, and unfiltered writes stay blocked."""
+    from admin_helpers import Background, http
+
+    db = f"migwin_{os.getpid()}"
+    text = (DEPLOY / "examples" / "migration-window.yaml").read_text()
+    assert "documents: 5000" in text and '"app.*"' in text
+    policy = tmp_path / "migration-window.yaml"
+    policy.write_text(text.replace("documents: 5000", "documents: 3")
+                      .replace('"app.*"', f'"{db}.*"'))
+    monkeypatch.setenv("MONGOGUARD_AUDIT_PATH", str(tmp_path / "audit.jsonl"))
+    direct = pymongo.MongoClient(backend.uri, serverSelectionTimeoutMS=15000)
+    direct[db].families.insert_many([{"_id": i} for i in range(10)])
+    with ProxyProcess(backend.upstream, "--config", str(policy)) as proxy:
+        admin = f"http://127.0.0.1:{proxy.admin_port}"
+
+        def ctl(*args: str) -> str:
+            r = subprocess.run([str(harness.PROXY_BIN), "ctl", "--admin", admin, "--token-file",
+                                str(proxy.token_file), *args], capture_output=True, text=True,
+                               timeout=30)
+            assert r.returncode == 0, (args, r.stdout, r.stderr)
+            return r.stdout
+
+        client = pymongo.MongoClient(proxy.uri, serverSelectionTimeoutMS=15000, maxPoolSize=1)
+        try:
+            coll = client[db].families
+            for i in range(3):
+                assert coll.delete_one({"_id": i}).deleted_count == 1
+            op = Background(lambda: coll.delete_one({"_id": 3}))
+            deadline = time.monotonic() + 15
+            while not (holds := http(admin, "GET", "/api/holds", token=proxy.token)[1]["holds"]):
+                assert time.monotonic() < deadline, "the fourth delete was not held"
+                time.sleep(0.05)
+            name = f"migration-budget:{db}.families"
+            assert name in ctl("breakers")
+            ctl("grant", name, "--minutes", "30", "--as", "alice")
+            ctl("approve", str(holds[0]["id"]), "--as", "alice")
+            assert op.result().deleted_count == 1
+            for i in range(4, 8):  # past the budget again: the grant lets them through
+                assert coll.delete_one({"_id": i}).deleted_count == 1
+            assert http(admin, "GET", "/api/holds", token=proxy.token)[1]["holds"] == []
+            with pytest.raises(pymongo.errors.OperationFailure) as caught:
+                coll.delete_many({})
+            assert "no-unfiltered-writes" in str(caught.value)
+            assert direct[db].families.count_documents({}) == 2
+        finally:
+            client.close()
+            direct.drop_database(db)
+            direct.close()
