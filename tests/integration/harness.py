@@ -69,7 +69,8 @@ class ProxyProcess:
         return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
 
     def log_text(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def wait_for_log(self, needle: str, timeout: float = 10.0) -> str:
