@@ -100,13 +100,16 @@ std::string_view type_placeholder(bson_type_t type) {
   return "<unknown>";
 }
 
-std::string redacted_json(const bson_t* doc) {
-  if (doc == nullptr) return {};
+bool redact_document(const bson_t* doc, bson_t* out) {
   bson_iter_t it;
-  if (!bson_iter_init(&it, doc)) return {};
+  if (doc == nullptr || !bson_iter_init(&it, doc)) return false;
+  redact_into(&it, out, 0);
+  return true;
+}
+
+std::string redacted_json(const bson_t* doc) {
   bson_t out = BSON_INITIALIZER;
-  redact_into(&it, &out, 0);
-  std::string json = to_json(&out);
+  std::string json = redact_document(doc, &out) ? to_json(&out) : std::string();
   bson_destroy(&out);
   return json;
 }

@@ -24,6 +24,11 @@ std::string_view type_placeholder(bson_type_t type);
 // be rendered (a key that is not UTF-8).
 std::string redacted_json(const bson_t* doc);
 
+// The same redaction as a document: appends to `out` (initialised by the
+// caller) a copy of `doc` with every leaf value replaced by its type
+// placeholder. False when `doc` is null or cannot be read.
+bool redact_document(const bson_t* doc, bson_t* out);
+
 // Relaxed extended JSON of `doc`, unredacted; "" when `doc` is null or
 // libbson refuses it (a string that is not UTF-8).
 std::string relaxed_json(const bson_t* doc);

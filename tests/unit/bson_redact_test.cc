@@ -66,6 +66,20 @@ TEST(RelaxedJson, Unredacted) {
   EXPECT_EQ(relaxed_json(d.b), R"({ "a" : 1, "b" : "x", "c" : 5 })");
 }
 
+TEST(RedactDocument, SameShapeAsTheJson) {
+  Doc d(R"({"email": "a@b.c", "$or": [{"n": 1}, {"t": {"$in": ["x", 2]}}]})");
+  bson_t out = BSON_INITIALIZER;
+  ASSERT_TRUE(redact_document(d.b, &out));
+  EXPECT_EQ(relaxed_json(&out), redacted_json(d.b));
+  EXPECT_EQ(relaxed_json(&out), R"({ "email" : "<string>", "$or" : [ { "n" : "<int32>" }, )"
+                                R"({ "t" : { "$in" : [ "<string>", "<int32>" ] } } ] })");
+  bson_destroy(&out);
+  bson_t untouched = BSON_INITIALIZER;
+  EXPECT_FALSE(redact_document(nullptr, &untouched));
+  EXPECT_TRUE(bson_empty(&untouched));
+  bson_destroy(&untouched);
+}
+
 TEST(TypePlaceholder, Names) {
   EXPECT_EQ(type_placeholder(BSON_TYPE_UTF8), "<string>");
   EXPECT_EQ(type_placeholder(BSON_TYPE_INT32), "<int32>");
