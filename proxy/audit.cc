@@ -128,6 +128,9 @@ void AuditRecord::set_reply(const policy::ReplyFacts& facts) {
 }
 
 std::string AuditRecord::to_json() const {
+  // Records are plain text, numbers and dates nearly always: written
+  // directly, the same bytes libbson would write at a fraction of the cost.
+  if (auto plain = wire::relaxed_json_plain(doc_)) return std::move(*plain);
   std::size_t length = 0;
   char* json = bson_as_relaxed_extended_json(doc_, &length);
   if (!json) return "{}";
