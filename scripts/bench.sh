@@ -74,7 +74,7 @@ while [[ $# -gt 0 ]]; do
     --relay-threads) relay_threads="$2"; shift 2 ;;
     --idle-connections) idle_connections="$2"; shift 2 ;;
     --skip) skip="$2"; shift 2 ;;
-    -h|--help) sed -n '2,52p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,51p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
