@@ -8,7 +8,7 @@ want=(build-essential cmake ninja-build pkg-config git ca-certificates
       libboost-dev libbson-dev libmongoc-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
       libsnappy-dev libzstd-dev zlib1g-dev libssl-dev nlohmann-json3-dev)
 if [[ "${1:-build}" == test ]]; then
-  want+=(haproxy jq valgrind python3-matplotlib libgtest-dev libbenchmark-dev clang libclang-rt-14-dev clang-format
+  want+=(haproxy jq valgrind python3-matplotlib iproute2 libgtest-dev libbenchmark-dev clang libclang-rt-14-dev clang-format
          python3 python3-venv python3-pip chromium openssl)
   command -v node >/dev/null 2>&1 || want+=(nodejs npm)
 fi
