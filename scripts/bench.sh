@@ -89,6 +89,8 @@ if [[ $smoke == 1 ]]; then
   e2e_args=(--rounds 1 --duration 1 --clients 2)
 fi
 skipped() { [[ " $skip " == *" $1 "* ]]; }
+# Thousands of idle connections need the open file limit at its ceiling.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 scripts/build.sh
 for bin in build/mongoguard build/bench/echo_upstream build/bench/loadgen; do
