@@ -1,6 +1,9 @@
 // Redacted and plain relaxed extended JSON rendering.
 #include "bson/redact.h"
 
+#include <cstdio>
+#include <ctime>
+
 namespace mongoguard::wire {
 namespace {
 
@@ -48,7 +51,108 @@ void redact_into(bson_iter_t* in, bson_t* out, int depth) {
   }
 }
 
+// Text that relaxed extended JSON prints as is: no quote, backslash or
+// control character (libbson escapes those, and 0x7f, its own way).
+bool plain_text(const char* s, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == '"' || c == '\\' || c == 0x7f) return false;
+  }
+  return true;
+}
+
+void append_quoted(std::string& out, const char* s, std::size_t n) {
+  out += '"';
+  out.append(s, n);
+  out += '"';
+}
+
+// libbson's layout: "{ " key " : " value (", " key " : " value)* " }", an
+// empty container as "{ }" at the top and "{  }" / "[  ]" inside.
+bool append_plain(bson_iter_t* it, std::string& out, bool array, int depth) {
+  bool first = true;
+  out += array ? "[ " : "{ ";
+  while (bson_iter_next(it)) {
+    if (!first) out += ", ";
+    first = false;
+    if (!array) {
+      const char* key = bson_iter_key(it);
+      const std::size_t key_len = bson_iter_key_len(it);
+      if (!plain_text(key, key_len)) return false;
+      append_quoted(out, key, key_len);
+      out += " : ";
+    }
+    switch (bson_iter_type(it)) {
+      case BSON_TYPE_UTF8: {
+        std::uint32_t len = 0;
+        const char* value = bson_iter_utf8(it, &len);
+        if (!plain_text(value, len)) return false;
+        append_quoted(out, value, len);
+        break;
+      }
+      case BSON_TYPE_INT32:
+        out += std::to_string(bson_iter_int32(it));
+        break;
+      case BSON_TYPE_INT64:
+        out += std::to_string(bson_iter_int64(it));
+        break;
+      case BSON_TYPE_BOOL:
+        out += bson_iter_bool(it) ? "true" : "false";
+        break;
+      case BSON_TYPE_NULL:
+        out += "null";
+        break;
+      case BSON_TYPE_DATE_TIME: {
+        const std::int64_t ms = bson_iter_date_time(it);
+        constexpr std::int64_t kYear10000 = 253402300800000;  // first ms past 9999
+        if (ms < 0 || ms >= kYear10000) return false;
+        const time_t seconds = static_cast<time_t>(ms / 1000);
+        struct tm t;
+        if (gmtime_r(&seconds, &t) == nullptr) return false;
+        char buf[128];
+        const int millis = static_cast<int>(ms % 1000);
+        if (millis) {
+          std::snprintf(buf, sizeof buf, "{ \"$date\" : \"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\" }",
+                        t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
+                        millis);
+        } else {
+          std::snprintf(buf, sizeof buf, "{ \"$date\" : \"%04d-%02d-%02dT%02d:%02d:%02dZ\" }",
+                        t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec);
+        }
+        out += buf;
+        break;
+      }
+      case BSON_TYPE_DOCUMENT:
+      case BSON_TYPE_ARRAY: {
+        bson_iter_t child;
+        if (depth >= kMaxDepth || !bson_iter_recurse(it, &child)) return false;
+        const bool is_array = bson_iter_type(it) == BSON_TYPE_ARRAY;
+        if (!append_plain(&child, out, is_array, depth + 1)) return false;
+        break;
+      }
+      default:
+        return false;
+    }
+  }
+  if (it->err_off != 0) return false;  // a corrupt element stopped the walk
+  if (first && depth == 0) {
+    out += '}';
+  } else {
+    out += array ? " ]" : " }";
+  }
+  return true;
+}
+
 }  // namespace
+
+std::optional<std::string> relaxed_json_plain(const bson_t* doc) {
+  bson_iter_t it;
+  if (doc == nullptr || !bson_iter_init(&it, doc)) return std::nullopt;
+  std::string out;
+  out.reserve(doc->len + doc->len / 2 + 16);
+  if (!append_plain(&it, out, false, 0)) return std::nullopt;
+  return out;
+}
 
 std::string_view type_placeholder(bson_type_t type) {
   switch (type) {
@@ -100,13 +204,16 @@ std::string_view type_placeholder(bson_type_t type) {
   return "<unknown>";
 }
 
-std::string redacted_json(const bson_t* doc) {
-  if (doc == nullptr) return {};
+bool redact_document(const bson_t* doc, bson_t* out) {
   bson_iter_t it;
-  if (!bson_iter_init(&it, doc)) return {};
+  if (doc == nullptr || !bson_iter_init(&it, doc)) return false;
+  redact_into(&it, out, 0);
+  return true;
+}
+
+std::string redacted_json(const bson_t* doc) {
   bson_t out = BSON_INITIALIZER;
-  redact_into(&it, &out, 0);
-  std::string json = to_json(&out);
+  std::string json = redact_document(doc, &out) ? to_json(&out) : std::string();
   bson_destroy(&out);
   return json;
 }

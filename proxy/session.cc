@@ -159,21 +159,25 @@ asio::awaitable<bool> Session::connect_upstream() {
   co_return !closed_;
 }
 
+std::size_t Session::take_buffered(Stream& stream, std::uint8_t* out, std::size_t size) {
+  auto& kept = &stream == &client_ ? readahead_ : upstream_stash_;
+  const std::size_t take = std::min(size, kept.size());
+  if (take == 0) return 0;
+  std::copy_n(kept.begin(), take, out);
+  kept.erase(kept.begin(), kept.begin() + static_cast<std::ptrdiff_t>(take));
+  return take;
+}
+
 asio::awaitable<std::size_t> Session::read_exact(Stream& stream, std::uint8_t* out,
                                                  std::size_t size, error_code& ec) {
-  std::size_t have = 0;
+  std::size_t have = take_buffered(stream, out, size);
+  if (have == size) co_return have;
   if (&stream == &client_) {
     // Bytes read while a hold watched the connection come first; a watch
     // read still outstanding is the next read, so wait for it.
     for (;;) {
-      if (!readahead_.empty()) {
-        const std::size_t take = std::min(size - have, readahead_.size());
-        std::copy_n(readahead_.begin(), take, out + have);
-        readahead_.erase(readahead_.begin(),
-                         readahead_.begin() + static_cast<std::ptrdiff_t>(take));
-        have += take;
-        if (have == size) co_return have;
-      }
+      have += take_buffered(stream, out + have, size - have);
+      if (have == size) co_return have;
       if (client_eof_seen_) {
         ec = client_read_error_ ? client_read_error_ : asio::error::eof;
         co_return have;
@@ -182,13 +186,6 @@ asio::awaitable<std::size_t> Session::read_exact(Stream& stream, std::uint8_t* o
       error_code ignored;
       co_await watch_done_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     }
-  } else if (!upstream_stash_.empty()) {
-    const std::size_t take = std::min(size, upstream_stash_.size());
-    std::copy_n(upstream_stash_.begin(), take, out);
-    upstream_stash_.erase(upstream_stash_.begin(),
-                          upstream_stash_.begin() + static_cast<std::ptrdiff_t>(take));
-    have = take;
-    if (have == size) co_return have;
   }
   const std::size_t need = size - have;
   if (need >= kStagingBytes) {
@@ -215,7 +212,10 @@ asio::awaitable<Session::ReadOutcome> Session::read_frame(Stream& stream,
   ReadOutcome out;
   error_code ec;
   frame.resize(wire::kHeaderSize);
-  std::size_t n = co_await read_exact(stream, frame.data(), wire::kHeaderSize, ec);
+  std::size_t n = take_buffered(stream, frame.data(), wire::kHeaderSize);
+  if (n < wire::kHeaderSize) {
+    n += co_await read_exact(stream, frame.data() + n, wire::kHeaderSize - n, ec);
+  }
   if (ec) {
     if (ec == asio::error::eof && n == 0) {
       out.clean_eof = true;
@@ -236,8 +236,11 @@ asio::awaitable<Session::ReadOutcome> Session::read_frame(Stream& stream,
     co_return out;
   }
   frame.resize(static_cast<std::size_t>(header.message_length));
-  co_await read_exact(stream, frame.data() + wire::kHeaderSize, frame.size() - wire::kHeaderSize,
-                      ec);
+  const std::size_t body = frame.size() - wire::kHeaderSize;
+  const std::size_t buffered = take_buffered(stream, frame.data() + wire::kHeaderSize, body);
+  if (buffered < body) {
+    co_await read_exact(stream, frame.data() + wire::kHeaderSize + buffered, body - buffered, ec);
+  }
   if (ec) {
     if (ec == asio::error::eof) {
       out.rejected = wire::DecodeError::kTruncated;
@@ -310,7 +313,8 @@ asio::awaitable<void> Session::relay_client_to_upstream() {
       }
     }
     error_code ec;
-    co_await upstream_.write(asio::buffer(frame), ec);
+    const std::size_t sent = upstream_.write_now(asio::buffer(frame), ec);
+    if (!ec && sent < frame.size()) co_await upstream_.write(asio::buffer(frame) + sent, ec);
     if (ec) {
       if (!closed_) {
         metrics_.upstream_errors.fetch_add(1, std::memory_order_relaxed);
@@ -382,7 +386,8 @@ asio::awaitable<bool> Session::write_client(asio::const_buffer bytes) {
   if (closed_) co_return false;
   client_writing_ = true;
   error_code ec;
-  co_await client_.write(bytes, ec);
+  const std::size_t sent = client_.write_now(bytes, ec);
+  if (!ec && sent < bytes.size()) co_await client_.write(bytes + sent, ec);
   client_writing_ = false;
   client_write_done_.cancel();
   if (ec) {

@@ -81,6 +81,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // than starting a second read.
   asio::awaitable<std::size_t> read_exact(Stream& stream, std::uint8_t* out, std::size_t size,
                                           error_code& ec);
+  // Up to `size` bytes already read from `stream` and kept (read-ahead on the
+  // client side, the upstream stash), without suspending: a frame that
+  // arrived whole with its header costs no second coroutine.
+  std::size_t take_buffered(Stream& stream, std::uint8_t* out, std::size_t size);
   // Client TLS handshake, bounded by kHandshakeTimeout.
   asio::awaitable<bool> accept_tls();
 

@@ -2,7 +2,9 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#include <sys/socket.h>
 
+#include <cerrno>
 #include <memory>
 
 namespace mongoguard::proxy {
@@ -17,6 +19,21 @@ Stream::Stream(tcp::socket socket, ssl::context* context) : plain_(socket.get_ex
 
 Stream::Stream(const executor_type& executor, ssl::context* context) : plain_(executor) {
   if (context) tls_.emplace(tcp::socket(executor), *context);
+}
+
+std::size_t Stream::write_now(asio::const_buffer bytes, error_code& ec) {
+  ec.clear();
+  if (tls_ || !plain_.is_open() || bytes.size() == 0) return 0;
+  for (;;) {
+    const ssize_t n =
+        ::send(plain_.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      ec = error_code(errno, asio::error::get_system_category());
+    }
+    return 0;
+  }
 }
 
 void Stream::expect_server_name(const std::string& name, bool verify_hostname) {

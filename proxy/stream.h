@@ -53,6 +53,13 @@ class Stream {
     return asio::async_write(plain_, buffers, asio::redirect_error(asio::use_awaitable, ec));
   }
 
+  // Plain TCP: sends what the socket takes at once (one non-blocking send),
+  // without an Asio operation, a posted completion and a coroutine resume
+  // per frame. Returns the bytes sent: 0 with no error when the socket
+  // buffer is full, and always 0 for TLS; the caller writes the rest with
+  // write(). Only when no other write on this stream is in progress.
+  std::size_t write_now(asio::const_buffer bytes, error_code& ec);
+
   // Whatever is available (at least one byte), with a plain callback.
   template <typename MutableBuffers, typename Handler>
   void async_read_some(const MutableBuffers& buffers, Handler&& handler) {

@@ -1,32 +1,54 @@
 #!/usr/bin/env bash
-# Relay benchmark: what does mongoguard cost per message, next to no relay at
-# all and next to a plain TCP relay (haproxy)?
+# Relay benchmark: what does mongoguard cost, next to no relay at all, next to
+# a plain TCP relay (haproxy) and next to another MongoDB proxy (mongobetween)?
 #
 #   scripts/bench.sh [--smoke] [--duration S] [--rounds N] [--connections "1 64"]
 #                    [--message-bytes 1024] [--reply-bytes 1024] [--mix find:90,delete:10]
-#                    [--relay-threads 1]
+#                    [--relay-threads 1] [--idle-connections 10000]
+#                    [--skip "callgrind memory policy e2e"]
 #
-# Starts, on free loopback ports: build/bench/echo_upstream (the fake server),
-# build/mongoguard with deploy/examples/policy.yaml in front of it, and haproxy
-# in TCP mode in front of it. For each connection count it runs
-# build/bench/loadgen against direct, mongoguard and haproxy in turn, for
-# several short rounds (the order rotates each round, so neither relay always
-# runs first or last on a shared machine), and reads each relay's CPU time
-# (utime + stime from /proc/PID/stat) around its runs. Medians over rounds are
-# reported; CPU per message is the relay's CPU over all its rounds divided by
-# the messages it carried (one request + its reply = one message).
+# Phases, all in one run on the same machine (results in build/bench/):
+#  relays     build/bench/loadgen (closed loop, N connections) against direct
+#             (build/bench/echo_upstream, the fake server), mongoguard with
+#             deploy/examples/policy.yaml, haproxy in TCP mode and mongobetween,
+#             in short rounds whose order rotates, so that no contender always
+#             runs first or last on a shared machine. Each relay's CPU time
+#             (utime + stime from /proc/PID/stat) is read around its runs: CPU
+#             per message = relay CPU / messages carried (one request + its
+#             reply = one message). Medians over rounds. -> relays.json
+#  callgrind  each relay again under valgrind --tool=callgrind: counters zeroed
+#             after the hello, 8 connections for a few seconds, then dumped:
+#             instructions per forwarded message. And instructions per policy
+#             decision (classify + decide, and decide alone, 100 rules) from
+#             build/bench/policy_bench's fixed-iteration cases. -> callgrind.json
+#  memory     resident size (VmRSS) of each relay before and while it holds
+#             --idle-connections idle client connections (each after a hello,
+#             so mongoguard and haproxy also hold one upstream connection per
+#             client). One process holds at most ~19,990 sockets here (open
+#             file limit 20000), so mongoguard and haproxy get two processes
+#             with half the connections each and their figures are summed.
+#             -> memory.json
+#  policy     build/bench/policy_bench (Google Benchmark, CPU time). -> policy.json
+#  e2e        tests/bench/e2e_pymongo.py: pymongo clients against FerretDB,
+#             direct and through mongoguard (needs .venv and scripts/ferretdb.sh,
+#             as scripts/test.sh sets them up). -> e2e.json
+# Then tests/bench/report.py prints the tables (build/bench/report.md) and
+# draws build/bench/latency.png; it exits 1 when a contender carried no
+# traffic, saw errors, or gave non-finite figures.
 #
 # Both relays get the same number of threads (--relay-threads, default 1):
-# haproxy's nbthread and mongoguard's --threads. On a 2-core machine the load
-# generator and the upstream need the other core; a second relay thread only
-# adds contention, and one thread each compares the relays' per-thread cost.
+# haproxy's nbthread, mongoguard's --threads and mongobetween's GOMAXPROCS.
+# On a 2-core machine the load generator and the upstream need the other core.
 #
-# Writes build/bench/results.json and prints a markdown table. --smoke: one
-# 2-second round with 1 and 8 connections, and only checks that every
-# contender carried traffic without errors and gave finite percentiles (exit 1
-# otherwise). No timing thresholds: the machine is shared.
+# mongobetween: $MONGOBETWEEN (an executable), else ~/.cache/mongoguard/bin/
+# mongobetween, else `go install github.com/coinbase/mongobetween@latest` into
+# that directory, else $MONGOBETWEEN_SRC (a source checkout) built with go
+# build. When none works the run goes on without it and says why.
 #
-# Installs haproxy with apt-get when it is missing (needs root).
+# --smoke: one 2-second round with 1 and 8 connections, callgrind of
+# mongoguard and the policy decision only, 200 idle connections, a 1-second
+# e2e round when the backend is at hand; checks only that everything ran and
+# gave sane figures. No timing thresholds: the machine is shared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +60,8 @@ message_bytes=1024
 reply_bytes=1024
 mix="find:90,delete:10"
 relay_threads=1
+idle_connections=10000
+skip=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --smoke) smoke=1; shift ;;
@@ -48,37 +72,53 @@ while [[ $# -gt 0 ]]; do
     --reply-bytes) reply_bytes="$2"; shift 2 ;;
     --mix) mix="$2"; shift 2 ;;
     --relay-threads) relay_threads="$2"; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    --idle-connections) idle_connections="$2"; shift 2 ;;
+    --skip) skip="$2"; shift 2 ;;
+    -h|--help) sed -n '2,51p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+callgrind_duration=5
+e2e_args=(--rounds 3 --duration 5 --clients 4)
 if [[ $smoke == 1 ]]; then
   duration=2
   rounds=1
   connections="1 8"
+  idle_connections=200
+  callgrind_duration=1
+  e2e_args=(--rounds 1 --duration 1 --clients 2)
 fi
+skipped() { [[ " $skip " == *" $1 "* ]]; }
+# Thousands of idle connections need the open file limit at its ceiling.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 scripts/build.sh
 for bin in build/mongoguard build/bench/echo_upstream build/bench/loadgen; do
   [[ -x $bin ]] || { echo "bench.sh: $bin was not built (tests off?)" >&2; exit 1; }
 done
 
-if ! command -v haproxy >/dev/null 2>&1; then
-  echo "bench.sh: installing haproxy" >&2
-  DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q haproxy >&2 ||
+for tool in haproxy:haproxy valgrind:valgrind jq:jq; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 && continue
+  echo "bench.sh: installing ${tool#*:}" >&2
+  DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q "${tool#*:}" >&2 ||
     { DEBIAN_FRONTEND=noninteractive timeout 300 apt-get update -q >&2 &&
-      DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q haproxy >&2; }
-fi
+      DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q "${tool#*:}" >&2; }
+done
 
+out=build/bench
+mkdir -p "$out"
+rm -f "$out"/{relays,callgrind,memory,policy,e2e}.json
 work=$(mktemp -d)
 pids=()
+stop_pid() {  # TERM, up to 5 s, then KILL
+  local pid=$1 _
+  kill "$pid" 2>/dev/null || return 0
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+}
 cleanup() {
   local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
+  for pid in "${pids[@]}"; do stop_pid "$pid"; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -88,14 +128,14 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-wait_port() {  # wait_port PORT PID NAME: up to 10 s
+wait_port() {  # wait_port PORT PID NAME [SECONDS]
   local _
-  for _ in $(seq 100); do
+  for _ in $(seq $((${4:-10} * 10))); do
     kill -0 "$2" 2>/dev/null || { echo "bench.sh: $3 exited; its log:" >&2; cat "$work/$3.log" >&2; exit 1; }
     if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
     sleep 0.1
   done
-  echo "bench.sh: $3 did not listen on $1 within 10 s" >&2
+  echo "bench.sh: $3 did not listen on $1 within ${4:-10} s" >&2
   exit 1
 }
 
@@ -103,53 +143,132 @@ cpu_ticks() {  # utime + stime of PID, in clock ticks
   awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
 
-echo_port=$(free_port)
-mg_port=$(free_port)
-admin_port=$(free_port)
-hap_port=$(free_port)
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-build/bench/echo_upstream --listen "127.0.0.1:$echo_port" --reply-bytes "$reply_bytes" \
-  >"$work/echo_upstream.log" 2>&1 &
-echo_pid=$!
-pids+=("$echo_pid")
-wait_port "$echo_port" "$echo_pid" echo_upstream
+# --- the contenders --------------------------------------------------------
 
-head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/admin.token"
-MONGOGUARD_AUDIT_PATH="$work/audit.jsonl" MONGOGUARD_ADMIN_TOKEN_FILE="$work/admin.token" \
-  build/mongoguard --config deploy/examples/policy.yaml --listen "127.0.0.1:$mg_port" \
-  --upstream "mongodb://127.0.0.1:$echo_port" --admin-listen "127.0.0.1:$admin_port" \
-  --threads "$relay_threads" --log-level warn >"$work/mongoguard.log" 2>&1 &
-mg_pid=$!
-pids+=("$mg_pid")
-wait_port "$mg_port" "$mg_pid" mongoguard
+mongobetween_bin() {  # prints the executable's path, or why there is none (exit 1)
+  local cache=$HOME/.cache/mongoguard/bin why
+  if [[ -n ${MONGOBETWEEN:-} ]]; then
+    [[ -x $MONGOBETWEEN ]] && { echo "$MONGOBETWEEN"; return 0; }
+    echo "MONGOBETWEEN=$MONGOBETWEEN is not executable"; return 1
+  fi
+  [[ -x $cache/mongobetween ]] && { echo "$cache/mongobetween"; return 0; }
+  command -v go >/dev/null 2>&1 || { echo "no Go toolchain to build it"; return 1; }
+  mkdir -p "$cache"
+  if why=$(GOBIN=$cache timeout 900 go install github.com/coinbase/mongobetween@latest 2>&1); then
+    echo "$cache/mongobetween"; return 0
+  fi
+  why="go install github.com/coinbase/mongobetween@latest failed: $(tr '\n' ' ' <<<"$why" | sed 's/  */ /g')"
+  if [[ -n ${MONGOBETWEEN_SRC:-} ]]; then
+    (cd "$MONGOBETWEEN_SRC" && timeout 900 go build -o "$cache/mongobetween" .) >&2 &&
+      { echo "$cache/mongobetween"; return 0; }
+    why="$why; go build in MONGOBETWEEN_SRC failed"
+  fi
+  echo "$why"; return 1
+}
 
-cat >"$work/haproxy.cfg" <<EOF
+start_echo() {  # start_echo NAME PORT
+  build/bench/echo_upstream --listen "127.0.0.1:$2" --reply-bytes "$reply_bytes" \
+    >"$work/$1.log" 2>&1 &
+  pids+=($!)
+  wait_port "$2" $! "$1"
+}
+
+# start_relay KIND NAME PORT UPSTREAM_PORT [WRAPPER...]: starts one relay;
+# its pid is left in $relay_pid.
+start_relay() {
+  local kind=$1 name=$2 port=$3 up=$4
+  shift 4
+  local wait=10
+  [[ $# -gt 0 ]] && wait=60  # under valgrind
+  case $kind in
+    mongoguard)
+      local admin
+      admin=$(free_port)
+      [[ -f $work/admin.token ]] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/admin.token"
+      MONGOGUARD_AUDIT_PATH="$work/$name.audit.jsonl" MONGOGUARD_ADMIN_TOKEN_FILE="$work/admin.token" \
+        "$@" build/mongoguard --config deploy/examples/policy.yaml --listen "127.0.0.1:$port" \
+        --upstream "mongodb://127.0.0.1:$up" --admin-listen "127.0.0.1:$admin" \
+        --threads "$relay_threads" --log-level warn >"$work/$name.log" 2>&1 &
+      ;;
+    haproxy)
+      cat >"$work/$name.cfg" <<EOF
 global
   nbthread $relay_threads
-  maxconn 4096
+  maxconn $((idle_connections / 2 + 100))
 defaults
   mode tcp
   timeout connect 5s
-  timeout client 60s
-  timeout server 60s
+  timeout client 600s
+  timeout server 600s
 frontend bench
-  bind 127.0.0.1:$hap_port
+  bind 127.0.0.1:$port
   default_backend upstream
 backend upstream
-  server echo 127.0.0.1:$echo_port
+  server echo 127.0.0.1:$up
 EOF
-haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
-hap_pid=$!
-pids+=("$hap_pid")
-wait_port "$hap_port" "$hap_pid" haproxy
+      "$@" haproxy -f "$work/$name.cfg" -db >"$work/$name.log" 2>&1 &
+      ;;
+    mongobetween)
+      # Under valgrind Go's asynchronous preemption signals crash callgrind.
+      GOMAXPROCS=$relay_threads GODEBUG=${1:+asyncpreemptoff=1} "$@" "$mongobetween" -loglevel warn -network tcp4 \
+        -statsd 127.0.0.1:9 "127.0.0.1:$port=mongodb://127.0.0.1:$up/?directConnection=true" \
+        >"$work/$name.log" 2>&1 &
+      ;;
+  esac
+  relay_pid=$!
+  pids+=("$relay_pid")
+  wait_port "$port" "$relay_pid" "$name" "$wait"
+}
 
-declare -A port_of=([direct]=$echo_port [mongoguard]=$mg_port [haproxy]=$hap_port)
-declare -A pid_of=([direct]="" [mongoguard]=$mg_pid [haproxy]=$hap_pid)
-contenders=(direct mongoguard haproxy)
+mongobetween_note=""
+if mongobetween=$(mongobetween_bin); then
+  echo "bench.sh: mongobetween: $mongobetween" >&2
+else
+  mongobetween_note="mongobetween not measured: $mongobetween"
+  echo "bench.sh: $mongobetween_note" >&2
+  mongobetween=""
+fi
+relays=(mongoguard haproxy)
+[[ -n $mongobetween ]] && relays+=(mongobetween)
+
+loadgen() {  # loadgen PORT CONNECTIONS DURATION: one JSON line, '{}' on failure
+  timeout $((${3%.*} + 120)) build/bench/loadgen --target "127.0.0.1:$1" --connections "$2" \
+    --duration "$3" --message-bytes "$message_bytes" --mix "$mix" --json 2>>"$work/loadgen.log" ||
+    { echo "bench.sh: loadgen on port $1 failed:" >&2; tail -3 "$work/loadgen.log" >&2; echo '{}'; }
+}
+
+versions() {
+  local hv mv
+  hv=$(haproxy -v 2>/dev/null | awk 'NR == 1 {print $3}')
+  mv=$(dpkg-query -W -f='${Version}' valgrind 2>/dev/null || true)
+  jq -n --arg kernel "$(uname -r)" --arg cpu "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)" \
+    --arg cores "$(nproc)" --arg mongoguard "$(build/mongoguard --version 2>&1 | awk 'NR == 1')" \
+    --arg haproxy "$hv" --arg valgrind "$mv" --arg go "$(go version 2>/dev/null || true)" \
+    --arg mongobetween "${mongobetween:+$(cd /tmp && go version -m "$mongobetween" 2>/dev/null | awk '$1 == "mod" {print $3}')}" \
+    --arg note "$mongobetween_note" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+    --arg date "$(date -u +%FT%TZ)" \
+    '{date: $date, kernel: $kernel, cpu: $cpu, cores: $cores, mongoguard: $mongoguard,
+      haproxy: $haproxy, valgrind: $valgrind, go: $go, mongobetween: $mongobetween,
+      mongobetween_note: $note, load_average_start: $load}'
+}
+versions >"$work/machine.json"
+
+# --- phase: relays -----------------------------------------------------------
+
+echo_port=$(free_port)
+start_echo echo_upstream "$echo_port"
+declare -A port_of=([direct]=$echo_port) pid_of=([direct]="")
+for r in "${relays[@]}"; do
+  port_of[$r]=$(free_port)
+  start_relay "$r" "$r" "${port_of[$r]}" "$echo_port"
+  pid_of[$r]=$relay_pid
+done
+contenders=(direct "${relays[@]}")
 runs="$work/runs.jsonl"
 : >"$runs"
-
-echo "bench.sh: ${rounds} round(s) x ${duration} s, connections: ${connections}, ${message_bytes} B requests, ${reply_bytes} B replies, mix ${mix}, relay threads ${relay_threads}" >&2
+echo "bench.sh: relays: ${rounds} round(s) x ${duration} s, connections: ${connections}, ${message_bytes} B requests, ${reply_bytes} B replies, mix ${mix}, relay threads ${relay_threads}" >&2
 for conns in $connections; do
   for ((round = 0; round < rounds; round++)); do
     for ((k = 0; k < ${#contenders[@]}; k++)); do
@@ -157,99 +276,130 @@ for conns in $connections; do
       pid=${pid_of[$who]}
       before=0
       [[ -n $pid ]] && before=$(cpu_ticks "$pid")
-      out=$(timeout $((${duration%.*} + 60)) build/bench/loadgen --target "127.0.0.1:${port_of[$who]}" \
-        --connections "$conns" --duration "$duration" --message-bytes "$message_bytes" \
-        --mix "$mix" --json 2>>"$work/loadgen.log") || {
-        echo "bench.sh: loadgen against $who failed:" >&2
-        tail -5 "$work/loadgen.log" >&2
-        out='{}'
-      }
+      result=$(loadgen "${port_of[$who]}" "$conns" "$duration")
       after=0
       [[ -n $pid ]] && after=$(cpu_ticks "$pid")
       printf '{"contender":"%s","connections":%s,"round":%s,"relay_cpu_ticks":%s,"loadgen":%s}\n' \
-        "$who" "$conns" "$round" "$((after - before))" "$out" >>"$runs"
-      echo "  $conns conn, round $((round + 1)), $who: $(jq -r '"\(.throughput_msgs_per_s // 0 | floor) msg/s, p50 \(.latency_us.p50) µs"' <<<"$out")" >&2
+        "$who" "$conns" "$round" "$((after - before))" "$result" >>"$runs"
+      echo "  $conns conn, round $((round + 1)), $who: $(jq -r '"\(.throughput_msgs_per_s // 0 | floor) msg/s, p50 \(.latency_us.p50) µs"' <<<"$result")" >&2
     done
   done
 done
+jq -s --slurpfile machine "$work/machine.json" --arg clk "$(getconf CLK_TCK)" \
+  --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+  '{machine: ($machine[0] + {load_average_end: $load}), clock_ticks_per_s: ($clk | tonumber),
+    contenders: ["direct", "mongoguard", "haproxy", "mongobetween"], runs: .}' \
+  "$runs" >"$out/relays.json"
+for r in "${relays[@]}"; do stop_pid "${pid_of[$r]}"; done
 
-mkdir -p build/bench
+# --- phase: callgrind --------------------------------------------------------
+
+if ! skipped callgrind; then
+  cg_relays=("${relays[@]}")
+  [[ $smoke == 1 ]] && cg_relays=(mongoguard)
+  : >"$work/callgrind.jsonl"
+  for r in "${cg_relays[@]}"; do
+    port=$(free_port)
+    echo "bench.sh: callgrind: $r, 8 connections, ${callgrind_duration} s" >&2
+    start_relay "$r" "cg-$r" "$port" "$echo_port" valgrind --tool=callgrind \
+      --callgrind-out-file="$work/cg-$r.%p.out" --dump-instr=no
+    build/bench/loadgen --target "127.0.0.1:$port" --connections 1 --duration 0.5 \
+      --message-bytes "$message_bytes" --mix "$mix" --json >/dev/null 2>>"$work/loadgen.log" || true
+    callgrind_control -z "$relay_pid" >/dev/null 2>&1
+    result=$(loadgen "$port" 8 "$callgrind_duration")
+    callgrind_control -d "$relay_pid" >/dev/null 2>&1
+    ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$work"/cg-"$r".*.out.* 2>/dev/null || true)
+    stop_pid "$relay_pid"
+    printf '{"relay":"%s","instructions":%s,"loadgen":%s}\n' "$r" "${ir:-null}" "$result" \
+      >>"$work/callgrind.jsonl"
+  done
+  decisions=()
+  if [[ -x build/bench/policy_bench ]]; then
+    for case in ClassifyAndDecideDelete:classify_and_decide_once DecideOnly:decide_once; do
+      rm -f "$work/cg-policy.out"
+      valgrind --tool=callgrind --callgrind-out-file="$work/cg-policy.out" \
+        --toggle-collect="*${case#*:}*" build/bench/policy_bench \
+        --benchmark_filter="^Fixed_${case%%:*}(/|\$)" >"$work/cg-policy.log" 2>&1 ||
+        { echo "bench.sh: policy_bench under callgrind failed:" >&2; tail -5 "$work/cg-policy.log" >&2; }
+      ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$work/cg-policy.out" 2>/dev/null || true)
+      decisions+=("$(jq -n --arg c "${case%%:*}" --arg ir "${ir:-}" \
+        '{case: $c, instructions: ($ir | tonumber? // null), iterations: 20000}')")
+    done
+  fi
+  jq -s --argjson d "$(printf '%s\n' "${decisions[@]}" | jq -s .)" \
+    '{relays: ., decisions: $d}' "$work/callgrind.jsonl" >"$out/callgrind.json"
+fi
+
+# --- phase: memory -----------------------------------------------------------
+
+if ! skipped memory; then
+  : >"$work/memory.jsonl"
+  for r in "${relays[@]}"; do
+    echo_port=$(free_port)
+    start_echo "mem-echo-$r" "$echo_port"
+    echo_pid=${pids[-1]}
+    parts=2
+    [[ $r == mongobetween ]] && parts=1  # one listener; its upstream pool is shared
+    per=$((idle_connections / parts))
+    procs=() ports=() holders=() base=0
+    for ((p = 0; p < parts; p++)); do
+      port=$(free_port)
+      start_relay "$r" "mem-$r-$p" "$port" "$echo_port"
+      procs+=("$relay_pid") ports+=("$port")
+      # One hello first, so the baseline includes what the first client loads.
+      build/bench/loadgen --target "127.0.0.1:$port" --connections 1 --duration 0.2 \
+        --message-bytes "$message_bytes" --json >/dev/null 2>>"$work/loadgen.log" || true
+      base=$((base + $(rss_kib "$relay_pid")))
+    done
+    for ((p = 0; p < parts; p++)); do
+      build/bench/loadgen --target "127.0.0.1:${ports[$p]}" --connections "$per" --duration 600 \
+        --idle >"$work/idle-$r-$p.json" 2>>"$work/loadgen.log" &
+      holders+=($!)
+      pids+=($!)
+    done
+    ready=0 failed=0
+    for ((p = 0; p < parts; p++)); do
+      for _ in $(seq 1200); do [[ -s $work/idle-$r-$p.json ]] && break; sleep 0.1; done
+      ready=$((ready + $(jq '.idle_connections // 0' "$work/idle-$r-$p.json" 2>/dev/null || echo 0)))
+      failed=$((failed + $(jq '.failed_connections // 0' "$work/idle-$r-$p.json" 2>/dev/null || echo 0)))
+    done
+    sleep 2
+    held=0
+    for pid in "${procs[@]}"; do held=$((held + $(rss_kib "$pid"))); done
+    upstream_conns=$(ss -Htn state established "( dport = :$echo_port )" | wc -l)
+    printf '{"relay":"%s","processes":%s,"connections":%s,"failed_connections":%s,"upstream_connections":%s,"rss_kib_before":%s,"rss_kib_idle":%s}\n' \
+      "$r" "$parts" "$ready" "$failed" "$upstream_conns" "$base" "$held" >>"$work/memory.jsonl"
+    echo "  $r: $ready idle connections ($upstream_conns upstream): RSS $base -> $held KiB" >&2
+    for pid in "${holders[@]}" "${procs[@]}" "$echo_pid"; do stop_pid "$pid"; done
+  done
+  jq -s --arg n "$idle_connections" '{requested_connections: ($n | tonumber), relays: .}' \
+    "$work/memory.jsonl" >"$out/memory.json"
+fi
+
+# --- phase: policy micro-benchmark ---------------------------------------------
+
+if ! skipped policy && [[ $smoke == 0 && -x build/bench/policy_bench ]]; then
+  echo "bench.sh: policy_bench" >&2
+  build/bench/policy_bench --benchmark_filter='^BM_' --benchmark_format=json \
+    >"$out/policy.json" 2>"$work/policy.log"
+fi
+
+# --- phase: end to end (pymongo, FerretDB) -------------------------------------
+
+if ! skipped e2e; then
+  if [[ -x .venv/bin/python ]] && .venv/bin/python -c 'import pymongo' 2>/dev/null; then
+    echo "bench.sh: end to end, pymongo against FerretDB, direct and through mongoguard" >&2
+    .venv/bin/python tests/bench/e2e_pymongo.py "${e2e_args[@]}" --out "$out/e2e.json" >/dev/null
+  else
+    echo "bench.sh: end-to-end run skipped: no .venv with pymongo (scripts/test.sh makes it)" >&2
+  fi
+fi
+
+# Debian's python3 (with python3-matplotlib for the plot), even when another
+# python3 comes first on PATH.
+report_python=python3
+[[ -x /usr/bin/python3 ]] && report_python=/usr/bin/python3
 status=0
-python3 - "$runs" build/bench/results.json "$smoke" "$(getconf CLK_TCK)" <<'PY' || status=$?
-import json, math, statistics, sys
-
-runs_path, out_path, smoke, clk_tck = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4])
-runs = [json.loads(line) for line in open(runs_path)]
-contenders = ["direct", "mongoguard", "haproxy"]
-counts = sorted({r["connections"] for r in runs})
-
-def med(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-summary, problems = [], []
-for n in counts:
-    for who in contenders:
-        rs = [r for r in runs if r["connections"] == n and r["contender"] == who]
-        lg = [r["loadgen"] for r in rs]
-        for r in rs:
-            g = r["loadgen"]
-            lat = g.get("latency_us", {})
-            if not g.get("throughput_msgs_per_s"):
-                problems.append(f"{who} @ {n} conn round {r['round']}: no throughput")
-            if any(not isinstance(lat.get(k), (int, float)) or not math.isfinite(lat[k])
-                   for k in ("p50", "p99", "p999")):
-                problems.append(f"{who} @ {n} conn round {r['round']}: percentiles missing")
-            if g.get("errors", 1) or g.get("failed_connections", 1):
-                problems.append(f"{who} @ {n} conn round {r['round']}: "
-                                f"{g.get('errors')} error replies, {g.get('failed_connections')} failed connections")
-        messages = sum(g.get("messages", 0) for g in lg)
-        ticks = sum(r["relay_cpu_ticks"] for r in rs)
-        summary.append({
-            "connections": n, "contender": who, "rounds": len(rs), "messages": messages,
-            "throughput_msgs_per_s": med([g.get("throughput_msgs_per_s") for g in lg]),
-            "p50_us": med([g.get("latency_us", {}).get("p50") for g in lg]),
-            "p99_us": med([g.get("latency_us", {}).get("p99") for g in lg]),
-            "p999_us": med([g.get("latency_us", {}).get("p999") for g in lg]),
-            "relay_cpu_us_per_msg": (ticks * 1e6 / clk_tck / messages) if who != "direct" and messages else None,
-        })
-
-def row(n, who):
-    return next(s for s in summary if s["connections"] == n and s["contender"] == who)
-
-def ratio(a, b):
-    return a / b if a is not None and b else None
-
-for s in summary:
-    d, h = row(s["connections"], "direct"), row(s["connections"], "haproxy")
-    s["throughput_vs_direct"] = ratio(s["throughput_msgs_per_s"], d["throughput_msgs_per_s"])
-    s["throughput_vs_haproxy"] = ratio(s["throughput_msgs_per_s"], h["throughput_msgs_per_s"])
-    s["added_p50_us"] = (s["p50_us"] - d["p50_us"]) if s["p50_us"] is not None and d["p50_us"] is not None else None
-    s["cpu_vs_haproxy"] = ratio(s["relay_cpu_us_per_msg"], h["relay_cpu_us_per_msg"])
-
-g0 = runs[0]["loadgen"] if runs else {}
-json.dump({"smoke": smoke, "clock_ticks_per_s": clk_tck,
-           "message_bytes": g0.get("message_bytes"), "mix": g0.get("mix"),
-           "summary": summary, "runs": runs, "problems": problems},
-          open(out_path, "w"), indent=2)
-
-def f(v, fmt):
-    return "–" if v is None else format(v, fmt)
-
-print("| conns | contender | thr / direct | thr / haproxy | added p50 µs | CPU µs/msg (vs haproxy) "
-      "| msg/s | p50 µs | p99 µs | p99.9 µs |")
-print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-for s in summary:
-    cpu = f(s["relay_cpu_us_per_msg"], ".2f")
-    if s["cpu_vs_haproxy"] is not None and s["contender"] == "mongoguard":
-        cpu += f" ({s['cpu_vs_haproxy']:.2f}×)"
-    print(f"| {s['connections']} | {s['contender']} | {f(s['throughput_vs_direct'], '.2f')} "
-          f"| {f(s['throughput_vs_haproxy'], '.2f')} | {f(s['added_p50_us'], '+.1f')} | {cpu} "
-          f"| {f(s['throughput_msgs_per_s'], ',.0f')} | {f(s['p50_us'], '.1f')} "
-          f"| {f(s['p99_us'], '.1f')} | {f(s['p999_us'], '.1f')} |")
-for p in problems:
-    print("problem:", p, file=sys.stderr)
-sys.exit(1 if problems else 0)
-PY
-echo "bench.sh: results in build/bench/results.json" >&2
+"$report_python" tests/bench/report.py "$out" $([[ $smoke == 1 ]] && echo --smoke) || status=$?
+echo "bench.sh: results in $out/ (report.md, latency.png, *.json)" >&2
 exit "$status"

@@ -12,8 +12,9 @@ want=(build-essential cmake ninja-build pkg-config git ca-certificates
       file dpkg-dev)
 mode=${1:-build}
 if [[ $mode == test ]]; then
-  want+=(haproxy jq libgtest-dev libbenchmark-dev clang libclang-rt-14-dev clang-format
-         python3 python3-venv python3-pip chromium openssl prometheus logrotate systemd)
+  want+=(haproxy jq valgrind python3-matplotlib iproute2 libgtest-dev libbenchmark-dev clang
+         libclang-rt-14-dev clang-format python3 python3-venv python3-pip chromium openssl
+         prometheus logrotate systemd)
   command -v node >/dev/null 2>&1 || want+=(nodejs npm)
 fi
 [[ $mode == package ]] || command -v go >/dev/null 2>&1 || want+=(golang-go)

@@ -9,8 +9,13 @@
 //
 //   loadgen --target HOST:PORT --connections N --duration SECONDS
 //           --message-bytes N [--mix find:90,delete:10] [--threads N] [--json]
+//   loadgen --target HOST:PORT --connections N --duration SECONDS --idle
 //
 // Prints one JSON object with --json, a short human summary otherwise.
+// --idle: opens the connections, says hello on each, prints
+// {"idle_connections": READY, "failed_connections": F} (flushed), then holds
+// them open and silent for --duration seconds: for measuring what idle
+// connections cost a relay.
 // Exit status 1 when no connection could complete its hello.
 
 #include <bson/bson.h>
@@ -56,6 +61,7 @@ struct Settings {
   std::string mix_text = "find:1";
   int threads = 1;
   bool json = false;
+  bool idle = false;
 };
 
 // Per-connection results; merged after the run.
@@ -302,7 +308,8 @@ int usage() {
   std::fprintf(stderr,
                "usage: loadgen --target HOST:PORT --connections N --duration SECONDS\n"
                "               --message-bytes N [--mix find:90,delete:10] [--threads N] "
-               "[--json]\n");
+               "[--json]\n"
+               "       loadgen --target HOST:PORT --connections N --duration SECONDS --idle\n");
   return 2;
 }
 
@@ -314,6 +321,10 @@ int main(int argc, char** argv) {
     const std::string_view arg = argv[i];
     if (arg == "--json") {
       s.json = true;
+      continue;
+    }
+    if (arg == "--idle") {
+      s.idle = true;
       continue;
     }
     if (i + 1 >= argc) return usage();
@@ -348,12 +359,12 @@ int main(int argc, char** argv) {
   const auto slots = rotation(s.mix);
   for (int i = 0; i < s.connections; ++i) {
     auto c = std::make_unique<Connection>(*contexts[static_cast<std::size_t>(i % s.threads)]);
-    for (std::size_t k = 0; k < slots.size(); ++k)
+    for (std::size_t k = 0; !s.idle && k < slots.size(); ++k)
       c->requests.push_back(
           build_command(slots[k], i * 1000003LL + static_cast<std::int64_t>(k), s.message_bytes));
     connections.push_back(std::move(c));
   }
-  const std::size_t actual_bytes = connections.front()->requests.front().size();
+  const std::size_t actual_bytes = s.idle ? 0 : connections.front()->requests.front().size();
 
   auto run_all = [&] {
     std::vector<std::thread> threads;
@@ -385,6 +396,14 @@ int main(int argc, char** argv) {
   if (ready == 0) {
     std::fprintf(stderr, "loadgen: no connection completed hello: %s\n", first_failure.c_str());
     return 1;
+  }
+
+  if (s.idle) {
+    std::printf("{\"idle_connections\":%d,\"failed_connections\":%d}\n", ready,
+                s.connections - ready);
+    std::fflush(stdout);
+    std::this_thread::sleep_for(std::chrono::duration<double>(s.duration_s));
+    return 0;
   }
 
   // Phase 2: the timed closed loop.

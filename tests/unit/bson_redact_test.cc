@@ -66,6 +66,54 @@ TEST(RelaxedJson, Unredacted) {
   EXPECT_EQ(relaxed_json(d.b), R"({ "a" : 1, "b" : "x", "c" : 5 })");
 }
 
+TEST(RedactDocument, SameShapeAsTheJson) {
+  Doc d(R"({"email": "a@b.c", "$or": [{"n": 1}, {"t": {"$in": ["x", 2]}}]})");
+  bson_t out = BSON_INITIALIZER;
+  ASSERT_TRUE(redact_document(d.b, &out));
+  EXPECT_EQ(relaxed_json(&out), redacted_json(d.b));
+  EXPECT_EQ(relaxed_json(&out), R"({ "email" : "<string>", "$or" : [ { "n" : "<int32>" }, )"
+                                R"({ "t" : { "$in" : [ "<string>", "<int32>" ] } } ] })");
+  bson_destroy(&out);
+  bson_t untouched = BSON_INITIALIZER;
+  EXPECT_FALSE(redact_document(nullptr, &untouched));
+  EXPECT_TRUE(bson_empty(&untouched));
+  bson_destroy(&untouched);
+}
+
+// The fast writer must give libbson's bytes exactly, or decline.
+void expect_same_as_libbson(const bson_t* doc) {
+  const auto plain = relaxed_json_plain(doc);
+  ASSERT_TRUE(plain.has_value()) << relaxed_json(doc);
+  EXPECT_EQ(*plain, relaxed_json(doc));
+}
+
+TEST(RelaxedJsonPlain, SameBytesAsLibbson) {
+  Doc d(R"({"s": "a b/c:d", "i": -7, "l": {"$numberLong": "-9000000000"}, "t": true,
+            "f": false, "n": null, "e": {}, "a": [], "nested": {"x": [1, "y", {"z": null}]},
+            "unicode": "\u00e9t\u00e9 \u6771"})");
+  expect_same_as_libbson(d.b);
+  bson_t empty = BSON_INITIALIZER;
+  expect_same_as_libbson(&empty);
+  for (std::int64_t ms :
+       {0LL, 1LL, 999LL, 1000LL, 1764105202626LL, 1764105202000LL, 253402300799999LL}) {
+    bson_t dated = BSON_INITIALIZER;
+    bson_append_date_time(&dated, "time", -1, ms);
+    expect_same_as_libbson(&dated);
+    bson_destroy(&dated);
+  }
+}
+
+TEST(RelaxedJsonPlain, DeclinesWhatNeedsLibbson) {
+  for (const char* json :
+       {R"({"q": "say \"hi\""})", R"({"b": "back\\slash"})", R"({"nl": "a\nb"})", R"({"d": 1.5})",
+        R"({"k\"ey": 1})", R"({"o": {"$oid": "0123456789abcdef01234567"}})",
+        R"({"old": {"$date": {"$numberLong": "-1"}}})"}) {
+    Doc d(json);
+    EXPECT_FALSE(relaxed_json_plain(d.b).has_value()) << json;
+  }
+  EXPECT_FALSE(relaxed_json_plain(nullptr).has_value());
+}
+
 TEST(TypePlaceholder, Names) {
   EXPECT_EQ(type_placeholder(BSON_TYPE_UTF8), "<string>");
   EXPECT_EQ(type_placeholder(BSON_TYPE_INT32), "<int32>");
