@@ -75,24 +75,25 @@ run_target() {
 
 failed=()
 jobs_max="${FUZZ_JOBS:-1}"
-pids=()
-names=()
-for t in "${targets[@]}"; do
-  echo "fuzz.sh: running ${t}_fuzz for ${seconds}s" >&2
-  run_target "${t}" &
-  pids+=("$!")
-  names+=("${t}")
-  while [ "$(jobs -rp | wc -l)" -ge "${jobs_max}" ]; do sleep 1; done
-done
-for i in "${!pids[@]}"; do
-  t="${names[$i]}"
-  if wait "${pids[$i]}"; then
-    echo "fuzz.sh: ${t}: no crashes in ${seconds}s ($(tr '\n' ' ' <"${build}/stats/${t}.txt"))" >&2
-  else
-    tail -n 60 "${work}/${t}.log" >&2
-    echo "fuzz.sh: ${t}: FAILED; reproducers in ${build}/crashes/${t}/" >&2
-    failed+=("${t}")
-  fi
+# Batches of FUZZ_JOBS targets at a time.
+for ((start = 0; start < ${#targets[@]}; start += jobs_max)); do
+  batch=("${targets[@]:start:jobs_max}")
+  pids=()
+  for t in "${batch[@]}"; do
+    echo "fuzz.sh: running ${t}_fuzz for ${seconds}s" >&2
+    run_target "${t}" &
+    pids+=("$!")
+  done
+  for i in "${!batch[@]}"; do
+    t="${batch[$i]}"
+    if wait "${pids[$i]}"; then
+      echo "fuzz.sh: ${t}: no crashes in ${seconds}s ($(tr '\n' ' ' <"${build}/stats/${t}.txt"))" >&2
+    else
+      tail -n 60 "${work}/${t}.log" >&2
+      echo "fuzz.sh: ${t}: FAILED; reproducers in ${build}/crashes/${t}/" >&2
+      failed+=("${t}")
+    fi
+  done
 done
 if [ "${#failed[@]}" -ne 0 ]; then
   echo "fuzz.sh: failures in: ${failed[*]}" >&2
