@@ -1,6 +1,7 @@
 // BSON document validation and views over validated documents.
 #include <bson/bson.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -248,6 +249,22 @@ bool ElementCursor::next(Element& out) {
   return true;
 }
 
+bool duplicate_keys(const DocView& doc, bool deep, bool compare) {
+  std::vector<std::string_view> keys;
+  ElementCursor cursor(doc);
+  Element e;
+  while (cursor.next(e)) {
+    if (compare) keys.push_back(e.key);
+    // Nesting is bounded by the validation (kMaxBsonDepth), so is this.
+    if (deep && (e.type == kDocument || e.type == kArray) &&
+        duplicate_keys(DocView{e.value, e.value_size}, true, e.type == kDocument)) {
+      return true;
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  return std::adjacent_find(keys.begin(), keys.end()) != keys.end();
+}
+
 bool find_element(const DocView& doc, std::string_view key, Element& out) {
   ElementCursor cursor(doc);
   while (cursor.next(out)) {
@@ -257,6 +274,10 @@ bool find_element(const DocView& doc, std::string_view key, Element& out) {
 }
 
 }  // namespace detail
+
+bool has_duplicate_keys(const DocView& doc, bool deep) {
+  return detail::duplicate_keys(doc, deep, /*compare=*/true);
+}
 
 bson_t DocView::as_bson() const {
   // Returned through the caller's storage (named return value). A bson_t

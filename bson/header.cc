@@ -88,6 +88,8 @@ const char* error_name(DecodeError e) {
       return "nested_compression";
     case DecodeError::kTrailingBytes:
       return "trailing_bytes";
+    case DecodeError::kDuplicateField:
+      return "duplicate_field";
   }
   return "unknown";
 }

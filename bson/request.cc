@@ -20,6 +20,7 @@ DecodeError decode_msg(Bytes message, Request& req) {
   req.command = msg.body.first_key();
   req.body = msg.body;
   if (req.command.empty()) return DecodeError::kEmptyCommand;
+  if (has_duplicate_keys(msg.body)) return DecodeError::kDuplicateField;
   detail::Element db;
   if (!detail::find_element(msg.body, "$db", db) || db.type != kBsonString) {
     return DecodeError::kMissingDb;
@@ -56,6 +57,7 @@ DecodeError decode_query(Bytes message, Request& req) {
   }
   req.command = cmd.first_key();
   if (req.command.empty()) return DecodeError::kEmptyCommand;
+  if (has_duplicate_keys(cmd)) return DecodeError::kDuplicateField;
   req.body = cmd;
   return DecodeError::kNone;
 }
@@ -96,6 +98,18 @@ DecodeError decode_plain(Bytes message, Request& req) {
 }
 
 }  // namespace
+
+bool has_duplicate_fields(const Request& request) {
+  if (request.body && has_duplicate_keys(*request.body, /*deep=*/true)) return true;
+  if (request.msg) {
+    for (int i = 0; i < request.msg->sequence_count; ++i) {
+      for (const auto& d : request.msg->sequences[i].docs()) {
+        if (has_duplicate_keys(d, /*deep=*/true)) return true;
+      }
+    }
+  }
+  return false;
+}
 
 Decoded<Request> decode_request(Bytes message, std::vector<std::uint8_t>& scratch,
                                 std::int32_t max_size) {

@@ -74,6 +74,7 @@ enum class DecodeError {
   kBadCompression,     // unknown compressor, inflate failed, size mismatch
   kNestedCompression,  // OP_COMPRESSED wrapping OP_COMPRESSED
   kTrailingBytes,      // bytes left over after the last expected field
+  kDuplicateField,     // a command names one field twice (servers differ on which copy counts)
 };
 
 const char* error_name(DecodeError e);  // e.g. "bad_checksum"
@@ -117,6 +118,12 @@ struct DocView {
 // nested documents) and returns a view of exactly its declared size, or
 // nullopt. `bytes` may extend beyond the document.
 std::optional<DocView> parse_document(Bytes bytes);
+
+// True when the document names one key twice at its top level or, with
+// `deep`, in any document nested in it (array indexes are not compared).
+// Servers differ in which copy of a duplicated field they read, so a command
+// that has one cannot be judged safely.
+bool has_duplicate_keys(const DocView& doc, bool deep = false);
 
 // A kind-1 section: identifier plus zero or more BSON documents.
 struct DocumentSequence {
@@ -253,7 +260,15 @@ struct Request {
   std::optional<DocView> body;
 };
 
-// Decodes and validates a complete client message (header included).
+// has_duplicate_keys(deep) over the command document and every document
+// of the OP_MSG sequences. decode_request() already refuses a command
+// document with a duplicated top-level key; this is the full check, for the
+// commands that are judged.
+bool has_duplicate_fields(const Request& request);
+
+// Decodes and validates a complete client message (header included). A
+// command document (OP_MSG body, OP_QUERY `$cmd` query) that names one
+// top-level key twice is refused (kDuplicateField).
 Decoded<Request> decode_request(Bytes message, std::vector<std::uint8_t>& scratch,
                                 std::int32_t max_size = kMaxMessageSize);
 

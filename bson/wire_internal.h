@@ -85,6 +85,10 @@ class ElementCursor {
 // Finds a top-level key (case-sensitive) in a validated document.
 bool find_element(const DocView& doc, std::string_view key, Element& out);
 
+// has_duplicate_keys(); `compare` false walks an array's elements without
+// comparing its index keys.
+bool duplicate_keys(const DocView& doc, bool deep, bool compare);
+
 // Sequential reader over message bytes. Every read checks bounds and, on
 // failure, leaves the reader unchanged.
 class Reader {

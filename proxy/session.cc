@@ -297,6 +297,12 @@ asio::awaitable<void> Session::relay_client_to_upstream() {
         request.effective_opcode == static_cast<std::int32_t>(wire::OpCode::kDelete) ||
         request.effective_opcode == static_cast<std::int32_t>(wire::OpCode::kUpdate)) {
       if (auto info = policy::classify(request, frame, scratch)) {
+        // A judged command must mean one thing: which copy of a duplicated
+        // field a server reads differs between servers.
+        if (wire::has_duplicate_fields(request)) {
+          reject_frame(wire::DecodeError::kDuplicateField);
+          co_return;
+        }
         const bool forward = co_await enforce(request, std::move(*info));
         if (closed_) co_return;
         if (!forward) continue;

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the tests need, builds with warnings as errors, and runs every
 # test: unit tests, integration tests against the embedded FerretDB backend
-# and a scripted fake server through real drivers, and a fuzz smoke run.
-# FUZZ_SECONDS (default 60) sets the fuzz run's length.
+# and a scripted fake server through real drivers; the same unit and
+# integration tests again on an AddressSanitizer + UndefinedBehaviorSanitizer
+# build (build-asan/); and a fuzz smoke run of every fuzz target.
+# FUZZ_SECONDS (default 60) sets each fuzz target's run length;
+# ASAN_LOAD_SECONDS (default 20) the load test's length in the sanitizer run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -35,10 +38,41 @@ fi
 step "integration tests"
 .venv/bin/python -m pytest tests/integration -q -p no:cacheprovider --durations=10
 
+step "sanitizer build (ASan + UBSan, build-asan/)"
+asan_generator=()
+command -v ninja >/dev/null 2>&1 && asan_generator=(-G Ninja)
+cmake -S . -B build-asan "${asan_generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DMONGOGUARD_WERROR=ON -DMONGOGUARD_TESTS=ON -DMONGOGUARD_SANITIZE=address,undefined >/dev/null
+cmake --build build-asan -j "$(nproc)" >&2
+
+# shellcheck source=scripts/sanitize_env.sh
+. scripts/sanitize_env.sh
+step "unit tests under ASan + UBSan"
+(sanitizer_options && build-asan/tests/unit_tests --gtest_brief=1)
+
+step "integration tests under ASan + UBSan"
+# Reports also land in a folder the suite checks after every test, so a
+# report from any process (the proxy, mongoguard ctl, libmongoc) fails it.
+# The driver programs (Go, Java) do not change with the sanitizer: reuse them.
+if [[ -d build/drivers && ! -d build-asan/drivers ]]; then cp -r build/drivers build-asan/; fi
+sanitizer_logs=$(mktemp -d)
+(
+  export MONGOGUARD_SANITIZER_LOG_DIR="${sanitizer_logs}" MONGOGUARD_BUILD_DIR="${root}/build-asan"
+  export LOAD_SECONDS="${ASAN_LOAD_SECONDS:-20}"
+  sanitizer_options
+  .venv/bin/python -m pytest tests/integration -q -p no:cacheprovider --durations=10
+)
+if compgen -G "${sanitizer_logs}/*" >/dev/null; then
+  cat "${sanitizer_logs}"/* >&2
+  echo "sanitizer reports (above)" >&2
+  exit 1
+fi
+rm -rf "${sanitizer_logs}"
+
 step "benchmark harness smoke (no timing thresholds)"
 scripts/bench.sh --smoke
 
-step "fuzz smoke (${FUZZ_SECONDS:-60}s)"
+step "fuzz smoke (${FUZZ_SECONDS:-60}s per target)"
 scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 
 step "all tests passed"

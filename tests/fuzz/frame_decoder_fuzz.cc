@@ -59,6 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
     }
     if (r.query) sink = sink + touch(r.query->query);
+    sink = sink + (wire::has_duplicate_fields(r) ? 1u : 0u);
   }
 
   std::vector<std::uint8_t> buf;

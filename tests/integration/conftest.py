@@ -67,6 +67,18 @@ def pytest_report_header(config):
     return lines
 
 
+@pytest.fixture(autouse=True)
+def no_sanitizer_reports():
+    """In a sanitizer run, a report written by any process a test started
+    (the proxy, `mongoguard ctl`, the libmongoc client, ...) fails that test."""
+    before = set(harness.sanitizer_log_files())
+    yield
+    new = [p for p in harness.sanitizer_log_files() if p not in before]
+    if new:
+        text = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[:20000]}" for p in new)
+        pytest.fail(f"sanitizer reports during this test:\n{text}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def backend() -> Iterator[Backend]:
     b = Backend()

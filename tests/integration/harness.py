@@ -16,6 +16,34 @@ BUILD = pathlib.Path(os.environ.get("MONGOGUARD_BUILD_DIR", ROOT / "build"))
 PROXY_BIN = BUILD / "mongoguard"
 
 
+# A sanitizer build (cmake -DMONGOGUARD_SANITIZE=..., see scripts/test.sh)
+# reports to stderr, which is the proxy's log here, or into files under
+# MONGOGUARD_SANITIZER_LOG_DIR when ASAN_OPTIONS/UBSAN_OPTIONS/TSAN_OPTIONS
+# carry log_path=<that dir>/...; with exitcode=SANITIZER_EXIT_CODE a report
+# also shows in the exit status. Any of these fails the test.
+SANITIZER_EXIT_CODE = 23
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer",
+                     "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def sanitizer_report(text: str) -> str | None:
+    """The sanitizer report in a process's output, from its first line on."""
+    hits = [text.find(m) for m in SANITIZER_MARKERS if m in text]
+    if not hits:
+        return None
+    start = text.rfind("\n", 0, min(hits)) + 1
+    return text[start:start + 20000]
+
+
+def sanitizer_log_files() -> list[pathlib.Path]:
+    """Reports written under MONGOGUARD_SANITIZER_LOG_DIR (empty when unset)."""
+    folder = os.environ.get("MONGOGUARD_SANITIZER_LOG_DIR")
+    if not folder or not os.path.isdir(folder):
+        return []
+    return sorted(p for p in pathlib.Path(folder).iterdir() if p.is_file() and p.stat().st_size)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -101,11 +129,24 @@ class ProxyProcess:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=10)
+                # A sanitizer build checks for leaks on the way out: give it time.
+                self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+        if self._log.closed:
+            return
         self._log.close()
+        self.check_sanitizers()
+
+    def check_sanitizers(self) -> None:
+        """Fails when the proxy's log holds a sanitizer report or it exited
+        with the sanitizers' exit code."""
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        report = sanitizer_report(text)
+        if report is not None or self.proc.returncode == SANITIZER_EXIT_CODE:
+            raise AssertionError(f"sanitizer report from the proxy (exit {self.proc.returncode}):\n"
+                                 f"{report or text[-20000:]}")
 
     def __enter__(self):
         return self

@@ -73,6 +73,44 @@ TEST(WireRequest, OpMsgDbAndCommandErrors) {
             DecodeError::kBadChecksum);
 }
 
+// Which copy of a duplicated field a server reads differs between servers:
+// a command with one cannot be judged, so it is refused.
+TEST(WireRequest, DuplicateTopLevelFieldsRefused) {
+  EXPECT_EQ(err(MsgBuilder().body(R"({"delete": "c", "$db": "free", "$db": "app"})").build()),
+            DecodeError::kDuplicateField);
+  EXPECT_EQ(err(MsgBuilder()
+                    .body(R"({"delete": "c", "deletes": [{"q": {"_id": 1}, "limit": 1}],
+                              "deletes": [{"q": {}, "limit": 0}], "$db": "app"})")
+                    .build()),
+            DecodeError::kDuplicateField);
+  EXPECT_EQ(err(MsgBuilder().body(R"({"delete": "a", "delete": "b", "$db": "app"})").build()),
+            DecodeError::kDuplicateField);
+  EXPECT_EQ(err(op_query("app.$cmd", doc(R"({"$query": {"drop": "a", "drop": "b"}})"))),
+            DecodeError::kDuplicateField);
+  EXPECT_STREQ(error_name(DecodeError::kDuplicateField), "duplicate_field");
+  // Nested duplicates decode; has_duplicate_fields() finds them, in the body
+  // and in sequences alike.
+  const auto nested =
+      decode(MsgBuilder()
+                 .body(R"({"delete": "c", "$db": "app"})")
+                 .sequence("deletes", {R"({"q": {"a": 1}, "limit": 1, "limit": 0})"})
+                 .build());
+  ASSERT_TRUE(nested.ok()) << error_name(nested.error);
+  EXPECT_TRUE(has_duplicate_fields(nested.view));
+  const auto in_body = decode(
+      MsgBuilder()
+          .body(R"({"delete": "c", "deletes": [{"q": {"a": 1, "a": {"$ne": 0}}}], "$db": "app"})")
+          .build());
+  ASSERT_TRUE(in_body.ok());
+  EXPECT_TRUE(has_duplicate_fields(in_body.view));
+  const auto clean =
+      decode(MsgBuilder()
+                 .body(R"({"delete": "c", "deletes": [{"q": {"a": [1, 1]}}], "$db": "app"})")
+                 .build());
+  ASSERT_TRUE(clean.ok());
+  EXPECT_FALSE(has_duplicate_fields(clean.view));
+}
+
 TEST(WireRequest, OpQueryCommand) {
   const auto d = decode(op_query("admin.$cmd", doc(R"({"isMaster": 1, "helloOk": true})")));
   ASSERT_TRUE(d.ok()) << error_name(d.error);
