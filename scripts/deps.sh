@@ -6,10 +6,10 @@ set -euo pipefail
 
 want=(build-essential cmake ninja-build pkg-config git ca-certificates
       libboost-dev libbson-dev libmongoc-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
-      libsnappy-dev libzstd-dev zlib1g-dev libssl-dev nlohmann-json3-dev)
+      libsnappy-dev libzstd-dev zlib1g-dev libssl-dev nlohmann-json3-dev libhiredis-dev)
 if [[ "${1:-build}" == test ]]; then
   want+=(haproxy jq libgtest-dev libbenchmark-dev clang libclang-rt-14-dev clang-format
-         python3 python3-venv python3-pip chromium openssl)
+         python3 python3-venv python3-pip chromium openssl redis-server)
   command -v node >/dev/null 2>&1 || want+=(nodejs npm)
 fi
 command -v go >/dev/null 2>&1 || want+=(golang-go)
