@@ -379,7 +379,8 @@ asio::awaitable<std::string> Fleet::connect_and_sync() {
   }
   // Our holds, for the others' admin APIs.
   const auto now = wall_ms();
-  for (const auto& [id, p] : published_) {
+  const auto holds = published_;  // a copy: hold_added/hold_removed may run meanwhile
+  for (const auto& [id, p] : holds) {
     if (p.deadline_ms <= now) continue;
     co_await commands_->command(redis_args("SET", fleet::hold_key(settings_.key_prefix, id), p.json,
                                            "PX", std::to_string(p.deadline_ms - now)),

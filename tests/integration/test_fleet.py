@@ -114,6 +114,11 @@ class Fleet:
             p.stop()
 
 
+def other_than(owner: str) -> int:
+    """The index of a proxy that is not `owner` ("fleet-N")."""
+    return next(i for i in range(3) if f"fleet-{i}" != owner)
+
+
 def delete_until_refused(clients, database: str, first_id: int, limit: int):
     """Deletes _id first_id, first_id+1, ... round-robin over `clients` until
     one is refused. Returns (ids deleted, the refusal, per-client counts)."""
@@ -155,6 +160,9 @@ def test_shared_budget_trips_and_any_proxy_rejects_the_hold(backend, redis, dire
             assert len(listed) == 1, p.admin.holds()
             assert listed[0]["owner"] == owner
             assert listed[0]["rule"] == "fleet-budget"
+        table = fleet.proxies[other_than(owner)].admin.ctl("holds")
+        assert table.returncode == 0, table.stderr
+        assert "PROXY" in table.stdout and owner in table.stdout, table.stdout
         deleted_before_hold = direct[database].c.count_documents({})
         passed = 60 - deleted_before_hold
         # The shared budget, give or take one delete racing the count of the
@@ -166,7 +174,7 @@ def test_shared_budget_trips_and_any_proxy_rejects_the_hold(backend, redis, dire
         assert breakers[0]["pending_holds"] == 1
 
         # Rejected at a proxy that does not own it: routed to the owner.
-        other = next(i for i in range(3) if f"fleet-{i}" != owner)
+        other = other_than(owner)
         answer = fleet.proxies[other].admin.reject(hold["id"], by="carol")
         assert answer["outcome"] == "rejected" and answer["owner"] == owner, answer
         worker.join(timeout=30)
@@ -190,10 +198,15 @@ def test_shared_budget_trips_and_any_proxy_rejects_the_hold(backend, redis, dire
         assert again.value.status == 404
 
         # A reset given at one proxy applies to all.
-        fleet.proxies[other].admin.breaker_action("fleet-budget:" + database + ".c", "reset")
+        key = "fleet-budget:" + database + ".c"
+        fleet.proxies[other].admin.breaker_action(key, "reset")
         for p in fleet.proxies:
-            b = p.admin.breaker("fleet-budget:" + database + ".c")
+            b = p.admin.breaker(key)
             assert b is not None and b["used"] == 0 and not b["tripped"], b
+        # So does a grant.
+        fleet.proxies[0].admin.breaker_action(key, "grant", documents=5)
+        for p in fleet.proxies:
+            assert p.admin.breaker(key)["allowance"]["documents"] == 5
         # The owner audited the rejection, naming the proxy it came through.
         fleet.proxies[int(owner.split("-")[1])].wait_for_log(
             f"via proxy fleet-{other}", timeout=5)
