@@ -107,6 +107,87 @@ std::optional<std::string> expand_env(std::string_view text, std::string& error)
   return out;
 }
 
+std::optional<RedisUrl> parse_redis_url(std::string_view url, std::string& error) {
+  constexpr std::string_view kScheme = "redis://";
+  if (url.rfind("rediss://", 0) == 0) {
+    error = "rediss:// (TLS) is not supported; use redis:// on a trusted network";
+    return std::nullopt;
+  }
+  if (url.rfind(kScheme, 0) != 0) {
+    error = "the URL must start with redis:// (got '" + std::string(url) + "')";
+    return std::nullopt;
+  }
+  url.remove_prefix(kScheme.size());
+  RedisUrl out;
+  if (auto at = url.rfind('@'); at != std::string_view::npos) {
+    auto credentials = url.substr(0, at);
+    url.remove_prefix(at + 1);
+    auto colon = credentials.find(':');
+    if (colon == std::string_view::npos) {
+      out.password = std::string(credentials);  // redis://secret@host
+    } else {
+      out.user = std::string(credentials.substr(0, colon));
+      out.password = std::string(credentials.substr(colon + 1));
+    }
+  }
+  std::string_view db;
+  if (auto slash = url.find('/'); slash != std::string_view::npos) {
+    db = url.substr(slash + 1);
+    url = url.substr(0, slash);
+  }
+  std::string_view port;
+  if (!url.empty() && url.front() == '[') {
+    auto close = url.find(']');
+    if (close == std::string_view::npos) {
+      error = "unclosed [ in the host";
+      return std::nullopt;
+    }
+    out.host = std::string(url.substr(1, close - 1));
+    url.remove_prefix(close + 1);
+    if (!url.empty()) {
+      if (url.front() != ':') {
+        error = "expected :PORT after the host";
+        return std::nullopt;
+      }
+      port = url.substr(1);
+    }
+  } else if (auto colon = url.find(':'); colon != std::string_view::npos) {
+    out.host = std::string(url.substr(0, colon));
+    port = url.substr(colon + 1);
+  } else {
+    out.host = std::string(url);
+  }
+  if (out.host.empty()) {
+    error = "the URL has no host";
+    return std::nullopt;
+  }
+  auto number = [](std::string_view text, long max) -> long {
+    if (text.empty() || text.size() > 6 ||
+        text.find_first_not_of("0123456789") != std::string_view::npos) {
+      return -1;
+    }
+    long value = std::stol(std::string(text));
+    return value > max ? -1 : value;
+  };
+  if (!port.empty() || url.find(':') != std::string_view::npos) {
+    const long p = number(port, 65535);
+    if (p <= 0) {
+      error = "bad port '" + std::string(port) + "'";
+      return std::nullopt;
+    }
+    out.port = static_cast<unsigned short>(p);
+  }
+  if (!db.empty()) {
+    const long d = number(db, 1'000'000);
+    if (d < 0) {
+      error = "bad database number '" + std::string(db) + "' (redis://host:port/N)";
+      return std::nullopt;
+    }
+    out.db = static_cast<int>(d);
+  }
+  return out;
+}
+
 namespace {
 
 std::string join(const std::set<std::string>& keys) {
@@ -196,7 +277,7 @@ class Parser {
     }
     check_keys(root,
                {"listen", "upstream", "threads", "log_level", "admin", "connect_timeout", "mode",
-                "audit", "rules", "holds", "notify", "tls"},
+                "audit", "rules", "holds", "notify", "tls", "fleet"},
                "the top level");
     if (auto n = root["listen"]) config.listen = scalar(n, "listen");
     if (auto n = root["upstream"]) {
@@ -260,6 +341,7 @@ class Parser {
       }
     }
     if (auto tls = root["tls"]) parse_tls(tls, config.tls);
+    if (auto fleet = root["fleet"]) config.fleet = parse_fleet(fleet);
     if (auto n = root["mode"]) {
       if (auto text = scalar(n, "mode")) {
         if (auto mode = policy::parse_mode(*text)) {
@@ -602,6 +684,60 @@ class Parser {
         out.upstream = std::move(u);
       }
     }
+  }
+
+  std::optional<FleetConfig> parse_fleet(const YAML::Node& node) {
+    if (!node.IsMap()) {
+      error(node,
+            "fleet must be a mapping like { redis: \"redis://127.0.0.1:6379\", name: host-1 }");
+      return std::nullopt;
+    }
+    const auto before = errors_.size();
+    check_keys(node, {"redis", "name", "timeout", "key_prefix"}, "fleet");
+    FleetConfig out;
+    if (auto n = node["redis"]) {
+      if (auto text = scalar(n, "fleet.redis")) {
+        out.redis = *text;
+        std::string why;
+        if (auto url = parse_redis_url(*text, why)) {
+          out.server = *url;
+        } else {
+          error(n, "fleet.redis: " + why);
+        }
+      }
+    } else {
+      error(node, "fleet has no redis URL (e.g. redis: \"redis://127.0.0.1:6379\")");
+    }
+    auto word = [](const std::string& text) {
+      return !text.empty() && text.size() <= 100 &&
+             text.find_first_not_of(
+                 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                 "0123456789-_.") == std::string::npos;
+    };
+    if (auto n = node["name"]) {
+      if (auto text = scalar(n, "fleet.name")) {
+        out.name = *text;
+        if (!word(out.name)) {
+          error(n,
+                "fleet.name must be 1-100 letters, digits, '-', '_' or '.', unique in the fleet");
+        }
+      }
+    } else {
+      error(node, "fleet has no name (this proxy's name in the fleet, e.g. name: app-host-3)");
+    }
+    if (auto n = node["timeout"]) {
+      if (auto d = duration(n, "fleet.timeout")) out.timeout = *d;
+    }
+    if (auto n = node["key_prefix"]) {
+      if (auto text = scalar(n, "fleet.key_prefix")) {
+        out.key_prefix = *text;
+        if (!word(out.key_prefix)) {
+          error(n, "fleet.key_prefix must be 1-100 letters, digits, '-', '_' or '.'");
+        }
+      }
+    }
+    if (errors_.size() != before) return std::nullopt;
+    return out;
   }
 
   void parse_webhooks(const YAML::Node& hooks, Config& config) {

@@ -69,6 +69,27 @@ struct TlsConfig {
   std::vector<std::string> files() const;
 };
 
+// fleet: many proxies sharing budgets, breakers and the list of holds
+// through one Redis server.
+struct RedisUrl {
+  std::string host;
+  unsigned short port = 6379;
+  std::string user;      // ACL user ("" = the default user)
+  std::string password;  // "" = no AUTH
+  int db = 0;
+};
+// Parses redis://[[user]:password@]host[:port][/db]; nullopt with `error`
+// set when malformed. rediss:// (TLS) is not supported.
+std::optional<RedisUrl> parse_redis_url(std::string_view url, std::string& error);
+
+struct FleetConfig {
+  std::string redis;  // the URL as written
+  RedisUrl server;
+  std::string name;                        // this proxy's name in the fleet; unique
+  std::chrono::milliseconds timeout{500};  // per Redis command; then local fallback
+  std::string key_prefix = "mongoguard";   // keys are <prefix>:...
+};
+
 struct Config {
   std::optional<std::string> listen;
   std::optional<std::string> upstream;    // one server: mongodb://host:port
@@ -81,6 +102,7 @@ struct Config {
   std::vector<Webhook> webhooks;
   std::optional<std::chrono::milliseconds> connect_timeout;
   TlsConfig tls;
+  std::optional<FleetConfig> fleet;  // shared budgets; read at start only
 
   std::optional<std::string> audit_path;  // one JSON line per inspected operation
   bool audit_redact = true;               // filter values replaced by their types

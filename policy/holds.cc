@@ -93,4 +93,9 @@ std::size_t HoldRegistry::size() const {
   return holds_.size();
 }
 
+void HoldRegistry::set_first_id(std::uint64_t first) {
+  std::lock_guard lock(mutex_);
+  if (first > next_id_) next_id_ = first;
+}
+
 }  // namespace mongoguard::policy

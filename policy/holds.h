@@ -65,6 +65,10 @@ class HoldRegistry {
   std::size_t resolve_breaker(const std::string& breaker, const HoldDecision& decision);
   std::size_t resolve_all(const HoldDecision& decision);
 
+  // Where ids start (default 1). Fleet mode starts each proxy at a random
+  // point so ids stay unique across the fleet's proxies.
+  void set_first_id(std::uint64_t first);
+
   std::vector<HoldInfo> pending() const;
   std::optional<HoldInfo> find(std::uint64_t id) const;
   std::size_t size() const;

@@ -12,6 +12,7 @@
 
 #include "proxy/admin_json.h"
 #include "proxy/admin_page.h"
+#include "proxy/fleet_admin.h"
 
 namespace mongoguard::proxy {
 
@@ -39,8 +40,9 @@ AdminResponse text(unsigned status, std::string body) {
   return AdminResponse{status, "text/plain; charset=utf-8", std::move(body)};
 }
 
-// The body of a POST: empty, or a JSON object. Sets `problem` when neither.
-std::optional<json> body_object(const AdminRequest& request, std::string& problem) {
+}  // namespace
+
+std::optional<json> admin_body_object(const AdminRequest& request, std::string& problem) {
   const auto first = request.body.find_first_not_of(" \t\r\n");
   if (first == std::string::npos) return json::object();
   json parsed = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
@@ -55,9 +57,7 @@ std::optional<json> body_object(const AdminRequest& request, std::string& proble
   return parsed;
 }
 
-// The operator's name: the body's "by", else the X-Mongoguard-Operator
-// header. Empty when neither names anyone.
-std::string operator_name(const AdminRequest& request, const json& body) {
+std::string admin_operator_name(const AdminRequest& request, const json& body) {
   if (auto it = body.find("by"); it != body.end() && it->is_string()) {
     auto name = it->get<std::string>();
     if (name.find_first_not_of(" \t") != std::string::npos) return name;
@@ -65,6 +65,16 @@ std::string operator_name(const AdminRequest& request, const json& body) {
   const auto& header = request.operator_header;
   if (header.find_first_not_of(" \t") != std::string::npos) return header;
   return "";
+}
+
+namespace {
+
+std::optional<json> body_object(const AdminRequest& request, std::string& problem) {
+  return admin_body_object(request, problem);
+}
+
+std::string operator_name(const AdminRequest& request, const json& body) {
+  return admin_operator_name(request, body);
 }
 
 std::optional<std::uint64_t> parse_id(std::string_view text) {
@@ -100,6 +110,7 @@ std::string render_metrics(AdminState& state, policy::TimePoint now) {
       "# TYPE mongoguard_hold_oldest_age_seconds gauge\n"
       "mongoguard_hold_oldest_age_seconds " +
       fmt::format("{:.3f}", oldest_hold_seconds) + "\n";
+  if (state.fleet) out += fleet_metrics(*state.fleet);
   return out;
 }
 
@@ -377,7 +388,10 @@ AdminResponse handle_admin_request(AdminState& state, const AdminRequest& reques
   if (s.size() == 1 && s[0] == "readyz") {
     if (!get) return wrong_method("GET");
     const bool ready = !state.ready || state.ready();
-    return ready ? text(200, "ready\n") : text(503, "not ready\n");
+    if (!ready) return text(503, "not ready\n");
+    // Fleet mode without Redis still enforces (local budgets): ready, degraded.
+    if (state.fleet) return fleet_readiness(*state.fleet);
+    return text(200, "ready\n");
   }
   if (s.empty()) {
     if (!get) return wrong_method("GET");
@@ -397,6 +411,9 @@ AdminResponse handle_admin_request(AdminState& state, const AdminRequest& reques
     return AdminResponse{200, "text/plain; version=0.0.4", render_metrics(state, now)};
   }
   if (s[0] != "api") return error(404, "no such path");
+  if (state.fleet) {
+    if (auto routed = fleet_admin_route(state, request, s, now)) return std::move(*routed);
+  }
   if (s.size() == 2 && s[1] == "holds") return get ? list_holds(state, now) : wrong_method("GET");
   if (s.size() == 4 && s[1] == "holds" && (s[3] == "approve" || s[3] == "reject")) {
     return post ? resolve_hold(state, request, s[2], s[3] == "approve") : wrong_method("POST");
@@ -476,6 +493,7 @@ asio::awaitable<void> AdminHttp::serve(tcp::socket socket) {
                          std::string(request["X-Mongoguard-Operator"])};
       try {
         result = handle_admin_request(state_, admin, policy::Clock::now());
+        if (result.deferred) result = co_await result.deferred();
       } catch (const std::exception& e) {
         spdlog::error("admin: {} {} failed: {}", admin.method, admin.target, e.what());
         result = error(500, "internal error");

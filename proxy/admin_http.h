@@ -6,6 +6,8 @@
 // <token>`; the page itself carries no data and asks for the token.
 #pragma once
 
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +32,9 @@ struct AdminResponse {
   unsigned status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // Set when the answer needs other proxies (fleet mode): the server awaits
+  // it for the real response. Only after the request was authenticated.
+  std::function<asio::awaitable<AdminResponse>()> deferred;
 };
 
 AdminResponse handle_admin_request(AdminState& state, const AdminRequest& request,
@@ -44,6 +49,12 @@ std::optional<std::string> url_decode(std::string_view in, bool plus_is_space = 
 std::optional<std::vector<std::string>> split_path(std::string_view path);
 // The value of `name` in a query string ("limit=5&x=y"), decoded.
 std::optional<std::string> query_param(std::string_view query, std::string_view name);
+// The body of a POST: empty, or a JSON object; nullopt with `problem` set
+// when neither.
+std::optional<nlohmann::json> admin_body_object(const AdminRequest& request, std::string& problem);
+// The operator's name: the body's "by", else the X-Mongoguard-Operator
+// header. Empty when neither names anyone.
+std::string admin_operator_name(const AdminRequest& request, const nlohmann::json& body);
 // Compares in time that depends only on the lengths, not on where they differ.
 bool constant_time_equal(std::string_view a, std::string_view b);
 // True when `authorization` is "Bearer <token>" and token is non-empty.

@@ -173,7 +173,7 @@ function renderHolds(holds) {
   if (!holds.length) { $("holds").innerHTML = '<div class="empty">Nothing is held.</div>'; return; }
   const rows = holds.map((h) => `
     <tr data-hold="${esc(h.id)}">
-      <td>#${esc(h.id)}</td>
+      <td>#${esc(h.id)}${h.owner ? `<br><span class="muted">on ${esc(h.owner)}</span>` : ""}</td>
       <td><strong>${esc(h.ns)}</strong><br><span class="muted">${esc(h.operation)}</span></td>
       <td>${esc(h.client)}</td><td>${esc(h.user)}</td><td>${esc(h.app)}</td>
       <td><code>${esc(h.filter)}</code></td>

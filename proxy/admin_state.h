@@ -13,6 +13,8 @@
 
 namespace mongoguard::proxy {
 
+class Fleet;
+
 struct AdminState {
   Metrics& metrics;
   policy::HoldRegistry& holds;
@@ -33,6 +35,8 @@ struct AdminState {
   std::function<std::string()> token;
   // True once the listener is accepting (for /readyz).
   std::function<bool()> ready;
+  // Set in fleet mode: holds and breakers are listed and acted on fleet-wide.
+  Fleet* fleet = nullptr;
 };
 
 }  // namespace mongoguard::proxy

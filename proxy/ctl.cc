@@ -125,14 +125,17 @@ void print_holds(const json& data) {
     rows.push_back({field(h, "id"), field(h, "ns"), field(h, "operation"), field(h, "client"),
                     field(h, "user"), field(h, "app"), docs, seconds_text(h["waiting_seconds"]),
                     field(h, "rule"), shorten(field(h, "filter"), 60)});
+    // Fleet mode: which proxy holds the client's connection.
+    if (h.contains("owner")) rows.back().push_back(field(h, "owner"));
   }
   if (rows.empty()) {
     std::cout << "no pending holds\n";
     return;
   }
-  std::cout << format_table(
-      {"ID", "NAMESPACE", "OP", "CLIENT", "USER", "APP", "DOCS", "WAITING", "RULE", "FILTER"},
-      rows);
+  std::vector<std::string> headers{"ID",  "NAMESPACE", "OP",      "CLIENT", "USER",
+                                   "APP", "DOCS",      "WAITING", "RULE",   "FILTER"};
+  if (data.contains("fleet")) headers.push_back("PROXY");
+  std::cout << format_table(headers, rows);
 }
 
 void print_breakers(const json& data) {

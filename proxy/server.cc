@@ -54,6 +54,14 @@ Server::Server(ServerSettings settings)
       [this](const std::string& action, const std::string& by, const std::string& target,
              const std::string& details) { audit_operator_action(action, by, target, details); },
       [this] { return read_token(); }, [this] { return listening_; }});
+  if (const auto& fleet = settings_.config->fleet) {
+    fleet_ = std::make_unique<Fleet>(
+        *fleet, budgets_, holds_, metrics_, *notifier_,
+        [this](const std::string& action, const std::string& by, const std::string& target,
+               const std::string& details) { audit_operator_action(action, by, target, details); });
+    services_->fleet = fleet_.get();
+    admin_state_->fleet = fleet_.get();
+  }
 }
 
 Server::~Server() { stop(); }
@@ -94,6 +102,11 @@ void Server::bind() {
 }
 
 int Server::run() {
+  if (fleet_) {
+    spdlog::info("fleet mode: proxy '{}' sharing budgets through {}", fleet_->name(),
+                 settings_.config->fleet->redis);
+    fleet_->start();
+  }
   for (auto& worker : workers_) {
     threads_.emplace_back([io = worker.get()] { io->run(); });
   }
@@ -171,6 +184,7 @@ void Server::stop() {
     if (thread.joinable()) thread.join();
   }
   threads_.clear();
+  if (fleet_) fleet_->stop();
 }
 
 asio::awaitable<void> Server::accept_loop(Listener& listener) {
@@ -256,6 +270,14 @@ bool Server::reload(const char* why, std::string* errors) {
       next->threads != current.threads || next->admin_listen != current.admin_listen) {
     spdlog::warn("reload ({}): listen, upstream, threads and admin changes take effect on restart",
                  why);
+  }
+  const auto fleet_of = [](const config::Config& c) {
+    return c.fleet ? c.fleet->redis + "|" + c.fleet->name + "|" + c.fleet->key_prefix + "|" +
+                         std::to_string(c.fleet->timeout.count())
+                   : std::string();
+  };
+  if (fleet_of(*next) != fleet_of(current)) {
+    spdlog::warn("reload ({}): fleet changes take effect on restart", why);
   }
   std::string error;
   if (!audit_.open(next->audit_path.value_or(""), error)) {

@@ -17,6 +17,7 @@
 #include "proxy/audit.h"
 #include "proxy/decision_log.h"
 #include "proxy/endpoint.h"
+#include "proxy/fleet.h"
 #include "proxy/metrics.h"
 #include "proxy/notifier.h"
 #include "proxy/policy_store.h"
@@ -97,6 +98,7 @@ class Server {
   std::unique_ptr<SessionServices> services_;
   std::unique_ptr<AdminState> admin_state_;
   std::unique_ptr<AdminHttp> admin_;
+  std::unique_ptr<Fleet> fleet_;  // fleet mode only
   bool listening_ = false;
   std::uint64_t next_session_id_ = 1;
   std::size_t next_worker_ = 0;

@@ -357,6 +357,13 @@ asio::awaitable<void> Session::relay_upstream_to_client() {
       continue;
     }
     if (!pending_.empty()) observe_reply(frame);
+    for (std::size_t i = 0; i < shared_counts_.size(); ++i) {
+      const auto& c = shared_counts_[i];
+      if (co_await services_.fleet->record_shared(*c.rule, c.key, c.ns, c.documents)) {
+        report_trip(c.key, policy::Clock::now());
+      }
+    }
+    shared_counts_.clear();
     if (!hello_ids_.empty()) rewrite_topology(frame);
     if (!co_await write_client(asio::buffer(frame))) co_return;
   }
@@ -501,7 +508,8 @@ asio::awaitable<Session::BudgetVerdict> Session::check_budgets(
     const policy::CommandInfo& info, std::vector<policy::Charge>& charges) {
   BudgetVerdict out;
   const auto config = services_.policies.current();
-  auto consider = [&](policy::Action action, const policy::Charge& c, std::string reason) {
+  auto consider = [&](policy::Action action, const policy::Charge& c, std::string reason,
+                      std::optional<policy::BreakerState> state = std::nullopt) {
     const bool dry = c.rule->mode.value_or(config->policy->mode) == policy::Mode::kDryRun;
     const auto enforced = dry ? policy::Action::kLog : action;
     if (policy::stricter(action, out.would) ||
@@ -510,6 +518,7 @@ asio::awaitable<Session::BudgetVerdict> Session::check_budgets(
       out.action = enforced;
       out.charge = &c;
       out.reason = std::move(reason);
+      out.state = std::move(state);
     }
   };
   for (auto& c : charges) {
@@ -533,9 +542,19 @@ asio::awaitable<Session::BudgetVerdict> Session::check_budgets(
   }
   const auto now = policy::Clock::now();
   for (auto& c : charges) {
-    auto admission = services_.budgets.admit(*c.rule, c.key, c.target->ns, c.known, now);
+    policy::Admission admission;
+    std::optional<policy::BreakerState> state;
+    if (services_.fleet) {
+      // Shared window in Redis, or this proxy's own when Redis is away.
+      auto shared = co_await services_.fleet->admit(*c.rule, c.key, c.target->ns, c.known);
+      if (closed_) co_return out;
+      admission = shared.admission;
+      state = std::move(shared.state);
+    } else {
+      admission = services_.budgets.admit(*c.rule, c.key, c.target->ns, c.known, now);
+      if (admission != policy::Admission::kPass) state = services_.budgets.breaker(c.key, now);
+    }
     if (admission == policy::Admission::kPass) continue;
-    auto state = services_.budgets.breaker(c.key, now);
     if (admission == policy::Admission::kWouldTrip && state) {
       metrics_.breakers_tripped.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("breaker {} tripped: {} of {} documents per {} used", c.key, state->used,
@@ -555,7 +574,7 @@ asio::awaitable<Session::BudgetVerdict> Session::check_budgets(
                config::format_duration(limit.per) + " spent (" + std::to_string(used) +
                " in the window)";
     }
-    consider(c.rule->action, c, std::move(reason));
+    consider(c.rule->action, c, std::move(reason), std::move(state));
   }
   co_return out;
 }
@@ -641,6 +660,7 @@ asio::awaitable<policy::HoldDecision> Session::park(
     limit = *max_time;
     by_max_time = true;
   }
+  if (services_.fleet) services_.fleet->hold_added(info, limit);
   asio::steady_timer deadline(executor);
   deadline.expires_after(limit);
   deadline.async_wait([&holds = services_.holds, id, by_max_time](error_code ec) {
@@ -656,6 +676,7 @@ asio::awaitable<policy::HoldDecision> Session::park(
   }
   deadline.cancel();
   held_id_ = 0;
+  if (services_.fleet) services_.fleet->hold_removed(id);
   services_.notifier.hold_resolved(info, *signal->decision);
   co_return *signal->decision;
 }
@@ -666,9 +687,11 @@ asio::awaitable<bool> Session::enforce(const wire::Request& request, policy::Com
   auto verdict = policy::decide(pol, info, identity_);
   auto charges = policy::budget_charges(pol, info, identity_);
   std::string reason;
+  std::optional<policy::BreakerState> budget_state;
   if (!charges.empty() && verdict.action != policy::Action::kBlock &&
       verdict.action != policy::Action::kHold) {
     auto budget = co_await check_budgets(info, charges);
+    budget_state = budget.state;
     if (closed_) co_return false;
     if (policy::stricter(budget.would, verdict.would) ||
         policy::stricter(budget.action, verdict.action)) {
@@ -697,9 +720,7 @@ asio::awaitable<bool> Session::enforce(const wire::Request& request, policy::Com
       audit_.write(record);
       // No reply will come to count; charge what was known.
       const auto now = policy::Clock::now();
-      for (const auto& c : charges) {
-        services_.budgets.record(*c.rule, c.key, c.target->ns, c.known, now);
-      }
+      for (const auto& c : charges) record_charge(c, c.known, now);
       return;
     }
     auto& pending = pending_[request.header.request_id];
@@ -756,7 +777,10 @@ asio::awaitable<bool> Session::enforce(const wire::Request& request, policy::Com
   for (const auto& c : charges) {
     if (verdict.rule == c.rule) {
       hold.breaker = c.key;
-      if (auto state = services_.budgets.breaker(c.key, policy::Clock::now())) {
+      auto state = budget_state && budget_state->name == c.key
+                       ? budget_state
+                       : services_.budgets.breaker(c.key, policy::Clock::now());
+      if (state) {
         hold.documents_in_window = state->used;
         hold.limit = state->limit;
       }
@@ -895,13 +919,10 @@ void Session::observe_reply(const std::vector<std::uint8_t>& frame) {
     metrics_.count_namespace_documents(pending.ns, pending.op, *facts.n);
     const auto now = policy::Clock::now();
     for (const auto& c : pending.charges) {
-      if (services_.budgets.record(*c.rule, c.key, c.target->ns, *facts.n, now)) {
-        metrics_.breakers_tripped.fetch_add(1, std::memory_order_relaxed);
-        if (auto state = services_.budgets.breaker(c.key, now)) {
-          spdlog::warn("breaker {} tripped: {} of {} documents used", c.key, state->used,
-                       state->limit);
-          services_.notifier.breaker_tripped(*state);
-        }
+      if (services_.fleet) {
+        shared_counts_.push_back({pending.config, c.rule, c.key, c.target->ns, *facts.n});
+      } else {
+        record_charge(c, *facts.n, now);
       }
     }
   }
@@ -916,6 +937,23 @@ void Session::observe_reply(const std::vector<std::uint8_t>& frame) {
       pending_user_.clear();
       spdlog::info("conn {} from {} authenticated as {}", id_, peer_, identity_.user);
     }
+  }
+}
+
+void Session::record_charge(const policy::Charge& c, std::int64_t documents,
+                            policy::TimePoint now) {
+  // In fleet mode a trip decided by the shared window is reported by the fleet.
+  const bool tripped = services_.fleet
+                           ? services_.fleet->record(*c.rule, c.key, c.target->ns, documents)
+                           : services_.budgets.record(*c.rule, c.key, c.target->ns, documents, now);
+  if (tripped) report_trip(c.key, now);
+}
+
+void Session::report_trip(const std::string& key, policy::TimePoint now) {
+  metrics_.breakers_tripped.fetch_add(1, std::memory_order_relaxed);
+  if (auto state = services_.budgets.breaker(key, now)) {
+    spdlog::warn("breaker {} tripped: {} of {} documents used", key, state->used, state->limit);
+    services_.notifier.breaker_tripped(*state);
   }
 }
 

@@ -22,6 +22,7 @@
 #include "proxy/asio.h"
 #include "proxy/audit.h"
 #include "proxy/endpoint.h"
+#include "proxy/fleet.h"
 #include "proxy/metrics.h"
 #include "proxy/notifier.h"
 #include "proxy/policy_store.h"
@@ -49,6 +50,7 @@ struct SessionServices {
   policy::HoldRegistry& holds;
   policy::BudgetBook& budgets;
   Notifier& notifier;
+  Fleet* fleet = nullptr;  // set in fleet mode: budgets shared through Redis
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -98,7 +100,11 @@ class Session : public std::enable_shared_from_this<Session> {
     policy::Action would = policy::Action::kAllow;
     const policy::Charge* charge = nullptr;
     std::string reason;
+    std::optional<policy::BreakerState> state;  // the deciding breaker, as admitted
   };
+  // Counts documents under a charge (shared in fleet mode); reports a trip.
+  void record_charge(const policy::Charge& c, std::int64_t documents, policy::TimePoint now);
+  void report_trip(const std::string& key, policy::TimePoint now);
   asio::awaitable<BudgetVerdict> check_budgets(const policy::CommandInfo& info,
                                                std::vector<policy::Charge>& charges);
   // Sends `count` with the target's filter on this client's own upstream
@@ -152,6 +158,17 @@ class Session : public std::enable_shared_from_this<Session> {
     std::chrono::steady_clock::time_point forwarded_at;
   };
   std::unordered_map<std::int32_t, Pending> pending_;
+  // Fleet mode: counts from a reply, sent to the shared windows before the
+  // reply is relayed, so the client's next write (through any proxy) is
+  // judged with them. `config` keeps the rule alive.
+  struct SharedCount {
+    std::shared_ptr<const config::Config> config;
+    const policy::Rule* rule = nullptr;
+    std::string key;
+    std::string ns;
+    std::int64_t documents = 0;
+  };
+  std::vector<SharedCount> shared_counts_;
   std::string pending_user_;  // SASL conversation in progress
   std::vector<std::uint8_t> reply_scratch_;
 

@@ -8,13 +8,13 @@ set -euo pipefail
 
 want=(build-essential cmake ninja-build pkg-config git ca-certificates
       libboost-dev libbson-dev libmongoc-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
-      libsnappy-dev libzstd-dev zlib1g-dev libssl-dev nlohmann-json3-dev
+      libsnappy-dev libzstd-dev zlib1g-dev libssl-dev nlohmann-json3-dev libhiredis-dev
       file dpkg-dev)
 mode=${1:-build}
 if [[ $mode == test ]]; then
   want+=(haproxy jq valgrind python3-matplotlib iproute2 libgtest-dev libbenchmark-dev clang
          libclang-rt-14-dev clang-format python3 python3-venv python3-pip chromium openssl
-         prometheus logrotate systemd)
+         prometheus logrotate systemd redis-server)
   command -v node >/dev/null 2>&1 || want+=(nodejs npm)
 fi
 [[ $mode == package ]] || command -v go >/dev/null 2>&1 || want+=(golang-go)

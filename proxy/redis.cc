@@ -1,0 +1,260 @@
+#include "proxy/redis.h"
+
+#include <hiredis/hiredis.h>
+
+#include <charconv>
+
+namespace mongoguard::proxy {
+
+namespace {
+
+RedisReply convert(const redisReply* r) {
+  RedisReply out;
+  switch (r->type) {
+    case REDIS_REPLY_STRING:
+      out.type = RedisReply::Type::kString;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      out.type = RedisReply::Type::kStatus;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      out.type = RedisReply::Type::kError;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      out.type = RedisReply::Type::kInteger;
+      out.integer = r->integer;
+      break;
+    case REDIS_REPLY_ARRAY:
+      out.type = RedisReply::Type::kArray;
+      out.elements.reserve(r->elements);
+      for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
+      break;
+    default:
+      out.type = RedisReply::Type::kNil;
+      break;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<long long> RedisReply::as_integer() const {
+  if (type == Type::kInteger) return integer;
+  if (type != Type::kString && type != Type::kStatus) return std::nullopt;
+  long long value = 0;
+  auto [end, ec] = std::from_chars(str.data(), str.data() + str.size(), value);
+  if (ec != std::errc() || end != str.data() + str.size() || str.empty()) return std::nullopt;
+  return value;
+}
+
+std::string format_redis_command(const std::vector<std::string>& argv) {
+  std::vector<const char*> pointers;
+  std::vector<std::size_t> lengths;
+  pointers.reserve(argv.size());
+  lengths.reserve(argv.size());
+  for (const auto& a : argv) {
+    pointers.push_back(a.data());
+    lengths.push_back(a.size());
+  }
+  char* encoded = nullptr;
+  const int n = redisFormatCommandArgv(&encoded, static_cast<int>(argv.size()), pointers.data(),
+                                       lengths.data());
+  if (n < 0 || encoded == nullptr) throw std::bad_alloc();
+  std::string out(encoded, static_cast<std::size_t>(n));
+  redisFreeCommand(encoded);
+  return out;
+}
+
+RedisDecoder::RedisDecoder() : reader_(redisReaderCreate()) {
+  if (reader_ == nullptr) throw std::bad_alloc();
+}
+
+RedisDecoder::~RedisDecoder() { redisReaderFree(static_cast<redisReader*>(reader_)); }
+
+void RedisDecoder::feed(const char* data, std::size_t size) {
+  redisReaderFeed(static_cast<redisReader*>(reader_), data, size);
+}
+
+std::optional<RedisReply> RedisDecoder::next(std::string& error) {
+  auto* reader = static_cast<redisReader*>(reader_);
+  void* raw = nullptr;
+  if (redisReaderGetReply(reader, &raw) != REDIS_OK) {
+    error = reader->errstr[0] != '\0' ? reader->errstr : "protocol error";
+    return std::nullopt;
+  }
+  if (raw == nullptr) return std::nullopt;
+  auto* reply = static_cast<redisReply*>(raw);
+  auto out = convert(reply);
+  freeReplyObject(reply);
+  return out;
+}
+
+struct RedisConnection::Waiter {
+  explicit Waiter(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::steady_timer timer;
+  std::optional<RedisReply> reply;
+  bool failed = false;
+};
+
+RedisConnection::RedisConnection(asio::any_io_executor executor) : socket_(std::move(executor)) {}
+
+RedisConnection::~RedisConnection() {
+  error_code ignored;
+  socket_.close(ignored);
+}
+
+void RedisConnection::close(const std::string& why) {
+  const bool was_open = open_;
+  if (open_ || last_error_.empty()) last_error_ = why;
+  open_ = false;
+  error_code ignored;
+  socket_.close(ignored);
+  // Everyone waiting learns now, not at their own timeouts.
+  for (auto& w : waiting_) {
+    w->failed = true;
+    w->timer.cancel();
+  }
+  waiting_.clear();
+  outbox_.clear();
+  if (was_open && on_close_) {
+    auto handler = std::move(on_close_);
+    handler(why);
+  }
+}
+
+asio::awaitable<std::string> RedisConnection::connect(const config::RedisUrl& server,
+                                                      std::chrono::milliseconds timeout) {
+  auto self = shared_from_this();
+  auto executor = socket_.get_executor();
+  asio::steady_timer deadline(executor);
+  deadline.expires_after(timeout);
+  bool timed_out = false;
+  deadline.async_wait([this, &timed_out](error_code ec) {
+    if (ec) return;
+    timed_out = true;
+    error_code ignored;
+    socket_.close(ignored);
+  });
+  error_code ec;
+  tcp::resolver resolver(executor);
+  auto endpoints = co_await resolver.async_resolve(server.host, std::to_string(server.port),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec) {
+    co_await asio::async_connect(socket_, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  }
+  deadline.cancel();
+  const std::string where = server.host + ":" + std::to_string(server.port);
+  if (timed_out) {
+    last_error_ =
+        "no connection to " + where + " within " + std::to_string(timeout.count()) + " ms";
+    co_return last_error_;
+  }
+  if (ec) {
+    last_error_ = "cannot connect to " + where + ": " + ec.message();
+    co_return last_error_;
+  }
+  socket_.set_option(tcp::no_delay(true), ec);
+  open_ = true;
+  last_error_.clear();
+  asio::co_spawn(
+      executor, [self] { return self->read_loop(); }, asio::detached);
+  if (!server.password.empty()) {
+    std::vector<std::string> auth{"AUTH"};
+    if (!server.user.empty()) auth.push_back(server.user);
+    auth.push_back(server.password);
+    auto reply = co_await command(std::move(auth), timeout);
+    if (!reply) co_return last_error_;
+    if (reply->is_error()) {
+      close("AUTH refused: " + reply->str);
+      co_return last_error_;
+    }
+  }
+  if (server.db != 0) {
+    auto reply = co_await command(redis_args("SELECT", std::to_string(server.db)), timeout);
+    if (!reply) co_return last_error_;
+    if (reply->is_error()) {
+      close("SELECT " + std::to_string(server.db) + " refused: " + reply->str);
+      co_return last_error_;
+    }
+  }
+  co_return std::string();
+}
+
+asio::awaitable<std::optional<RedisReply>> RedisConnection::command(
+    std::vector<std::string> argv, std::chrono::milliseconds timeout) {
+  if (!open_) co_return std::nullopt;
+  auto self = shared_from_this();
+  auto waiter = std::make_shared<Waiter>(socket_.get_executor());
+  waiter->timer.expires_after(timeout);
+  outbox_ += format_redis_command(argv);
+  waiting_.push_back(waiter);
+  if (!writing_) {
+    writing_ = true;
+    asio::co_spawn(
+        socket_.get_executor(), [self] { return self->write_loop(); }, asio::detached);
+  }
+  if (!waiter->reply && !waiter->failed) {
+    error_code ignored;
+    co_await waiter->timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+  if (waiter->reply) co_return std::move(waiter->reply);
+  if (!waiter->failed) {
+    close("no reply to " + argv.front() + " within " + std::to_string(timeout.count()) + " ms");
+  }
+  co_return std::nullopt;
+}
+
+asio::awaitable<void> RedisConnection::write_loop() {
+  std::string sending;
+  while (open_ && !outbox_.empty()) {
+    sending.swap(outbox_);
+    outbox_.clear();
+    error_code ec;
+    co_await asio::async_write(socket_, asio::buffer(sending),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    sending.clear();
+    if (ec) {
+      close("write failed: " + ec.message());
+      break;
+    }
+  }
+  writing_ = false;
+}
+
+asio::awaitable<void> RedisConnection::read_loop() {
+  auto self = shared_from_this();
+  std::vector<char> buffer(16 * 1024);
+  while (open_) {
+    error_code ec;
+    const std::size_t n = co_await socket_.async_read_some(
+        asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      close(ec == asio::error::eof ? std::string("the server closed the connection")
+                                   : "read failed: " + ec.message());
+      co_return;
+    }
+    decoder_.feed(buffer.data(), n);
+    for (;;) {
+      std::string error;
+      auto reply = decoder_.next(error);
+      if (!error.empty()) {
+        close("bad reply: " + error);
+        co_return;
+      }
+      if (!reply) break;
+      if (!waiting_.empty()) {
+        auto waiter = waiting_.front();
+        waiting_.pop_front();
+        waiter->reply = std::move(*reply);
+        waiter->timer.cancel();
+      } else if (on_push_) {
+        on_push_(std::move(*reply));
+      }
+    }
+  }
+}
+
+}  // namespace mongoguard::proxy
