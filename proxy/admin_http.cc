@@ -418,8 +418,8 @@ namespace {
 
 // The response to one read attempt: `ec` is how reading the request ended.
 // Sets `keep_alive`; returns nullopt when the connection should just close.
-std::optional<Response> respond(AdminState& state, Parser& parser, error_code ec,
-                                bool& keep_alive) {
+std::optional<Response> respond(AdminState& state, Parser& parser, error_code ec, bool& keep_alive,
+                                policy::TimePoint now) {
   AdminResponse result;
   keep_alive = false;
   unsigned version = 11;
@@ -435,7 +435,7 @@ std::optional<Response> respond(AdminState& state, Parser& parser, error_code ec
                        request.body(), std::string(request[http::field::authorization]),
                        std::string(request["X-Mongoguard-Operator"])};
     try {
-      result = handle_admin_request(state, admin, policy::Clock::now());
+      result = handle_admin_request(state, admin, now);
     } catch (const std::exception& e) {
       spdlog::error("admin: {} {} failed: {}", admin.method, admin.target, e.what());
       result = error(500, "internal error");
@@ -456,7 +456,7 @@ std::optional<Response> respond(AdminState& state, Parser& parser, error_code ec
 }  // namespace
 
 std::string answer_raw_admin_request(AdminState& state, std::string_view raw,
-                                     policy::TimePoint /*now*/) {
+                                     policy::TimePoint now) {
   Parser parser;
   limit(parser);
   parser.eager(true);
@@ -466,13 +466,16 @@ std::string answer_raw_admin_request(AdminState& state, std::string_view raw,
     used += parser.put(asio::buffer(raw.data() + used, raw.size() - used), ec);
     if (ec == http::error::need_more) break;
   }
+  // The listener closes quietly on a connection that ends before a whole
+  // header (end_of_stream, partial_message).
+  if (!parser.is_header_done() && ec != http::error::body_limit) return "";
   if (!ec && !parser.is_done()) {
     // The peer closed after what it sent: a request without a length ends here.
     parser.put_eof(ec);
   }
   if (ec == http::error::need_more || (!parser.is_done() && !ec)) return "";
   bool keep_alive = false;
-  auto response = respond(state, parser, ec, keep_alive);
+  auto response = respond(state, parser, ec, keep_alive, now);
   if (!response) return "";
   std::ostringstream out;
   out << *response;
@@ -561,7 +564,7 @@ asio::awaitable<void> AdminHttp::serve_requests(Stream& stream) {
     co_await http::async_read(stream, buffer, parser,
                               asio::redirect_error(asio::use_awaitable, ec));
     bool keep_alive = false;
-    auto response = respond(state_, parser, ec, keep_alive);
+    auto response = respond(state_, parser, ec, keep_alive, policy::Clock::now());
     if (!response) break;
     beast::get_lowest_layer(stream).expires_after(kIdleTimeout);
     co_await http::async_write(stream, *response, asio::redirect_error(asio::use_awaitable, ec));
