@@ -277,7 +277,7 @@ class Parser {
     }
     check_keys(root,
                {"listen", "upstream", "threads", "log_level", "admin", "connect_timeout", "mode",
-                "audit", "rules", "holds", "notify", "tls", "fleet"},
+                "audit", "rules", "holds", "notify", "tls", "fleet", "limits", "shutdown_grace"},
                "the top level");
     if (auto n = root["listen"]) config.listen = scalar(n, "listen");
     if (auto n = root["upstream"]) {
@@ -317,9 +317,22 @@ class Parser {
       if (!admin.IsMap()) {
         error(admin, "admin must be a mapping");
       } else {
-        check_keys(admin, {"listen", "token_file"}, "admin");
+        check_keys(admin, {"listen", "token_file", "tls"}, "admin");
         if (auto n = admin["listen"]) config.admin_listen = scalar(n, "admin.listen");
         if (auto n = admin["token_file"]) config.admin_token_file = scalar(n, "admin.token_file");
+        if (auto n = admin["tls"]) config.admin_tls = parse_admin_tls(n);
+      }
+    }
+    if (auto n = root["limits"]) parse_limits(n, config.limits);
+    if (auto n = root["shutdown_grace"]) {
+      // 0s is allowed: close at once.
+      if (auto text = scalar(n, "shutdown_grace")) {
+        auto d = parse_duration(*text);
+        if (!d) {
+          error(n, "bad duration '" + *text + "' for shutdown_grace (use e.g. 0s, 10s, 1m)");
+        } else {
+          config.shutdown_grace = *d;
+        }
       }
     }
     if (auto holds = root["holds"]) {
@@ -616,6 +629,63 @@ class Parser {
       return std::nullopt;
     }
     return ref;
+  }
+
+  std::optional<AdminTls> parse_admin_tls(const YAML::Node& node) {
+    if (!node.IsMap()) {
+      error(node, "admin.tls must be a mapping with cert and key");
+      return std::nullopt;
+    }
+    check_keys(node, {"cert", "key"}, "admin.tls");
+    AdminTls out;
+    bool ok = true;
+    for (auto [key, ref] : {std::pair{"cert", &out.cert}, std::pair{"key", &out.key}}) {
+      if (auto n = node[key]) {
+        auto f = file(n, std::string("admin.tls.") + key);
+        ok = ok && f;
+        if (f) *ref = *f;
+      } else {
+        error(node, std::string("admin.tls needs ") + key + " (PEM)");
+        ok = false;
+      }
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+
+  // A whole number, at least `min`.
+  std::optional<std::uint64_t> count(const YAML::Node& n, std::string_view key, std::uint64_t min,
+                                     std::uint64_t max) {
+    std::uint64_t value = 0;
+    if (!n.IsScalar() || !YAML::convert<std::uint64_t>::decode(n, value) || value < min ||
+        value > max) {
+      error(n, std::string(key) + " must be a whole number between " + std::to_string(min) +
+                   " and " + std::to_string(max));
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  void parse_limits(const YAML::Node& node, Limits& out) {
+    if (!node.IsMap()) {
+      error(node,
+            "limits must be a mapping (max_connections, max_pending_holds, max_message_size)");
+      return;
+    }
+    check_keys(node, {"max_connections", "max_pending_holds", "max_message_size"}, "limits");
+    if (auto n = node["max_connections"]) {
+      if (auto v = count(n, "limits.max_connections", 0, 1'000'000)) out.max_connections = *v;
+    }
+    if (auto n = node["max_pending_holds"]) {
+      if (auto v = count(n, "limits.max_pending_holds", 0, 1'000'000)) out.max_pending_holds = *v;
+    }
+    if (auto n = node["max_message_size"]) {
+      // Bytes; below a few KiB not even a handshake fits, and servers refuse
+      // anything over 48 MB.
+      if (auto v = count(n, "limits.max_message_size", 4096, 48'000'000)) {
+        out.max_message_size = static_cast<std::int32_t>(*v);
+      }
+    }
   }
 
   void parse_tls(const YAML::Node& tls, TlsConfig& out) {

@@ -90,6 +90,25 @@ struct FleetConfig {
   std::string key_prefix = "mongoguard";   // keys are <prefix>:...
 };
 
+// admin.tls: HTTPS for the admin endpoint.
+struct AdminTls {
+  FileRef cert;
+  FileRef key;
+};
+
+// limits: what one process accepts before it refuses, so that a flood is
+// turned away cleanly instead of exhausting descriptors or memory.
+struct Limits {
+  // Client connections served at once; beyond it a new client is closed at
+  // once. 0: derived from the open-file limit at start-up (each client
+  // needs two descriptors, its own and its upstream's).
+  std::size_t max_connections = 0;
+  // Operations held at once; beyond it a would-be hold is refused instead.
+  std::size_t max_pending_holds = 1000;
+  // Largest frame accepted from a client or the server (the wire default).
+  std::int32_t max_message_size = 48'000'000;
+};
+
 struct Config {
   std::optional<std::string> listen;
   std::optional<std::string> upstream;    // one server: mongodb://host:port
@@ -98,6 +117,11 @@ struct Config {
   std::optional<std::string> log_level;
   std::optional<std::string> admin_listen;
   std::optional<std::string> admin_token_file;  // bearer token for the admin API
+  std::optional<AdminTls> admin_tls;            // set: the admin endpoint speaks HTTPS
+  Limits limits;
+  // On SIGTERM/SIGINT: how long requests already in flight may take to
+  // finish before the remaining connections are closed.
+  std::chrono::milliseconds shutdown_grace{std::chrono::seconds(10)};
   std::chrono::milliseconds hold_timeout{std::chrono::minutes(10)};  // then rejected
   std::vector<Webhook> webhooks;
   std::optional<std::chrono::milliseconds> connect_timeout;

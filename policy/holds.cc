@@ -20,8 +20,9 @@ const char* hold_outcome_name(HoldOutcome o) {
   return "unknown";
 }
 
-std::uint64_t HoldRegistry::add(HoldInfo info, Resolved on_resolved) {
+std::uint64_t HoldRegistry::add(HoldInfo info, Resolved on_resolved, std::size_t max_pending) {
   std::lock_guard lock(mutex_);
+  if (holds_.size() >= max_pending) return 0;
   info.id = next_id_++;
   const auto id = info.id;
   holds_.emplace(id, Entry{std::move(info), std::move(on_resolved)});

@@ -57,8 +57,10 @@ class HoldRegistry {
  public:
   using Resolved = std::function<void(const HoldDecision&)>;
 
-  // Parks a hold; `on_resolved` is called exactly once. Returns its id.
-  std::uint64_t add(HoldInfo info, Resolved on_resolved);
+  // Parks a hold; `on_resolved` is called exactly once. Returns its id, or
+  // 0 (and parks nothing) when `max_pending` holds are pending already.
+  std::uint64_t add(HoldInfo info, Resolved on_resolved,
+                    std::size_t max_pending = static_cast<std::size_t>(-1));
   // Resolves one hold; false when it is unknown or already resolved.
   bool resolve(std::uint64_t id, const HoldDecision& decision);
   // Resolves every pending hold of a breaker / every pending hold.

@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <sstream>
 
 #include "proxy/admin_json.h"
 #include "proxy/admin_page.h"
@@ -27,6 +29,16 @@ constexpr std::size_t kMaxBody = 64 * 1024;
 constexpr std::size_t kDefaultDecisions = 50;
 constexpr std::size_t kMaxDecisions = 500;
 constexpr auto kIdleTimeout = 30s;
+constexpr auto kHandshakeTimeout = 10s;
+constexpr std::size_t kMaxHeader = 16 * 1024;
+
+using Parser = http::request_parser<http::string_body>;
+using Response = http::response<http::string_body>;
+
+void limit(Parser& parser) {
+  parser.header_limit(kMaxHeader);
+  parser.body_limit(kMaxBody);
+}
 
 AdminResponse json_response(unsigned status, const json& body) {
   return AdminResponse{status, "application/json", dump_json(body) + "\n"};
@@ -433,8 +445,99 @@ AdminResponse handle_admin_request(AdminState& state, const AdminRequest& reques
   return error(404, "no such path");
 }
 
-AdminHttp::AdminHttp(asio::io_context& io, const tcp::endpoint& endpoint, AdminState& state)
-    : acceptor_(io, endpoint), state_(state) {}
+namespace {
+
+// What one read attempt asks for: `ec` is how reading the request ended.
+// Sets `keep_alive`, `version` and `head`; nullopt when the connection should
+// just close. The answer may carry a deferred part (fleet mode) for the
+// listener to await.
+std::optional<AdminResponse> answer(AdminState& state, Parser& parser, error_code ec,
+                                    bool& keep_alive, unsigned& version, bool& head,
+                                    policy::TimePoint now) {
+  keep_alive = false;
+  head = false;
+  version = 11;
+  if (ec == http::error::body_limit) return error(413, "request body larger than 64 KiB");
+  if (ec) return std::nullopt;
+  const auto& request = parser.get();
+  keep_alive = request.keep_alive();
+  version = request.version();
+  head = request.method() == http::verb::head;
+  AdminRequest admin{std::string(request.method_string()), std::string(request.target()),
+                     request.body(), std::string(request[http::field::authorization]),
+                     std::string(request["X-Mongoguard-Operator"])};
+  try {
+    return handle_admin_request(state, admin, now);
+  } catch (const std::exception& e) {
+    spdlog::error("admin: {} {} failed: {}", admin.method, admin.target, e.what());
+    return error(500, "internal error");
+  }
+}
+
+Response render(AdminResponse result, unsigned version, bool keep_alive, bool head) {
+  if (head) result.body.clear();
+  Response response{static_cast<http::status>(result.status), version};
+  response.set(http::field::server, "mongoguard");
+  response.set(http::field::content_type, result.content_type);
+  response.set(http::field::cache_control, "no-store");
+  if (result.status == 401) response.set(http::field::www_authenticate, "Bearer");
+  response.keep_alive(keep_alive);
+  response.body() = std::move(result.body);
+  response.prepare_payload();
+  return response;
+}
+
+}  // namespace
+
+std::string answer_raw_admin_request(AdminState& state, std::string_view raw,
+                                     policy::TimePoint now) {
+  Parser parser;
+  limit(parser);
+  parser.eager(true);
+  error_code ec;
+  std::size_t used = 0;
+  while (!ec && used < raw.size() && !parser.is_done()) {
+    used += parser.put(asio::buffer(raw.data() + used, raw.size() - used), ec);
+    if (ec == http::error::need_more) break;
+  }
+  // The listener closes quietly on a connection that ends before a whole
+  // header (end_of_stream, partial_message).
+  if (!parser.is_header_done() && ec != http::error::body_limit) return "";
+  if (!ec && !parser.is_done()) {
+    // The peer closed after what it sent: a request without a length ends here.
+    parser.put_eof(ec);
+  }
+  if (ec == http::error::need_more || (!parser.is_done() && !ec)) return "";
+  bool keep_alive = false;
+  bool head = false;
+  unsigned version = 11;
+  auto result = answer(state, parser, ec, keep_alive, version, head, now);
+  if (!result) return "";
+  // Deferred answers exist only in fleet mode, which needs the listener's
+  // event loop; here the immediate part is the answer.
+  std::ostringstream out;
+  out << render(std::move(*result), version, keep_alive, head);
+  return out.str();
+}
+
+std::optional<std::string> admin_exposure_problem(const HostPort& listen, bool tls,
+                                                  bool token_configured) {
+  bool loopback = listen.host == "localhost";
+  error_code ec;
+  const auto address = asio::ip::make_address(listen.host, ec);
+  if (!ec) loopback = address.is_loopback();
+  if (loopback || (tls && token_configured)) return std::nullopt;
+  std::string missing;
+  if (!tls) missing = "admin.tls (cert and key)";
+  if (!token_configured) missing += std::string(missing.empty() ? "" : " and ") + "a token file";
+  return "the admin endpoint " + listen.to_string() +
+         " is not a loopback address; it may listen there only with " + missing +
+         " configured (the API can approve held deletes)";
+}
+
+AdminHttp::AdminHttp(asio::io_context& io, const tcp::endpoint& endpoint, AdminState& state,
+                     std::shared_ptr<ssl::context> tls)
+    : acceptor_(io, endpoint), state_(state), tls_(std::move(tls)) {}
 
 void AdminHttp::start() {
   asio::co_spawn(
@@ -467,53 +570,55 @@ asio::awaitable<void> AdminHttp::accept_loop() {
 }
 
 asio::awaitable<void> AdminHttp::serve(tcp::socket socket) {
-  beast::tcp_stream stream(std::move(socket));
+  if (!tls_) {
+    beast::tcp_stream stream(std::move(socket));
+    co_await serve_requests(stream);
+    error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    co_return;
+  }
+  beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls_);
+  error_code ec;
+  beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
+  co_await stream.async_handshake(ssl::stream_base::server,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    spdlog::debug("admin: TLS handshake failed: {}", ec.message());
+    co_return;
+  }
+  co_await serve_requests(stream);
+  beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
+  co_await stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+template <typename Stream>
+asio::awaitable<void> AdminHttp::serve_requests(Stream& stream) {
   beast::flat_buffer buffer;
   for (;;) {
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(16 * 1024);
-    parser.body_limit(kMaxBody);
+    Parser parser;
+    limit(parser);
     error_code ec;
-    stream.expires_after(kIdleTimeout);
+    beast::get_lowest_layer(stream).expires_after(kIdleTimeout);
     co_await http::async_read(stream, buffer, parser,
                               asio::redirect_error(asio::use_awaitable, ec));
-    AdminResponse result;
     bool keep_alive = false;
+    bool head = false;
     unsigned version = 11;
-    if (ec == http::error::body_limit) {
-      result = error(413, "request body larger than 64 KiB");
-    } else if (ec) {
-      break;
-    } else {
-      const auto& request = parser.get();
-      keep_alive = request.keep_alive();
-      version = request.version();
-      AdminRequest admin{std::string(request.method_string()), std::string(request.target()),
-                         request.body(), std::string(request[http::field::authorization]),
-                         std::string(request["X-Mongoguard-Operator"])};
+    auto result = answer(state_, parser, ec, keep_alive, version, head, policy::Clock::now());
+    if (!result) break;
+    if (result->deferred) {
       try {
-        result = handle_admin_request(state_, admin, policy::Clock::now());
-        if (result.deferred) result = co_await result.deferred();
+        result = co_await result->deferred();
       } catch (const std::exception& e) {
-        spdlog::error("admin: {} {} failed: {}", admin.method, admin.target, e.what());
+        spdlog::error("admin: fleet request failed: {}", e.what());
         result = error(500, "internal error");
       }
-      if (request.method() == http::verb::head) result.body.clear();
     }
-    http::response<http::string_body> response{static_cast<http::status>(result.status), version};
-    response.set(http::field::server, "mongoguard");
-    response.set(http::field::content_type, result.content_type);
-    response.set(http::field::cache_control, "no-store");
-    if (result.status == 401) response.set(http::field::www_authenticate, "Bearer");
-    response.keep_alive(keep_alive);
-    response.body() = std::move(result.body);
-    response.prepare_payload();
-    stream.expires_after(kIdleTimeout);
+    auto response = render(std::move(*result), version, keep_alive, head);
+    beast::get_lowest_layer(stream).expires_after(kIdleTimeout);
     co_await http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
     if (ec || !keep_alive) break;
   }
-  error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
 }
 
 }  // namespace mongoguard::proxy

@@ -15,6 +15,8 @@
 
 #include "proxy/admin_state.h"
 #include "proxy/asio.h"
+#include "proxy/endpoint.h"
+#include "proxy/tls.h"
 
 namespace mongoguard::proxy {
 
@@ -60,19 +62,38 @@ bool constant_time_equal(std::string_view a, std::string_view b);
 // True when `authorization` is "Bearer <token>" and token is non-empty.
 bool bearer_matches(std::string_view authorization, std::string_view token);
 
+// What the listener does with one request, without a socket: parses `raw`
+// with the listener's limits, answers it and returns the serialized
+// response ("" when the bytes are not a complete request). For fuzzing and
+// tests.
+std::string answer_raw_admin_request(AdminState& state, std::string_view raw,
+                                     policy::TimePoint now);
+
+// Why the admin endpoint must not listen on `listen` with this setup, or
+// nullopt when it may: anything but a loopback address needs HTTPS and a
+// token, since the API can approve held deletes.
+std::optional<std::string> admin_exposure_problem(const HostPort& listen, bool tls,
+                                                  bool token_configured);
+
 class AdminHttp {
  public:
-  AdminHttp(asio::io_context& io, const tcp::endpoint& endpoint, AdminState& state);
+  // `tls` set: HTTPS only.
+  AdminHttp(asio::io_context& io, const tcp::endpoint& endpoint, AdminState& state,
+            std::shared_ptr<ssl::context> tls = nullptr);
   void start();
   void stop();
   tcp::endpoint local_endpoint() const;
+  bool is_tls() const { return tls_ != nullptr; }
 
  private:
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> serve(tcp::socket socket);
+  template <typename Stream>
+  asio::awaitable<void> serve_requests(Stream& stream);
 
   tcp::acceptor acceptor_;
   AdminState& state_;
+  std::shared_ptr<ssl::context> tls_;
 };
 
 }  // namespace mongoguard::proxy

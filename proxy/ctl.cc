@@ -14,6 +14,8 @@
 // clang-format off
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/asio/ssl.hpp>
 // clang-format on
 
 namespace mongoguard::tools {
@@ -43,9 +45,11 @@ const char* kUsageText =
     "  decisions [--limit N]       recent audit records, newest first\n"
     "  reload                      reload the configuration file\n"
     "options:\n"
-    "  --admin URL        admin endpoint (default http://127.0.0.1:9901)\n"
+    "  --admin URL        admin endpoint, http:// or https:// (default http://127.0.0.1:9901)\n"
     "  --token-file FILE  bearer token (default $MONGOGUARD_ADMIN_TOKEN_FILE,\n"
     "                     else /etc/mongoguard/admin.token)\n"
+    "  --ca-file FILE     CA certificate(s) that sign an https endpoint's certificate\n"
+    "                     (default $MONGOGUARD_ADMIN_CA_FILE, else the system's roots)\n"
     "  --as NAME          operator name recorded with decisions (default $USER)\n"
     "  --json             print the API's JSON instead of tables\n";
 
@@ -59,17 +63,19 @@ struct Reply {
   std::string body;
 };
 
-// One request over a fresh connection; throws on network errors.
-Reply request(const proxy::HttpUrl& base, const std::string& token, http::verb method,
-              const std::string& path, const std::string& body) {
-  asio::io_context io;
-  tcp::resolver resolver(io);
-  beast::tcp_stream stream(io);
-  stream.connect(resolver.resolve(base.host, base.port));
-  std::string prefix = base.target == "/" ? "" : base.target;
+struct Endpoint {
+  proxy::HttpUrl url;
+  bool https = false;
+  std::string ca_file;  // https: empty = the system's trusted roots
+};
+
+template <typename Stream>
+Reply exchange(Stream& stream, const Endpoint& base, const std::string& token, http::verb method,
+               const std::string& path, const std::string& body) {
+  std::string prefix = base.url.target == "/" ? "" : base.url.target;
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   http::request<http::string_body> req{method, prefix + path, 11};
-  req.set(http::field::host, base.host_header());
+  req.set(http::field::host, base.url.host_header());
   req.set(http::field::user_agent, "mongoguard-ctl/" MONGOGUARD_VERSION);
   req.set(http::field::authorization, "Bearer " + token);
   if (method == http::verb::post) {
@@ -82,9 +88,45 @@ Reply request(const proxy::HttpUrl& base, const std::string& token, http::verb m
   beast::flat_buffer buffer;
   http::response<http::string_body> res;
   http::read(stream, buffer, res);
-  proxy::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   return Reply{res.result_int(), std::move(res.body())};
+}
+
+// One request over a fresh connection; throws on network and TLS errors
+// (an https certificate that does not verify is one).
+Reply request(const Endpoint& base, const std::string& token, http::verb method,
+              const std::string& path, const std::string& body) {
+  asio::io_context io;
+  tcp::resolver resolver(io);
+  const auto& url = base.url;
+  if (!base.https) {
+    beast::tcp_stream stream(io);
+    stream.connect(resolver.resolve(url.host, url.port));
+    auto reply = exchange(stream, base, token, method, path, body);
+    proxy::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    return reply;
+  }
+  namespace ssl = asio::ssl;
+  ssl::context ctx(ssl::context::tls_client);
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                  ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  if (base.ca_file.empty()) {
+    ctx.set_default_verify_paths();
+  } else {
+    ctx.load_verify_file(base.ca_file);
+  }
+  ctx.set_verify_mode(ssl::verify_peer);
+  ctx.set_verify_callback(ssl::host_name_verification(url.host));
+  beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
+  proxy::error_code ec;
+  if (!SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str())) {
+    throw std::runtime_error("cannot set the TLS server name " + url.host);
+  }
+  beast::get_lowest_layer(stream).connect(resolver.resolve(url.host, url.port));
+  stream.handshake(ssl::stream_base::client);
+  auto reply = exchange(stream, base, token, method, path, body);
+  stream.shutdown(ec);  // the server may just close; nothing to do about it
+  return reply;
 }
 
 std::string str(const json& v) {
@@ -260,6 +302,8 @@ int ctl_main(int argc, char** argv) {
   std::string admin = "http://127.0.0.1:9901";
   std::string token_file;
   if (const char* env = std::getenv("MONGOGUARD_ADMIN_TOKEN_FILE"); env && *env) token_file = env;
+  std::string ca_file;
+  if (const char* env = std::getenv("MONGOGUARD_ADMIN_CA_FILE"); env && *env) ca_file = env;
   if (token_file.empty()) token_file = "/etc/mongoguard/admin.token";
   std::string as;
   if (const char* user = std::getenv("USER"); user) as = user;
@@ -292,8 +336,9 @@ int ctl_main(int argc, char** argv) {
     } else if (arg == "--json") {
       raw = true;
     } else if (arg == "--admin" || arg == "--token-file" || arg == "--as" || arg == "--documents" ||
-               arg == "--minutes" || arg == "--limit") {
+               arg == "--minutes" || arg == "--limit" || arg == "--ca-file") {
       if (!value(v)) return usage(arg + " needs a value");
+      if (arg == "--ca-file") ca_file = v;
       if (arg == "--admin") admin = v;
       if (arg == "--token-file") token_file = v;
       if (arg == "--as") as = v;
@@ -320,8 +365,33 @@ int ctl_main(int argc, char** argv) {
   }
   if (limit && command != "decisions") return usage("--limit goes with decisions");
 
-  auto base = proxy::parse_http_url(admin);
-  if (!base) return usage("--admin must be an http://HOST:PORT URL, not " + admin);
+  Endpoint base;
+  base.ca_file = ca_file;
+  {
+    // https://: the same URL shape over TLS, port 443 unless given.
+    std::string as_http = admin;
+    constexpr std::string_view kHttps = "https://";
+    if (admin.size() > kHttps.size() &&
+        std::equal(kHttps.begin(), kHttps.end(), admin.begin(), [](char a, char b) {
+          return a == std::tolower(static_cast<unsigned char>(b));
+        })) {
+      base.https = true;
+      as_http = "http://" + admin.substr(kHttps.size());
+    }
+    auto url = proxy::parse_http_url(as_http);
+    if (!url) return usage("--admin must be an http(s)://HOST:PORT URL, not " + admin);
+    base.url = *url;
+    if (base.https) {
+      const std::string authority = as_http.substr(7, as_http.find_first_of("/?#", 7) - 7);
+      const auto bracket = authority.rfind(']');
+      if (authority.find(':', bracket == std::string::npos ? 0 : bracket) == std::string::npos) {
+        base.url.port = "443";
+      }
+    }
+  }
+  if (!base.https && !ca_file.empty() && std::getenv("MONGOGUARD_ADMIN_CA_FILE") == nullptr) {
+    return usage("--ca-file goes with an https:// --admin URL");
+  }
 
   // Build the request.
   http::verb method = http::verb::get;
@@ -377,7 +447,7 @@ int ctl_main(int argc, char** argv) {
 
   Reply reply;
   try {
-    reply = request(*base, *token, method, path, method == http::verb::post ? body.dump() : "");
+    reply = request(base, *token, method, path, method == http::verb::post ? body.dump() : "");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mongoguard ctl: cannot reach %s: %s\n", admin.c_str(), e.what());
     return kApiError;

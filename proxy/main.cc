@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "config/config.h"
+#include "proxy/admin_http.h"
 #include "proxy/ctl.h"
 #include "proxy/endpoint.h"
 #include "proxy/options.h"
@@ -106,6 +107,20 @@ int main(int argc, char** argv) {
     auto admin = proxy::parse_host_port(*options.admin_listen, error, 9901);
     if (!admin) return usage_error("bad --admin-listen: " + error);
     settings.admin_listen = *admin;
+    const auto& file = *settings.config;
+    if (file.admin_tls) {
+      auto admin_tls = proxy::build_admin_tls(*file.admin_tls, *options.config_path);
+      if (!admin_tls.errors.empty()) {
+        for (const auto& e : admin_tls.errors)
+          std::fprintf(stderr, "mongoguard: %s\n", e.to_string().c_str());
+        return kUsageError;
+      }
+      settings.admin_tls = admin_tls.context;
+    }
+    const bool token = options.admin_token_file.has_value() || file.admin_token_file.has_value();
+    if (auto problem = proxy::admin_exposure_problem(*admin, file.admin_tls.has_value(), token)) {
+      return usage_error(*problem);
+    }
   }
   settings.threads = options.threads.value_or(std::max(1u, std::thread::hardware_concurrency()));
 

@@ -120,6 +120,9 @@ std::string Metrics::render_prometheus() const {
   counter("mongoguard_connections_accepted_total", "Client connections accepted.",
           load(connections_accepted));
   gauge("mongoguard_connections_open", "Client connections open now.", load(connections_open));
+  counter("mongoguard_connections_refused_total",
+          "Client connections closed at once because limits.max_connections were open.",
+          load(connections_refused));
   counter("mongoguard_upstream_connect_failures_total",
           "Client connections closed because the upstream could not be reached.",
           load(upstream_connect_failures));
@@ -168,6 +171,9 @@ std::string Metrics::render_prometheus() const {
   }
   counter("mongoguard_holds_created_total", "Operations parked for an operator's decision.",
           load(holds_created));
+  counter("mongoguard_holds_refused_total",
+          "Would-be holds refused because limits.max_pending_holds were pending.",
+          load(holds_refused));
   counter("mongoguard_breakers_tripped_total", "Budgets spent (breaker trips).",
           load(breakers_tripped));
   out +=

@@ -55,6 +55,10 @@ class Metrics {
   std::atomic<std::uint64_t> policy_reload_failures{0};
 
   std::atomic<std::uint64_t> holds_created{0};
+  // Would-be holds refused because limits.max_pending_holds were pending.
+  std::atomic<std::uint64_t> holds_refused{0};
+  // Clients closed at once because limits.max_connections were open.
+  std::atomic<std::uint64_t> connections_refused{0};
   std::atomic<std::uint64_t> breakers_tripped{0};
 
   void count_rejected(wire::DecodeError reason);

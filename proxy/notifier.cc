@@ -89,7 +89,8 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
       if (!q->sending) {
         q->sending = true;
         asio::co_spawn(
-            io, [self = shared_from_this(), q] { return self->drain(q); }, asio::detached);
+            io, [self = shared_from_this(), queue = q] { return self->drain(queue); },
+            asio::detached);
       }
     }
   }

@@ -1,6 +1,7 @@
 #include "proxy/server.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cctype>
@@ -62,6 +63,42 @@ Server::Server(ServerSettings settings)
     services_->fleet = fleet_.get();
     admin_state_->fleet = fleet_.get();
   }
+  constexpr rlim_t kReserved = 64;
+  struct rlimit files {};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    descriptor_max_connections_ =
+        files.rlim_cur > 2 * kReserved ? (files.rlim_cur - kReserved) / 2 : 1;
+  } else {
+    descriptor_max_connections_ = 1'000'000;
+  }
+}
+
+std::size_t Server::max_connections() const {
+  const auto configured = policies_.current()->limits.max_connections;
+  return configured == 0 ? descriptor_max_connections_ : configured;
+}
+
+bool Server::refuse_over_limit(tcp::socket& socket) {
+  const auto limit = max_connections();
+  const auto open = metrics_.connections_open.load(std::memory_order_relaxed);
+  if (open < 0 || static_cast<std::size_t>(open) < limit) return false;
+  metrics_.connections_refused.fetch_add(1, std::memory_order_relaxed);
+  ++refused_unlogged_;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - refusal_logged_ >= std::chrono::seconds(1)) {
+    error_code ec;
+    const auto peer = socket.remote_endpoint(ec);
+    spdlog::warn(
+        "refused {} client connection(s) (latest from {}): {} open, limits.max_connections is {}",
+        refused_unlogged_, ec ? std::string("?") : peer.address().to_string(), open, limit);
+    refused_unlogged_ = 0;
+    refusal_logged_ = now;
+  }
+  error_code ignored;
+  // Reset rather than a graceful close: nothing was read, nothing lingers.
+  socket.set_option(asio::socket_base::linger(true, 0), ignored);
+  socket.close(ignored);
+  return true;
 }
 
 Server::~Server() { stop(); }
@@ -96,8 +133,16 @@ void Server::bind() {
     listener->acceptor.listen(asio::socket_base::max_listen_connections);
   }
   if (settings_.admin_listen) {
-    admin_ = std::make_unique<AdminHttp>(
-        main_io_, resolve_listen(main_io_, *settings_.admin_listen), *admin_state_);
+    admin_ =
+        std::make_unique<AdminHttp>(main_io_, resolve_listen(main_io_, *settings_.admin_listen),
+                                    *admin_state_, settings_.admin_tls);
+  }
+  const auto configured = settings_.config->limits.max_connections;
+  if (configured > descriptor_max_connections_) {
+    spdlog::warn(
+        "limits.max_connections is {} but the open-file limit allows about {} (two descriptors "
+        "per client); beyond that, accepting fails until connections close",
+        configured, descriptor_max_connections_);
   }
 }
 
@@ -124,8 +169,8 @@ int Server::run() {
   }
   if (admin_) {
     admin_->start();
-    spdlog::info("admin endpoint on http://{}/ (/metrics, /healthz)",
-                 settings_.admin_listen->to_string());
+    spdlog::info("admin endpoint on {}://{}/ (/metrics, /healthz)",
+                 admin_->is_tls() ? "https" : "http", settings_.admin_listen->to_string());
   }
   listening_ = true;
   for (const auto& listener : listeners_) {
@@ -136,6 +181,10 @@ int Server::run() {
                                     : std::string(),
         settings_.threads);
   }
+  spdlog::info(
+      "limits: max_connections {}{}, max_pending_holds {}, max_message_size {}", max_connections(),
+      policies_.current()->limits.max_connections == 0 ? " (from the open-file limit)" : "",
+      policies_.current()->limits.max_pending_holds, policies_.current()->limits.max_message_size);
   main_io_.run();
   stop();
   spdlog::info("mongoguard stopped");
@@ -146,16 +195,38 @@ void Server::shutdown() {
   error_code ignored;
   for (auto& listener : listeners_) listener->acceptor.close(ignored);
   listening_ = false;
-  // Held operations are rejected, never forwarded. Their sessions write the
-  // refusal on their own threads; give them a moment before stopping.
+  // Every session stops reading new requests and closes once what it
+  // forwarded has been answered.
+  for (auto& weak : sessions_) {
+    if (auto session = weak.lock()) session->drain();
+  }
+  sessions_.clear();
+  // Held operations are rejected, never forwarded; their sessions write the
+  // refusal and then close.
   const auto held = holds_.resolve_all({policy::HoldOutcome::kShutdown, ""});
   if (held > 0) spdlog::warn("rejected {} held operation(s) at shutdown", held);
-  auto grace = std::make_shared<asio::steady_timer>(main_io_);
-  grace->expires_after(std::chrono::milliseconds(held > 0 ? 500 : 0));
-  grace->async_wait([this, grace](error_code) {
-    if (admin_) admin_->stop();
-    main_io_.stop();
-  });
+  asio::co_spawn(main_io_, drain(policies_.current()->shutdown_grace), asio::detached);
+}
+
+asio::awaitable<void> Server::drain(std::chrono::milliseconds grace) {
+  const auto open = [this] { return metrics_.connections_open.load(std::memory_order_relaxed); };
+  if (open() > 0) {
+    spdlog::info("shutting down: {} connection(s) open; waiting up to {} for requests in flight",
+                 open(), config::format_duration(grace));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  asio::steady_timer tick(main_io_);
+  while (open() > 0 && std::chrono::steady_clock::now() < deadline) {
+    tick.expires_after(std::chrono::milliseconds(20));
+    error_code ec;
+    co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (open() > 0) {
+    spdlog::warn("shutdown grace ({}) over: closing {} connection(s) with requests in flight",
+                 config::format_duration(grace), open());
+  }
+  if (admin_) admin_->stop();
+  main_io_.stop();
 }
 
 std::string Server::read_token() const {
@@ -203,8 +274,14 @@ asio::awaitable<void> Server::accept_loop(Listener& listener) {
       co_await pause.async_wait(asio::use_awaitable);
       continue;
     }
+    if (refuse_over_limit(socket)) continue;
     auto session = std::make_shared<Session>(std::move(socket), next_session_id_++,
                                              listener.settings, *services_, tls_.current());
+    if (sessions_.size() >= 2 * sessions_pruned_at_ + 1024) {
+      std::erase_if(sessions_, [](const auto& weak) { return weak.expired(); });
+      sessions_pruned_at_ = sessions_.size();
+    }
+    sessions_.push_back(session);
     // Start on the worker: the session's coroutines live on its io_context.
     asio::post(worker, [session] { session->start(); });
   }
@@ -263,6 +340,20 @@ bool Server::reload(const char* why, std::string* errors) {
       if (errors) *errors += e.to_string() + "\n";
     }
     return false;
+  }
+  if (settings_.admin_listen) {
+    // The listener stays where it is until a restart; what a reload may
+    // change is its token, and a reload must not leave it exposed.
+    const bool token =
+        settings_.admin_token_file.has_value() || loaded.config->admin_token_file.has_value();
+    if (auto problem = admin_exposure_problem(
+            *settings_.admin_listen, settings_.admin_tls && loaded.config->admin_tls, token)) {
+      metrics_.policy_reload_failures.fetch_add(1, std::memory_order_relaxed);
+      spdlog::error("reload ({}) refused, the running configuration stays in place: {}", why,
+                    *problem);
+      if (errors) *errors += path + ": " + *problem + "\n";
+      return false;
+    }
   }
   auto next = std::make_shared<const config::Config>(std::move(*loaded.config));
   const auto& current = *policies_.current();

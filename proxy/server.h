@@ -47,6 +47,8 @@ struct ServerSettings {
   std::shared_ptr<const TlsContexts> tls = std::make_shared<TlsContexts>();
   // --admin-token-file; overrides admin.token_file from the config.
   std::optional<std::string> admin_token_file;
+  // Built from admin.tls: the admin endpoint speaks HTTPS only.
+  std::shared_ptr<ssl::context> admin_tls;
   std::chrono::milliseconds watch_interval{1000};
 };
 
@@ -72,7 +74,12 @@ class Server {
                              const std::string& target, const std::string& details);
   std::string read_token() const;
   void shutdown();
+  asio::awaitable<void> drain(std::chrono::milliseconds grace);
   void stop();
+  // limits.max_connections, or what the open-file limit allows when unset.
+  std::size_t max_connections() const;
+  // Closes a client at once when limits.max_connections are open.
+  bool refuse_over_limit(tcp::socket& socket);
 
   ServerSettings settings_;
   Metrics metrics_;
@@ -105,6 +112,15 @@ class Server {
   std::optional<asio::signal_set> hangup_;
   std::optional<asio::signal_set> terminate_;
   std::string config_fingerprint_;
+  // What the open-file limit allows: two descriptors per client (its own
+  // and its upstream's), some kept for listeners, files and the admin API.
+  std::size_t descriptor_max_connections_ = 0;
+  // Sessions, so that shutdown can drain them; touched on the main thread only.
+  std::vector<std::weak_ptr<Session>> sessions_;
+  std::size_t sessions_pruned_at_ = 0;
+  // Refusals since the last log line about them (one line a second at most).
+  std::uint64_t refused_unlogged_ = 0;
+  std::chrono::steady_clock::time_point refusal_logged_{};
 };
 
 }  // namespace mongoguard::proxy

@@ -56,6 +56,7 @@ Session::Session(tcp::socket client, std::uint64_t id, const SessionSettings& se
       peer_(describe_peer(client_.lowest_layer())),
       settings_(settings),
       services_(services),
+      max_message_size_(services.policies.current()->limits.max_message_size),
       metrics_(services.metrics),
       audit_(services.audit),
       client_write_done_(client_.get_executor()),
@@ -75,6 +76,19 @@ Session::~Session() { metrics_.connections_open.fetch_sub(1, std::memory_order_r
 void Session::start() {
   asio::co_spawn(
       client_.get_executor(), [self = shared_from_this()] { return self->run(); }, asio::detached);
+}
+
+void Session::drain() {
+  asio::post(client_.get_executor(), [self = shared_from_this()] {
+    self->draining_ = true;
+    self->finish_drain_if_idle();
+  });
+}
+
+void Session::finish_drain_if_idle() {
+  if (draining_ && !closed_ && outstanding_ == 0 && held_id_ == 0) {
+    close("mongoguard is shutting down (no request in flight)");
+  }
 }
 
 asio::awaitable<void> Session::run() {
@@ -229,10 +243,13 @@ asio::awaitable<Session::ReadOutcome> Session::read_frame(Stream& stream,
     co_return out;
   }
   auto header = wire::read_header(frame);
-  if (auto error = wire::check_header(header, settings_.max_message_size);
+  if (auto error = wire::check_header(header, max_message_size_);
       error != wire::DecodeError::kNone) {
     out.rejected = error;
-    out.reason = wire::error_name(error);
+    out.reason = error == wire::DecodeError::kTooLarge
+                     ? "messageLength " + std::to_string(header.message_length) +
+                           " exceeds limits.max_message_size " + std::to_string(max_message_size_)
+                     : wire::error_name(error);
     co_return out;
   }
   frame.resize(static_cast<std::size_t>(header.message_length));
@@ -260,16 +277,20 @@ asio::awaitable<void> Session::relay_client_to_upstream() {
   while (!closed_) {
     auto read = co_await read_frame(client_, frame);
     if (closed_) co_return;
+    if (draining_ && read.ok) {
+      close("mongoguard is shutting down; a new request was not forwarded");
+      co_return;
+    }
     if (!read.ok) {
       if (read.rejected != wire::DecodeError::kNone) {
-        reject_frame(read.rejected);
+        reject_frame(read.rejected, read.reason);
       } else {
         close(read.clean_eof ? "client closed the connection"
                              : "client read failed: " + read.reason);
       }
       co_return;
     }
-    auto decoded = wire::decode_request(frame, scratch, settings_.max_message_size);
+    auto decoded = wire::decode_request(frame, scratch, max_message_size_);
     if (!decoded.ok()) {
       reject_frame(decoded.error);
       co_return;
@@ -305,7 +326,10 @@ asio::awaitable<void> Session::relay_client_to_upstream() {
         }
         const bool forward = co_await enforce(request, std::move(*info));
         if (closed_) co_return;
-        if (!forward) continue;
+        if (!forward) {
+          finish_drain_if_idle();
+          continue;
+        }
       }
     }
     if (is_hello(request.command)) {
@@ -318,6 +342,7 @@ asio::awaitable<void> Session::relay_client_to_upstream() {
         frame = std::move(*trimmed);
       }
     }
+    if (!request.more_to_come) ++outstanding_;
     error_code ec;
     const std::size_t sent = upstream_.write_now(asio::buffer(frame), ec);
     if (!ec && sent < frame.size()) co_await upstream_.write(asio::buffer(frame) + sent, ec);
@@ -366,6 +391,8 @@ asio::awaitable<void> Session::relay_upstream_to_client() {
     shared_counts_.clear();
     if (!hello_ids_.empty()) rewrite_topology(frame);
     if (!co_await write_client(asio::buffer(frame))) co_return;
+    if (outstanding_ > 0) --outstanding_;
+    finish_drain_if_idle();
   }
 }
 
@@ -631,8 +658,9 @@ void Session::watch_client_while_held() {
       });
 }
 
-asio::awaitable<policy::HoldDecision> Session::park(
+asio::awaitable<std::optional<policy::HoldDecision>> Session::park(
     policy::HoldInfo& info, std::optional<std::chrono::milliseconds> max_time) {
+  const auto config = services_.policies.current();
   auto executor = client_.get_executor();
   struct Signal {
     explicit Signal(const tcp::socket::executor_type& ex) : wake(ex) {
@@ -642,18 +670,23 @@ asio::awaitable<policy::HoldDecision> Session::park(
     asio::steady_timer wake;
   };
   auto signal = std::make_shared<Signal>(executor);
-  const auto id = services_.holds.add(info, [signal, executor](const policy::HoldDecision& d) {
-    asio::post(executor, [signal, d] {
-      signal->decision = d;
-      signal->wake.cancel();
-    });
-  });
+  const auto id = services_.holds.add(
+      info,
+      [signal, executor](const policy::HoldDecision& d) {
+        asio::post(executor, [signal, d] {
+          signal->decision = d;
+          signal->wake.cancel();
+        });
+      },
+      config->limits.max_pending_holds);
+  if (id == 0) co_return std::nullopt;
+  spdlog::warn("conn {} from {}: {} on {} held by rule '{}': {}", id_, peer_, info.operation,
+               info.ns, info.rule, info.reason);
   info.id = id;
   held_id_ = id;
   metrics_.holds_created.fetch_add(1, std::memory_order_relaxed);
   services_.notifier.hold_created(info);
 
-  const auto config = services_.policies.current();
   auto limit = config->hold_timeout;
   bool by_max_time = false;
   if (max_time && *max_time < limit) {
@@ -793,9 +826,27 @@ asio::awaitable<bool> Session::enforce(const wire::Request& request, policy::Com
   if (info.max_time_ms && *info.max_time_ms > 0) {
     max_time = std::chrono::milliseconds(*info.max_time_ms);
   }
-  spdlog::warn("conn {} from {}: {} on {} held by rule '{}': {}", id_, peer_, hold.operation,
-               hold.ns, hold.rule, hold.reason);
-  const auto decision = co_await park(hold, max_time);
+  const auto parked = co_await park(hold, max_time);
+  const std::string held_by =
+      "mongoguard: " + hold.operation + " on " + hold.ns + " held by rule '" + hold.rule + "': ";
+  if (!parked) {
+    metrics_.holds_refused.fetch_add(1, std::memory_order_relaxed);
+    const auto max = config->limits.max_pending_holds;
+    spdlog::warn(
+        "conn {} from {}: {} on {} not held by rule '{}': {} operation(s) are held already "
+        "(limits.max_pending_holds); refused, not forwarded",
+        id_, peer_, hold.operation, hold.ns, hold.rule, max);
+    record.set_outcome("refused: too many held operations");
+    audit_.write(record);
+    co_await reply_error(request, kUnauthorized, "Unauthorized",
+                         "mongoguard: " + hold.operation + " on " + hold.ns +
+                             " needs approval (rule '" + hold.rule + "') but " +
+                             std::to_string(max) +
+                             " operation(s) are held already (limits.max_pending_holds); refused, "
+                             "not forwarded");
+    co_return false;
+  }
+  const auto& decision = *parked;
   const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - hold.created);
   metrics_.count_hold_outcome(decision.outcome);
@@ -803,8 +854,6 @@ asio::awaitable<bool> Session::enforce(const wire::Request& request, policy::Com
   spdlog::info("conn {} hold {} {}{}{} after {} ms", id_, hold.id,
                policy::hold_outcome_name(decision.outcome), decision.by.empty() ? "" : " by ",
                decision.by, waited.count());
-  const std::string held_by =
-      "mongoguard: " + hold.operation + " on " + hold.ns + " held by rule '" + hold.rule + "': ";
   switch (decision.outcome) {
     case policy::HoldOutcome::kApproved:
       if (closed_) co_return false;
@@ -887,8 +936,7 @@ void Session::observe_reply(const std::vector<std::uint8_t>& frame) {
   wire::Bytes plain(frame);
   std::int32_t opcode = header.op_code;
   if (opcode == static_cast<std::int32_t>(wire::OpCode::kCompressed)) {
-    if (wire::inflate(plain, reply_scratch_, settings_.max_message_size) !=
-        wire::DecodeError::kNone) {
+    if (wire::inflate(plain, reply_scratch_, max_message_size_) != wire::DecodeError::kNone) {
       return;
     }
     plain = reply_scratch_;
@@ -959,11 +1007,13 @@ void Session::report_trip(const std::string& key, policy::TimePoint now) {
 
 std::int32_t Session::next_reply_id() { return ++reply_ids_; }
 
-void Session::reject_frame(wire::DecodeError reason) {
+void Session::reject_frame(wire::DecodeError reason, const std::string& detail) {
   metrics_.count_rejected(reason);
-  spdlog::warn("conn {} from {}: rejected frame: {}; closing, nothing forwarded", id_, peer_,
-               wire::error_name(reason));
-  close(std::string("rejected frame: ") + wire::error_name(reason));
+  const std::string what = detail.empty() || detail == wire::error_name(reason)
+                               ? std::string(wire::error_name(reason))
+                               : std::string(wire::error_name(reason)) + " (" + detail + ")";
+  spdlog::warn("conn {} from {}: rejected frame: {}; closing, nothing forwarded", id_, peer_, what);
+  close("rejected frame: " + what);
 }
 
 void Session::close(std::string_view reason) {

@@ -35,7 +35,6 @@ namespace mongoguard::proxy {
 // Shared by every session; immutable while the server runs.
 struct SessionSettings {
   HostPort upstream;
-  std::int32_t max_message_size = wire::kMaxMessageSize;
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds preflight_timeout{10'000};
   // Set for replica-set members: hello replies are rewritten with it.
@@ -62,8 +61,12 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session();
 
   void start();
+  // Shutting down: read no new requests, close once the requests already
+  // forwarded have been answered (at once when none are). Any thread.
+  void drain();
 
  private:
+  void finish_drain_if_idle();
   asio::awaitable<void> run();
   asio::awaitable<bool> connect_upstream();
   asio::awaitable<void> relay_client_to_upstream();
@@ -114,8 +117,9 @@ class Session : public std::enable_shared_from_this<Session> {
                                                                std::string& error);
   // Parks the current request until it is decided. The client loop is
   // suspended here, so nothing more is read from this client meanwhile.
-  asio::awaitable<policy::HoldDecision> park(policy::HoldInfo& info,
-                                             std::optional<std::chrono::milliseconds> max_time);
+  // nullopt: not parked, limits.max_pending_holds operations are held already.
+  asio::awaitable<std::optional<policy::HoldDecision>> park(
+      policy::HoldInfo& info, std::optional<std::chrono::milliseconds> max_time);
   void watch_client_while_held();
   asio::awaitable<void> reply_error(const wire::Request& request, std::int32_t code,
                                     std::string_view code_name, const std::string& message);
@@ -128,7 +132,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Writes to the client; the two relay coroutines may both want to.
   asio::awaitable<bool> write_client(asio::const_buffer bytes);
 
-  void reject_frame(wire::DecodeError reason);
+  void reject_frame(wire::DecodeError reason, const std::string& detail = "");
   std::int32_t next_reply_id();
   void close(std::string_view reason);
 
@@ -139,6 +143,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string peer_;
   const SessionSettings& settings_;
   SessionServices& services_;
+  // limits.max_message_size when the client was accepted (a reload applies
+  // to new connections).
+  std::int32_t max_message_size_;
   Metrics& metrics_;
   AuditLog& audit_;
   policy::Identity identity_;
@@ -200,6 +207,11 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::steady_timer preflight_wake_;
   asio::steady_timer watch_done_;  // see watch_pending_
   bool closed_ = false;
+  bool draining_ = false;
+  // Requests forwarded that still await a reply. A counter, not a set: an
+  // exhaust stream counts as answered at its first reply, which is enough
+  // to tell an idle connection from a busy one at shutdown.
+  std::size_t outstanding_ = 0;
   std::uint64_t messages_in_ = 0;
   std::uint64_t messages_out_ = 0;
 };

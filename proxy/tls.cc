@@ -118,4 +118,19 @@ TlsBuild build_tls(const config::TlsConfig& tls, const std::string& file) {
   return out;
 }
 
+AdminTlsBuild build_admin_tls(const config::AdminTls& tls, const std::string& file) {
+  AdminTlsBuild out;
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  tls12_or_newer(*ctx);
+  Builder b(file);
+  b.load(tls.cert, "admin.tls.cert",
+         [&](const std::string& p) { ctx->use_certificate_chain_file(p); });
+  b.load(tls.key, "admin.tls.key",
+         [&](const std::string& p) { ctx->use_private_key_file(p, ssl::context::pem); });
+  if (b.errors_.empty()) b.check_key_matches(*ctx, tls.key);
+  out.errors = std::move(b.errors_);
+  if (out.errors.empty()) out.context = std::move(ctx);
+  return out;
+}
+
 }  // namespace mongoguard::proxy

@@ -38,6 +38,13 @@ struct TlsBuild {
 // configuration file's name for error messages.
 TlsBuild build_tls(const config::TlsConfig& tls, const std::string& file);
 
+// The admin endpoint's HTTPS context, from admin.tls.
+struct AdminTlsBuild {
+  std::shared_ptr<ssl::context> context;    // set only when `errors` is empty
+  std::vector<config::ConfigError> errors;  // FILE:LINE:COL of the offending key
+};
+AdminTlsBuild build_admin_tls(const config::AdminTls& tls, const std::string& file);
+
 class TlsStore {
  public:
   explicit TlsStore(std::shared_ptr<const TlsContexts> initial = std::make_shared<TlsContexts>())

@@ -73,6 +73,6 @@ step "benchmark harness smoke (no timing thresholds)"
 scripts/bench.sh --smoke
 
 step "fuzz smoke (${FUZZ_SECONDS:-60}s per target)"
-scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
+FUZZ_JOBS="${FUZZ_JOBS:-2}" scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 
 step "all tests passed"

@@ -191,5 +191,40 @@ TEST_F(TlsConfigTest, BuildRefusesBrokenCertificatesAtTheirLines) {
       << built.errors[0].message;
 }
 
+TEST_F(TlsConfigTest, AdminTlsParsesAndBuilds) {
+  make_cert("admin.pem", "admin.key");
+  auto r = parse_config("admin:\n  listen: 0.0.0.0:9901\n  tls:\n    cert: " + path("admin.pem") +
+                            "\n    key: " + path("admin.key") + "\n",
+                        "f.yaml");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  ASSERT_TRUE(r.config->admin_tls);
+  EXPECT_EQ(r.config->admin_tls->cert.path, path("admin.pem"));
+  auto built = proxy::build_admin_tls(*r.config->admin_tls, "f.yaml");
+  EXPECT_TRUE(built.errors.empty());
+  EXPECT_TRUE(built.context);
+}
+
+TEST_F(TlsConfigTest, AdminTlsErrors) {
+  auto missing_key = parse_config("admin:\n  tls:\n    cert: /nonexistent.pem\n", "f.yaml");
+  ASSERT_FALSE(missing_key.ok());
+  bool said_key = false;
+  for (const auto& e : missing_key.errors) {
+    said_key = said_key || e.message.find("admin.tls needs key") != std::string::npos;
+  }
+  EXPECT_TRUE(said_key);
+  // A key that is not PEM: found when the context is built, at the key's line.
+  make_cert("admin.pem", "admin.key");
+  write("junk.key", "not a key\n");
+  auto r = parse_config(
+      "admin:\n  tls:\n    cert: " + path("admin.pem") + "\n    key: " + path("junk.key") + "\n",
+      "f.yaml");
+  ASSERT_TRUE(r.ok());
+  auto built = proxy::build_admin_tls(*r.config->admin_tls, "f.yaml");
+  ASSERT_FALSE(built.errors.empty());
+  EXPECT_EQ(built.errors.front().line, 4);
+  EXPECT_NE(built.errors.front().message.find("admin.tls.key"), std::string::npos);
+  EXPECT_FALSE(built.context);
+}
+
 }  // namespace
 }  // namespace mongoguard::config
