@@ -255,7 +255,7 @@ def test_prometheus_rules():
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     names = set(re.findall(r"- alert: (\w+)", (rules / "alerts.yaml").read_text()))
-    assert {"MongoguardBreakerTripped", "MongoguardHoldWaiting"} <= names
+    assert {"MongoguardBreakerTripped", "MongoguardHoldWaiting", "MongoguardFleetDegraded"} <= names
 
 
 def exported_metric_names(proxy: ProxyProcess) -> set[str]:
