@@ -55,6 +55,15 @@ enum class FilterShape : std::uint8_t {
   kUnfiltered,     // at least one statement's filter is empty or a tautology
 };
 
+// One statement that may touch more than one document, kept as sent so
+// that a capped count can measure it before it is forwarded.
+struct MultiStatement {
+  std::vector<std::uint8_t> filter;  // BSON; empty: no filter (every document)
+  // BSON document holding the statement's "collation" and "hint" fields,
+  // when it has them; empty when it has neither.
+  std::vector<std::uint8_t> options;
+};
+
 // One namespace one command touches, with one kind of operation.
 struct Target {
   Operation op = Operation::kDelete;
@@ -74,6 +83,9 @@ struct Target {
   // Kept raw and rendered only when something prints it: classification runs
   // for every destructive command, rendering only where it is read.
   std::vector<std::uint8_t> filter_bson;
+  // Every statement counted in multi_statements that has a filter to
+  // measure, in command order. A whole-namespace operation has none.
+  std::vector<MultiStatement> multi;
   // Relaxed extended JSON of that filter, with every value replaced by its
   // type ("redacted") or as sent; "" when there is no filter.
   std::string filter_redacted() const;
@@ -84,6 +96,10 @@ struct CommandInfo {
   std::string command;  // as sent, e.g. "delete", "findandmodify", "OP_DELETE"
   std::string database;
   std::vector<Target> targets;              // never empty when classify() returns a value
+  // Non-empty when some part of a destructive command could not be judged
+  // (an unexpected type, an unknown op kind, a missing field): what it was.
+  // Such a command is refused with this text, never forwarded unjudged.
+  std::string unjudged;
   bool more_to_come = false;                // unacknowledged (w:0 or a legacy write op)
   bool legacy = false;                      // OP_DELETE / OP_UPDATE, or a command over OP_QUERY
   std::optional<std::int64_t> max_time_ms;  // the command's maxTimeMS, if given

@@ -6,7 +6,7 @@
 # venv, Node.js, Go, promtool, logrotate and systemd-analyze for deploy/).
 set -euo pipefail
 
-want=(build-essential cmake ninja-build pkg-config git ca-certificates
+want=(build-essential cmake ninja-build ccache pkg-config git ca-certificates
       libboost-dev libbson-dev libmongoc-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
       libsnappy-dev libzstd-dev zlib1g-dev libssl-dev nlohmann-json3-dev libhiredis-dev
       file dpkg-dev)
