@@ -90,6 +90,8 @@ const char* error_name(DecodeError e) {
       return "trailing_bytes";
     case DecodeError::kDuplicateField:
       return "duplicate_field";
+    case DecodeError::kReusedRequestId:
+      return "reused_request_id";
   }
   return "unknown";
 }

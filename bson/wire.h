@@ -75,6 +75,7 @@ enum class DecodeError {
   kNestedCompression,  // OP_COMPRESSED wrapping OP_COMPRESSED
   kTrailingBytes,      // bytes left over after the last expected field
   kDuplicateField,     // a command names one field twice (servers differ on which copy counts)
+  kReusedRequestId,    // a request reuses the id of one still in flight on its connection
 };
 
 const char* error_name(DecodeError e);  // e.g. "bad_checksum"

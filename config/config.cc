@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "policy/budget.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -35,13 +37,7 @@ std::string ConfigError::to_string() const {
   return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
 }
 
-std::string format_duration(std::chrono::milliseconds d) {
-  const auto ms = d.count();
-  if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
-  if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
-  if (ms != 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
-  return std::to_string(ms) + "ms";
-}
+std::string format_duration(std::chrono::milliseconds d) { return policy::format_window(d); }
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   std::size_t digits = 0;

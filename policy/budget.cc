@@ -1,18 +1,34 @@
 #include "policy/budget.h"
 
+#include <algorithm>
+
 namespace mongoguard::policy {
 
 void SlidingWindow::expire(TimePoint now, milliseconds per) {
-  while (!entries_.empty() && entries_.front().first + per <= now) {
-    sum_ -= entries_.front().second;
+  while (!entries_.empty() && entries_.front().at + per <= now) {
+    sum_ -= entries_.front().documents;
     entries_.pop_front();
   }
 }
 
-void SlidingWindow::add(TimePoint now, std::int64_t documents) {
-  if (documents <= 0) return;
-  entries_.emplace_back(now, documents);
+std::uint64_t SlidingWindow::add(TimePoint now, std::int64_t documents) {
+  if (documents <= 0) return 0;
+  // Entries stay in time order (and so in id order) even if a caller's
+  // clock reading is a little older than the newest entry's.
+  if (!entries_.empty() && now < entries_.back().at) now = entries_.back().at;
+  const std::uint64_t id = next_id_++;
+  entries_.push_back({now, documents, id});
   sum_ += documents;
+  return id;
+}
+
+bool SlidingWindow::adjust(std::uint64_t id, std::int64_t documents) {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), id,
+                             [](const Entry& e, std::uint64_t want) { return e.id < want; });
+  if (it == entries_.end() || it->id != id) return false;
+  sum_ += documents - it->documents;
+  it->documents = documents;
+  return true;
 }
 
 std::int64_t SlidingWindow::total(TimePoint now, milliseconds per) {
@@ -22,17 +38,25 @@ std::int64_t SlidingWindow::total(TimePoint now, milliseconds per) {
 
 std::optional<TimePoint> SlidingWindow::next_expiry(milliseconds per) const {
   if (entries_.empty()) return std::nullopt;
-  return entries_.front().first + per;
+  return entries_.front().at + per;
 }
 
 std::optional<TimePoint> SlidingWindow::drained_at(milliseconds per) const {
   if (entries_.empty()) return std::nullopt;
-  return entries_.back().first + per;
+  return entries_.back().at + per;
 }
 
 void SlidingWindow::clear() {
   entries_.clear();
   sum_ = 0;
+}
+
+std::string format_window(milliseconds d) {
+  const auto ms = d.count();
+  if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+  if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+  if (ms != 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
 }
 
 std::string budget_key(const Rule& rule, const Target& target, const Identity& who) {
@@ -70,32 +94,125 @@ void BudgetBook::refresh(Breaker& b, TimePoint now) {
   if (b.allowance_until && now >= *b.allowance_until) b.allowance_until.reset();
 }
 
-Admission BudgetBook::admit(const Rule& rule, const std::string& key, const std::string& ns,
-                            std::int64_t documents, TimePoint now) {
-  std::lock_guard lock(mutex_);
-  Breaker& b = get(rule, key, ns);
-  refresh(b, now);
-  if (b.allowance_until) return Admission::kPass;
-  if (b.allowance_documents > 0) {
-    // The allowance covers what is known now; record() draws it down.
-    if (documents <= b.allowance_documents) return Admission::kPass;
+Admission BudgetBook::judge(Breaker& b, const ReserveRequest& r, TimePoint now,
+                            std::int64_t& amount) {
+  amount = r.documents;
+  if (b.allowance_until) {
+    amount = 0;  // free passage: nothing is counted
+    return Admission::kPass;
+  }
+  // An allowance that covers a bounded operation lets it through a tripped
+  // breaker too: that is what the operator granted it for.
+  if (!r.unbounded && !r.everything_left && b.allowance_documents > 0 &&
+      r.documents <= b.allowance_documents) {
+    return Admission::kPass;
   }
   if (b.tripped_at) return Admission::kTripped;
-  const std::int64_t used = b.window.total(now, b.per);
-  const std::int64_t left = b.limit - used + b.allowance_documents;
-  if (documents > 0 && documents > left) {
+  const std::int64_t left = b.limit - b.window.total(now, b.per) + b.allowance_documents;
+  if (r.unbounded || r.documents > left || (r.everything_left && left <= 0)) {
     // Stop it either way; trip only when the budget itself is spent, so one
     // oversized deleteMany does not hold everyone else's small writes.
     if (left > 0) return Admission::kTooLarge;
+    if (r.documents == 0 && !r.unbounded && !r.everything_left) return Admission::kPass;
     b.tripped_at = now;
     return Admission::kWouldTrip;
   }
-  if (used >= b.limit + b.allowance_documents && documents == 0) {
-    // Unknown size and nothing left: it would cross the budget.
-    b.tripped_at = now;
-    return Admission::kWouldTrip;
-  }
+  // A statement of unknown size may take all that is left.
+  if (r.everything_left) amount = std::max(left, r.documents);
   return Admission::kPass;
+}
+
+Reservation BudgetBook::commit(Breaker& b, const std::string& key, std::int64_t amount,
+                               TimePoint now) {
+  Reservation res;
+  res.key = key;
+  if (b.allowance_until || amount <= 0) return res;
+  res.documents = amount;
+  res.from_allowance = std::min(b.allowance_documents, amount);
+  b.allowance_documents -= res.from_allowance;
+  res.entry = b.window.add(now, amount - res.from_allowance);
+  return res;
+}
+
+bool BudgetBook::trip_if_spent(Breaker& b, TimePoint now) {
+  if (b.tripped_at || b.allowance_until || b.window.total(now, b.per) < b.limit) return false;
+  b.tripped_at = now;
+  return true;
+}
+
+ReserveResult BudgetBook::reserve(const std::vector<ReserveRequest>& requests, TimePoint now,
+                                  bool force) {
+  std::lock_guard lock(mutex_);
+  ReserveResult out;
+  out.admissions.resize(requests.size(), Admission::kPass);
+  out.states.resize(requests.size());
+  out.tripped_now.resize(requests.size(), false);
+  std::vector<std::int64_t> amounts(requests.size(), 0);
+  std::vector<Breaker*> books(requests.size(), nullptr);
+  bool fits = true;
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const auto& r = requests[i];
+    Breaker& b = get(*r.rule, r.key, r.ns);
+    books[i] = &b;
+    refresh(b, now);
+    const bool was_tripped = b.tripped_at.has_value();
+    out.admissions[i] = judge(b, r, now, amounts[i]);
+    out.tripped_now[i] = !was_tripped && b.tripped_at.has_value();
+    if (out.admissions[i] != Admission::kPass) {
+      out.states[i] = describe(r.key, b, now);
+      if (r.enforced) fits = false;
+    }
+  }
+  if (!fits && !force) return out;
+  out.reserved = true;
+  out.reservations.reserve(requests.size());
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    // What is counted for a request that did not fit (a dry-run rule's, or
+    // a forced one): its bound, or all that was left when it had none.
+    std::int64_t amount = amounts[i];
+    if (out.admissions[i] != Admission::kPass) {
+      amount = std::max<std::int64_t>(requests[i].documents, requests[i].at_least);
+    }
+    out.reservations.push_back(commit(*books[i], requests[i].key, amount, now));
+  }
+  return out;
+}
+
+bool BudgetBook::settle(const Reservation& res, std::int64_t documents, TimePoint now) {
+  if (res.documents == 0 && documents <= 0) return false;
+  std::lock_guard lock(mutex_);
+  auto it = breakers_.find(res.key);
+  if (it == breakers_.end()) return false;  // reset or gone: nothing to settle
+  Breaker& b = it->second;
+  refresh(b, now);
+  documents = std::max<std::int64_t>(documents, 0);
+  if (documents < res.documents) {
+    // Give back what was not used: the window's part first, then the allowance.
+    const std::int64_t in_window = res.documents - res.from_allowance;
+    const std::int64_t unused = res.documents - documents;
+    const std::int64_t from_window = std::min(unused, in_window);
+    if (res.entry != 0) b.window.adjust(res.entry, in_window - from_window);
+    b.allowance_documents += unused - from_window;
+  } else if (documents > res.documents && !b.allowance_until) {
+    // More than the bound (documents appeared between the count and the
+    // write): counted too, now.
+    std::int64_t extra = documents - res.documents;
+    const std::int64_t covered = std::min(b.allowance_documents, extra);
+    b.allowance_documents -= covered;
+    b.window.add(now, extra - covered);
+  }
+  return documents > 0 && trip_if_spent(b, now);
+}
+
+std::optional<std::int64_t> BudgetBook::headroom(const Rule& rule, const std::string& key,
+                                                 TimePoint now) {
+  std::lock_guard lock(mutex_);
+  auto it = breakers_.find(key);
+  if (it == breakers_.end()) return rule.limit ? rule.limit->documents : 0;
+  Breaker& b = it->second;
+  refresh(b, now);
+  if (b.allowance_until) return std::nullopt;
+  return std::max<std::int64_t>(0, b.limit - b.window.total(now, b.per) + b.allowance_documents);
 }
 
 bool BudgetBook::record(const Rule& rule, const std::string& key, const std::string& ns,
@@ -112,11 +229,7 @@ bool BudgetBook::record(const Rule& rule, const std::string& key, const std::str
     counted -= covered;
   }
   b.window.add(now, counted);
-  if (!b.tripped_at && b.window.total(now, b.per) >= b.limit && counted > 0) {
-    b.tripped_at = now;
-    return true;
-  }
-  return false;
+  return counted > 0 && trip_if_spent(b, now);
 }
 
 bool BudgetBook::reset(const std::string& key) {

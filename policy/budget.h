@@ -1,6 +1,8 @@
 // Damage budgets: how many documents a rule lets destructive operations
-// affect per time window, counted from what the server reported, and the
-// breaker that trips when a budget is spent.
+// affect per time window, and the breaker that trips when a budget is spent.
+// A budget is a hard ceiling: each operation reserves its upper bound before
+// it is forwarded, and the reply settles the reservation with what the
+// server reported (a reply without a count leaves it standing).
 //
 // Shared by every worker thread (one BudgetBook per process); each call
 // takes the book's lock briefly. Time is always passed in, never read.
@@ -24,10 +26,14 @@ using TimePoint = Clock::time_point;
 using std::chrono::milliseconds;
 
 // Documents counted over the last `per`, exactly: one entry per counted
-// operation, dropped once older than the window.
+// operation (or reservation), dropped once older than the window.
 class SlidingWindow {
  public:
-  void add(TimePoint now, std::int64_t documents);
+  // Returns the entry's id (increasing), by which settle() finds it.
+  std::uint64_t add(TimePoint now, std::int64_t documents);
+  // Changes an entry still in the window to `documents`; false when it has
+  // left the window already (or was never there).
+  bool adjust(std::uint64_t id, std::int64_t documents);
   std::int64_t total(TimePoint now, milliseconds per);
   // When the oldest counted entry leaves the window; nullopt when empty.
   std::optional<TimePoint> next_expiry(milliseconds per) const;
@@ -36,10 +42,19 @@ class SlidingWindow {
   void clear();
 
  private:
+  struct Entry {
+    TimePoint at;
+    std::int64_t documents;
+    std::uint64_t id;
+  };
   void expire(TimePoint now, milliseconds per);
-  std::deque<std::pair<TimePoint, std::int64_t>> entries_;
+  std::deque<Entry> entries_;
   std::int64_t sum_ = 0;
+  std::uint64_t next_id_ = 1;
 };
+
+// "50m", "1h", "250ms": a window as the policy file writes it.
+std::string format_window(milliseconds d);
 
 // The key a rule's budget is kept under: the rule, the namespace, and the
 // identity fields the rule groups by. Also the breaker's name in the API.
@@ -61,7 +76,7 @@ struct BreakerState {
   std::optional<TimePoint> allowance_until;  // granted free passage until
 };
 
-// What admit() says about one charge.
+// What the ledger says about one budget a command draws on.
 enum class Admission : std::uint8_t {
   kPass,       // within budget (or covered by an operator's allowance)
   kTripped,    // the breaker was already tripped
@@ -69,16 +84,59 @@ enum class Admission : std::uint8_t {
   kTooLarge,   // this operation alone exceeds what is left; the breaker stays closed
 };
 
+// One budget key's share of a command, as an upper bound on the documents
+// it may affect.
+struct ReserveRequest {
+  const Rule* rule = nullptr;
+  std::string key;
+  std::string ns;
+  std::int64_t documents = 0;    // the bound known (single statements, measured counts)
+  bool everything_left = false;  // plus statements of unknown size: charged all that is left
+  bool unbounded = false;        // no count bounds it: more than any budget has
+  std::int64_t at_least = 0;     // unbounded because a capped count reached this many
+  bool enforced = true;          // false for a dry-run rule: counted, never refused
+};
+
+// What a reservation holds until the reply settles it.
+struct Reservation {
+  std::string key;
+  std::uint64_t entry = 0;         // the window entry (0: nothing was counted)
+  std::int64_t documents = 0;      // reserved in all
+  std::int64_t from_allowance = 0; // of those, drawn from an operator's allowance
+  bool shared = false;             // fleet mode: kept in Redis
+  std::int64_t shared_score = 0;   // fleet mode: the entry's time in Redis (ms)
+};
+
+struct ReserveResult {
+  bool reserved = false;                         // every request was reserved
+  std::vector<Admission> admissions;             // per request
+  std::vector<std::optional<BreakerState>> states;  // per request that did not pass
+  std::vector<bool> tripped_now;                 // per request: this call tripped it
+  std::vector<Reservation> reservations;         // per request, when reserved
+  bool shared = false;                           // decided by the fleet's shared ledger
+};
+
 class BudgetBook {
  public:
-  // Before forwarding: may `documents` (the part of the size known before
-  // forwarding; 0 when unknown) go under this budget? kWouldTrip trips the
-  // breaker. A tripped breaker resets itself once its window is empty.
-  Admission admit(const Rule& rule, const std::string& key, const std::string& ns,
-                  std::int64_t documents, TimePoint now);
+  // Before forwarding, atomically for all of `requests`: when every
+  // enforced request fits what is left, each is reserved (counted in its
+  // window now, concurrent callers see it) and `reserved` is true; when one
+  // does not, nothing is reserved. `force` reserves all regardless (an
+  // approved hold). kWouldTrip trips the breaker. A tripped breaker resets
+  // itself once its window is empty.
+  ReserveResult reserve(const std::vector<ReserveRequest>& requests, TimePoint now,
+                        bool force = false);
 
-  // After the reply (or an approved forward): count what happened. Returns
-  // true when this count tripped the breaker.
+  // After the reply: the reservation becomes `documents`. Returns true when
+  // this tripped the breaker (the window reached its limit).
+  bool settle(const Reservation& reservation, std::int64_t documents, TimePoint now);
+
+  // What is left under `key` now (limit - used + allowance); nullopt while
+  // an operator's free passage lasts. Sizes the measurement caps only.
+  std::optional<std::int64_t> headroom(const Rule& rule, const std::string& key, TimePoint now);
+
+  // Counts `documents` at once, outside any reservation (operator tests,
+  // counts replayed from elsewhere). Returns true when this tripped it.
   bool record(const Rule& rule, const std::string& key, const std::string& ns,
               std::int64_t documents, TimePoint now);
 
@@ -104,6 +162,9 @@ class BudgetBook {
     std::optional<TimePoint> allowance_until;
   };
   Breaker& get(const Rule& rule, const std::string& key, const std::string& ns);
+  Admission judge(Breaker& b, const ReserveRequest& r, TimePoint now, std::int64_t& amount);
+  Reservation commit(Breaker& b, const std::string& key, std::int64_t amount, TimePoint now);
+  bool trip_if_spent(Breaker& b, TimePoint now);
   void refresh(Breaker& b, TimePoint now);
   BreakerState describe(const std::string& key, Breaker& b, TimePoint now);
 

@@ -23,6 +23,29 @@ std::size_t Classification::target(Operation op, Operation kind, std::string_vie
   return info.targets.size() - 1;
 }
 
+namespace {
+
+// What a capped count needs to measure one statement: its filter, collation
+// and hint, copied (the request's bytes do not outlive classification).
+MultiStatement multi_statement(const Statement& s) {
+  MultiStatement m;
+  if (s.filter != nullptr && s.filter_present) {
+    const std::uint8_t* data = bson_get_data(s.filter);
+    m.filter.assign(data, data + s.filter->len);
+  }
+  if (s.collation != nullptr || s.hint != nullptr) {
+    bson_t options = BSON_INITIALIZER;
+    if (s.collation != nullptr) bson_append_iter(&options, "collation", -1, s.collation);
+    if (s.hint != nullptr) bson_append_iter(&options, "hint", -1, s.hint);
+    const std::uint8_t* data = bson_get_data(&options);
+    m.options.assign(data, data + options.len);
+    bson_destroy(&options);
+  }
+  return m;
+}
+
+}  // namespace
+
 void Classification::add_statement(std::size_t index, const Statement& s) {
   Target& t = info.targets[index];
   const bool unfiltered = !s.filter_present || s.filter == nullptr || is_unfiltered(s.filter);
@@ -36,6 +59,7 @@ void Classification::add_statement(std::size_t index, const Statement& s) {
   if (unfiltered) t.filter = FilterShape::kUnfiltered;
   ++t.statements;
   ++(s.multi ? t.multi_statements : t.single_statements);
+  if (s.multi) t.multi.push_back(multi_statement(s));
   t.upsert = t.upsert || s.upsert;
   if (!have_first_statement_) {
     have_first_statement_ = true;
@@ -68,6 +92,7 @@ void Classification::absorb(const CommandInfo& nested, Operation op) {
       t.filter = FilterShape::kUnfiltered;
     }
     t.statements += n.statements;
+    t.multi.insert(t.multi.end(), n.multi.begin(), n.multi.end());
     t.single_statements += n.single_statements;
     t.multi_statements += n.multi_statements;
     t.upsert = t.upsert || n.upsert;
@@ -75,6 +100,12 @@ void Classification::absorb(const CommandInfo& nested, Operation op) {
 }
 
 std::optional<CommandInfo> Classification::finish() && {
+  if (info.targets.empty() && !info.unjudged.empty()) {
+    // Nothing could be read, so nothing is known to be harmless: refused
+    // all the same, judged against the whole database.
+    const Operation op = parse_operation(info.command).value_or(Operation::kApplyOps);
+    whole(op, make_ns(info.database, "*"));
+  }
   if (info.targets.empty()) return std::nullopt;
   return std::move(info);
 }

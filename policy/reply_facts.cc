@@ -33,6 +33,12 @@ ReplyFacts read_reply_facts(const bson_t* reply) {
       facts.n = as_integer(&it);
     } else if (std::strcmp(key, "nModified") == 0) {
       facts.n_modified = as_integer(&it);
+    } else if (std::strcmp(key, "nDeleted") == 0) {
+      facts.n_deleted = as_integer(&it);
+    } else if (std::strcmp(key, "nMatched") == 0) {
+      facts.n_matched = as_integer(&it);
+    } else if (std::strcmp(key, "nUpserted") == 0) {
+      facts.n_upserted = as_integer(&it);
     } else if (std::strcmp(key, "code") == 0) {
       if (auto c = as_integer(&it)) facts.code = static_cast<std::int32_t>(*c);
     } else if (std::strcmp(key, "errmsg") == 0 && BSON_ITER_HOLDS_UTF8(&it)) {

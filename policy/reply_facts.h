@@ -14,6 +14,10 @@ struct ReplyFacts {
   bool ok = false;
   std::optional<std::int64_t> n;  // n, or lastErrorObject.n for findAndModify
   std::optional<std::int64_t> n_modified;
+  // mongod 8.0 bulkWrite totals (it has no top-level n).
+  std::optional<std::int64_t> n_deleted;
+  std::optional<std::int64_t> n_matched;
+  std::optional<std::int64_t> n_upserted;
   std::int64_t write_errors = 0;
   std::optional<std::int32_t> code;
   std::string errmsg;

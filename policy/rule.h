@@ -75,9 +75,11 @@ struct Limit {
   bool group_by_user = false;
   bool group_by_app = false;
   bool group_by_client = false;
-  // Measure a multi-document delete/update of unknown size first with a
-  // count using the same filter, on the client's own connection.
-  bool preflight = false;
+  // Measure every multi-document statement first with a capped count using
+  // the same filter, on the client's own connection. On by default: a rule
+  // that turns it off has statements of unknown size charged everything
+  // that is left of the budget.
+  bool preflight = true;
   // What to do when that count fails (allow, block or hold).
   Action on_preflight_error = Action::kHold;
 };

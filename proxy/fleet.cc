@@ -77,28 +77,108 @@ std::string channel(const std::string& prefix, const std::string& proxy_name) {
   "  redis.call('SADD', set, name)\n"                                                        \
   "end\n"
 
-// KEYS: window, state, breakers set. ARGV: name, rule, ns, limit, per_ms, documents.
-// Codes: 0 pass, 1 tripped, 2 would trip (trips it now), 3 too large.
-const char* const kAdmitScript = MG_FLEET_PRELUDE
-    "local limit, per, docs = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])\n"
+// KEYS: breakers set, then window and state of each request. ARGV: force
+// (1/0), the number of requests, then per request: name, rule, ns, limit,
+// per_ms, documents, everything_left, unbounded, enforced, at_least.
+// All or none, as policy::BudgetBook::reserve: every enforced request must
+// fit, or none is reserved (unless forced). Returns {reserved, {state,
+// {seq, amount, from_allowance, score}}...}. Codes as admission_from_code.
+const char* const kReserveScript = MG_FLEET_PRELUDE
+    "local force, n = ARGV[1] == '1', tonumber(ARGV[2])\n"
     "local now = now_ms()\n"
-    "meta(KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], limit, per)\n"
+    "local reqs, fits = {}, true\n"
+    "for i = 1, n do\n"
+    "  local b = 2 + (i - 1) * 10\n"
+    "  local r = {name = ARGV[b + 1], rule = ARGV[b + 2], ns = ARGV[b + 3],\n"
+    "    limit = tonumber(ARGV[b + 4]), per = tonumber(ARGV[b + 5]), docs = tonumber(ARGV[b + 6]),\n"
+    "    everything = ARGV[b + 7] == '1', unbounded = ARGV[b + 8] == '1',\n"
+    "    enforced = ARGV[b + 9] == '1', at_least = tonumber(ARGV[b + 10]),\n"
+    "    w = KEYS[2 * i], s = KEYS[2 * i + 1]}\n"
+    "  meta(r.s, KEYS[1], r.name, r.rule, r.ns, r.limit, r.per)\n"
+    "  local st = load(r.w, r.s, r.per, now)\n"
+    "  local code, amount = 0, r.docs\n"
+    "  if st.allow_until then amount = 0\n"
+    "  elseif not r.unbounded and not r.everything and st.allow_docs > 0 and r.docs <= st.allow_docs then code = 0\n"
+    "  elseif st.tripped_at then code = 1\n"
+    "  else\n"
+    "    local left = r.limit - st.used + st.allow_docs\n"
+    "    if r.unbounded or r.docs > left or (r.everything and left <= 0) then\n"
+    "      if left > 0 then code = 3\n"
+    "      elseif r.docs == 0 and not r.unbounded and not r.everything then code = 0\n"
+    "      else code = 2; redis.call('HSET', r.s, 'tripped_at', now); st.tripped_at = now end\n"
+    "    elseif r.everything then amount = math.max(left, r.docs) end\n"
+    "  end\n"
+    "  r.code, r.amount, r.st = code, amount, st\n"
+    "  if code ~= 0 and r.enforced then fits = false end\n"
+    "  reqs[i] = r\n"
+    "end\n"
+    "local reserved = fits or force\n"
+    "local out = {reserved and 1 or 0}\n"
+    "for i = 1, n do\n"
+    "  local r, seq, from_allow = reqs[i], 0, 0\n"
+    "  local st, amount = r.st, 0\n"
+    "  if reserved and not st.allow_until then\n"
+    "    amount = r.amount\n"
+    "    if r.code ~= 0 then amount = math.max(r.docs, r.at_least) end\n"
+    "    from_allow = math.min(st.allow_docs, amount)\n"
+    "    if from_allow > 0 then\n"
+    "      st.allow_docs = st.allow_docs - from_allow\n"
+    "      redis.call('HSET', r.s, 'allow_docs', st.allow_docs)\n"
+    "    end\n"
+    "    local counted = amount - from_allow\n"
+    "    if counted > 0 then\n"
+    "      seq = redis.call('HINCRBY', r.s, 'seq', 1)\n"
+    "      redis.call('ZADD', r.w, now, counted .. ':' .. seq)\n"
+    "      st.used = redis.call('HINCRBY', r.s, 'used', counted)\n"
+    "      st.last = now; redis.call('HSET', r.s, 'last', now)\n"
+    "    end\n"
+    "  end\n"
+    "  touch(r.w, r.s, r.per, st, now)\n"
+    "  out[i + 1] = {describe(r.code, st, r.per, now, r.name), {seq, amount, from_allow, now}}\n"
+    "end\n"
+    "return out\n";
+
+// KEYS: window, state. ARGV: name, seq, counted (the entry's documents
+// now), score, new_counted, allowance_refund, extra, documents. Settles one
+// reservation: its entry becomes new_counted (if still in the window),
+// unused allowance goes back, documents beyond the bound are added now.
+// Code 1 = this tripped the breaker; an expired breaker returns {0}.
+const char* const kSettleScript = MG_FLEET_PRELUDE
+    "local per = num(redis.call('HGET', KEYS[2], 'per'))\n"
+    "if per == 0 then return {0} end\n"
+    "local now = now_ms()\n"
     "local st = load(KEYS[1], KEYS[2], per, now)\n"
+    "local seq, old, score = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])\n"
+    "local new, refund, extra = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])\n"
+    "if seq ~= '0' and redis.call('ZREM', KEYS[1], old .. ':' .. seq) == 1 then\n"
+    "  if new > 0 then redis.call('ZADD', KEYS[1], score, new .. ':' .. seq) end\n"
+    "  st.used = redis.call('HINCRBY', KEYS[2], 'used', new - old)\n"
+    "end\n"
+    "if refund > 0 then\n"
+    "  st.allow_docs = redis.call('HINCRBY', KEYS[2], 'allow_docs', refund)\n"
+    "end\n"
+    "if extra > 0 and not st.allow_until then\n"
+    "  local covered = math.min(st.allow_docs, extra)\n"
+    "  if covered > 0 then\n"
+    "    st.allow_docs = redis.call('HINCRBY', KEYS[2], 'allow_docs', -covered)\n"
+    "  end\n"
+    "  local counted = extra - covered\n"
+    "  if counted > 0 then\n"
+    "    local s2 = redis.call('HINCRBY', KEYS[2], 'seq', 1)\n"
+    "    redis.call('ZADD', KEYS[1], now, counted .. ':' .. s2)\n"
+    "    st.used = redis.call('HINCRBY', KEYS[2], 'used', counted)\n"
+    "    st.last = now; redis.call('HSET', KEYS[2], 'last', now)\n"
+    "  end\n"
+    "end\n"
     "local code = 0\n"
-    "if st.allow_until then code = 0\n"
-    "elseif st.allow_docs > 0 and docs <= st.allow_docs then code = 0\n"
-    "elseif st.tripped_at then code = 1\n"
-    "else\n"
-    "  local left = limit - st.used + st.allow_docs\n"
-    "  if docs > 0 and docs > left then\n"
-    "    if left > 0 then code = 3 else code = 2 end\n"
-    "  elseif st.used >= limit + st.allow_docs and docs == 0 then code = 2 end\n"
-    "  if code == 2 then redis.call('HSET', KEYS[2], 'tripped_at', now); st.tripped_at = now end\n"
+    "if tonumber(ARGV[8]) > 0 and not st.tripped_at and not st.allow_until and st.used >= st.limit then\n"
+    "  redis.call('HSET', KEYS[2], 'tripped_at', now); st.tripped_at = now; code = 1\n"
     "end\n"
     "touch(KEYS[1], KEYS[2], per, st, now)\n"
     "return describe(code, st, per, now, ARGV[1])\n";
 
-// KEYS as admit. ARGV: name, rule, ns, limit, per_ms, documents, [when_ms].
+// KEYS: window, state, breakers set. ARGV: name, rule, ns, limit, per_ms,
+// documents, [when_ms]: counts made while Redis was away, replayed.
 // `when_ms` (a replayed count's time) is clamped to now; code 1 = tripped now.
 const char* const kRecordScript = MG_FLEET_PRELUDE
     "local limit, per, docs = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])\n"
@@ -213,6 +293,52 @@ std::optional<ScriptState> decode_state(const RedisReply& reply, policy::TimePoi
   return out;
 }
 
+std::optional<policy::ReserveResult> decode_reservation(
+    const RedisReply& reply, const std::vector<policy::ReserveRequest>& requests,
+    policy::TimePoint now) {
+  if (reply.type != RedisReply::Type::kArray || reply.elements.size() != requests.size() + 1) {
+    return std::nullopt;
+  }
+  auto reserved = reply.elements[0].as_integer();
+  if (!reserved) return std::nullopt;
+  policy::ReserveResult out;
+  out.shared = true;
+  out.reserved = *reserved == 1;
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const auto& item = reply.elements[i + 1];
+    if (item.type != RedisReply::Type::kArray || item.elements.size() != 2) return std::nullopt;
+    auto state = decode_state(item.elements[0], now);
+    const auto& extra = item.elements[1];
+    if (!state || extra.type != RedisReply::Type::kArray || extra.elements.size() != 4) {
+      return std::nullopt;
+    }
+    std::vector<long long> n;
+    for (const auto& e : extra.elements) {
+      auto v = e.as_integer();
+      if (!v) return std::nullopt;
+      n.push_back(*v);
+    }
+    auto admission = admission_from_code(state->code);
+    if (!admission) return std::nullopt;
+    out.admissions.push_back(*admission);
+    out.tripped_now.push_back(state->code == 2);
+    out.states.push_back(*admission == policy::Admission::kPass
+                             ? std::nullopt
+                             : std::optional<policy::BreakerState>(state->state));
+    if (out.reserved) {
+      policy::Reservation r;
+      r.key = requests[i].key;
+      r.entry = static_cast<std::uint64_t>(n[0]);
+      r.documents = n[1];
+      r.from_allowance = n[2];
+      r.shared_score = n[3];
+      r.shared = true;
+      out.reservations.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
 std::optional<policy::Admission> admission_from_code(long long code) {
   switch (code) {
     case 0:
@@ -247,7 +373,8 @@ std::int64_t wall_ms() {
 constexpr auto kHeartbeat = 1s;
 constexpr auto kMaxBackoff = 5s;
 constexpr std::size_t kMaxQueued = 100'000;
-const std::vector<const char*> kScripts{fleet::kAdmitScript, fleet::kRecordScript,
+const std::vector<const char*> kScripts{fleet::kReserveScript, fleet::kSettleScript,
+                                        fleet::kRecordScript,
                                         fleet::kResetScript, fleet::kGrantScript,
                                         fleet::kListScript,  fleet::kHoldsScript};
 
@@ -458,42 +585,95 @@ asio::awaitable<void> Fleet::supervise() {
   }
 }
 
-FleetAdmission Fleet::local_admit(const policy::Rule& rule, const std::string& key,
-                                  const std::string& ns, std::int64_t documents) {
+policy::ReserveResult Fleet::local_reserve(const std::vector<policy::ReserveRequest>& requests,
+                                           bool force) {
   fallbacks_.fetch_add(1, std::memory_order_relaxed);
-  const auto now = policy::Clock::now();
-  FleetAdmission out;
-  out.admission = local_.admit(rule, key, ns, documents, now);
-  out.state = local_.breaker(key, now);
-  return out;
+  auto result = local_.reserve(requests, policy::Clock::now(), force);
+  // What this proxy reserved while Redis was away joins the shared windows
+  // when it returns (at its bound: a later settlement is not replayed).
+  if (result.reserved) {
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      const auto& r = requests[i];
+      const auto counted = result.reservations[i].documents;
+      if (counted > 0) {
+        queue_count({r.key, r.rule->name, r.ns, r.rule->limit->documents,
+                     r.rule->limit->per.count(), counted, wall_ms()});
+      }
+    }
+  }
+  return result;
 }
 
-asio::awaitable<FleetAdmission> Fleet::admit(const policy::Rule& rule, const std::string& key,
-                                             const std::string& ns, std::int64_t documents) {
-  if (!connected()) co_return local_admit(rule, key, ns, documents);
+asio::awaitable<policy::ReserveResult> Fleet::reserve(
+    const std::vector<policy::ReserveRequest>& requests, bool force) {
+  if (!connected()) co_return local_reserve(requests, force);
   const auto& p = settings_.key_prefix;
-  std::vector<std::string> keys{fleet::window_key(p, key), fleet::state_key(p, key),
-                                fleet::breakers_key(p)};
-  std::vector<std::string> args{key,
-                                rule.name,
-                                ns,
-                                std::to_string(rule.limit->documents),
-                                std::to_string(rule.limit->per.count()),
-                                std::to_string(documents)};
+  std::vector<std::string> keys{fleet::breakers_key(p)};
+  std::vector<std::string> args{force ? "1" : "0", std::to_string(requests.size())};
+  for (const auto& r : requests) {
+    keys.push_back(fleet::window_key(p, r.key));
+    keys.push_back(fleet::state_key(p, r.key));
+    for (auto value : {r.key, r.rule->name, r.ns, std::to_string(r.rule->limit->documents),
+                       std::to_string(r.rule->limit->per.count()), std::to_string(r.documents),
+                       std::string(r.everything_left ? "1" : "0"),
+                       std::string(r.unbounded ? "1" : "0"), std::string(r.enforced ? "1" : "0"),
+                       std::to_string(r.at_least)}) {
+      args.push_back(std::move(value));
+    }
+  }
   auto work = [this, keys = std::move(keys), args = std::move(args)]() mutable {
-    return eval(fleet::kAdmitScript, std::move(keys), std::move(args));
+    return eval(fleet::kReserveScript, std::move(keys), std::move(args));
   };
   auto reply = co_await on_fleet<std::optional<RedisReply>>(std::move(work));
-  std::optional<fleet::ScriptState> decoded;
-  if (reply) decoded = fleet::decode_state(*reply, policy::Clock::now());
-  std::optional<policy::Admission> admission;
-  if (decoded) admission = fleet::admission_from_code(decoded->code);
-  if (!admission) co_return local_admit(rule, key, ns, documents);
-  FleetAdmission out;
-  out.admission = *admission;
-  out.state = decoded->state;
-  out.shared = true;
-  co_return out;
+  auto decoded = reply ? fleet::decode_reservation(*reply, requests, policy::Clock::now())
+                       : std::nullopt;
+  if (!decoded) co_return local_reserve(requests, force);
+  // The local book keeps up, so that it enforces what happened if Redis
+  // goes away (at the reserved bound: it never gives back).
+  const auto now = policy::Clock::now();
+  for (std::size_t i = 0; i < requests.size() && decoded->reserved; ++i) {
+    const auto& r = requests[i];
+    local_.record(*r.rule, r.key, r.ns, decoded->reservations[i].documents, now);
+  }
+  co_return std::move(*decoded);
+}
+
+asio::awaitable<bool> Fleet::settle(const policy::ReserveRequest& request, policy::Reservation r,
+                                    std::int64_t documents) {
+  documents = std::max<std::int64_t>(documents, 0);
+  if (documents > r.documents) {
+    local_.record(*request.rule, r.key, request.ns, documents - r.documents, policy::Clock::now());
+  }
+  if (!connected()) co_return false;  // the reservation stands in Redis
+  const std::int64_t in_window = r.documents - r.from_allowance;
+  std::int64_t new_counted = in_window;
+  std::int64_t refund = 0;
+  std::int64_t extra = 0;
+  if (documents < r.documents) {
+    const std::int64_t unused = r.documents - documents;
+    const std::int64_t from_window = std::min(unused, in_window);
+    new_counted = in_window - from_window;
+    refund = unused - from_window;
+  } else {
+    extra = documents - r.documents;
+  }
+  const auto& p = settings_.key_prefix;
+  auto keys = redis_args(fleet::window_key(p, r.key), fleet::state_key(p, r.key));
+  auto args = redis_args(r.key, std::to_string(r.entry), std::to_string(in_window),
+                         std::to_string(r.shared_score), std::to_string(new_counted),
+                         std::to_string(refund), std::to_string(extra), std::to_string(documents));
+  auto work = [this, keys = std::move(keys), args = std::move(args)]() mutable {
+    return eval(fleet::kSettleScript, std::move(keys), std::move(args));
+  };
+  auto reply = co_await on_fleet<std::optional<RedisReply>>(std::move(work));
+  auto decoded = reply ? fleet::decode_state(*reply, policy::Clock::now()) : std::nullopt;
+  if (decoded && decoded->code == 1) {
+    metrics_.breakers_tripped.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("breaker {} tripped (fleet-wide): {} of {} documents used", r.key,
+                 decoded->state.used, decoded->state.limit);
+    notifier_.breaker_tripped(decoded->state);
+  }
+  co_return false;  // a fleet-wide trip is reported here
 }
 
 void Fleet::queue_count(Count count) {
@@ -524,54 +704,6 @@ asio::awaitable<bool> Fleet::send_count(const Count& c, bool replay) {
     notifier_.breaker_tripped(decoded->state);
   }
   co_return true;
-}
-
-std::optional<Fleet::Count> Fleet::count_locally(const policy::Rule& rule, const std::string& key,
-                                                 const std::string& ns, std::int64_t documents,
-                                                 bool& tripped) {
-  // The local book always counts too: it is what this proxy enforces the
-  // moment Redis goes away.
-  tripped = local_.record(rule, key, ns, documents, policy::Clock::now());
-  if (documents <= 0 || !rule.limit) return std::nullopt;
-  return Count{key,       rule.name, ns, rule.limit->documents, rule.limit->per.count(),
-               documents, wall_ms()};
-}
-
-bool Fleet::record(const policy::Rule& rule, const std::string& key, const std::string& ns,
-                   std::int64_t documents) {
-  bool tripped_locally = false;
-  auto count = count_locally(rule, key, ns, documents, tripped_locally);
-  if (!count) return false;
-  if (!connected()) {
-    queue_count(std::move(*count));
-    return tripped_locally;
-  }
-  asio::co_spawn(
-      io_,
-      [this, c = std::move(*count)]() -> asio::awaitable<void> {
-        if (!connected() || !co_await send_count(c, false)) queue_count(c);
-      },
-      asio::detached);
-  return false;
-}
-
-asio::awaitable<bool> Fleet::record_shared(const policy::Rule& rule, const std::string& key,
-                                           const std::string& ns, std::int64_t documents) {
-  bool tripped_locally = false;
-  auto count = count_locally(rule, key, ns, documents, tripped_locally);
-  if (!count) co_return false;
-  if (!connected()) {
-    queue_count(std::move(*count));
-    co_return tripped_locally;
-  }
-  auto work = [this, c = std::move(*count)]() -> asio::awaitable<bool> {
-    if (connected() && co_await send_count(c, false)) co_return true;
-    queue_count(c);
-    co_return false;
-  };
-  const bool shared = co_await on_fleet<bool>(std::move(work));
-  // Not in Redis: this proxy's own book decided, as it will from now on.
-  co_return shared ? false : tripped_locally;
 }
 
 void Fleet::hold_added(const policy::HoldInfo& hold, std::chrono::milliseconds timeout) {

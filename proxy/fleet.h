@@ -53,7 +53,8 @@ std::string holds_key(const std::string& prefix);  // zset of hold ids by deadli
 std::string channel(const std::string& prefix, const std::string& proxy_name);
 
 // The Lua scripts (their texts, loaded with SCRIPT LOAD).
-extern const char* const kAdmitScript;
+extern const char* const kReserveScript;
+extern const char* const kSettleScript;
 extern const char* const kRecordScript;
 extern const char* const kResetScript;
 extern const char* const kGrantScript;
@@ -70,17 +71,15 @@ struct ScriptState {
 };
 std::optional<ScriptState> decode_state(const RedisReply& reply, policy::TimePoint now);
 std::optional<policy::Admission> admission_from_code(long long code);
+// The reserve script's answer for `requests`; nullopt when malformed.
+std::optional<policy::ReserveResult> decode_reservation(
+    const RedisReply& reply, const std::vector<policy::ReserveRequest>& requests,
+    policy::TimePoint now);
 
 // A random first hold id, so ids do not collide across the fleet: a random
 // multiple of 2^20 below 2^52 (exact in JSON numbers).
 std::uint64_t random_first_hold_id();
 }  // namespace fleet
-
-struct FleetAdmission {
-  policy::Admission admission = policy::Admission::kPass;
-  std::optional<policy::BreakerState> state;
-  bool shared = false;  // decided by the shared window (false: local fallback)
-};
 
 // The outcome of an approve/reject routed to another proxy.
 struct RemoteResolution {
@@ -105,17 +104,15 @@ class Fleet {
   std::string problem() const;
   std::uint64_t fallbacks() const { return fallbacks_.load(std::memory_order_relaxed); }
 
-  // The data path. admit may be awaited from any executor; record returns
-  // at once (the shared count is sent in the background) and reports a trip
-  // only when it was decided locally.
-  asio::awaitable<FleetAdmission> admit(const policy::Rule& rule, const std::string& key,
-                                        const std::string& ns, std::int64_t documents);
-  bool record(const policy::Rule& rule, const std::string& key, const std::string& ns,
-              std::int64_t documents);
-  // The same, waiting until Redis has the count (or failed, bounded by the
-  // timeout): replies are relayed after it, so the next admit anywhere sees it.
-  asio::awaitable<bool> record_shared(const policy::Rule& rule, const std::string& key,
-                                      const std::string& ns, std::int64_t documents);
+  // The data path, awaitable from any executor. reserve: atomically in the
+  // shared windows (one script call for all of a command's budgets), or in
+  // this proxy's own book while Redis is away. settle: the reservation
+  // becomes the reply's count, in Redis before the reply is relayed (so the
+  // next reserve anywhere sees it); a fleet-wide trip is reported here.
+  asio::awaitable<policy::ReserveResult> reserve(
+      const std::vector<policy::ReserveRequest>& requests, bool force);
+  asio::awaitable<bool> settle(const policy::ReserveRequest& request,
+                               policy::Reservation reservation, std::int64_t documents);
 
   // Holds of this proxy, published for the others.
   void hold_added(const policy::HoldInfo& hold, std::chrono::milliseconds timeout);
@@ -156,10 +153,8 @@ class Fleet {
   asio::awaitable<void> handle_resolve(nlohmann::json message);
   void mark_down(const std::string& why);
   void queue_count(Count count);
-  std::optional<Count> count_locally(const policy::Rule& rule, const std::string& key,
-                                     const std::string& ns, std::int64_t documents, bool& tripped);
-  FleetAdmission local_admit(const policy::Rule& rule, const std::string& key,
-                             const std::string& ns, std::int64_t documents);
+  policy::ReserveResult local_reserve(const std::vector<policy::ReserveRequest>& requests,
+                                      bool force);
 
   config::FleetConfig settings_;
   policy::BudgetBook& local_;

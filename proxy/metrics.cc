@@ -148,6 +148,17 @@ std::string Metrics::render_prometheus() const {
           "Operations refused by policy (answered with an error, or dropped when unacknowledged).",
           load(blocked_operations));
   counter("mongoguard_policy_reloads_total", "Successful policy reloads.", load(policy_reloads));
+  counter("mongoguard_unjudged_commands_total",
+          "Destructive commands refused because some part of them could not be judged.",
+          load(unjudged_commands));
+  counter("mongoguard_preflight_counts_total",
+          "Capped counts sent to measure a statement before forwarding it.",
+          load(preflight_counts));
+  counter("mongoguard_preflight_failures_total",
+          "Pre-flight counts that failed (on_preflight_error decided).", load(preflight_failures));
+  counter("mongoguard_unmatched_replies_total",
+          "Upstream replies that answered no request in flight (relayed, settling nothing).",
+          load(unmatched_replies));
   counter("mongoguard_policy_reload_failures_total",
           "Reloads refused because the new file was invalid; the old policy stayed.",
           load(policy_reload_failures));

@@ -51,6 +51,13 @@ class Metrics {
   std::atomic<std::uint64_t> upstream_bytes{0};
   std::atomic<std::uint64_t> compressed_messages{0};
   std::atomic<std::uint64_t> blocked_operations{0};
+  // Destructive commands refused because some part could not be judged.
+  std::atomic<std::uint64_t> unjudged_commands{0};
+  // Pre-flight counts sent, and those that failed.
+  std::atomic<std::uint64_t> preflight_counts{0};
+  std::atomic<std::uint64_t> preflight_failures{0};
+  // Upstream replies that answered no request in flight (relayed, settling nothing).
+  std::atomic<std::uint64_t> unmatched_replies{0};
   std::atomic<std::uint64_t> policy_reloads{0};
   std::atomic<std::uint64_t> policy_reload_failures{0};
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 
 #include "policy/identity.h"
 #include "policy/reply_facts.h"
@@ -296,6 +297,15 @@ asio::awaitable<void> Session::relay_client_to_upstream() {
       co_return;
     }
     const auto& request = decoded.view;
+    if (id_in_flight(request.header.request_id)) {
+      // Replies are matched to requests in order and checked against their
+      // id; two requests in flight under one id would make that ambiguous.
+      reject_frame(wire::DecodeError::kReusedRequestId,
+                   "request id " + std::to_string(request.header.request_id) +
+                       " is still in flight on this connection");
+      co_return;
+    }
+    next_.reset();
     ++messages_in_;
     metrics_.client_messages.fetch_add(1, std::memory_order_relaxed);
     metrics_.count_opcode(request.effective_opcode);
@@ -342,7 +352,7 @@ asio::awaitable<void> Session::relay_client_to_upstream() {
         frame = std::move(*trimmed);
       }
     }
-    if (!request.more_to_come) ++outstanding_;
+    track(request);
     error_code ec;
     const std::size_t sent = upstream_.write_now(asio::buffer(frame), ec);
     if (!ec && sent < frame.size()) co_await upstream_.write(asio::buffer(frame) + sent, ec);
@@ -375,23 +385,20 @@ asio::awaitable<void> Session::relay_upstream_to_client() {
       spdlog::debug("conn {} reply {} to {} {} size={}", id_, header.request_id, header.response_to,
                     wire::opcode_name(header.op_code), frame.size());
     }
-    if (preflight_id_ != 0 && wire::read_header(frame).response_to == preflight_id_) {
-      // mongoguard's own pre-flight count: consumed here, never relayed.
-      preflight_reply_ = frame;
+    auto entry = match_reply(frame);
+    if (entry && entry->own) {
+      // mongoguard's own pre-flight count: consumed here, never relayed. One
+      // that timed out is answered late and dropped.
+      if (entry->id == preflight_id_) preflight_reply_ = frame;
       preflight_wake_.cancel();
       continue;
     }
-    if (!pending_.empty()) observe_reply(frame);
-    for (std::size_t i = 0; i < shared_counts_.size(); ++i) {
-      const auto& c = shared_counts_[i];
-      if (co_await services_.fleet->record_shared(*c.rule, c.key, c.ns, c.documents)) {
-        report_trip(c.key, policy::Clock::now());
-      }
-    }
-    shared_counts_.clear();
+    // Settled before the reply is relayed, so the client's next write
+    // (through any proxy of a fleet) is judged with the real count.
+    if (entry && entry->pending) co_await observe_reply(*entry, frame);
+    if (closed_) co_return;
     if (!hello_ids_.empty()) rewrite_topology(frame);
     if (!co_await write_client(asio::buffer(frame))) co_return;
-    if (outstanding_ > 0) --outstanding_;
     finish_drain_if_idle();
   }
 }
@@ -444,166 +451,274 @@ std::string collection_of(const std::string& ns) {
   return dot == std::string::npos ? std::string() : ns.substr(dot + 1);
 }
 
-// Appends a JSON value (relaxed extended JSON of a document or a scalar)
-// under `key`, as the classifier recorded it.
-bool append_json_value(bson_t* doc, const char* key, const std::string& json) {
-  if (json.empty()) return true;
-  const std::string wrapped = "{\"v\": " + json + "}";
-  bson_error_t error;
-  bson_t* parsed = bson_new_from_json(reinterpret_cast<const std::uint8_t*>(wrapped.data()),
-                                      static_cast<ssize_t>(wrapped.size()), &error);
-  if (!parsed) return false;
-  bson_iter_t it;
-  bool ok = bson_iter_init_find(&it, parsed, "v") && bson_append_iter(doc, key, -1, &it);
-  bson_destroy(parsed);
-  return ok;
+// The reply's body document, inflating a compressed reply into `scratch`.
+bool reply_body(const std::vector<std::uint8_t>& frame, std::vector<std::uint8_t>& scratch,
+                std::int32_t max_size, bson_t* doc) {
+  wire::Bytes plain(frame);
+  std::int32_t opcode = wire::read_header(frame).op_code;
+  if (opcode == static_cast<std::int32_t>(wire::OpCode::kCompressed)) {
+    if (wire::inflate(plain, scratch, max_size) != wire::DecodeError::kNone) return false;
+    plain = scratch;
+    opcode = wire::read_header(plain).op_code;
+  }
+  std::optional<wire::DocView> body;
+  if (opcode == static_cast<std::int32_t>(wire::OpCode::kMsg)) {
+    auto msg = wire::decode_op_msg(plain, /*verify_checksum=*/false);
+    if (msg.ok()) body = msg.view.body;
+  } else if (opcode == static_cast<std::int32_t>(wire::OpCode::kReply)) {
+    auto reply = wire::decode_op_reply(plain);
+    if (reply.ok() && reply.view.number_returned > 0) {
+      auto docs = reply.view.docs();
+      if (!docs.empty()) body = docs.front();
+    }
+  }
+  return body && body->as_bson(doc);
+}
+
+// The reply's OP_MSG flags say more replies follow (an exhaust stream).
+bool more_replies_follow(const std::vector<std::uint8_t>& frame,
+                         std::vector<std::uint8_t>& scratch, std::int32_t max_size) {
+  wire::Bytes plain(frame);
+  if (wire::read_header(frame).op_code == static_cast<std::int32_t>(wire::OpCode::kCompressed)) {
+    if (wire::inflate(plain, scratch, max_size) != wire::DecodeError::kNone) return false;
+    plain = scratch;
+  }
+  return wire::read_header(plain).op_code == static_cast<std::int32_t>(wire::OpCode::kMsg) &&
+         plain.size() > wire::kHeaderSize && (plain[wire::kHeaderSize] & wire::kMoreToCome);
 }
 
 }  // namespace
 
-asio::awaitable<std::optional<std::int64_t>> Session::preflight_count(
-    const policy::CommandInfo& info, const policy::Target& target, std::string& error) {
+bool Session::id_in_flight(std::int32_t id) const {
+  return std::any_of(inflight_.begin(), inflight_.end(),
+                     [id](const InFlight& e) { return e.id == id; });
+}
+
+void Session::track(const wire::Request& request) {
+  InFlight entry;
+  entry.id = request.header.request_id;
+  entry.expect = entry.id;
+  entry.expects_reply = !request.more_to_come;
+  entry.exhaust = request.exhaust_allowed;
+  entry.pending = std::move(next_);
+  next_.reset();
+  if (!entry.expects_reply) {
+    // mongod never answers these; a server that does (FerretDB) answers in
+    // order, so they leave the queue when a later request is answered. A run
+    // of them with nothing else in flight is bounded.
+    constexpr std::size_t kMaxUnanswered = 1024;
+    if (inflight_.size() >= kMaxUnanswered && !inflight_.front().expects_reply) {
+      inflight_.pop_front();
+    }
+  } else {
+    ++outstanding_;
+  }
+  inflight_.push_back(std::move(entry));
+}
+
+void Session::abandon(InFlight& entry) {
+  if (entry.expects_reply && !entry.own && outstanding_ > 0) --outstanding_;
+  if (entry.pending && entry.pending->audit) {
+    entry.pending->audit->set_outcome("forwarded; no reply (reservation stands)");
+    audit_.write(*entry.pending->audit);
+  }
+}
+
+std::optional<Session::InFlight> Session::match_reply(const std::vector<std::uint8_t>& frame) {
+  const auto header = wire::read_header(frame);
+  std::size_t i = 0;
+  while (i < inflight_.size() && inflight_[i].expect != header.response_to) ++i;
+  if (i == inflight_.size()) {
+    metrics_.unmatched_replies.fetch_add(1, std::memory_order_relaxed);
+    spdlog::debug("conn {}: reply {} answers no request in flight; relayed, settles nothing", id_,
+                  header.response_to);
+    return std::nullopt;
+  }
+  // Replies come in request order: what was sent before the answered one
+  // will not be answered any more.
+  for (std::size_t j = 0; j < i; ++j) {
+    if (inflight_[j].expects_reply) {
+      spdlog::warn("conn {}: the server answered request {} before {}; the earlier one's "
+                   "reservations stand",
+                   id_, inflight_[i].id, inflight_[j].id);
+    }
+    abandon(inflight_[j]);
+  }
+  inflight_.erase(inflight_.begin(), inflight_.begin() + static_cast<std::ptrdiff_t>(i));
+  InFlight& front = inflight_.front();
+  if (!front.expects_reply) {
+    // A reply to a request that expects none: relayed untouched, settles nothing.
+    InFlight entry = std::move(front);
+    inflight_.pop_front();
+    entry.pending.reset();
+    return entry;
+  }
+  if (front.exhaust && more_replies_follow(frame, reply_scratch_, max_message_size_)) {
+    // An exhaust stream: the next reply answers this one.
+    front.expect = header.request_id;
+    return InFlight{front.id, front.expect, true, true, front.own, std::nullopt};
+  }
+  InFlight entry = std::move(front);
+  inflight_.pop_front();
+  if (!entry.own && outstanding_ > 0 && --outstanding_ == 0) preflight_wake_.cancel();
+  return entry;
+}
+
+template <class Done>
+asio::awaitable<bool> Session::wait_for(Done done,
+                                        std::chrono::steady_clock::time_point deadline) {
+  while (!done()) {
+    if (closed_ || std::chrono::steady_clock::now() >= deadline) co_return false;
+    preflight_wake_.expires_at(deadline);
+    error_code ignored;
+    co_await preflight_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+  co_return !closed_;
+}
+
+asio::awaitable<policy::Measured> Session::measure(const policy::Measurement& m) {
+  policy::Measured out;
+  metrics_.preflight_counts.fetch_add(1, std::memory_order_relaxed);
+  const auto deadline = std::chrono::steady_clock::now() + settings_.preflight_timeout;
+  // Only while no client request is in flight here: its reply cannot then
+  // be taken for the count's, nor the count's for its.
+  if (!co_await wait_for([this] { return outstanding_ == 0; }, deadline)) {
+    out.error = closed_ ? "the connection closed"
+                        : "requests already in flight did not finish in time";
+    co_return out;
+  }
+  const auto& ns = m.target->ns;
   bson_t body = BSON_INITIALIZER;
-  const std::string collection = collection_of(target.ns);
+  const std::string collection = collection_of(ns);
   bson_append_utf8(&body, "count", -1, collection.data(), static_cast<int>(collection.size()));
-  bson_t filter;
-  if (!target.filter_bson.empty() &&
-      bson_init_static(&filter, target.filter_bson.data(), target.filter_bson.size())) {
-    bson_append_document(&body, "query", -1, &filter);
+  bson_t doc;
+  if (m.statement && !m.statement->filter.empty() &&
+      bson_init_static(&doc, m.statement->filter.data(), m.statement->filter.size())) {
+    bson_append_document(&body, "query", -1, &doc);
   }
-  if (!append_json_value(&body, "collation", info.collation_json) ||
-      !append_json_value(&body, "hint", info.hint_json)) {
-    bson_destroy(&body);
-    error = "could not rebuild the command's collation or hint";
-    co_return std::nullopt;
+  // A count capped at what is left plus one: measuring a huge collection
+  // costs no more than measuring the budget.
+  bson_append_int64(&body, "limit", -1, m.cap);
+  if (m.statement && !m.statement->options.empty() &&
+      bson_init_static(&doc, m.statement->options.data(), m.statement->options.size())) {
+    bson_concat(&body, &doc);
   }
-  const std::string db = target.ns.substr(0, target.ns.find('.'));
+  const std::string db = ns.substr(0, ns.find('.'));
   bson_append_utf8(&body, "$db", -1, db.data(), static_cast<int>(db.size()));
-  // Negative ids: drivers number their requests upwards from positive values.
-  preflight_id_ = -static_cast<std::int32_t>(++reply_ids_);
-  auto message = wire::build_op_msg(&body, preflight_id_, 0);
+  // An id the client cannot predict, and none in flight.
+  std::uniform_int_distribution<std::int32_t> pick(std::numeric_limits<std::int32_t>::min(), -1);
+  std::int32_t id = pick(ids_);
+  while (id_in_flight(id)) id = pick(ids_);
+  auto message = wire::build_op_msg(&body, id, 0);
   bson_destroy(&body);
+  preflight_id_ = id;
   preflight_reply_.reset();
+  InFlight entry;
+  entry.id = entry.expect = id;
+  entry.own = true;
+  inflight_.push_back(std::move(entry));
 
   error_code ec;
   co_await upstream_.write(asio::buffer(message), ec);
   if (ec) {
-    error = "could not send the count: " + ec.message();
     preflight_id_ = 0;
-    co_return std::nullopt;
+    out.error = "could not send the count: " + ec.message();
+    co_return out;
   }
-  // The upstream relay hands the reply over instead of forwarding it.
-  asio::steady_timer deadline(client_.get_executor());
-  deadline.expires_after(settings_.preflight_timeout);
-  bool timed_out = false;
-  deadline.async_wait([self = shared_from_this(), &timed_out](error_code wait_ec) {
-    if (wait_ec) return;
-    timed_out = true;
-    self->preflight_wake_.cancel();
-  });
-  while (!preflight_reply_ && !timed_out && !closed_) {
-    error_code ignored;
-    co_await preflight_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-  }
-  deadline.cancel();
+  const bool answered = co_await wait_for([this] { return preflight_reply_.has_value(); }, deadline);
   preflight_id_ = 0;
-  if (!preflight_reply_) {
-    error = timed_out ? "the count did not answer in time" : "the connection closed";
-    co_return std::nullopt;
+  if (!answered) {
+    // A late answer is still taken off the queue (and dropped) by the relay.
+    out.error = closed_ ? "the connection closed" : "the count did not answer in time";
+    co_return out;
   }
   auto reply = std::move(*preflight_reply_);
   preflight_reply_.reset();
-  auto msg = wire::decode_op_msg(reply, false);
-  if (!msg.ok()) {
-    error = "the count's reply could not be read";
-    co_return std::nullopt;
-  }
-  bson_t doc;
-  if (!msg.view.body.as_bson(&doc)) {
-    error = "the count's reply could not be read";
-    co_return std::nullopt;
+  if (!reply_body(reply, preflight_scratch_, max_message_size_, &doc)) {
+    out.error = "the count's reply could not be read";
+    co_return out;
   }
   auto facts = policy::read_reply_facts(&doc);
   if (!facts.ok || !facts.n) {
-    error = "the count failed: " + (facts.errmsg.empty() ? std::string("no n") : facts.errmsg);
-    co_return std::nullopt;
+    out.error = "the count failed: " + (facts.errmsg.empty() ? std::string("no n") : facts.errmsg);
+    co_return out;
   }
-  co_return *facts.n;
+  out.count = *facts.n;
+  co_return out;
 }
 
-asio::awaitable<Session::BudgetVerdict> Session::check_budgets(
-    const policy::CommandInfo& info, std::vector<policy::Charge>& charges) {
-  BudgetVerdict out;
+asio::awaitable<policy::ReserveResult> Session::reserve(
+    const std::vector<policy::ReserveRequest>& requests, bool force) {
+  if (requests.empty()) {
+    policy::ReserveResult none;
+    none.reserved = true;
+    co_return none;
+  }
+  if (services_.fleet) {
+    // Shared windows in Redis, or this proxy's own while Redis is away.
+    auto result = co_await services_.fleet->reserve(requests, force);
+    co_return result;
+  }
+  co_return services_.budgets.reserve(requests, policy::Clock::now(), force);
+}
+
+asio::awaitable<void> Session::check_budgets(const policy::CommandInfo& info, BudgetStage& stage,
+                                             bool reserve_now) {
   const auto config = services_.policies.current();
-  auto consider = [&](policy::Action action, const policy::Charge& c, std::string reason,
-                      std::optional<policy::BreakerState> state = std::nullopt) {
-    const bool dry = c.rule->mode.value_or(config->policy->mode) == policy::Mode::kDryRun;
-    const auto enforced = dry ? policy::Action::kLog : action;
-    if (policy::stricter(action, out.would) ||
-        (action == out.would && policy::stricter(enforced, out.action))) {
-      out.would = action;
-      out.action = enforced;
-      out.charge = &c;
-      out.reason = std::move(reason);
-      out.state = std::move(state);
-    }
-  };
-  for (auto& c : charges) {
-    const auto& limit = *c.rule->limit;
-    if (limit.preflight && c.target->multi_statements > 0 && c.target->statements == 1 &&
-        !info.more_to_come) {
-      std::string error;
-      auto count = co_await preflight_count(info, *c.target, error);
-      if (closed_) co_return out;
-      if (count) {
-        c.known += *count;
-        spdlog::debug("conn {} pre-flight count for {}: {}", id_, c.target->ns, *count);
-      } else {
-        spdlog::warn("conn {} from {}: pre-flight count for {} failed: {}", id_, peer_,
-                     c.target->ns, error);
-        if (limit.on_preflight_error != policy::Action::kAllow) {
-          consider(limit.on_preflight_error, c, "its size could not be measured (" + error + ")");
-        }
-      }
-    }
-  }
+  const auto& pol = *config->policy;
   const auto now = policy::Clock::now();
-  for (auto& c : charges) {
-    policy::Admission admission;
-    std::optional<policy::BreakerState> state;
-    if (services_.fleet) {
-      // Shared window in Redis, or this proxy's own when Redis is away.
-      auto shared = co_await services_.fleet->admit(*c.rule, c.key, c.target->ns, c.known);
-      if (closed_) co_return out;
-      admission = shared.admission;
-      state = std::move(shared.state);
+  stage.plan = policy::plan_admission(
+      pol, info, identity_,
+      [&](const policy::Rule& rule, const std::string& key) -> std::optional<std::int64_t> {
+        // Fleet mode sizes caps from the rule alone (plus this proxy's own
+        // allowances): the shared window is read when reserving.
+        if (services_.fleet) return rule.limit->documents;
+        return services_.budgets.headroom(rule, key, now);
+      });
+  std::vector<policy::Measured> measured;
+  measured.reserve(stage.plan.measurements.size());
+  for (const auto& m : stage.plan.measurements) {
+    auto got = co_await measure(m);
+    if (closed_) co_return;
+    if (got.count) {
+      spdlog::debug("conn {} pre-flight count for {}: {} (cap {})", id_, m.target->ns, *got.count,
+                    m.cap);
     } else {
-      admission = services_.budgets.admit(*c.rule, c.key, c.target->ns, c.known, now);
-      if (admission != policy::Admission::kPass) state = services_.budgets.breaker(c.key, now);
+      metrics_.preflight_failures.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("conn {} from {}: pre-flight count for {} failed: {}", id_, peer_,
+                   m.target->ns, got.error);
     }
-    if (admission == policy::Admission::kPass) continue;
-    if (admission == policy::Admission::kWouldTrip && state) {
-      metrics_.breakers_tripped.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("breaker {} tripped: {} of {} documents per {} used", c.key, state->used,
-                   state->limit, config::format_duration(state->per));
-      services_.notifier.breaker_tripped(*state);
-    }
-    const auto& limit = *c.rule->limit;
-    const std::int64_t used = state ? state->used : 0;
-    std::string reason;
-    if (admission == policy::Admission::kTooLarge) {
-      reason = "this operation would affect " + std::to_string(c.known) +
-               " documents, more than the " + std::to_string(limit.documents - used) +
-               " left of the budget of " + std::to_string(limit.documents) + " per " +
-               config::format_duration(limit.per);
-    } else {
-      reason = "budget of " + std::to_string(limit.documents) + " documents per " +
-               config::format_duration(limit.per) + " spent (" + std::to_string(used) +
-               " in the window)";
-    }
-    consider(c.rule->action, c, std::move(reason), std::move(state));
+    measured.push_back(std::move(got));
   }
-  co_return out;
+  stage.set = policy::reservation_requests(pol, stage.plan, measured);
+  const bool enforced_failure =
+      std::any_of(stage.set.failed.begin(), stage.set.failed.end(), [&](const auto& f) {
+        const auto& rule = *stage.plan.charges[f.first].charge.rule;
+        return rule.mode.value_or(pol.mode) != policy::Mode::kDryRun;
+      });
+  if (reserve_now && !enforced_failure) {
+    stage.got = co_await reserve(stage.set.requests, false);
+    if (closed_) co_return;
+  }
+  stage.verdict = policy::judge_budgets(pol, stage.plan, stage.set, stage.got);
+  report_trips(stage);
+  const bool passes = stage.verdict.action == policy::Action::kAllow ||
+                      stage.verdict.action == policy::Action::kLog;
+  if (reserve_now && passes && !stage.got.reserved) {
+    // Only dry-run budgets said no: forwarded, and counted all the same.
+    stage.got = co_await reserve(stage.set.requests, true);
+  }
+}
+
+void Session::report_trips(const BudgetStage& stage) {
+  for (std::size_t i = 0; i < stage.got.tripped_now.size(); ++i) {
+    if (!stage.got.tripped_now[i] || !stage.got.states[i]) continue;
+    const auto& state = *stage.got.states[i];
+    metrics_.breakers_tripped.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("breaker {} tripped: {} of {} documents per {} used", state.name, state.used,
+                 state.limit, config::format_duration(state.per));
+    services_.notifier.breaker_tripped(state);
+  }
 }
 
 asio::awaitable<void> Session::reply_error(const wire::Request& request, std::int32_t code,
@@ -714,26 +829,46 @@ asio::awaitable<std::optional<policy::HoldDecision>> Session::park(
   co_return *signal->decision;
 }
 
+asio::awaitable<void> Session::refuse_unjudged(const wire::Request& request,
+                                               const policy::CommandInfo& info) {
+  metrics_.unjudged_commands.fetch_add(1, std::memory_order_relaxed);
+  const auto config = services_.policies.current();
+  policy::Verdict verdict;
+  verdict.action = verdict.would = policy::Action::kBlock;
+  verdict.reason = "could not be judged: " + info.unjudged;
+  const std::string message = "mongoguard: " + info.command + " on " + info.database +
+                              " refused: part of it could not be judged (" + info.unjudged +
+                              "); nothing was forwarded";
+  AuditRecord record(id_, identity_, info, verdict, config->audit_redact);
+  record.set_outcome(request.more_to_come ? "dropped: not judged" : "refused: not judged");
+  audit_.write(record);
+  spdlog::warn("conn {} from {}: {}", id_, peer_, message);
+  constexpr std::int32_t kUnauthorized = 13;
+  co_await reply_error(request, kUnauthorized, "Unauthorized", message);
+}
+
 asio::awaitable<bool> Session::enforce(const wire::Request& request, policy::CommandInfo info) {
+  if (!info.unjudged.empty()) {
+    co_await refuse_unjudged(request, info);
+    co_return false;
+  }
   const auto config = services_.policies.current();
   const auto& pol = *config->policy;
   auto verdict = policy::decide(pol, info, identity_);
-  auto charges = policy::budget_charges(pol, info, identity_);
-  std::string reason;
-  std::optional<policy::BreakerState> budget_state;
-  if (!charges.empty() && verdict.action != policy::Action::kBlock &&
-      verdict.action != policy::Action::kHold) {
-    auto budget = co_await check_budgets(info, charges);
-    budget_state = budget.state;
+  BudgetStage budget;
+  if (verdict.action != policy::Action::kBlock) {
+    // A hold from the rules measures but does not reserve: an approval does.
+    co_await check_budgets(info, budget, verdict.action != policy::Action::kHold);
     if (closed_) co_return false;
-    if (policy::stricter(budget.would, verdict.would) ||
-        policy::stricter(budget.action, verdict.action)) {
-      verdict.action = policy::strictest(verdict.action, budget.action);
-      verdict.would = policy::strictest(verdict.would, budget.would);
-      verdict.rule = budget.charge->rule;
-      verdict.target = budget.charge->target;
+    const auto& bv = budget.verdict;
+    if (bv.charge && (policy::stricter(bv.would, verdict.would) ||
+                      policy::stricter(bv.action, verdict.action))) {
+      verdict.action = policy::strictest(verdict.action, bv.action);
+      verdict.would = policy::strictest(verdict.would, bv.would);
+      verdict.rule = bv.charge->charge.rule;
+      verdict.target = bv.charge->charge.target;
       verdict.dry_run = verdict.would != verdict.action;
-      verdict.reason = budget.reason;
+      verdict.reason = bv.reason;
       if (std::find(verdict.matched.begin(), verdict.matched.end(), verdict.rule) ==
           verdict.matched.end()) {
         verdict.matched.push_back(verdict.rule);
@@ -747,26 +882,23 @@ asio::awaitable<bool> Session::enforce(const wire::Request& request, policy::Com
   AuditRecord record(id_, identity_, info, verdict, config->audit_redact);
   const auto op = info.targets.empty() ? policy::Operation::kDelete : info.targets.front().op;
 
+  // What the reply settles: the reservations made for this command.
   auto forward = [&](std::string outcome) {
     record.set_outcome(outcome);
     if (info.more_to_come) {
+      // No reply will come: the reservations stand as the count.
       audit_.write(record);
-      // No reply will come to count; charge what was known.
-      const auto now = policy::Clock::now();
-      for (const auto& c : charges) record_charge(c, c.known, now);
       return;
     }
-    auto& pending = pending_[request.header.request_id];
+    auto& pending = next_ ? *next_ : next_.emplace();
     pending.audit = std::move(record);
     pending.op = op;
     if (!verdict.matched.empty() && !info.targets.empty()) pending.ns = info.targets.front().ns;
     pending.forwarded_at = std::chrono::steady_clock::now();
-    if (!charges.empty()) {
+    if (!budget.got.reservations.empty()) {
       pending.config = config;
-      pending.info = std::move(info);
-      // Moving the vector keeps its elements in place, so the charges'
-      // target pointers stay valid.
-      pending.charges = std::move(charges);
+      pending.requests = budget.set.requests;
+      pending.reservations = std::move(budget.got.reservations);
     }
   };
 
@@ -807,18 +939,17 @@ asio::awaitable<bool> Session::enforce(const wire::Request& request, policy::Com
   for (const auto& t : info.targets) hold.statements += t.statements;
   hold.reason =
       verdict.reason.empty() ? (verdict.rule ? verdict.rule->message : "") : verdict.reason;
-  for (const auto& c : charges) {
-    if (verdict.rule == c.rule) {
-      hold.breaker = c.key;
-      auto state = budget_state && budget_state->name == c.key
-                       ? budget_state
-                       : services_.budgets.breaker(c.key, policy::Clock::now());
-      if (state) {
-        hold.documents_in_window = state->used;
-        hold.limit = state->limit;
-      }
-      break;
+  for (const auto& pc : budget.plan.charges) {
+    if (verdict.rule != pc.charge.rule) continue;
+    hold.breaker = pc.charge.key;
+    auto state = budget.verdict.state && budget.verdict.state->name == pc.charge.key
+                     ? budget.verdict.state
+                     : services_.budgets.breaker(pc.charge.key, policy::Clock::now());
+    if (state) {
+      hold.documents_in_window = state->used;
+      hold.limit = state->limit;
     }
+    break;
   }
   hold.created_wall = std::chrono::system_clock::now();
   hold.created = std::chrono::steady_clock::now();
@@ -856,6 +987,9 @@ asio::awaitable<bool> Session::enforce(const wire::Request& request, policy::Com
                decision.by, waited.count());
   switch (decision.outcome) {
     case policy::HoldOutcome::kApproved:
+      if (closed_) co_return false;
+      // Approved: counted in full, whatever is left.
+      budget.got = co_await reserve(budget.set.requests, true);
       if (closed_) co_return false;
       forward("approved by " + decision.by);
       co_return true;
@@ -914,68 +1048,52 @@ void Session::observe_identity(const wire::Request& request) {
       // Adopted only if the server's reply answers it (see observe_reply):
       // a server that ignores speculative authentication must not let a
       // hello name someone other than who actually logs in.
-      auto& pending = pending_[request.header.request_id];
-      pending.sasl_user = start->user;
-      pending.speculative = true;
+      next_.emplace();
+      next_->sasl_user = start->user;
+      next_->speculative = true;
     }
   } else if (command == "saslContinue") {
-    if (!pending_user_.empty()) pending_[request.header.request_id].sasl_user = pending_user_;
+    if (!pending_user_.empty()) next_.emplace().sasl_user = pending_user_;
   } else if (auto user = policy::sasl_start_user(&body)) {
     pending_user_ = *user;
-    pending_[request.header.request_id].sasl_user = *user;
+    next_.emplace().sasl_user = *user;
   }
 }
 
-void Session::observe_reply(const std::vector<std::uint8_t>& frame) {
-  const auto header = wire::read_header(frame);
-  auto it = pending_.find(header.response_to);
-  if (it == pending_.end()) return;
-  Pending pending = std::move(it->second);
-  pending_.erase(it);
-
-  wire::Bytes plain(frame);
-  std::int32_t opcode = header.op_code;
-  if (opcode == static_cast<std::int32_t>(wire::OpCode::kCompressed)) {
-    if (wire::inflate(plain, reply_scratch_, max_message_size_) != wire::DecodeError::kNone) {
-      return;
-    }
-    plain = reply_scratch_;
-    opcode = wire::read_header(plain).op_code;
-  }
-  std::optional<wire::DocView> body;
-  if (opcode == static_cast<std::int32_t>(wire::OpCode::kMsg)) {
-    auto msg = wire::decode_op_msg(plain, /*verify_checksum=*/false);
-    if (msg.ok()) body = msg.view.body;
-  } else if (opcode == static_cast<std::int32_t>(wire::OpCode::kReply)) {
-    auto reply = wire::decode_op_reply(plain);
-    if (reply.ok() && reply.view.number_returned > 0) {
-      auto docs = reply.view.docs();
-      if (!docs.empty()) body = docs.front();
-    }
-  }
-  policy::ReplyFacts facts;
+asio::awaitable<void> Session::observe_reply(InFlight& entry,
+                                             const std::vector<std::uint8_t>& frame) {
+  Pending& pending = *entry.pending;
   bson_t doc;
-  if (body && !body->as_bson(&doc)) body.reset();
+  const bool body = reply_body(frame, reply_scratch_, max_message_size_, &doc);
+  policy::ReplyFacts facts;
   if (body) facts = policy::read_reply_facts(&doc);
+  const auto affected = body ? policy::documents_affected(facts) : std::nullopt;
   if (pending.audit) {
     metrics_.inspected_reply.observe(std::chrono::steady_clock::now() - pending.forwarded_at);
     pending.audit->set_reply(facts);
     audit_.write(*pending.audit);
   }
-  if (facts.n && *facts.n > 0) {
-    metrics_.count_documents(pending.op, *facts.n);
-    metrics_.count_namespace_documents(pending.ns, pending.op, *facts.n);
-    const auto now = policy::Clock::now();
-    for (const auto& c : pending.charges) {
-      if (services_.fleet) {
-        shared_counts_.push_back({pending.config, c.rule, c.key, c.target->ns, *facts.n});
+  if (affected && *affected > 0) {
+    metrics_.count_documents(pending.op, *affected);
+    metrics_.count_namespace_documents(pending.ns, pending.op, *affected);
+  }
+  if (!pending.reservations.empty()) {
+    // Each reservation becomes the real count; without one it stands.
+    const auto amounts = policy::settlement(pending.reservations, affected);
+    for (std::size_t i = 0; i < pending.reservations.size(); ++i) {
+      const auto& r = pending.reservations[i];
+      const auto now = policy::Clock::now();
+      bool tripped = false;
+      if (r.shared && services_.fleet) {
+        tripped = co_await services_.fleet->settle(pending.requests[i], r, amounts[i]);
       } else {
-        record_charge(c, *facts.n, now);
+        tripped = services_.budgets.settle(r, amounts[i], now);
       }
+      if (tripped) report_trip(r.key, now);
     }
   }
   if (pending.speculative) {
-    if (!body || !facts.ok || !policy::has_speculative_reply(&doc)) return;
+    if (!body || !facts.ok || !policy::has_speculative_reply(&doc)) co_return;
     pending_user_ = pending.sasl_user;  // the conversation goes on with saslContinue
   }
   if (!pending.sasl_user.empty() && body && facts.ok) {
@@ -986,15 +1104,6 @@ void Session::observe_reply(const std::vector<std::uint8_t>& frame) {
       spdlog::info("conn {} from {} authenticated as {}", id_, peer_, identity_.user);
     }
   }
-}
-
-void Session::record_charge(const policy::Charge& c, std::int64_t documents,
-                            policy::TimePoint now) {
-  // In fleet mode a trip decided by the shared window is reported by the fleet.
-  const bool tripped = services_.fleet
-                           ? services_.fleet->record(*c.rule, c.key, c.target->ns, documents)
-                           : services_.budgets.record(*c.rule, c.key, c.target->ns, documents, now);
-  if (tripped) report_trip(c.key, now);
 }
 
 void Session::report_trip(const std::string& key, policy::TimePoint now) {

@@ -7,7 +7,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <random>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "bson/wire.h"
+#include "policy/admission.h"
 #include "policy/budget.h"
 #include "policy/command_info.h"
 #include "policy/holds.h"
@@ -96,25 +99,31 @@ class Session : public std::enable_shared_from_this<Session> {
   // Judges an inspected command. Returns true when the original bytes may be
   // forwarded; false when mongoguard answered (or dropped) it itself.
   asio::awaitable<bool> enforce(const wire::Request& request, policy::CommandInfo info);
-  // Budget stage: pre-flight counts where rules ask, then admission. Returns
-  // the strictest action the spent budgets call for (allow when none).
-  struct BudgetVerdict {
-    policy::Action action = policy::Action::kAllow;
-    policy::Action would = policy::Action::kAllow;
-    const policy::Charge* charge = nullptr;
-    std::string reason;
-    std::optional<policy::BreakerState> state;  // the deciding breaker, as admitted
+  // A destructive command some part of which could not be judged: refused.
+  asio::awaitable<void> refuse_unjudged(const wire::Request& request,
+                                        const policy::CommandInfo& info);
+  // The budget stage (policy/admission.h): measure what the plan asks,
+  // then reserve upper bounds atomically. `reserve` false only measures
+  // (the rules hold it anyway; an approval reserves with force).
+  struct BudgetStage {
+    policy::AdmissionPlan plan;
+    policy::RequestSet set;
+    policy::ReserveResult got;
+    policy::BudgetVerdict verdict;
   };
-  // Counts documents under a charge (shared in fleet mode); reports a trip.
-  void record_charge(const policy::Charge& c, std::int64_t documents, policy::TimePoint now);
+  asio::awaitable<void> check_budgets(const policy::CommandInfo& info, BudgetStage& stage,
+                                      bool reserve);
+  asio::awaitable<policy::ReserveResult> reserve(const std::vector<policy::ReserveRequest>& requests,
+                                                 bool force);
+  void report_trips(const BudgetStage& stage);
   void report_trip(const std::string& key, policy::TimePoint now);
-  asio::awaitable<BudgetVerdict> check_budgets(const policy::CommandInfo& info,
-                                               std::vector<policy::Charge>& charges);
-  // Sends `count` with the target's filter on this client's own upstream
-  // connection and reads the answer; nullopt with `error` when it failed.
-  asio::awaitable<std::optional<std::int64_t>> preflight_count(const policy::CommandInfo& info,
-                                                               const policy::Target& target,
-                                                               std::string& error);
+  // One capped count on this client's own upstream connection, sent only
+  // when no client request is in flight there, under an id the client
+  // cannot predict.
+  asio::awaitable<policy::Measured> measure(const policy::Measurement& m);
+  // Waits (bounded by `deadline`) until `done()` holds; false on timeout or close.
+  template <class Done>
+  asio::awaitable<bool> wait_for(Done done, std::chrono::steady_clock::time_point deadline);
   // Parks the current request until it is decided. The client loop is
   // suspended here, so nothing more is read from this client meanwhile.
   // nullopt: not parked, limits.max_pending_holds operations are held already.
@@ -125,8 +134,19 @@ class Session : public std::enable_shared_from_this<Session> {
                                     std::string_view code_name, const std::string& message);
   // Learns who the client is from hello and authentication commands.
   void observe_identity(const wire::Request& request);
-  // Reads replies the session waits for (write results, auth outcomes).
-  void observe_reply(const std::vector<std::uint8_t>& frame);
+  // Requests in flight on the upstream connection, in the order sent.
+  struct InFlight;
+  bool id_in_flight(std::int32_t id) const;
+  void track(const wire::Request& request);
+  // Takes the request `frame` answers off the in-flight queue; nullopt when
+  // it answers none (relayed untouched, settling nothing).
+  std::optional<InFlight> match_reply(const std::vector<std::uint8_t>& frame);
+  // A client request the server will not answer any more (a later one was
+  // answered first): its audit record is written, its reservations stand.
+  void abandon(InFlight& entry);
+  // Reads replies the session waits for (write results, auth outcomes) and
+  // settles the request's reservations.
+  asio::awaitable<void> observe_reply(InFlight& entry, const std::vector<std::uint8_t>& frame);
   // Replica sets: a hello reply names mongoguard's listeners, not the members.
   void rewrite_topology(std::vector<std::uint8_t>& frame);
   // Writes to the client; the two relay coroutines may both want to.
@@ -151,31 +171,32 @@ class Session : public std::enable_shared_from_this<Session> {
   policy::Identity identity_;
   bool saw_hello_ = false;
 
-  // What the session waits to read in a reply, by the request's id.
+  // What the session waits to read in the reply to one request.
   struct Pending {
     std::optional<AuditRecord> audit;  // an inspected write
     std::string sasl_user;             // an authentication step for this user
     bool speculative = false;          // ... started inside a hello
-    // Budgets to charge with the reply's `n`; `config` keeps their rules alive.
+    // Reservations the reply settles; `config` keeps their rules alive.
     std::shared_ptr<const config::Config> config;
-    std::vector<policy::Charge> charges;
-    std::optional<policy::CommandInfo> info;  // charges point into its targets
+    std::vector<policy::ReserveRequest> requests;
+    std::vector<policy::Reservation> reservations;
     policy::Operation op = policy::Operation::kDelete;
     std::string ns;  // for the per-namespace metric: "" unless a rule matched
     std::chrono::steady_clock::time_point forwarded_at;
   };
-  std::unordered_map<std::int32_t, Pending> pending_;
-  // Fleet mode: counts from a reply, sent to the shared windows before the
-  // reply is relayed, so the client's next write (through any proxy) is
-  // judged with them. `config` keeps the rule alive.
-  struct SharedCount {
-    std::shared_ptr<const config::Config> config;
-    const policy::Rule* rule = nullptr;
-    std::string key;
-    std::string ns;
-    std::int64_t documents = 0;
+  struct InFlight {
+    std::int32_t id = 0;              // the request's id
+    std::int32_t expect = 0;          // responseTo of its next reply (exhaust moves it)
+    bool expects_reply = true;        // false: moreToCome / legacy write
+    bool exhaust = false;             // exhaustAllowed: replies may stream
+    bool own = false;                 // mongoguard's own pre-flight count
+    std::optional<Pending> pending;
   };
-  std::vector<SharedCount> shared_counts_;
+  std::deque<InFlight> inflight_;
+  // What the request being handled waits to read in its reply; moved into
+  // its InFlight entry when it is forwarded.
+  std::optional<Pending> next_;
+  std::mt19937 ids_{std::random_device{}()};
   std::string pending_user_;  // SASL conversation in progress
   std::vector<std::uint8_t> reply_scratch_;
 
@@ -199,18 +220,17 @@ class Session : public std::enable_shared_from_this<Session> {
   // watch_done_) instead of starting another.
   bool watch_pending_ = false;
   std::vector<std::uint8_t> watch_buffer_;
-  // A pre-flight count in flight: its request id and, once read, its reply.
+  // The pre-flight count being waited for: its id and, once read, its reply.
   std::int32_t preflight_id_ = 0;
   std::optional<std::vector<std::uint8_t>> preflight_reply_;
+  std::vector<std::uint8_t> preflight_scratch_;
   bool client_writing_ = false;
   asio::steady_timer client_write_done_;
-  asio::steady_timer preflight_wake_;
+  asio::steady_timer preflight_wake_;  // wait_for(): a reply came, or nothing is in flight
   asio::steady_timer watch_done_;  // see watch_pending_
   bool closed_ = false;
   bool draining_ = false;
-  // Requests forwarded that still await a reply. A counter, not a set: an
-  // exhaust stream counts as answered at its first reply, which is enough
-  // to tell an idle connection from a busy one at shutdown.
+  // Client requests in inflight_ that await a reply.
   std::size_t outstanding_ = 0;
   std::uint64_t messages_in_ = 0;
   std::uint64_t messages_out_ = 0;

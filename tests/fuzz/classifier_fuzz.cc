@@ -14,6 +14,7 @@
 
 #include "bson/wire.h"
 #include "config/config.h"
+#include "policy/admission.h"
 #include "policy/budget.h"
 #include "policy/command_info.h"
 #include "policy/policy.h"
@@ -90,10 +91,40 @@ void judge(const policy::CommandInfo& info) {
     const policy::Verdict v = policy::decide(fixed_policy(), info, who);
     if (v.would != policy::Action::kAllow) check(v.rule != nullptr && v.target != nullptr);
     if (v.action != policy::Action::kAllow) (void)v.error_message();
-    for (const auto& charge : policy::budget_charges(fixed_policy(), info, who)) {
-      check(charge.rule != nullptr && charge.target != nullptr && charge.known >= 0);
-      book.admit(*charge.rule, charge.key, charge.target->ns, charge.known, now);
+    // Both steps of admission, with made-up measurements: every request
+    // bounds what its budget is charged, and what the book reserves for an
+    // enforced request that passed never exceeds what was left.
+    const auto plan = policy::plan_admission(
+        fixed_policy(), info, who, [&](const policy::Rule& rule, const std::string& key) {
+          return book.headroom(rule, key, now);
+        });
+    std::vector<policy::Measured> measured;
+    for (std::size_t i = 0; i < plan.measurements.size(); ++i) {
+      check(plan.measurements[i].cap >= 1 && plan.measurements[i].target != nullptr);
+      if (i % 3 == 2) {
+        measured.push_back({std::nullopt, "fuzz"});
+      } else {
+        measured.push_back({static_cast<std::int64_t>(i % 2 ? plan.measurements[i].cap : i), ""});
+      }
     }
+    const auto set = policy::reservation_requests(fixed_policy(), plan, measured);
+    check(set.charge_request.size() == plan.charges.size());
+    for (const auto& charge : plan.charges) {
+      check(charge.charge.rule != nullptr && charge.charge.target != nullptr &&
+            charge.charge.known >= 0);
+    }
+    for (const auto& r : set.requests) check(r.documents >= 0 && r.at_least >= 0);
+    const auto got = book.reserve(set.requests, now);
+    check(got.admissions.size() == set.requests.size());
+    if (got.reserved) {
+      check(got.reservations.size() == set.requests.size());
+      for (const auto& r : got.reservations) {
+        book.settle(r, static_cast<std::int64_t>(info.targets.size()), now);
+      }
+    }
+    const auto verdict = policy::judge_budgets(fixed_policy(), plan, set, got);
+    check(!got.reserved || set.failed.empty() ||
+          verdict.action != policy::Action::kAllow || verdict.charge != nullptr);
   }
 }
 

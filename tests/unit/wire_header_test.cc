@@ -43,13 +43,13 @@ TEST(WireHeader, KnownOpcodes) {
 
 TEST(WireHeader, ErrorNamesAreDistinctSnakeCase) {
   std::set<std::string> names;
-  for (int i = 0; i <= static_cast<int>(DecodeError::kDuplicateField); ++i) {
+  for (int i = 0; i <= static_cast<int>(DecodeError::kReusedRequestId); ++i) {
     const std::string name = error_name(static_cast<DecodeError>(i));
     EXPECT_NE(name, "unknown");
     for (char c : name) EXPECT_TRUE((c >= 'a' && c <= 'z') || c == '_') << name;
     names.insert(name);
   }
-  EXPECT_EQ(names.size(), static_cast<std::size_t>(DecodeError::kDuplicateField) + 1);
+  EXPECT_EQ(names.size(), static_cast<std::size_t>(DecodeError::kReusedRequestId) + 1);
   EXPECT_STREQ(error_name(DecodeError::kBadChecksum), "bad_checksum");
   EXPECT_STREQ(error_name(DecodeError::kHttpRequest), "http_request");
 }
