@@ -2,8 +2,6 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "policy/budget.h"
-
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -14,6 +12,8 @@
 #include <set>
 #include <sstream>
 #include <tuple>
+
+#include "policy/budget.h"
 
 namespace mongoguard::config {
 

@@ -126,8 +126,8 @@ RequestSet reservation_requests(const Policy& policy, const AdmissionPlan& plan,
   return set;
 }
 
-BudgetVerdict judge_budgets(const Policy& policy, const AdmissionPlan& plan,
-                            const RequestSet& set, const ReserveResult& result) {
+BudgetVerdict judge_budgets(const Policy& policy, const AdmissionPlan& plan, const RequestSet& set,
+                            const ReserveResult& result) {
   BudgetVerdict out;
   auto consider = [&](Action action, const PlannedCharge& pc, std::string reason,
                       const std::optional<BreakerState>& state) {

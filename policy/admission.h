@@ -88,8 +88,8 @@ struct BudgetVerdict {
   std::string reason;
   std::optional<BreakerState> state;  // the deciding breaker, as the ledger saw it
 };
-BudgetVerdict judge_budgets(const Policy& policy, const AdmissionPlan& plan,
-                            const RequestSet& set, const ReserveResult& result);
+BudgetVerdict judge_budgets(const Policy& policy, const AdmissionPlan& plan, const RequestSet& set,
+                            const ReserveResult& result);
 
 // Step 3: the documents each reservation is settled at, given the reply's
 // count for the whole command (nullopt: unreadable, so every reservation

@@ -100,20 +100,20 @@ struct ReserveRequest {
 // What a reservation holds until the reply settles it.
 struct Reservation {
   std::string key;
-  std::uint64_t entry = 0;         // the window entry (0: nothing was counted)
-  std::int64_t documents = 0;      // reserved in all
-  std::int64_t from_allowance = 0; // of those, drawn from an operator's allowance
-  bool shared = false;             // fleet mode: kept in Redis
-  std::int64_t shared_score = 0;   // fleet mode: the entry's time in Redis (ms)
+  std::uint64_t entry = 0;          // the window entry (0: nothing was counted)
+  std::int64_t documents = 0;       // reserved in all
+  std::int64_t from_allowance = 0;  // of those, drawn from an operator's allowance
+  bool shared = false;              // fleet mode: kept in Redis
+  std::int64_t shared_score = 0;    // fleet mode: the entry's time in Redis (ms)
 };
 
 struct ReserveResult {
-  bool reserved = false;                         // every request was reserved
-  std::vector<Admission> admissions;             // per request
+  bool reserved = false;                            // every request was reserved
+  std::vector<Admission> admissions;                // per request
   std::vector<std::optional<BreakerState>> states;  // per request that did not pass
-  std::vector<bool> tripped_now;                 // per request: this call tripped it
-  std::vector<Reservation> reservations;         // per request, when reserved
-  bool shared = false;                           // decided by the fleet's shared ledger
+  std::vector<bool> tripped_now;                    // per request: this call tripped it
+  std::vector<Reservation> reservations;            // per request, when reserved
+  bool shared = false;                              // decided by the fleet's shared ledger
 };
 
 class BudgetBook {

@@ -101,13 +101,12 @@ void read_filter(const bson_t& stmt, const char* field, bson_t* storage, Stateme
 
 // A bool option as the server reads it (bool or number). Another type is
 // not judged: reading it as false could take a multi statement for a single.
-bool option(const bson_t& stmt, const char* field, const std::string& where,
-            Classification& out) {
+bool option(const bson_t& stmt, const char* field, const std::string& where, Classification& out) {
   bson_iter_t it;
   if (!find(&stmt, field, &it)) return false;
   if (!BSON_ITER_HOLDS_BOOL(&it) && !BSON_ITER_HOLDS_NUMBER(&it) && !BSON_ITER_HOLDS_NULL(&it)) {
-    refuse(out, "'" + where + "." + field + "' is a " + type_name(bson_iter_type(&it)) +
-                    ", not a bool");
+    refuse(out,
+           "'" + where + "." + field + "' is a " + type_name(bson_iter_type(&it)) + ", not a bool");
     return false;
   }
   return truthy(&it);

@@ -95,7 +95,7 @@ struct Target {
 struct CommandInfo {
   std::string command;  // as sent, e.g. "delete", "findandmodify", "OP_DELETE"
   std::string database;
-  std::vector<Target> targets;              // never empty when classify() returns a value
+  std::vector<Target> targets;  // never empty when classify() returns a value
   // Non-empty when some part of a destructive command could not be judged
   // (an unexpected type, an unknown op kind, a missing field): what it was.
   // Such a command is refused with this text, never forwarded unjudged.

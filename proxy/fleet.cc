@@ -90,7 +90,8 @@ const char* const kReserveScript = MG_FLEET_PRELUDE
     "for i = 1, n do\n"
     "  local b = 2 + (i - 1) * 10\n"
     "  local r = {name = ARGV[b + 1], rule = ARGV[b + 2], ns = ARGV[b + 3],\n"
-    "    limit = tonumber(ARGV[b + 4]), per = tonumber(ARGV[b + 5]), docs = tonumber(ARGV[b + 6]),\n"
+    "    limit = tonumber(ARGV[b + 4]), per = tonumber(ARGV[b + 5]), docs = tonumber(ARGV[b + "
+    "6]),\n"
     "    everything = ARGV[b + 7] == '1', unbounded = ARGV[b + 8] == '1',\n"
     "    enforced = ARGV[b + 9] == '1', at_least = tonumber(ARGV[b + 10]),\n"
     "    w = KEYS[2 * i], s = KEYS[2 * i + 1]}\n"
@@ -98,7 +99,8 @@ const char* const kReserveScript = MG_FLEET_PRELUDE
     "  local st = load(r.w, r.s, r.per, now)\n"
     "  local code, amount = 0, r.docs\n"
     "  if st.allow_until then amount = 0\n"
-    "  elseif not r.unbounded and not r.everything and st.allow_docs > 0 and r.docs <= st.allow_docs then code = 0\n"
+    "  elseif not r.unbounded and not r.everything and st.allow_docs > 0 and r.docs <= "
+    "st.allow_docs then code = 0\n"
     "  elseif st.tripped_at then code = 1\n"
     "  else\n"
     "    local left = r.limit - st.used + st.allow_docs\n"
@@ -171,7 +173,8 @@ const char* const kSettleScript = MG_FLEET_PRELUDE
     "  end\n"
     "end\n"
     "local code = 0\n"
-    "if tonumber(ARGV[8]) > 0 and not st.tripped_at and not st.allow_until and st.used >= st.limit then\n"
+    "if tonumber(ARGV[8]) > 0 and not st.tripped_at and not st.allow_until and st.used >= st.limit "
+    "then\n"
     "  redis.call('HSET', KEYS[2], 'tripped_at', now); st.tripped_at = now; code = 1\n"
     "end\n"
     "touch(KEYS[1], KEYS[2], per, st, now)\n"
@@ -373,10 +376,9 @@ std::int64_t wall_ms() {
 constexpr auto kHeartbeat = 1s;
 constexpr auto kMaxBackoff = 5s;
 constexpr std::size_t kMaxQueued = 100'000;
-const std::vector<const char*> kScripts{fleet::kReserveScript, fleet::kSettleScript,
-                                        fleet::kRecordScript,
-                                        fleet::kResetScript, fleet::kGrantScript,
-                                        fleet::kListScript,  fleet::kHoldsScript};
+const std::vector<const char*> kScripts{
+    fleet::kReserveScript, fleet::kSettleScript, fleet::kRecordScript, fleet::kResetScript,
+    fleet::kGrantScript,   fleet::kListScript,   fleet::kHoldsScript};
 
 }  // namespace
 
@@ -613,11 +615,11 @@ asio::awaitable<policy::ReserveResult> Fleet::reserve(
   for (const auto& r : requests) {
     keys.push_back(fleet::window_key(p, r.key));
     keys.push_back(fleet::state_key(p, r.key));
-    for (auto value : {r.key, r.rule->name, r.ns, std::to_string(r.rule->limit->documents),
-                       std::to_string(r.rule->limit->per.count()), std::to_string(r.documents),
-                       std::string(r.everything_left ? "1" : "0"),
-                       std::string(r.unbounded ? "1" : "0"), std::string(r.enforced ? "1" : "0"),
-                       std::to_string(r.at_least)}) {
+    for (auto value :
+         {r.key, r.rule->name, r.ns, std::to_string(r.rule->limit->documents),
+          std::to_string(r.rule->limit->per.count()), std::to_string(r.documents),
+          std::string(r.everything_left ? "1" : "0"), std::string(r.unbounded ? "1" : "0"),
+          std::string(r.enforced ? "1" : "0"), std::to_string(r.at_least)}) {
       args.push_back(std::move(value));
     }
   }
@@ -625,8 +627,8 @@ asio::awaitable<policy::ReserveResult> Fleet::reserve(
     return eval(fleet::kReserveScript, std::move(keys), std::move(args));
   };
   auto reply = co_await on_fleet<std::optional<RedisReply>>(std::move(work));
-  auto decoded = reply ? fleet::decode_reservation(*reply, requests, policy::Clock::now())
-                       : std::nullopt;
+  auto decoded =
+      reply ? fleet::decode_reservation(*reply, requests, policy::Clock::now()) : std::nullopt;
   if (!decoded) co_return local_reserve(requests, force);
   // The local book keeps up, so that it enforces what happened if Redis
   // goes away (at the reserved bound: it never gives back).

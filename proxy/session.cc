@@ -476,8 +476,8 @@ bool reply_body(const std::vector<std::uint8_t>& frame, std::vector<std::uint8_t
 }
 
 // The reply's OP_MSG flags say more replies follow (an exhaust stream).
-bool more_replies_follow(const std::vector<std::uint8_t>& frame,
-                         std::vector<std::uint8_t>& scratch, std::int32_t max_size) {
+bool more_replies_follow(const std::vector<std::uint8_t>& frame, std::vector<std::uint8_t>& scratch,
+                         std::int32_t max_size) {
   wire::Bytes plain(frame);
   if (wire::read_header(frame).op_code == static_cast<std::int32_t>(wire::OpCode::kCompressed)) {
     if (wire::inflate(plain, scratch, max_size) != wire::DecodeError::kNone) return false;
@@ -538,9 +538,10 @@ std::optional<Session::InFlight> Session::match_reply(const std::vector<std::uin
   // will not be answered any more.
   for (std::size_t j = 0; j < i; ++j) {
     if (inflight_[j].expects_reply) {
-      spdlog::warn("conn {}: the server answered request {} before {}; the earlier one's "
-                   "reservations stand",
-                   id_, inflight_[i].id, inflight_[j].id);
+      spdlog::warn(
+          "conn {}: the server answered request {} before {}; the earlier one's "
+          "reservations stand",
+          id_, inflight_[i].id, inflight_[j].id);
     }
     abandon(inflight_[j]);
   }
@@ -565,8 +566,7 @@ std::optional<Session::InFlight> Session::match_reply(const std::vector<std::uin
 }
 
 template <class Done>
-asio::awaitable<bool> Session::wait_for(Done done,
-                                        std::chrono::steady_clock::time_point deadline) {
+asio::awaitable<bool> Session::wait_for(Done done, std::chrono::steady_clock::time_point deadline) {
   while (!done()) {
     if (closed_ || std::chrono::steady_clock::now() >= deadline) co_return false;
     preflight_wake_.expires_at(deadline);
@@ -583,8 +583,8 @@ asio::awaitable<policy::Measured> Session::measure(const policy::Measurement& m)
   // Only while no client request is in flight here: its reply cannot then
   // be taken for the count's, nor the count's for its.
   if (!co_await wait_for([this] { return outstanding_ == 0; }, deadline)) {
-    out.error = closed_ ? "the connection closed"
-                        : "requests already in flight did not finish in time";
+    out.error =
+        closed_ ? "the connection closed" : "requests already in flight did not finish in time";
     co_return out;
   }
   const auto& ns = m.target->ns;
@@ -625,7 +625,8 @@ asio::awaitable<policy::Measured> Session::measure(const policy::Measurement& m)
     out.error = "could not send the count: " + ec.message();
     co_return out;
   }
-  const bool answered = co_await wait_for([this] { return preflight_reply_.has_value(); }, deadline);
+  const bool answered =
+      co_await wait_for([this] { return preflight_reply_.has_value(); }, deadline);
   preflight_id_ = 0;
   if (!answered) {
     // A late answer is still taken off the queue (and dropped) by the relay.
@@ -685,8 +686,8 @@ asio::awaitable<void> Session::check_budgets(const policy::CommandInfo& info, Bu
                     m.cap);
     } else {
       metrics_.preflight_failures.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("conn {} from {}: pre-flight count for {} failed: {}", id_, peer_,
-                   m.target->ns, got.error);
+      spdlog::warn("conn {} from {}: pre-flight count for {} failed: {}", id_, peer_, m.target->ns,
+                   got.error);
     }
     measured.push_back(std::move(got));
   }
@@ -724,6 +725,11 @@ void Session::report_trips(const BudgetStage& stage) {
 asio::awaitable<void> Session::reply_error(const wire::Request& request, std::int32_t code,
                                            std::string_view code_name, const std::string& message) {
   if (request.more_to_come) co_return;  // nobody is waiting for an answer
+  // Replies leave in request order, as a server's do: mongoguard's own
+  // answer waits for the replies to what the client sent before it.
+  co_await wait_for([this] { return outstanding_ == 0; },
+                    std::chrono::steady_clock::now() + settings_.preflight_timeout);
+  if (closed_) co_return;
   std::vector<std::uint8_t> reply;
   if (request.query) {
     bson_t doc = BSON_INITIALIZER;

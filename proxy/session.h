@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <random>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -113,8 +113,8 @@ class Session : public std::enable_shared_from_this<Session> {
   };
   asio::awaitable<void> check_budgets(const policy::CommandInfo& info, BudgetStage& stage,
                                       bool reserve);
-  asio::awaitable<policy::ReserveResult> reserve(const std::vector<policy::ReserveRequest>& requests,
-                                                 bool force);
+  asio::awaitable<policy::ReserveResult> reserve(
+      const std::vector<policy::ReserveRequest>& requests, bool force);
   void report_trips(const BudgetStage& stage);
   void report_trip(const std::string& key, policy::TimePoint now);
   // One capped count on this client's own upstream connection, sent only
@@ -185,11 +185,11 @@ class Session : public std::enable_shared_from_this<Session> {
     std::chrono::steady_clock::time_point forwarded_at;
   };
   struct InFlight {
-    std::int32_t id = 0;              // the request's id
-    std::int32_t expect = 0;          // responseTo of its next reply (exhaust moves it)
-    bool expects_reply = true;        // false: moreToCome / legacy write
-    bool exhaust = false;             // exhaustAllowed: replies may stream
-    bool own = false;                 // mongoguard's own pre-flight count
+    std::int32_t id = 0;        // the request's id
+    std::int32_t expect = 0;    // responseTo of its next reply (exhaust moves it)
+    bool expects_reply = true;  // false: moreToCome / legacy write
+    bool exhaust = false;       // exhaustAllowed: replies may stream
+    bool own = false;           // mongoguard's own pre-flight count
     std::optional<Pending> pending;
   };
   std::deque<InFlight> inflight_;
@@ -227,7 +227,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool client_writing_ = false;
   asio::steady_timer client_write_done_;
   asio::steady_timer preflight_wake_;  // wait_for(): a reply came, or nothing is in flight
-  asio::steady_timer watch_done_;  // see watch_pending_
+  asio::steady_timer watch_done_;      // see watch_pending_
   bool closed_ = false;
   bool draining_ = false;
   // Client requests in inflight_ that await a reply.

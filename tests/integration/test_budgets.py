@@ -98,10 +98,11 @@ def test_preflight_count_refuses_before_forwarding(backend, direct):
         for database in (with_pf, without_pf):
             assert client[database].c.delete_many({"x": {"$lt": 30}}).deleted_count == 30
 
-        # Pre-flight: the count says 30, only 10 are left: refused, nothing deleted.
+        # Pre-flight: the count, capped at what is left plus one, finds more than
+        # the 10 left: refused, nothing deleted.
         errmsg = expect_budget_block(
             lambda: client[with_pf].c.delete_many({"x": {"$gte": 30}}), "pf",
-            contains="would affect 30 documents, more than the 10 left of the budget of 40")
+            contains="would affect at least 11 documents, more than the 10 left of the budget of 40")
         assert direct[with_pf].c.count_documents({}) == 30, errmsg
         b = gp.admin.breaker(f"pf:{with_pf}.c")
         assert b["used"] == 30 and not b["tripped"], b  # one oversized request trips nothing
@@ -109,7 +110,8 @@ def test_preflight_count_refuses_before_forwarding(backend, direct):
         assert client[with_pf].c.delete_many({"x": {"$lt": 35}}).deleted_count == 5
         gp.wait_for_log(f"pre-flight count for {with_pf}.c: 30")
 
-        # Without pre-flight the size is unknown until the reply: it passes.
+        # Without pre-flight the size is unknown: it is charged all that is left
+        # (10), passes, and the reply's 30 is counted in full.
         assert client[without_pf].c.delete_many({"x": {"$gte": 30}}).deleted_count == 30
         assert direct[without_pf].c.count_documents({}) == 0
         b = gp.admin.breaker(f"nopf:{without_pf}.c")
