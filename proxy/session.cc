@@ -516,8 +516,15 @@ void Session::track(const wire::Request& request) {
   inflight_.push_back(std::move(entry));
 }
 
+void Session::answered(const InFlight& entry) {
+  if (entry.expects_reply && !entry.own && !entry.streaming && outstanding_ > 0 &&
+      --outstanding_ == 0) {
+    preflight_wake_.cancel();  // a wait_for(nothing in flight) may go on
+  }
+}
+
 void Session::abandon(InFlight& entry) {
-  if (entry.expects_reply && !entry.own && outstanding_ > 0) --outstanding_;
+  answered(entry);
   if (entry.pending && entry.pending->audit) {
     entry.pending->audit->set_outcome("forwarded; no reply (reservation stands)");
     audit_.write(*entry.pending->audit);
@@ -557,11 +564,16 @@ std::optional<Session::InFlight> Session::match_reply(const std::vector<std::uin
   if (front.exhaust && more_replies_follow(frame, reply_scratch_, max_message_size_)) {
     // An exhaust stream: the next reply answers this one.
     front.expect = header.request_id;
-    return InFlight{front.id, front.expect, true, true, front.own, std::nullopt};
+    answered(front);
+    front.streaming = true;
+    InFlight part;
+    part.id = front.id;
+    part.own = front.own;
+    return part;
   }
   InFlight entry = std::move(front);
   inflight_.pop_front();
-  if (!entry.own && outstanding_ > 0 && --outstanding_ == 0) preflight_wake_.cancel();
+  answered(entry);
   return entry;
 }
 

@@ -144,6 +144,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // A client request the server will not answer any more (a later one was
   // answered first): its audit record is written, its reservations stand.
   void abandon(InFlight& entry);
+  // A client request got its (first) reply: one fewer in flight.
+  void answered(const InFlight& entry);
   // Reads replies the session waits for (write results, auth outcomes) and
   // settles the request's reservations.
   asio::awaitable<void> observe_reply(InFlight& entry, const std::vector<std::uint8_t>& frame);
@@ -190,6 +192,9 @@ class Session : public std::enable_shared_from_this<Session> {
     bool expects_reply = true;  // false: moreToCome / legacy write
     bool exhaust = false;       // exhaustAllowed: replies may stream
     bool own = false;           // mongoguard's own pre-flight count
+    // An exhaust stream under way: counted as answered at its first reply,
+    // which is enough to tell an idle connection from a busy one.
+    bool streaming = false;
     std::optional<Pending> pending;
   };
   std::deque<InFlight> inflight_;
