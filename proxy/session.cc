@@ -489,6 +489,11 @@ bool more_replies_follow(const std::vector<std::uint8_t>& frame, std::vector<std
 
 }  // namespace
 
+Session::Pending& Session::next_pending() {
+  if (!next_) next_ = std::make_unique<Pending>();
+  return *next_;
+}
+
 bool Session::id_in_flight(std::int32_t id) const {
   return std::any_of(inflight_.begin(), inflight_.end(),
                      [id](const InFlight& e) { return e.id == id; });
@@ -501,7 +506,6 @@ void Session::track(const wire::Request& request) {
   entry.expects_reply = !request.more_to_come;
   entry.exhaust = request.exhaust_allowed;
   entry.pending = std::move(next_);
-  next_.reset();
   if (!entry.expects_reply) {
     // mongod never answers these; a server that does (FerretDB) answers in
     // order, so they leave the queue when a later request is answered. A run
@@ -534,7 +538,9 @@ void Session::abandon(InFlight& entry) {
 std::optional<Session::InFlight> Session::match_reply(const std::vector<std::uint8_t>& frame) {
   const auto header = wire::read_header(frame);
   std::size_t i = 0;
-  while (i < inflight_.size() && inflight_[i].expect != header.response_to) ++i;
+  if (inflight_.empty() || inflight_.front().expect != header.response_to) {
+    while (i < inflight_.size() && inflight_[i].expect != header.response_to) ++i;
+  }
   if (i == inflight_.size()) {
     metrics_.unmatched_replies.fetch_add(1, std::memory_order_relaxed);
     spdlog::debug("conn {}: reply {} answers no request in flight; relayed, settles nothing", id_,
@@ -552,7 +558,7 @@ std::optional<Session::InFlight> Session::match_reply(const std::vector<std::uin
     }
     abandon(inflight_[j]);
   }
-  inflight_.erase(inflight_.begin(), inflight_.begin() + static_cast<std::ptrdiff_t>(i));
+  if (i > 0) inflight_.erase(inflight_.begin(), inflight_.begin() + static_cast<std::ptrdiff_t>(i));
   InFlight& front = inflight_.front();
   if (!front.expects_reply) {
     // A reply to a request that expects none: relayed untouched, settles nothing.
@@ -908,7 +914,7 @@ asio::awaitable<bool> Session::enforce(const wire::Request& request, policy::Com
       audit_.write(record);
       return;
     }
-    auto& pending = next_ ? *next_ : next_.emplace();
+    auto& pending = next_pending();
     pending.audit = std::move(record);
     pending.op = op;
     if (!verdict.matched.empty() && !info.targets.empty()) pending.ns = info.targets.front().ns;
@@ -1066,15 +1072,14 @@ void Session::observe_identity(const wire::Request& request) {
       // Adopted only if the server's reply answers it (see observe_reply):
       // a server that ignores speculative authentication must not let a
       // hello name someone other than who actually logs in.
-      next_.emplace();
-      next_->sasl_user = start->user;
+      next_pending().sasl_user = start->user;
       next_->speculative = true;
     }
   } else if (command == "saslContinue") {
-    if (!pending_user_.empty()) next_.emplace().sasl_user = pending_user_;
+    if (!pending_user_.empty()) next_pending().sasl_user = pending_user_;
   } else if (auto user = policy::sasl_start_user(&body)) {
     pending_user_ = *user;
-    next_.emplace().sasl_user = *user;
+    next_pending().sasl_user = *user;
   }
 }
 

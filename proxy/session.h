@@ -195,12 +195,15 @@ class Session : public std::enable_shared_from_this<Session> {
     // An exhaust stream under way: counted as answered at its first reply,
     // which is enough to tell an idle connection from a busy one.
     bool streaming = false;
-    std::optional<Pending> pending;
+    // Out of line: most requests wait for nothing, and a small entry keeps
+    // the queue's nodes few (no allocation per message).
+    std::unique_ptr<Pending> pending;
   };
   std::deque<InFlight> inflight_;
   // What the request being handled waits to read in its reply; moved into
   // its InFlight entry when it is forwarded.
-  std::optional<Pending> next_;
+  std::unique_ptr<Pending> next_;
+  Pending& next_pending();
   std::mt19937 ids_{std::random_device{}()};
   std::string pending_user_;  // SASL conversation in progress
   std::vector<std::uint8_t> reply_scratch_;
