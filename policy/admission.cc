@@ -71,7 +71,8 @@ AdmissionPlan plan_admission(const Policy& policy, const CommandInfo& info, cons
     if (whole > 0 && whole_database(t.ns)) pc.unbounded = true;
     if (!rule.limit->preflight) {
       pc.unmeasured = t.multi_statements;
-    } else if (auto room = headroom(rule, pc.charge.key); room && t.multi_statements > 0) {
+    } else if (auto room = headroom(rule, pc.charge.key);
+               room && *room >= 0 && t.multi_statements > 0) {
       const std::int64_t cap = *room + 1;
       for (const auto& statement : t.multi) measure(pc, &statement, cap);
       if (whole > 0 && !pc.unbounded) measure(pc, nullptr, cap);
@@ -107,7 +108,10 @@ RequestSet reservation_requests(const Policy& policy, const AdmissionPlan& plan,
         r.unbounded = true;  // more than is left: the count stopped at its cap
         r.at_least += *got.count;
       } else {
-        r.documents += *got.count;
+        // An upsert that matches nothing still reports one document.
+        const auto* statement = plan.measurements[m].statement;
+        r.documents +=
+            statement && statement->upsert ? std::max<std::int64_t>(*got.count, 1) : *got.count;
       }
     }
     auto [it, inserted] = by_key.try_emplace(r.key, set.requests.size());

@@ -53,7 +53,8 @@ struct AdmissionPlan {
 };
 
 // What the ledger has left under a budget key: nullopt = no limit now (an
-// operator's free passage). Read before measuring, only to size the caps.
+// operator's free passage); negative = tripped, refused whatever the size,
+// so nothing is measured. Read before measuring, only to size the caps.
 using Headroom = std::function<std::optional<std::int64_t>(const Rule&, const std::string& key)>;
 
 // Step 1.

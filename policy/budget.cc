@@ -212,6 +212,7 @@ std::optional<std::int64_t> BudgetBook::headroom(const Rule& rule, const std::st
   Breaker& b = it->second;
   refresh(b, now);
   if (b.allowance_until) return std::nullopt;
+  if (b.tripped_at) return -1;  // refused whatever its size: nothing to measure
   return std::max<std::int64_t>(0, b.limit - b.window.total(now, b.per) + b.allowance_documents);
 }
 

@@ -132,7 +132,8 @@ class BudgetBook {
   bool settle(const Reservation& reservation, std::int64_t documents, TimePoint now);
 
   // What is left under `key` now (limit - used + allowance); nullopt while
-  // an operator's free passage lasts. Sizes the measurement caps only.
+  // an operator's free passage lasts, -1 while the breaker is tripped.
+  // Sizes the measurement caps only.
   std::optional<std::int64_t> headroom(const Rule& rule, const std::string& key, TimePoint now);
 
   // Counts `documents` at once, outside any reservation (operator tests,

@@ -29,6 +29,7 @@ namespace {
 // and hint, copied (the request's bytes do not outlive classification).
 MultiStatement multi_statement(const Statement& s) {
   MultiStatement m;
+  m.upsert = s.upsert;
   if (s.filter != nullptr && s.filter_present) {
     const std::uint8_t* data = bson_get_data(s.filter);
     m.filter.assign(data, data + s.filter->len);

@@ -62,6 +62,8 @@ struct MultiStatement {
   // BSON document holding the statement's "collation" and "hint" fields,
   // when it has them; empty when it has neither.
   std::vector<std::uint8_t> options;
+  // An upsert: when nothing matches, it inserts one document (n = 1).
+  bool upsert = false;
 };
 
 // One namespace one command touches, with one kind of operation.

@@ -513,6 +513,13 @@ void Session::track(const wire::Request& request) {
     constexpr std::size_t kMaxUnanswered = 1024;
     if (inflight_.size() >= kMaxUnanswered && !inflight_.front().expects_reply) {
       inflight_.pop_front();
+      if (!lost_track_) {
+        lost_track_ = true;
+        spdlog::info(
+            "conn {}: more than {} unanswered requests in a row; replies on this "
+            "connection no longer lower reservations",
+            id_, kMaxUnanswered);
+      }
     }
   } else {
     ++outstanding_;
@@ -1101,8 +1108,12 @@ asio::awaitable<void> Session::observe_reply(InFlight& entry,
     metrics_.count_namespace_documents(pending.ns, pending.op, *affected);
   }
   if (!pending.reservations.empty()) {
-    // Each reservation becomes the real count; without one it stands.
-    const auto amounts = policy::settlement(pending.reservations, affected);
+    // Each reservation becomes the real count; without one it stands. Once
+    // this connection lost track of a request, a count may only add.
+    auto amounts = policy::settlement(pending.reservations, affected);
+    for (std::size_t i = 0; lost_track_ && i < amounts.size(); ++i) {
+      amounts[i] = std::max(amounts[i], pending.reservations[i].documents);
+    }
     for (std::size_t i = 0; i < pending.reservations.size(); ++i) {
       const auto& r = pending.reservations[i];
       const auto now = policy::Clock::now();

@@ -200,6 +200,10 @@ class Session : public std::enable_shared_from_this<Session> {
     std::unique_ptr<Pending> pending;
   };
   std::deque<InFlight> inflight_;
+  // Set once an unanswered request had to be forgotten (see track()): a
+  // late answer to it could then be taken for a later request's, so from
+  // then on no reply lowers a reservation on this connection.
+  bool lost_track_ = false;
   // What the request being handled waits to read in its reply; moved into
   // its InFlight entry when it is forwarded.
   std::unique_ptr<Pending> next_;

@@ -4,7 +4,8 @@ test_budget_soak.py, test_fleet_ceiling.py).
 - `ScriptedUpstream`: a FakeUpstream that answers the proxy's pre-flight
   `count` and the destructive commands the way a test scripts them (values
   taken from queues, in the order requests arrive), and records the order of
-  what each connection received.
+  what each connection received; a `Delayed` answer waits first.
+- `RawClient`: a bare, hello'd connection to the proxy for raw OP_MSG frames.
 - `UnredactedProxy`: GuardedProxy whose audit log keeps filters as sent
   (`redact: false`), so a test can tell which of its operations a record is.
 - `soak_seconds()`: the soak duration, from SOAK_SECONDS or LOAD_SECONDS.
@@ -18,13 +19,10 @@ from __future__ import annotations
 import collections
 import os
 import threading
-import time
 from typing import Callable, Iterable, Mapping
 
-import bson
-
 import wire
-from fake_upstream import FakeConnection, FakeUpstream
+from fake_upstream import Delay, FakeConnection, FakeUpstream
 from hold_helpers import GuardedProxy, raw_hello
 
 
@@ -70,6 +68,14 @@ def budget_policy(database: str, documents: int, *, name: str = "cap", per: str 
 
 # --- the scripted upstream ---------------------------------------------------------
 
+class Delayed:
+    """An answer sent `seconds` after the request arrived."""
+
+    def __init__(self, seconds: float, doc):
+        self.seconds = seconds
+        self.doc = doc
+
+
 class ScriptedUpstream(FakeUpstream):
     """A FakeUpstream answering as mongod 8.0 does, from scripts:
 
@@ -77,7 +83,8 @@ class ScriptedUpstream(FakeUpstream):
       a dict -> that document as it is); with none left, {ok: 1, n: 0}.
     - any command named in `answers`: the next document of its queue (a
       callable gets the request and returns the document); none left ->
-      {ok: 1}. A request with moreToCome is never answered.
+      {ok: 1}; a `Delayed` answer waits first. A request with moreToCome is
+      never answered.
 
     Every request is recorded per connection (FakeUpstream does that); the
     `order()` helper gives what a connection received as names, legacy
@@ -93,15 +100,6 @@ class ScriptedUpstream(FakeUpstream):
             handlers[command] = self._answer_for(command)
         super().__init__(handlers)
 
-    def add_counts(self, *counts: int | Mapping) -> None:
-        with self._lock:
-            self._counts.extend(counts)
-
-    def add_answers(self, command: str, *docs) -> None:
-        with self._lock:
-            self._answers.setdefault(command, collections.deque()).extend(docs)
-        self.handlers.setdefault(command, self._answer_for(command))
-
     def _on_count(self, msg: wire.Message, conn: FakeConnection):
         with self._lock:
             value = self._counts.popleft() if self._counts else 0
@@ -115,9 +113,13 @@ class ScriptedUpstream(FakeUpstream):
             with self._lock:
                 queue = self._answers.get(command)
                 doc = queue.popleft() if queue else {"ok": 1.0}
+            steps = []
+            if isinstance(doc, Delayed):
+                steps.append(Delay(doc.seconds))
+                doc = doc.doc
             if callable(doc):
                 doc = doc(msg)
-            return [self.reply(msg, doc)]
+            return steps + [self.reply(msg, doc)]
         return handler
 
     # -- what arrived -------------------------------------------------------
@@ -150,9 +152,6 @@ class ScriptedUpstream(FakeUpstream):
 
     def counts_received(self) -> list[dict]:
         return [m.body for m in self.messages() if m.command == "count"]
-
-    def legacy_received(self, op_code: int) -> list[wire.Message]:
-        return [m for m in self.messages() if m.op_code == op_code]
 
 
 # --- raw client helpers ----------------------------------------------------------------
@@ -228,15 +227,3 @@ def audit_time(record: dict) -> float:
         import datetime
         return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     return float(value) / 1000.0
-
-
-def encode(doc: Mapping) -> bytes:
-    return bson.encode(doc)
-
-
-def wait_quiet(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)

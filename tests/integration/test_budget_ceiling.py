@@ -338,3 +338,48 @@ def test_hold_approved_is_counted_and_the_rest_still_held(backend, direct):
         b = gp.admin.breaker(f"ceiling:{database}.c")
         assert b["used"] == 60, b
     assert deleted(direct, database) == 60
+
+
+def test_forgotten_unanswered_request_cannot_settle_a_later_one():
+    """A server that answers moreToCome requests (FerretDB does) answers a
+    slow one late; meanwhile the client sends over a thousand more
+    unanswered requests, so the proxy forgets the first one's id, and
+    reuses that id for a delete. The late answer (n: 0) must not settle the
+    delete's reservation at 0: once the connection lost track of a request,
+    replies only ever add."""
+    from fake_upstream import Delay, FakeUpstream
+
+    def slow_count(msg, conn):
+        if msg.more_to_come:
+            return [Delay(1.0), conn.server.reply(msg, {"n": 0, "ok": 1.0})]
+        return None
+
+    def delete(msg, conn):
+        n = len(msg.body.get("deletes") or msg.sequences.get("deletes") or [])
+        return [conn.server.reply(msg, {"n": n, "ok": 1.0})]
+
+    with FakeUpstream({"slowcount": slow_count, "delete": delete}) as fake:
+        with GuardedProxy(fake.address, ceiling_policy("forget")) as gp:
+            sock = raw_hello(gp.port)
+            try:
+                rid = wire.next_request_id()
+                frames = [wire.op_msg({"slowcount": "big", "$db": "scratch"}, flags=wire.MORE_TO_COME,
+                                      request_id=rid)]
+                frames += [wire.op_msg({"ping": 1, "$db": "admin"}, flags=wire.MORE_TO_COME)
+                           for _ in range(1100)]
+                deletes = [{"q": {"_id": i}, "limit": 1} for i in range(BUDGET)]
+                frames.append(wire.op_msg({"delete": "c", "deletes": deletes, "$db": "forget"},
+                                          request_id=rid))
+                sock.sendall(b"".join(frames))
+                first = wire.parse_message(wire.read_message(sock, timeout=10))
+                second = wire.parse_message(wire.read_message(sock, timeout=10))
+                assert first.body.get("n") == 0 and second.body.get("n") == BUDGET
+                b = gp.admin.breaker("ceiling:forget.c")
+                assert b["used"] == BUDGET and b["tripped"], b
+                # The next delete finds nothing left.
+                reply = wire.roundtrip(sock, wire.op_msg(
+                    {"delete": "c", "deletes": [{"q": {"_id": 99}, "limit": 1}], "$db": "forget"}))
+                assert reply.body.get("code") == UNAUTHORIZED, reply.body
+            finally:
+                sock.close()
+        assert not fake.messages_for("delete")[1:], "the refused delete never reached the server"

@@ -17,10 +17,14 @@ and "the refused write never arrived" are checked, not assumed.
 
 from __future__ import annotations
 
+import pymongo
 import pytest
+from pymongo import DeleteMany, DeleteOne
+from pymongo.errors import ClientBulkWriteException
 
 import wire
-from budget_helpers import RawClient, ScriptedUpstream, budget_policy
+from budget_helpers import Delayed, RawClient, ScriptedUpstream, budget_policy
+from fake_upstream import Delay
 from hold_helpers import UNAUTHORIZED, GuardedProxy
 from legacy_wire import op_delete, op_update
 
@@ -70,7 +74,7 @@ def check_refusal(reply: dict, rule: str = "cap", contains: str | None = None) -
     return errmsg
 
 
-# --- (a) bulkWrite --------------------------------------------------------------------
+# --- (a) bulkWrite --------------------------------------------------------------------------------
 
 def test_bulk_write_settles_at_n_deleted_and_a_countless_reply_leaves_the_reservation():
     multi = {"x": {"$gte": 10}}
@@ -150,7 +154,41 @@ def test_reply_reporting_more_than_the_count_is_charged_in_full():
         assert used(gp) == 5
 
 
-# --- (b) writeConcern w:0 without moreToCome -------------------------------------------------
+class Mongod80(ScriptedUpstream):
+    """Says maxWireVersion 25 (8.0), so that pymongo's MongoClient.bulk_write
+    sends a real bulkWrite command."""
+
+    def hello_document(self, msg, conn):
+        doc = super().hello_document(msg, conn)
+        doc["maxWireVersion"] = 25
+        return doc
+
+
+def test_pymongo_client_bulk_write_is_measured_and_settled():
+    assert tuple(int(p) for p in pymongo.version.split(".")[:2]) >= (4, 9), pymongo.version
+    with Mongod80(counts=[20, 43], answers={"bulkWrite": [bulk_write_reply(deleted=8)]}) as fake, \
+            GuardedProxy(f"mongodb://{fake.address}", budget_policy(DB, BUDGET)) as gp:
+        client = gp.client(serverSelectionTimeoutMS=5000)
+        result = client.bulk_write([DeleteOne({"_id": 1}, namespace=NS),
+                                    DeleteMany({"x": {"$gte": 1}}, namespace=NS)])
+        assert result.deleted_count == 8
+        assert used(gp) == 8  # reserved 1 + 20, settled at nDeleted
+        sent = fake.messages_for("bulkWrite")
+        assert len(sent) == 1 and sent[0].sequences.get("nsInfo") == [{"ns": NS}], sent
+        # 42 left: the count (cap 43) reaches its cap; refused, never forwarded.
+        with pytest.raises(ClientBulkWriteException) as caught:
+            client.bulk_write([DeleteMany({"y": 1}, namespace=NS)])
+        top = caught.value.error
+        assert getattr(top, "code", None) == UNAUTHORIZED, top
+        check_refusal(top.details, contains="would affect at least 43 documents, more than the 42 left")
+        assert len(fake.messages_for("bulkWrite")) == 1
+        assert fake.counts_received() == [count_body({"x": {"$gte": 1}}, 51),
+                                          count_body({"y": 1}, 43)]
+        b = breaker(gp)
+        assert b["used"] == 8 and not b["tripped"], b
+
+
+# --- (b) writeConcern w:0 without moreToCome ------------------------------------------------------
 
 def test_w0_write_concern_answered_ok_alone_leaves_the_measured_bound():
     with ScriptedUpstream(counts=[12], answers={"delete": [{"ok": 1.0}]}) as fake, \
@@ -168,7 +206,7 @@ def test_w0_write_concern_answered_ok_alone_leaves_the_measured_bound():
         assert record[0].get("ok") is True and "n" not in record[0], record
 
 
-# --- (c) moreToCome ----------------------------------------------------------------------------
+# --- (c) moreToCome -------------------------------------------------------------------------------
 
 def test_more_to_come_delete_is_measured_first_and_its_bound_stands():
     with ScriptedUpstream(counts=[15, 36]) as fake, \
@@ -217,7 +255,7 @@ def test_unreadable_reply_leaves_the_reservation_standing(answer):
         assert fake.counts_received() == [count_body({"x": 1}, 51)]
 
 
-# --- (e) findAndModify ---------------------------------------------------------------------------------
+# --- (e) findAndModify ----------------------------------------------------------------------------
 
 def test_find_and_modify_settles_at_last_error_object_n():
     answers = [
@@ -241,7 +279,7 @@ def test_find_and_modify_settles_at_last_error_object_n():
         assert len(fake.messages_for("findAndModify")) == 4
 
 
-# --- (f) a count that fails -------------------------------------------------------------------------------
+# --- (f) a count that fails -----------------------------------------------------------------------
 
 FAILED_COUNTS = {
     "ok-0": {"ok": 0.0, "errmsg": "count exploded", "code": 2, "codeName": "BadValue"},
@@ -292,7 +330,7 @@ def test_failed_count_with_on_preflight_error_block_is_refused_unforwarded(failu
         assert gp.admin.holds() == []
 
 
-# --- (g) legacy OP_DELETE / OP_UPDATE ------------------------------------------------------------------------
+# --- (g) legacy OP_DELETE / OP_UPDATE -------------------------------------------------------------
 
 def test_legacy_multi_writes_are_measured_charged_and_dropped_over_budget():
     writes = [
@@ -334,7 +372,7 @@ def test_legacy_multi_writes_are_measured_charged_and_dropped_over_budget():
                             ("OP_DELETE", "forwarded")], outcomes
 
 
-# --- replies matched in order -----------------------------------------------------------------------------------
+# --- replies matched in order ---------------------------------------------------------------------
 
 def test_pipelined_replies_settle_their_own_requests():
     """Two pipelined deletes of single statements (3 and 2 reserved): the
@@ -354,3 +392,156 @@ def test_pipelined_replies_settle_their_own_requests():
         assert client.read(b) == {"ok": 1.0, "n": 0}
         assert used(gp) == 3
         assert fake.counts_received() == []
+
+
+# --- reservations are visible before the reply; sums; other reply paths ---------------------------
+
+def test_a_reservation_in_flight_shrinks_the_next_commands_cap():
+    """A's 30 are reserved before A is forwarded: while A's reply is delayed,
+    B (another connection) is measured against the 20 left (cap 21). A then
+    settles at its n."""
+    with ScriptedUpstream(counts=[30, 15],
+                          answers={"delete": [Delayed(1.5, {"ok": 1.0, "n": 30}),
+                                              {"ok": 1.0, "n": 15}]}) as fake, \
+            GuardedProxy(f"mongodb://{fake.address}", budget_policy(DB, BUDGET)) as gp, \
+            RawClient(gp.port, app="a") as a, RawClient(gp.port, app="b") as b:
+        rid_a = a.send({"delete": "c", "deletes": [{"q": {"k": "a"}, "limit": 0}], "$db": DB})
+        fake.wait_for_message(lambda m: m.command == "delete")
+        assert used(gp) == 30, "the reservation counts before any reply"
+        reply_b = b.command({"delete": "c", "deletes": [{"q": {"k": "b"}, "limit": 0}], "$db": DB})
+        assert reply_b == {"ok": 1.0, "n": 15}, reply_b
+        assert a.read(rid_a) == {"ok": 1.0, "n": 30}
+        assert fake.counts_received() == [count_body({"k": "a"}, 51), count_body({"k": "b"}, 21)]
+        b_state = breaker(gp)
+        assert b_state["used"] == 45 and not b_state["tripped"], b_state
+
+
+def test_several_multi_statements_are_summed_against_what_is_left():
+    """Each multi statement's count is capped at what is left plus one, and
+    the bounds add up: 30 + 25 + 1 single > 50, refused though each count
+    alone fits."""
+    with ScriptedUpstream(counts=[30, 25, 30, 19]) as fake, \
+            GuardedProxy(f"mongodb://{fake.address}", budget_policy(DB, BUDGET)) as gp, \
+            RawClient(gp.port) as client:
+        deletes = [{"q": {"a": 1}, "limit": 0}, {"q": {"b": 1}, "limit": 0},
+                   {"q": {"_id": 3}, "limit": 1}]
+        reply = client.command({"delete": "c", "deletes": deletes, "$db": DB})
+        check_refusal(reply, contains="would affect 56 documents, more than the 50 left")
+        assert fake.messages_for("delete") == []
+        b = gp.admin.breaker(f"cap:{NS}")
+        assert b["used"] == 0 and not b["tripped"], b
+        # 30 + 19 + 1 = 50 fits exactly, and the reply's n settles it.
+        reply = client.command({"delete": "c", "deletes": deletes, "$db": DB})
+        assert reply == {"ok": 1.0}, reply  # the fake's default answer: no n, all 50 stand
+        b = breaker(gp)
+        assert b["used"] == 50 and b["tripped"], b
+        assert [(c["query"], c["limit"]) for c in fake.counts_received()] == [
+            ({"a": 1}, 51), ({"b": 1}, 51), ({"a": 1}, 51), ({"b": 1}, 51)]
+        # Spent: the next single delete is refused without a count.
+        reply = client.command({"delete": "c", "deletes": [{"q": {"_id": 9}, "limit": 1}], "$db": DB})
+        check_refusal(reply, contains="budget of 50 documents per 1m spent")
+        assert len(fake.counts_received()) == 4
+
+
+def test_compressed_reply_is_inflated_and_settles():
+    with ScriptedUpstream(counts=[10], answers={"delete": [{"ok": 1.0, "n": 4}]}) as fake, \
+            GuardedProxy(f"mongodb://{fake.address}", budget_policy(DB, BUDGET)) as gp:
+        sock = wire.connect(gp.port)
+        try:
+            hello = wire.roundtrip(sock, wire.op_msg({"hello": 1, "$db": "admin",
+                                                      "compression": ["zlib"]}))
+            assert hello.body.get("compression") == ["zlib"], hello.body
+            rid = wire.next_request_id()
+            sock.sendall(wire.compress(wire.op_msg(
+                {"delete": "c", "deletes": [{"q": {"x": {"$gt": 0}}, "limit": 0}], "$db": DB},
+                request_id=rid), "zlib"))
+            reply = wire.parse_message(wire.read_message(sock, timeout=10))
+            assert reply.compressor == "zlib" and reply.response_to == rid, reply
+            assert reply.body == {"ok": 1.0, "n": 4}, reply.body
+        finally:
+            sock.close()
+        assert used(gp) == 4
+        assert fake.counts_received() == [count_body({"x": {"$gt": 0}}, 51)]
+
+
+def test_op_query_delete_is_measured_and_settled_from_its_op_reply():
+    with ScriptedUpstream(counts=[10], answers={"delete": [{"ok": 1.0, "n": 3}]}) as fake, \
+            GuardedProxy(f"mongodb://{fake.address}", budget_policy(DB, BUDGET)) as gp, \
+            RawClient(gp.port) as client:
+        from legacy_wire import op_query_command
+        rid = wire.next_request_id()
+        client.send_raw(op_query_command(DB, {"delete": "c", "deletes": [{"q": {"x": 5}, "limit": 0}]},
+                                         request_id=rid))
+        raw = wire.read_message(client.sock, timeout=10)
+        assert wire.parse_header(raw).op_code == wire.OP_REPLY
+        assert wire.parse_header(raw).response_to == rid
+        assert wire.parse_op_reply(raw).docs == [{"ok": 1.0, "n": 3}]
+        assert used(gp) == 3
+        assert fake.counts_received() == [count_body({"x": 5}, 51)]
+
+
+def test_partial_failure_settles_at_the_n_it_reports():
+    answer = {"ok": 1.0, "n": 2, "writeErrors": [{"index": 2, "code": 11000, "errmsg": "dup"}]}
+    with ScriptedUpstream(answers={"delete": [answer]}) as fake, \
+            GuardedProxy(f"mongodb://{fake.address}", budget_policy(DB, BUDGET)) as gp, \
+            RawClient(gp.port) as client:
+        reply = client.command({"delete": "c", "deletes": [{"q": {"_id": i}, "limit": 1}
+                                                          for i in range(4)], "$db": DB})
+        assert reply == answer
+        assert used(gp) == 2  # 4 reserved, 2 reported
+        assert fake.counts_received() == []
+
+
+def test_bulk_write_over_two_namespaces_settles_each_at_no_more_than_its_bound():
+    """One nDeleted for the whole command cannot be split between budgets:
+    each reservation becomes min(its bound, the total), so neither budget is
+    ever charged less than it could have lost (10 and 5 reserved, 6 deleted
+    in all: 6 and 5)."""
+    with ScriptedUpstream(counts=[10, 5], answers={"bulkWrite": [bulk_write_reply(deleted=6)]}) as fake, \
+            GuardedProxy(f"mongodb://{fake.address}", budget_policy(DB, BUDGET)) as gp, \
+            RawClient(gp.port) as client:
+        reply = client.command({"bulkWrite": 1, "ops": [
+            {"delete": 0, "filter": {"v": 2}, "multi": True},
+            {"delete": 1, "filter": {"v": 3}, "multi": True}],
+            "nsInfo": [{"ns": NS}, {"ns": f"{DB}.d"}], "$db": "admin"})
+        assert reply.get("nDeleted") == 6, reply
+        states = {b["name"]: b["used"] for b in gp.admin.breakers()}
+        assert states == {f"cap:{NS}": 6, f"cap:{DB}.d": 5}, states
+        assert [(c["count"], c["query"], c["limit"]) for c in fake.counts_received()] == [
+            ("c", {"v": 2}, 51), ("d", {"v": 3}, 51)]
+
+
+def test_count_that_does_not_answer_in_time_cannot_be_taken_for_a_later_reply():
+    """The count is answered after the proxy's 10 s pre-flight timeout: the
+    delete is refused (on_preflight_error: block) and never forwarded, and
+    the late count reply is consumed by the proxy, not relayed as the answer
+    to the client's next command."""
+    policy = budget_policy(DB, BUDGET, extra_limit="on_preflight_error: block")
+    with ScriptedUpstream(counts=[]) as fake, \
+            GuardedProxy(f"mongodb://{fake.address}", policy) as gp, \
+            RawClient(gp.port) as client:
+        late = {"ok": 1.0, "n": 0}
+        fake.handlers["count"] = lambda msg, conn: [Delay(11.0), fake.reply(msg, late)]
+        rid = client.send({"delete": "c", "deletes": [{"q": {"x": 1}, "limit": 0}], "$db": DB})
+        reply = client.read(rid, timeout=20)
+        check_refusal(reply, contains="could not be measured (the count did not answer in time)")
+        pong = client.read(client.send({"ping": 1, "$db": "admin"}), timeout=20)
+        assert pong == {"ok": 1.0}, pong
+        assert wire.expect_silence(client.sock, 0.3) == b""
+        assert fake.messages_for("delete") == []
+        conn = fake.connection_with(lambda m: m.command == "count")
+        assert fake.order(conn) == ["count", "ping"]
+
+
+def test_count_carries_the_statements_collation_and_hint():
+    statement = {"q": {"name": "ann"}, "limit": 0, "collation": {"locale": "en", "strength": 2},
+                 "hint": {"name": 1}}
+    with ScriptedUpstream(counts=[3], answers={"delete": [{"ok": 1.0, "n": 3}]}) as fake, \
+            GuardedProxy(f"mongodb://{fake.address}", budget_policy(DB, BUDGET)) as gp, \
+            RawClient(gp.port) as client:
+        assert client.command({"delete": "c", "deletes": [statement], "$db": DB}) == {"ok": 1.0, "n": 3}
+        [count] = fake.counts_received()
+        assert list(count) == ["count", "query", "limit", "collation", "hint", "$db"], count
+        assert count == count_body({"name": "ann"}, 51, collation=statement["collation"],
+                                   hint=statement["hint"])
+        assert used(gp) == 3

@@ -27,6 +27,10 @@ What must hold:
 - the audit accounts for every deletion exactly: the sum over records equals
   the direct count, the acknowledged part equals what the clients were told,
   and no id targeted by a w:0 delete that was not forwarded is gone;
+- the same ceilings for the update budget on `u`, counted from the replies'
+  `n` (matched), which the clients' results must agree with; the direct sum
+  of the $inc'd field can only be lower (FerretDB may lose a concurrent
+  $inc, see below);
 - no hold is pending at the end; the proxy log holds no sanitizer report
   (the harness checks that when the proxy stops).
 """
@@ -365,8 +369,12 @@ def test_hundred_clients_never_exceed_the_budget(backend, soak_db):
     assert acked_n_del == shared_deleted == sum(t.acked_deleted for t in soak.tallies), \
         (acked_n_del, shared_deleted)
     assert sum(w for _, w in del_events) == deleted
-    assert acked_n_upd == updated == sum(t.acked_updated for t in soak.tallies), \
-        (acked_n_upd, updated)
+    # Updates: the replies' n (matched) is what the budget counts. FerretDB
+    # applies an update as read, modify, write back, so two concurrent $inc
+    # of one document can lose one: the direct sum of v may fall short of n,
+    # never exceed it.
+    assert acked_n_upd == sum(t.acked_updated for t in soak.tallies), acked_n_upd
+    assert updated <= acked_n_upd, (updated, acked_n_upd)
 
     peak_del, peak_del_at = window_peak(del_events, WINDOW_CHECKED)
     peak_upd, peak_upd_at = window_peak(upd_events, WINDOW_CHECKED)
@@ -376,7 +384,8 @@ def test_hundred_clients_never_exceed_the_budget(backend, soak_db):
     kinds = sum((t.ops for t in soak.tallies), Counter())
     print(f"\nsoak: {duration:.1f}s ({windows} window(s), ceiling {ceiling}), {sent} commands "
           f"({sent_w0} w:0), kinds {dict(kinds)}, {refused} refused after holds; "
-          f"deleted {deleted} ({len(w0_gone)} by w:0), updated {updated}; audit outcomes "
+          f"deleted {deleted} ({len(w0_gone)} by w:0), updated {acked_n_upd} (replies' n; "
+          f"direct sum of v {updated}); audit outcomes "
           f"{dict(outcomes)}; busiest {WINDOW_CHECKED:g}s window: {peak_del} deleted "
           f"(+{peak_del_at - started_wall:.1f}s), {peak_upd} updated "
           f"(+{peak_upd_at - started_wall:.1f}s); busiest 60s window: {exact_del} / {exact_upd}; "
@@ -384,12 +393,14 @@ def test_hundred_clients_never_exceed_the_budget(backend, soak_db):
 
     # The ceilings.
     assert deleted <= ceiling, f"{deleted} deleted in {duration:.1f}s, ceiling {ceiling}"
-    assert updated <= ceiling, f"{updated} updated in {duration:.1f}s, ceiling {ceiling}"
-    assert peak_del <= BUDGET, f"{peak_del} deleted within {WINDOW_CHECKED}s from +{peak_del_at - started_wall:.1f}s"
-    assert peak_upd <= BUDGET, f"{peak_upd} updated within {WINDOW_CHECKED}s from +{peak_upd_at - started_wall:.1f}s"
+    assert acked_n_upd <= ceiling, f"{acked_n_upd} updated in {duration:.1f}s, ceiling {ceiling}"
+    assert peak_del <= BUDGET, \
+        f"{peak_del} deleted within {WINDOW_CHECKED}s from +{peak_del_at - started_wall:.1f}s"
+    assert peak_upd <= BUDGET, \
+        f"{peak_upd} updated within {WINDOW_CHECKED}s from +{peak_upd_at - started_wall:.1f}s"
 
     # Not vacuous: the budget was reached and refused something, things passed.
-    assert deleted >= 1 and updated >= 1, (deleted, updated)
+    assert deleted >= 1 and acked_n_upd >= 1, (deleted, acked_n_upd)
     assert outcomes["timed out"] >= 1, outcomes
     assert f"breaker soak-del:{database}.c tripped" in log
     assert sent_w0 >= 1 and kinds["pipelined"] >= 1

@@ -26,7 +26,7 @@ import pymongo
 import pytest
 from pymongo.errors import OperationFailure
 
-from hold_helpers import UNAUTHORIZED, GuardedProxy, unique_db, wait_until
+from hold_helpers import UNAUTHORIZED, GuardedProxy, unique_db
 from test_fleet import REDIS_SERVER, RedisServer
 
 pytestmark = pytest.mark.skipif(not pathlib.Path(REDIS_SERVER).exists(),
@@ -83,6 +83,7 @@ class Tally:
     deleted: int = 0
     refused: int = 0
     first_refusal: float | None = None
+    latency: dict = field(default_factory=lambda: {"one": [], "many": []})
     errors: list = field(default_factory=list)
 
 
@@ -115,8 +116,10 @@ def test_thirty_clients_on_three_proxies_share_one_ceiling(backend, redis, seede
                 deadline = start[0] + SECONDS
                 while time.monotonic() < deadline and tally.ops < MAX_OPS_PER_THREAD:
                     tally.ops += 1
+                    kind = "one" if rng.random() < 0.6 else "many"
+                    began = time.monotonic()
                     try:
-                        if rng.random() < 0.6:
+                        if kind == "one":
                             r = coll.delete_one({"_id": rng.randrange(DOCS)})
                         else:
                             a = rng.randrange(DOCS - 5)
@@ -128,6 +131,7 @@ def test_thirty_clients_on_three_proxies_share_one_ceiling(backend, redis, seede
                         assert f"blocked by rule '{RULE}'" in errmsg, err.details
                         assert not (err.details or {}).get("errorLabels"), err.details
                         tally.refused += 1
+                        tally.latency[kind].append(time.monotonic() - began)
                         if tally.first_refusal is None:
                             tally.first_refusal = time.monotonic() - start[0]
             except Exception as err:  # noqa: BLE001 - reported below
@@ -153,12 +157,16 @@ def test_thirty_clients_on_three_proxies_share_one_ceiling(backend, redis, seede
         key = f"{RULE}:{database}.c"
         states = [p.admin.breaker(key) for p in proxies]
         per_proxy = [sum(t.deleted for t in tallies if t.proxy == i) for i in range(PROXIES)]
+        lat = {k: sorted(x for t in tallies for x in t.latency[k]) for k in ("one", "many")}
+        lat_text = ", ".join(f"{k}: median {v[len(v) // 2] * 1000:.0f} ms, max {v[-1] * 1000:.0f} ms"
+                             for k, v in lat.items() if v)
         print(f"\nfleet ceiling: {elapsed:.1f}s, {sum(t.ops for t in tallies)} deletes tried, "
               f"{sum(t.refused for t in tallies)} refused, {deleted} documents deleted "
               f"(per proxy {per_proxy}); first refusal after "
               f"{min((t.first_refusal for t in tallies if t.first_refusal is not None), default=None)}s; "
               f"breakers {[(s or {}).get('used') for s in states]} "
-              f"tripped {[(s or {}).get('tripped') for s in states]}; degraded proxies {degraded}")
+              f"tripped {[(s or {}).get('tripped') for s in states]}; degraded proxies {degraded}; "
+              f"refusal latency {lat_text}")
 
         assert deleted <= BUDGET, (f"{deleted} documents deleted through the fleet, budget "
                                    f"{BUDGET}; per proxy {per_proxy}; degraded proxies {degraded}")

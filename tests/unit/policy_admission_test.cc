@@ -228,6 +228,32 @@ TEST(AdmissionPlan, FreePassageMeasuresNothingAndPreflightOffChargesAllThatIsLef
   EXPECT_TRUE(set.requests[0].everything_left);
 }
 
+TEST(AdmissionPlan, ATrippedBreakerMeasuresNothing) {
+  BudgetBook book;
+  const auto rule = budget_rule(2);
+  const auto pol = policy_of(rule);
+  const TimePoint now{};
+  const auto info = command(R"({"delete": "c", "deletes": [{"q": {"x": 1}, "limit": 0}]})");
+  auto room = [&](const Rule& r, const std::string& key) { return book.headroom(r, key, now); };
+  const auto key = plan_admission(pol, info, {}, room).charges[0].charge.key;
+  EXPECT_TRUE(book.record(rule, key, "app.c", 2, now));
+  const auto plan = plan_admission(pol, info, {}, room);
+  EXPECT_TRUE(plan.measurements.empty()) << "refused whatever its size";
+  const auto set = reservation_requests(pol, plan, {});
+  EXPECT_EQ(book.reserve(set.requests, now).admissions[0], Admission::kTripped);
+}
+
+TEST(AdmissionPlan, AMultiUpsertThatMatchesNothingCountsOne) {
+  const auto pol = policy_of(budget_rule(50));
+  const auto info = command(
+      R"({"update": "c", "updates": [{"q": {"_id": "a"}, "u": {"$set": {"v": 1}}, "multi": true,
+          "upsert": true}, {"q": {"_id": "b"}, "u": {"$set": {"v": 1}}, "multi": true}]})");
+  const auto plan = plan_admission(pol, info, {}, fixed_headroom(50));
+  ASSERT_EQ(plan.measurements.size(), 2u);
+  const auto set = reservation_requests(pol, plan, {{0, ""}, {0, ""}});
+  EXPECT_EQ(set.requests[0].documents, 1) << "the upsert inserts one; the other matches none";
+}
+
 TEST(AdmissionPlan, UnacknowledgedWritesAreMeasuredLikeAnyOther) {
   const auto pol = policy_of(budget_rule(50));
   const auto info = command(
