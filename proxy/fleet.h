@@ -2,12 +2,14 @@
 // breakers, and the list of holds, through one Redis server.
 //
 // - Windows and breakers live in Redis and change only inside Lua scripts
-//   (one script call per admit and per record), timed by the Redis server's
-//   clock, so every proxy sees one window.
-// - Every count is also kept in this proxy's own BudgetBook. When Redis is
-//   unreachable (refused, timed out, dropped) admits fall back to that book
-//   at once, counts made meanwhile are queued, and once Redis answers again
-//   they are replayed into the shared windows with their original times.
+//   (one call reserves all of a command's budgets, all or none; one settles
+//   each reservation from the reply), timed by the Redis server's clock, so
+//   every proxy sees one window.
+// - What is reserved is also counted in this proxy's own BudgetBook (at its
+//   bound). When Redis is unreachable (refused, timed out, dropped)
+//   reservations fall back to that book at once, what they reserve is
+//   queued, and once Redis answers again it is replayed into the shared
+//   windows with its original time.
 // - Holds stay with the proxy that holds the client's connection; each is
 //   published to Redis for the others' admin APIs, and an approve or reject
 //   given at another proxy is routed to the owner over pub/sub and
