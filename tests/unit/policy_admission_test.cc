@@ -123,9 +123,10 @@ TEST(BudgetReserve, UnknownSizeIsChargedEverythingLeft) {
   auto next = book.reserve({request(rule, 1)}, now);
   EXPECT_FALSE(next.reserved);
   EXPECT_EQ(next.admissions[0], Admission::kWouldTrip);
+  EXPECT_EQ(book.headroom(rule, "k", now), -1) << "tripped: nothing to measure";
   // Settled at 5: the rest comes back.
   book.settle(got.reservations[0], 5, now);
-  EXPECT_EQ(book.headroom(rule, "k", now), 25);
+  EXPECT_EQ(book.breaker("k", now)->used, 25);
 }
 
 TEST(BudgetReserve, UnboundedIsTooLargeOrTrips) {
