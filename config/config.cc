@@ -592,8 +592,8 @@ class Parser {
         limit.ceiling = value;
       }
     }
-    if (auto n = node["group_by"]; n && (limit.group_by_app || limit.group_by_client) &&
-                                   !node["ceiling"]) {
+    if (auto n = node["group_by"];
+        n && (limit.group_by_app || limit.group_by_client) && !node["ceiling"]) {
       warning(n, std::string("group_by ") + (limit.group_by_app ? "app" : "client") +
                      " lets a client split this budget by choosing its appName or address; "
                      "add limit.ceiling (documents per window across all groups)");

@@ -63,7 +63,8 @@ void classify_cluster_admin(const CommandInput& in, Classification& out) {
   }
   out.whole(Operation::kClusterAdmin, ns);
   if (c == "eval") {
-    out.info.unjudged = "eval runs arbitrary JavaScript on the server; what it does cannot be judged";
+    out.info.unjudged =
+        "eval runs arbitrary JavaScript on the server; what it does cannot be judged";
   }
 }
 

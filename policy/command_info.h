@@ -34,13 +34,15 @@ enum class Operation : std::uint8_t {
   kTtlChange,         // "ttlChange"      collMod/createIndexes setting expireAfterSeconds
   kApplyOps,          // "applyOps"
   kDropSearchIndex,   // "dropSearchIndex"
-  kCappedResize,      // "cappedResize"   collMod setting cappedSize/cappedMax (also "convertToCapped")
-  kDropUser,          // "dropUser"       dropUser, dropAllUsersFromDatabase (also "userAdmin"); "<db>.*"
-  kDropRole,          // "dropRole"       dropRole, dropAllRolesFromDatabase (also "userAdmin"); "<db>.*"
-  kUserAdmin,         // "userAdmin"      revoking roles/privileges, updateUser/updateRole replacing them
-  kShutdown,          // "shutdown"       "<db>.*" of the request (admin)
-  kClusterAdmin,      // "clusterAdmin"   replSetReconfig, setFeatureCompatibilityVersion, removeShard, ...
-  kSharding,          // "sharding"       commands that move or delete chunks/collections (reshard, moveChunk, ...)
+  kCappedResize,  // "cappedResize"   collMod setting cappedSize/cappedMax (also "convertToCapped")
+  kDropUser,   // "dropUser"       dropUser, dropAllUsersFromDatabase (also "userAdmin"); "<db>.*"
+  kDropRole,   // "dropRole"       dropRole, dropAllRolesFromDatabase (also "userAdmin"); "<db>.*"
+  kUserAdmin,  // "userAdmin"      revoking roles/privileges, updateUser/updateRole replacing them
+  kShutdown,   // "shutdown"       "<db>.*" of the request (admin)
+  kClusterAdmin,  // "clusterAdmin"   replSetReconfig, setFeatureCompatibilityVersion, removeShard,
+                  // ...
+  kSharding,      // "sharding"       commands that move or delete chunks/collections (reshard,
+                  // moveChunk, ...)
 };
 inline constexpr int kOperationCount = 23;
 
@@ -102,7 +104,7 @@ struct Target {
 struct CommandInfo {
   std::string command;  // as sent, e.g. "delete", "findandmodify", "OP_DELETE"
   std::string database;
-  std::vector<Target> targets;              // never empty when classify() returns a value
+  std::vector<Target> targets;  // never empty when classify() returns a value
   // Non-empty when some part of a destructive command could not be judged
   // (an unexpected type, an unknown op kind, a missing field): what it was.
   // Such a command is refused with this text, never forwarded unjudged.

@@ -286,12 +286,13 @@ void add_type(const bson_iter_t* it, std::vector<int>& types) {
   const auto name = detail::as_string(it);
   if (!name) return;
   static constexpr std::array<std::pair<std::string_view, int>, 21> kNames = {{
-      {"double", 1},      {"string", 2},     {"object", 3},      {"array", 4},
-      {"binData", 5},     {"undefined", 6},  {"objectId", 7},    {"bool", 8},
-      {"date", 9},        {"null", 10},      {"regex", 11},      {"dbPointer", 12},
+      {"double", 1},      {"string", 2},     {"object", 3},
+      {"array", 4},       {"binData", 5},    {"undefined", 6},
+      {"objectId", 7},    {"bool", 8},       {"date", 9},
+      {"null", 10},       {"regex", 11},     {"dbPointer", 12},
       {"javascript", 13}, {"symbol", 14},    {"javascriptWithScope", 15},
-      {"int", 16},        {"timestamp", 17}, {"long", 18},       {"decimal", 19},
-      {"minKey", -1},     {"maxKey", 127},
+      {"int", 16},        {"timestamp", 17}, {"long", 18},
+      {"decimal", 19},    {"minKey", -1},    {"maxKey", 127},
   }};
   if (*name == "number") {
     types.insert(types.end(), {1, 16, 18, 19});
@@ -467,8 +468,8 @@ bool stage_erases(const bson_t& stage) {
   if (name == "$project") {
     bson_t spec;
     bson_iter_t id;
-    return detail::as_document(&it, &spec) && only_id(&spec) &&
-           detail::find(&spec, "_id", &id) && server_true_value(&id);
+    return detail::as_document(&it, &spec) && only_id(&spec) && detail::find(&spec, "_id", &id) &&
+           server_true_value(&id);
   }
   return false;
 }

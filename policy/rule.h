@@ -115,7 +115,7 @@ struct Identity {
   // "name@authdb" once the client authenticated (the database its
   // saslStart/authenticate ran on); "" until then.
   std::string user;
-  std::string app;   // client metadata application name
+  std::string app;  // client metadata application name
   std::string driver;
   std::string client_address;  // "ip:port", for logs
   std::optional<std::array<std::uint8_t, 16>> client_ip;
