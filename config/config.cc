@@ -14,6 +14,7 @@
 #include <tuple>
 
 #include "policy/budget.h"
+#include "policy/identity.h"
 
 namespace mongoguard::config {
 
@@ -201,6 +202,13 @@ class Parser {
     errors_.push_back({file_, mark.line + 1, mark.column + 1, std::move(message)});
   }
 
+  // Not an error: the file loads, but it probably does not say what its
+  // author meant. `validate` prints these.
+  void warning(const YAML::Node& node, std::string message) {
+    const auto mark = node.Mark();
+    warnings_.push_back({file_, mark.line + 1, mark.column + 1, std::move(message)});
+  }
+
   std::optional<std::string> scalar(const YAML::Node& node, std::string_view key) {
     if (!node.IsScalar()) {
       error(node, std::string(key) + " must be a single value");
@@ -273,7 +281,8 @@ class Parser {
     }
     check_keys(root,
                {"listen", "upstream", "threads", "log_level", "admin", "connect_timeout", "mode",
-                "audit", "rules", "holds", "notify", "tls", "fleet", "limits", "shutdown_grace"},
+                "audit", "rules", "holds", "notify", "tls", "fleet", "limits", "shutdown_grace",
+                "unknown_commands"},
                "the top level");
     if (auto n = root["listen"]) config.listen = scalar(n, "listen");
     if (auto n = root["upstream"]) {
@@ -360,6 +369,15 @@ class Parser {
         }
       }
     }
+    if (auto n = root["unknown_commands"]) {
+      if (auto text = scalar(n, "unknown_commands")) {
+        if (auto mode = policy::parse_unknown_commands(*text)) {
+          policy->unknown_commands = *mode;
+        } else {
+          error(n, "unknown_commands must be forward, log or block, not '" + *text + "'");
+        }
+      }
+    }
     if (auto audit = root["audit"]) {
       if (!audit.IsMap()) {
         error(audit, "audit must be a mapping with path and redact");
@@ -434,6 +452,12 @@ class Parser {
     }
     if (auto match = node["match"]) {
       parse_match(match, rule);
+      if (rule.action == policy::Action::kAllow && !rule.apps.empty() && rule.users.empty() &&
+          rule.clients.empty()) {
+        warning(match["apps"], "rule '" + rule.name +
+                                   "' exempts by appName alone: any client can claim an appName; "
+                                   "add users or clients");
+      }
     } else {
       error(node, "rule '" + rule.name + "' has no match (use match: {} to match everything)");
     }
@@ -482,7 +506,14 @@ class Parser {
       }
     }
     if (auto n = match["users"]) {
-      for (auto& [text, item] : list(n, "users")) rule.users.push_back(text);
+      for (auto& [text, item] : list(n, "users")) {
+        bool bare = false;
+        rule.users.push_back(policy::rule_user(text, &bare));
+        if (bare) {
+          warning(item, "user '" + text + "' names no database: it matches " + rule.users.back() +
+                            " only (users are matched as name@authdb)");
+        }
+      }
     }
     if (auto n = match["apps"]) {
       for (auto& [text, item] : list(n, "apps")) rule.apps.push_back(text);
@@ -516,7 +547,8 @@ class Parser {
       error(node, "limit must be a mapping like { documents: 50, per: 1m }");
       return std::nullopt;
     }
-    check_keys(node, {"documents", "per", "group_by", "preflight", "on_preflight_error"}, "limit");
+    check_keys(node, {"documents", "per", "group_by", "preflight", "on_preflight_error", "ceiling"},
+               "limit");
     policy::Limit limit;
     if (auto n = node["documents"]) {
       long long value = 0;
@@ -545,8 +577,29 @@ class Parser {
           error(item, "group_by takes user, app and client, not '" + text + "'");
       }
     }
+    if (auto n = node["ceiling"]) {
+      long long value = 0;
+      if (!n.IsScalar() || !YAML::convert<long long>::decode(n, value) || value < 1) {
+        error(n, "limit.ceiling must be a whole number of at least 1");
+      } else if (limit.documents > 0 && value < limit.documents) {
+        error(n, "limit.ceiling (all groups together) must be at least limit.documents");
+      } else {
+        limit.ceiling = value;
+      }
+    }
+    if (auto n = node["group_by"];
+        n && (limit.group_by_app || limit.group_by_client) && !node["ceiling"]) {
+      warning(n, std::string("group_by ") + (limit.group_by_app ? "app" : "client") +
+                     " lets a client split this budget by choosing its appName or address; "
+                     "add limit.ceiling (documents per window across all groups)");
+    }
     if (auto n = node["preflight"]) {
       if (auto b = boolean(n, "limit.preflight")) limit.preflight = *b;
+      if (!limit.preflight) {
+        warning(n,
+                "limit.preflight is off: a multi-document statement of unknown size is "
+                "charged everything left of the budget (and passes while any is left)");
+      }
     }
     if (auto n = node["on_preflight_error"]) {
       if (auto text = scalar(n, "limit.on_preflight_error")) {
@@ -841,6 +894,13 @@ class Parser {
     }
   }
 
+  std::vector<ConfigError> take_warnings() {
+    std::stable_sort(warnings_.begin(), warnings_.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+    });
+    return std::move(warnings_);
+  }
+
   std::vector<ConfigError> take_errors() {
     std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
       return std::tie(a.line, a.column) < std::tie(b.line, b.column);
@@ -851,6 +911,7 @@ class Parser {
  private:
   std::string file_;
   std::vector<ConfigError> errors_;
+  std::vector<ConfigError> warnings_;
 };
 
 }  // namespace
@@ -867,6 +928,7 @@ LoadResult parse_config(std::string_view text, std::string_view file_name) {
   Parser parser(file_name);
   auto config = parser.parse(root);
   result.errors = parser.take_errors();
+  result.warnings = parser.take_warnings();
   if (result.errors.empty()) result.config = std::move(config);
   return result;
 }

@@ -148,6 +148,9 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 struct LoadResult {
   std::optional<Config> config;  // set only when `errors` is empty
   std::vector<ConfigError> errors;
+  // Valid but probably not what was meant (exemptions keyed on what the
+  // client says about itself, bare user names, ...), in file order.
+  std::vector<ConfigError> warnings;
   bool ok() const { return errors.empty() && config.has_value(); }
 };
 

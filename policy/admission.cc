@@ -20,22 +20,20 @@ bool dry_run(const Policy& policy, const Rule& rule) {
   return rule.mode.value_or(policy.mode) == Mode::kDryRun;
 }
 
-std::string budget_text(const Limit& limit) {
-  return "the budget of " + std::to_string(limit.documents) + " per " + format_window(limit.per);
-}
-
 std::string refusal_reason(const ReserveRequest& r, Admission admission,
                            const std::optional<BreakerState>& state) {
   const auto& limit = *r.rule->limit;
+  const std::int64_t documents = r.limit > 0 ? r.limit : limit.documents;
+  const std::string what = r.limit > 0 ? "ceiling" : "budget";
   const std::int64_t used = state ? state->used : 0;
   if (admission != Admission::kTooLarge) {
-    return "budget of " + std::to_string(limit.documents) + " documents per " +
+    return what + " of " + std::to_string(documents) + " documents per " +
            format_window(limit.per) + " spent (" + std::to_string(used) + " in the window)";
   }
   const std::int64_t left =
-      state ? state->limit - state->used + state->allowance_documents : limit.documents;
-  const std::string tail =
-      ", more than the " + std::to_string(left) + " left of " + budget_text(limit);
+      state ? state->limit - state->used + state->allowance_documents : documents;
+  const std::string tail = ", more than the " + std::to_string(left) + " left of the " + what +
+                           " of " + std::to_string(documents) + " per " + format_window(limit.per);
   if (r.at_least > 0) {
     return "this operation would affect at least " + std::to_string(r.at_least + r.documents) +
            " documents" + tail;
@@ -61,9 +59,25 @@ AdmissionPlan plan_admission(const Policy& policy, const CommandInfo& info, cons
     m.cap = std::max(m.cap, cap);
     pc.measured.push_back(it->second);
   };
-  for (auto& charge : budget_charges(policy, info, who)) {
+  auto charges = budget_charges(policy, info, who);
+  // A rule that splits its budget by group also keeps a namespace-wide
+  // ceiling: one more charge, on the key without the group.
+  const std::size_t own = charges.size();
+  std::vector<std::int64_t> ceilings(own, 0);
+  for (std::size_t i = 0; i < own; ++i) {
+    const auto& limit = *charges[i].rule->limit;
+    if (!limit.ceiling) continue;
+    Charge whole = charges[i];
+    whole.key = charges[i].rule->name + ":" + charges[i].target->ns;
+    if (whole.key == charges[i].key) continue;  // not grouped: the budget is the ceiling
+    charges.push_back(std::move(whole));
+    ceilings.push_back(*limit.ceiling);
+  }
+  for (std::size_t index = 0; index < charges.size(); ++index) {
+    auto& charge = charges[index];
     PlannedCharge pc;
     pc.charge = std::move(charge);
+    pc.ceiling = ceilings[index];
     const Target& t = *pc.charge.target;
     const Rule& rule = *pc.charge.rule;
     // Whole-namespace units (drop, $out, a TTL change...) carry no statement.
@@ -93,6 +107,7 @@ RequestSet reservation_requests(const Policy& policy, const AdmissionPlan& plan,
     r.rule = &rule;
     r.key = pc.charge.key;
     r.ns = pc.charge.target->ns;
+    r.limit = pc.ceiling;
     r.documents = pc.charge.known;
     r.everything_left = pc.unmeasured > 0;
     r.unbounded = pc.unbounded;

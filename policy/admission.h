@@ -44,6 +44,9 @@ struct PlannedCharge {
   std::vector<std::size_t> measured;  // indices into AdmissionPlan::measurements
   std::int64_t unmeasured = 0;        // multi statements the rule does not measure
   bool unbounded = false;             // a size no count can bound (a whole database)
+  // The rule's limit.ceiling: this charge is the namespace-wide budget all
+  // of the rule's groups share (0: the rule's own budget).
+  std::int64_t ceiling = 0;
 };
 
 struct AdmissionPlan {

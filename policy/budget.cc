@@ -75,13 +75,13 @@ std::string budget_key(const Rule& rule, const Target& target, const Identity& w
 }
 
 BudgetBook::Breaker& BudgetBook::get(const Rule& rule, const std::string& key,
-                                     const std::string& ns) {
+                                     const std::string& ns, std::int64_t limit) {
   auto [it, inserted] = breakers_.try_emplace(key);
   Breaker& b = it->second;
   // A reload may change the numbers; the window (what already happened) stays.
   b.rule = rule.name;
   b.ns = ns;
-  b.limit = rule.limit ? rule.limit->documents : 0;
+  b.limit = limit > 0 ? limit : rule.limit ? rule.limit->documents : 0;
   b.per = rule.limit ? rule.limit->per : milliseconds(0);
   return b;
 }
@@ -152,7 +152,7 @@ ReserveResult BudgetBook::reserve(const std::vector<ReserveRequest>& requests, T
   bool fits = true;
   for (std::size_t i = 0; i < requests.size(); ++i) {
     const auto& r = requests[i];
-    Breaker& b = get(*r.rule, r.key, r.ns);
+    Breaker& b = get(*r.rule, r.key, r.ns, r.limit);
     books[i] = &b;
     refresh(b, now);
     const bool was_tripped = b.tripped_at.has_value();

@@ -90,6 +90,9 @@ struct ReserveRequest {
   const Rule* rule = nullptr;
   std::string key;
   std::string ns;
+  // The budget's size; 0: the rule's limit.documents (a ceiling across
+  // groups is the same rule with a larger one).
+  std::int64_t limit = 0;
   std::int64_t documents = 0;    // the bound known (single statements, measured counts)
   bool everything_left = false;  // plus statements of unknown size: charged all that is left
   bool unbounded = false;        // no count bounds it: more than any budget has
@@ -162,7 +165,8 @@ class BudgetBook {
     std::int64_t allowance_documents = 0;
     std::optional<TimePoint> allowance_until;
   };
-  Breaker& get(const Rule& rule, const std::string& key, const std::string& ns);
+  Breaker& get(const Rule& rule, const std::string& key, const std::string& ns,
+               std::int64_t limit = 0);
   Admission judge(Breaker& b, const ReserveRequest& r, TimePoint now, std::int64_t& amount);
   Reservation commit(Breaker& b, const std::string& key, std::int64_t amount, TimePoint now);
   bool trip_if_spent(Breaker& b, TimePoint now);

@@ -1,14 +1,57 @@
 // classify(): from a decoded request to the CommandInfo policy judges.
+#include <initializer_list>
+#include <string>
+
 #include "bson/redact.h"
 #include "policy/classify_internal.h"
 
 namespace mongoguard::policy {
 namespace detail {
 
+namespace {
+
+// Bounds explain-in-explain (and applyOps nesting, which shares the depth).
+constexpr int kMaxNesting = 8;
+
+bool one_of(std::string_view c, std::initializer_list<std::string_view> names) {
+  for (std::string_view n : names) {
+    if (c == n) return true;
+  }
+  return false;
+}
+
+// {explain: {<command>}, verbosity}: judged as the command it wraps. The
+// server only plans a wrapped write, but nothing destructive is let through
+// on the strength of a server version behaving so.
+std::optional<CommandInfo> classify_explain(const CommandInput& in) {
+  bson_iter_t it;
+  bson_t inner;
+  if (!find(in.body, "explain", &it) || !as_document(&it, &inner)) return std::nullopt;
+  bson_iter_t first;
+  if (!bson_iter_init(&first, &inner) || !bson_iter_next(&first)) return std::nullopt;
+  CommandInput nested;
+  nested.body = &inner;
+  nested.command = bson_iter_key(&first);
+  nested.database = in.database;
+  nested.depth = in.depth + 1;
+  if (nested.depth > kMaxNesting) {
+    Classification out(in.command, in.database);
+    out.whole(Operation::kApplyOps, make_ns(in.database, "*"));
+    out.info.unjudged = "explain nested more than " + std::to_string(kMaxNesting) + " deep";
+    return std::move(out).finish();
+  }
+  auto info = classify_input(nested);
+  if (info) info->command = std::string(in.command) + " " + info->command;
+  return info;
+}
+
+}  // namespace
+
 std::optional<CommandInfo> classify_input(const CommandInput& in) {
   if (in.body == nullptr || !is_inspected_command(in.command)) return std::nullopt;
-  Classification out(in.command, in.database);
   const std::string_view c = in.command;
+  if (c == "explain") return classify_explain(in);
+  Classification out(in.command, in.database);
   if (c == "delete") {
     classify_delete(in, out);
   } else if (c == "update") {
@@ -27,8 +70,21 @@ std::optional<CommandInfo> classify_input(const CommandInput& in) {
     classify_aggregate(in, out);
   } else if (c == "mapReduce" || c == "mapreduce") {
     classify_map_reduce(in, out);
-  } else if (c == "applyOps") {
+  } else if (c == "applyOps" || c == "doTxn") {
     classify_apply_ops(in, out);
+  } else if (one_of(c, {"dropUser", "dropAllUsersFromDatabase", "dropRole",
+                        "dropAllRolesFromDatabase", "revokeRolesFromUser", "revokeRolesFromRole",
+                        "revokePrivilegesFromRole", "updateUser", "updateRole"})) {
+    classify_user_admin(in, out);
+  } else if (one_of(c, {"reshardCollection", "refineCollectionShardKey", "cleanupOrphaned",
+                        "moveChunk", "moveRange", "movePrimary", "moveCollection",
+                        "unshardCollection"})) {
+    classify_sharding(in, out);
+  } else if (one_of(c, {"shutdown", "replSetReconfig", "setFeatureCompatibilityVersion",
+                        "setUserWriteBlockMode", "replSetResizeOplog", "removeShard",
+                        "transitionToDedicatedConfigServer", "fsync", "resync", "repairDatabase",
+                        "eval"})) {
+    classify_cluster_admin(in, out);
   } else {
     classify_collection_ddl(in, out);
   }

@@ -10,6 +10,11 @@ namespace {
 // applyOps may nest applyOps in "c" entries; bound the recursion.
 constexpr int kMaxApplyOpsDepth = 8;
 
+// The first reason an entry cannot be judged, if any, kept for the refusal.
+void unjudged(Classification& out, std::string why) {
+  if (out.info.unjudged.empty()) out.info.unjudged = std::move(why);
+}
+
 void classify_entry(const CommandInput& in, const bson_t& entry, Classification& out) {
   bson_iter_t it;
   std::string_view op;
@@ -17,6 +22,12 @@ void classify_entry(const CommandInput& in, const bson_t& entry, Classification&
   if (find(&entry, "op", &it)) op = as_string(&it).value_or(std::string_view{});
   if (find(&entry, "ns", &it)) ns = as_string(&it).value_or(std::string_view{});
   if (op == "n") return;  // a no-op entry
+  if (find(&entry, "ui", &it)) {
+    // The server applies an entry with `ui` to the collection with that
+    // UUID, whatever `ns` says: a namespace glob cannot judge a UUID.
+    unjudged(out, "applyOps entry names its collection by UUID (ui); rules judge namespaces");
+  }
+  if (op.empty()) unjudged(out, "applyOps entry without a string op");
 
   bson_iter_t o_it;
   bson_t o;
@@ -32,6 +43,10 @@ void classify_entry(const CommandInput& in, const bson_t& entry, Classification&
       filter_key = "o2";
     }
     const std::size_t t = out.target(Operation::kApplyOps, kind, ns);
+    // A replacement keeping nothing but _id erases the document.
+    if (op == "u" && have_o && is_erasing_replacement(&o_it)) {
+      out.info.targets[t].matches.add(Operation::kDelete);
+    }
     Statement s;
     bson_t filter;
     bson_iter_t f;
@@ -56,6 +71,7 @@ void classify_entry(const CommandInput& in, const bson_t& entry, Classification&
       nested.depth = in.depth + 1;
       if (auto info = classify_input(nested)) {
         out.absorb(*info, Operation::kApplyOps);
+        if (!info->unjudged.empty()) unjudged(out, info->unjudged);
         return;
       }
       // A command that destroys nothing (create, ...) still replays through
@@ -67,9 +83,12 @@ void classify_entry(const CommandInput& in, const bson_t& entry, Classification&
     }
   }
 
+  if (op == "c" && in.depth >= kMaxApplyOpsDepth) {
+    unjudged(out, "applyOps nested more than " + std::to_string(kMaxApplyOpsDepth) + " deep");
+  }
   // "i" (an insert, which applyOps may turn into an upsert over an existing
   // _id), an over-deep "c", or an entry the server will refuse.
-  out.whole(Operation::kApplyOps, ns);
+  out.whole(Operation::kApplyOps, ns.empty() ? make_ns(in.database, "*") : std::string(ns));
 }
 
 }  // namespace
@@ -81,8 +100,17 @@ void classify_apply_ops(const CommandInput& in, Classification& out) {
       bson_iter_recurse(&it, &entries)) {
     while (bson_iter_next(&entries)) {
       bson_t entry;
-      if (as_document(&entries, &entry)) classify_entry(in, entry, out);
+      if (as_document(&entries, &entry)) {
+        classify_entry(in, entry, out);
+      } else {
+        unjudged(out, "applyOps entry that is not a document");
+      }
     }
+  }
+  if (in.command == "doTxn") {
+    // Removed with 4.2; its entries were applied in one transaction, with
+    // semantics of their own. Never judged.
+    unjudged(out, "doTxn replays oplog entries; it is not judged");
   }
   // applyOps can replay anything: it is always reported, if only on its
   // own database.

@@ -10,7 +10,7 @@ std::optional<Operation> collection_ddl_operation(std::string_view command) {
   if (command == "drop") return Operation::kDrop;
   if (command == "dropIndexes" || command == "deleteIndexes") return Operation::kDropIndexes;
   if (command == "convertToCapped") return Operation::kConvertToCapped;
-  if (command == "emptycapped") return Operation::kEmptycapped;
+  if (command == "emptycapped" || command == "captrunc") return Operation::kEmptycapped;
   if (command == "dropSearchIndex") return Operation::kDropSearchIndex;
   return std::nullopt;
 }
@@ -27,6 +27,18 @@ std::string_view database_of(std::string_view ns) { return ns.substr(0, ns.find(
 }  // namespace
 
 void classify_collection_ddl(const CommandInput& in, Classification& out) {
+  if (in.command == "cloneCollectionAsCapped") {
+    // {cloneCollectionAsCapped: "from", toCollection: "to", size}: writes a
+    // capped copy into `to`, keeping only what fits. Judged on the
+    // collection written, like convertToCapped, whether or not it exists
+    // (servers differ on whether an existing one is refused).
+    bson_iter_t it;
+    const auto to = find(in.body, "toCollection", &it) ? as_string(&it) : std::nullopt;
+    const std::size_t t =
+        out.whole(Operation::kConvertToCapped, make_ns(in.database, to.value_or("*")));
+    if (!to) out.info.targets[t].ns = make_ns(in.database, "*");
+    return;
+  }
   // dropIndexes judges every index spec alike ("*", a name, a key pattern,
   // a list): rules decide, not the shape.
   const auto op = collection_ddl_operation(in.command);
@@ -64,7 +76,9 @@ void classify_rename(const CommandInput& in, Classification& out) {
 // A TTL index deletes every document older than expireAfterSeconds as soon
 // as it exists or is lowered: collMod of an index (or of a time-series or
 // clustered collection's own expireAfterSeconds), or createIndexes with a
-// TTL index.
+// TTL index. collMod resizing a capped collection (cappedSize, cappedMax)
+// deletes the oldest documents that no longer fit; whether the new size is
+// smaller is not known here, so every resize is judged.
 void classify_ttl(const CommandInput& in, Classification& out) {
   const std::string ns = make_ns(in.database, first_string(in.body));
   bool ttl = false;
@@ -73,6 +87,10 @@ void classify_ttl(const CommandInput& in, Classification& out) {
     bson_t index;
     ttl = has_expire_after(*in.body) ||
           (find(in.body, "index", &it) && as_document(&it, &index) && has_expire_after(index));
+    if (find(in.body, "cappedSize", &it) || find(in.body, "cappedMax", &it)) {
+      const std::size_t t = out.whole(Operation::kCappedResize, ns);
+      out.info.targets[t].matches.add(Operation::kConvertToCapped);
+    }
   } else {
     for_each_in_array(in, "indexes",
                       [&](const bson_t& spec) { ttl = ttl || has_expire_after(spec); });

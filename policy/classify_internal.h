@@ -86,6 +86,12 @@ bool is_numeric_one(const bson_iter_t* it);
 // An update modification that replaces the document: a document whose
 // first key does not start with '$'. Operators and pipelines are updates.
 bool is_replacement(const bson_iter_t* u);
+// An update modification that leaves a document with nothing but _id: a
+// replacement `{}` or `{_id: ...}`, or a pipeline with a stage that replaces
+// the root by such a document or projects only _id. Such an "update" erases
+// the document's content, so it answers to delete rules too.
+// (policy/filter_shape.cc)
+bool is_erasing_replacement(const bson_iter_t* u);
 // JSON of one value: strings quoted, documents/arrays as relaxed JSON.
 std::string value_json(const bson_iter_t* it);
 
@@ -122,6 +128,9 @@ void classify_ttl(const CommandInput& in, Classification& out);  // collMod, cre
 void classify_aggregate(const CommandInput& in, Classification& out);
 void classify_map_reduce(const CommandInput& in, Classification& out);
 void classify_apply_ops(const CommandInput& in, Classification& out);
+void classify_user_admin(const CommandInput& in, Classification& out);     // classify_admin.cc
+void classify_cluster_admin(const CommandInput& in, Classification& out);  // shutdown, ...
+void classify_sharding(const CommandInput& in, Classification& out);       // moveChunk, ...
 
 // Dispatches on the command name; nullopt when nothing is destructive.
 std::optional<CommandInfo> classify_input(const CommandInput& in);

@@ -166,6 +166,12 @@ void classify_update(const CommandInput& in, Classification& out) {
     any = true;
     const Operation kind = update_kind(stmt, "u");
     const std::size_t t = out.target(kind, kind, ns);
+    // A replacement that keeps nothing but _id erases the document: it
+    // answers to delete rules too.
+    bson_iter_t u;
+    if (find(&stmt, "u", &u) && is_erasing_replacement(&u)) {
+      out.info.targets[t].matches.add(Operation::kDelete);
+    }
     Statement s;
     bson_t filter;
     read_filter(stmt, "q", &filter, s, where, out);
@@ -195,6 +201,9 @@ void classify_find_and_modify(const CommandInput& in, Classification& out) {
     kind = is_replacement(&update) ? Operation::kReplace : Operation::kUpdate;
   }
   const std::size_t t = out.target(Operation::kFindAndModify, kind, ns);
+  if (kind == Operation::kReplace && is_erasing_replacement(&update)) {
+    out.info.targets[t].matches.add(Operation::kDelete);
+  }
   Statement s;
   bson_t filter;
   read_filter(body, "query", &filter, s, std::string(in.command), out);
@@ -241,6 +250,11 @@ void classify_bulk_write(const CommandInput& in, Classification& out) {
       return;
     }
     const std::size_t t = out.target(Operation::kBulkWrite, kind, namespaces[*index]);
+    bson_iter_t mods;
+    if (kind == Operation::kReplace && find(&op, "updateMods", &mods) &&
+        is_erasing_replacement(&mods)) {
+      out.info.targets[t].matches.add(Operation::kDelete);
+    }
     Statement s;
     bson_t filter;
     read_filter(op, "filter", &filter, s, where, out);

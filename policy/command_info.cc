@@ -4,6 +4,7 @@
 #include <array>
 
 #include "bson/redact.h"
+#include "policy/command_catalogue.h"
 
 namespace mongoguard::policy {
 namespace {
@@ -13,8 +14,10 @@ constexpr std::array<const char*, kOperationCount> kOperationNames = {
     "bulkWrite",        "drop",         "dropDatabase", "dropIndexes",
     "renameCollection", "aggregateOut", "mapReduceOut", "convertToCapped",
     "emptycapped",      "ttlChange",    "applyOps",     "dropSearchIndex",
+    "cappedResize",     "dropUser",     "dropRole",     "userAdmin",
+    "shutdown",         "clusterAdmin", "sharding",
 };
-static_assert(static_cast<int>(Operation::kDropSearchIndex) + 1 == kOperationCount);
+static_assert(static_cast<int>(Operation::kSharding) + 1 == kOperationCount);
 
 }  // namespace
 
@@ -30,34 +33,8 @@ std::optional<Operation> parse_operation(std::string_view name) {
   return std::nullopt;
 }
 
-// Runs for every command a client sends, so it dispatches on the length
-// first and compares against at most three names of that length.
 bool is_inspected_command(std::string_view c) {
-  switch (c.size()) {
-    case 4:
-      return c == "drop";
-    case 6:
-      return c == "delete" || c == "update";
-    case 7:
-      return c == "collMod";
-    case 8:
-      return c == "applyOps";
-    case 9:
-      return c == "bulkWrite" || c == "aggregate" || c == "mapReduce" || c == "mapreduce";
-    case 11:
-      return c == "dropIndexes" || c == "emptycapped";
-    case 12:
-      return c == "dropDatabase";
-    case 13:
-      return c == "findAndModify" || c == "findandmodify" || c == "deleteIndexes" ||
-             c == "createIndexes";
-    case 15:
-      return c == "convertToCapped" || c == "dropSearchIndex";
-    case 16:
-      return c == "renameCollection";
-    default:
-      return false;
-  }
+  return command_kind(c) == CommandKind::kDestructive;
 }
 
 namespace {

@@ -34,8 +34,17 @@ enum class Operation : std::uint8_t {
   kTtlChange,         // "ttlChange"      collMod/createIndexes setting expireAfterSeconds
   kApplyOps,          // "applyOps"
   kDropSearchIndex,   // "dropSearchIndex"
+  kCappedResize,  // "cappedResize"   collMod setting cappedSize/cappedMax (also "convertToCapped")
+  kDropUser,   // "dropUser"       dropUser, dropAllUsersFromDatabase (also "userAdmin"); "<db>.*"
+  kDropRole,   // "dropRole"       dropRole, dropAllRolesFromDatabase (also "userAdmin"); "<db>.*"
+  kUserAdmin,  // "userAdmin"      revoking roles/privileges, updateUser/updateRole replacing them
+  kShutdown,   // "shutdown"       "<db>.*" of the request (admin)
+  kClusterAdmin,  // "clusterAdmin"   replSetReconfig, setFeatureCompatibilityVersion, removeShard,
+                  // ...
+  kSharding,      // "sharding"       commands that move or delete chunks/collections (reshard,
+                  // moveChunk, ...)
 };
-inline constexpr int kOperationCount = 16;
+inline constexpr int kOperationCount = 23;
 
 const char* operation_name(Operation op);
 std::optional<Operation> parse_operation(std::string_view name);
@@ -111,8 +120,9 @@ struct CommandInfo {
 };
 
 // Cheap check on the hot path: could a command with this name (first key of
-// the body) be destructive? Case-sensitive, like the server, except the
-// documented alias findandmodify.
+// the body) be destructive? True exactly for policy::destructive_commands()
+// (policy/command_catalogue.h). Case-sensitive, like the server; its own
+// aliases (findandmodify, mapreduce, deleteIndexes) are listed.
 bool is_inspected_command(std::string_view command_name);
 
 // Full classification. `request` must be a successfully decoded client
@@ -136,10 +146,12 @@ CommandInfo classify_op_update(const wire::OpUpdateView& op);
 // Same, from a command body alone (used by `mongoguard explain`).
 std::optional<CommandInfo> classify_command(const bson_t* body, std::string_view database);
 
-// A filter that matches every document: {}, {$expr: true}, {_id: {$exists:
-// true}}, {$where: "true"}, {_id: {$ne: null}}, {_id: {$gte: MinKey}}, and
-// combinations of these under $and/$or (see filter_shape.cc for the full
-// list). A null filter (absent) is unfiltered too.
+// A filter that provably matches every document: {}, {$expr: <constant
+// truthy expression>}, {_id: {$exists: <truthy>}}, {$where: "true"}, {_id:
+// {$ne: null}}, {_id: {$gte: MinKey}}, {_id: {$type: [every type]}}, {f:
+// {$nin: []}}, negations of impossible conditions ({f: {$not: {$in: []}}},
+// {$nor: [{_id: {$exists: false}}]}), and $and/$or/$nor combinations (see
+// filter_shape.cc). A null filter (absent) is unfiltered too.
 bool is_unfiltered(const bson_t* filter);
 
 }  // namespace mongoguard::policy

@@ -48,6 +48,20 @@ std::string_view first_key(const bson_t* doc) {
 
 }  // namespace
 
+std::string AuthStart::qualify_user(std::string_view user, std::string_view database) {
+  std::string out;
+  out.reserve(user.size() + 1 + database.size());
+  out.append(user).append("@").append(database);
+  return out;
+}
+
+std::string rule_user(std::string_view entry, bool* bare) {
+  const bool has_db = entry.find('@') != std::string_view::npos;
+  if (bare != nullptr) *bare = !has_db;
+  if (has_db) return std::string(entry);
+  return AuthStart::qualify_user(entry, "admin");
+}
+
 ClientMetadata parse_client_metadata(const bson_t* hello_body) {
   ClientMetadata m;
   m.application_name = string_at(hello_body, "client.application.name");

@@ -26,7 +26,17 @@ struct AuthStart {
   std::string user;
   std::string mechanism;  // "SCRAM-SHA-256", "PLAIN", "MONGODB-X509", ...
   std::string database;   // the speculativeAuthenticate `db`, else `request_db`
+
+  // "user@database": who this is, as rules name users. The same name in two
+  // databases is two different users.
+  std::string qualified_user() const { return qualify_user(user, database); }
+  static std::string qualify_user(std::string_view user, std::string_view database);
 };
+
+// A `users:` entry of the policy file as rules compare it: "name@authdb"
+// as written, split at the last '@'; a bare name means name@admin (and
+// `bare` is set so that validate can say so).
+std::string rule_user(std::string_view entry, bool* bare = nullptr);
 
 // The user named by:
 //  - saslStart with SCRAM-SHA-1/256 (payload "n,,n=<user>,r=...", with =2C

@@ -12,6 +12,9 @@ bool contains(const std::vector<std::string>& list, const std::string& value) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
 
+// "db.*": the operation touches every collection of the database.
+bool is_whole_database(const Target& target) { return target.ns.ends_with(".*"); }
+
 std::string default_reason(const Rule& rule, const Target& target) {
   if (rule.filter == FilterMatch::kUnfiltered) {
     return "the filter matches every document";
@@ -29,10 +32,13 @@ bool rule_matches(const Rule& rule, const Target& target, const Identity& who) {
   // Cheapest conditions first: identity lists are short exact compares.
   if (!rule.users.empty() && !contains(rule.users, who.user)) return false;
   if (!rule.apps.empty() && !contains(rule.apps, who.app)) return false;
-  if (!rule.namespaces.empty() &&
-      std::none_of(rule.namespaces.begin(), rule.namespaces.end(),
-                   [&](const NamespaceGlob& g) { return g.matches(target.ns); })) {
-    return false;
+  if (!rule.namespaces.empty()) {
+    const bool exempting_database = rule.action == Action::kAllow && is_whole_database(target);
+    if (std::none_of(rule.namespaces.begin(), rule.namespaces.end(), [&](const NamespaceGlob& g) {
+          return exempting_database ? g.covers_database(target.ns) : g.matches(target.ns);
+        })) {
+      return false;
+    }
   }
   if (!rule.clients.empty()) {
     if (!who.client_ip) return false;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/command_catalogue.h"
 #include "policy/command_info.h"
 #include "policy/rule.h"
 
@@ -13,6 +14,8 @@ namespace mongoguard::policy {
 struct Policy {
   Mode mode = Mode::kEnforce;
   std::vector<Rule> rules;
+  // Commands in neither table of policy/command_catalogue.h.
+  UnknownCommands unknown_commands = UnknownCommands::kLog;
 };
 
 // The outcome for one command. It points into the Policy and the
@@ -37,6 +40,8 @@ struct Verdict {
 // How rules combine, in three lines:
 //  1. A rule matches a target when every condition it states holds.
 //  2. If any matching rule says allow, that target passes: allow is an exemption.
+//     A whole-database target ("db.*") is exempted only by a rule whose
+//     namespace covers the whole database (rule_matches()).
 //  3. Otherwise the strictest matching action wins (hold > block > log); no match passes.
 // A command's verdict is the strictest over its targets. Dry-run rules (or a
 // global dry-run) report what they would do but only log.
@@ -59,7 +64,11 @@ struct Charge {
 std::vector<Charge> budget_charges(const Policy& policy, const CommandInfo& info,
                                    const Identity& who);
 
-// True when `rule` matches `target` sent by `who`.
+// True when `rule` matches `target` sent by `who`. For an allow rule, a
+// whole-database target ("app.*": dropDatabase, user management, shutdown,
+// applyOps on admin, ...) must be covered whole by one of the rule's
+// namespaces ("app.*", "*.*"): exempting some collections ("app.tmp_*")
+// must not exempt dropping, or locking users out of, the whole database.
 bool rule_matches(const Rule& rule, const Target& target, const Identity& who);
 
 }  // namespace mongoguard::policy

@@ -120,6 +120,15 @@ bool NamespaceGlob::Part::matches(std::string_view value) const {
   return false;
 }
 
+bool NamespaceGlob::Part::matches_everything() const {
+  return kind == Kind::kAny ||
+         (kind == Kind::kWildcard && text.find_first_not_of('*') == std::string::npos);
+}
+
+bool NamespaceGlob::covers_database(std::string_view ns) const {
+  return db_.matches(ns.substr(0, ns.find('.'))) && collection_.matches_everything();
+}
+
 bool NamespaceGlob::matches(std::string_view ns) const {
   auto dot = ns.find('.');
   std::string_view db = ns.substr(0, dot);

@@ -34,6 +34,10 @@ class NamespaceGlob {
  public:
   static std::optional<NamespaceGlob> parse(std::string_view pattern, std::string& error);
   bool matches(std::string_view ns) const;
+  // True when the pattern covers every collection of the database `ns`
+  // names ("app.*" and "*.*" cover "app.*"; "app.tmp_*" does not). An
+  // allow rule exempts a whole-database target only so.
+  bool covers_database(std::string_view ns) const;
   const std::string& text() const { return text_; }
 
  private:
@@ -44,6 +48,7 @@ class NamespaceGlob {
     std::string text;  // the pattern, or the prefix for kPrefix
     static Part compile(std::string_view pattern);
     bool matches(std::string_view value) const;
+    bool matches_everything() const;
   };
   std::string text_;
   Part db_;
@@ -82,6 +87,11 @@ struct Limit {
   bool preflight = true;
   // What to do when that count fails (allow, block or hold).
   Action on_preflight_error = Action::kHold;
+  // Documents per the same window across every group_by group together:
+  // with group_by app or client, whose values the client picks, the one
+  // budget a client cannot split by renaming itself. Enforced by the
+  // budget book; absent = no namespace-wide ceiling.
+  std::optional<std::int64_t> ceiling;
 };
 
 struct Rule {
@@ -89,7 +99,8 @@ struct Rule {
   std::vector<NamespaceGlob> namespaces;  // empty = every namespace
   OperationSet operations;                // empty = every operation
   FilterMatch filter = FilterMatch::kAny;
-  std::vector<std::string> users;  // empty = anyone
+  // "name@authdb" (a bare name in the file means name@admin); empty = anyone.
+  std::vector<std::string> users;
   std::vector<std::string> apps;
   std::vector<Cidr> clients;
   Action action = Action::kBlock;
@@ -103,8 +114,10 @@ struct Rule {
 
 // Who sent a command, as far as the proxy knows.
 struct Identity {
-  std::string user;  // "" until the client authenticated
-  std::string app;   // client metadata application name
+  // "name@authdb" once the client authenticated (the database its
+  // saslStart/authenticate ran on); "" until then.
+  std::string user;
+  std::string app;  // client metadata application name
   std::string driver;
   std::string client_address;  // "ip:port", for logs
   std::optional<std::array<std::uint8_t, 16>> client_ip;

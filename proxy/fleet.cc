@@ -598,7 +598,7 @@ policy::ReserveResult Fleet::local_reserve(const std::vector<policy::ReserveRequ
       const auto& r = requests[i];
       const auto counted = result.reservations[i].documents;
       if (counted > 0) {
-        queue_count({r.key, r.rule->name, r.ns, r.rule->limit->documents,
+        queue_count({r.key, r.rule->name, r.ns, r.limit > 0 ? r.limit : r.rule->limit->documents,
                      r.rule->limit->per.count(), counted, wall_ms()});
       }
     }
@@ -616,7 +616,8 @@ asio::awaitable<policy::ReserveResult> Fleet::reserve(
     keys.push_back(fleet::window_key(p, r.key));
     keys.push_back(fleet::state_key(p, r.key));
     for (auto value :
-         {r.key, r.rule->name, r.ns, std::to_string(r.rule->limit->documents),
+         {r.key, r.rule->name, r.ns,
+          std::to_string(r.limit > 0 ? r.limit : r.rule->limit->documents),
           std::to_string(r.rule->limit->per.count()), std::to_string(r.documents),
           std::string(r.everything_left ? "1" : "0"), std::string(r.unbounded ? "1" : "0"),
           std::string(r.enforced ? "1" : "0"), std::to_string(r.at_least)}) {

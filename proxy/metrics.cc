@@ -80,6 +80,25 @@ void Metrics::count_namespace_documents(const std::string& ns, policy::Operation
   namespace_documents_[{label, op}] += static_cast<std::uint64_t>(n);
 }
 
+bool Metrics::count_unknown_command(std::string_view name) {
+  std::string label;
+  for (char c : name.substr(0, 64)) label += (c >= 0x20 && c < 0x7f) ? c : '?';
+  std::lock_guard lock(unknown_mutex_);
+  auto it = unknown_commands_.find(label);
+  if (it != unknown_commands_.end()) {
+    ++it->second;
+    return false;
+  }
+  // Room for kNamedUnknownCommands names besides "other".
+  if (unknown_commands_.size() - unknown_commands_.count("other") >= kNamedUnknownCommands) {
+    auto [other, first] = unknown_commands_.try_emplace("other", 0);
+    ++other->second;
+    return first;
+  }
+  unknown_commands_.emplace(std::move(label), 1);
+  return true;
+}
+
 void Metrics::count_verdict(const std::string& rule, const std::string& verdict) {
   std::lock_guard lock(verdicts_mutex_);
   ++verdicts_[{rule, verdict}];
@@ -226,6 +245,18 @@ std::string Metrics::render_prometheus() const {
           "mongoguard_namespace_documents_affected_total{{namespace=\"{}\",operation=\"{}\"}} "
           "{}\n",
           escape_label(key.first), policy::operation_name(key.second), count);
+    }
+  }
+  out +=
+      "# HELP mongoguard_unknown_commands_total Commands in neither table of the command "
+      "catalogue (docs/commands.md), by name (the first 64 names; the rest as \"other\").\n"
+      "# TYPE mongoguard_unknown_commands_total counter\n";
+  {
+    std::lock_guard lock(unknown_mutex_);
+    for (const auto& [name, count] : unknown_commands_) {
+      fmt::format_to(std::back_inserter(out),
+                     "mongoguard_unknown_commands_total{{command=\"{}\"}} {}\n", escape_label(name),
+                     count);
     }
   }
   hold_wait.render(out, "mongoguard_hold_wait_seconds",

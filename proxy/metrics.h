@@ -12,6 +12,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bson/wire.h"
@@ -79,6 +80,13 @@ class Metrics {
   static constexpr std::size_t kNamedNamespaces = 100;
   void count_namespace_documents(const std::string& ns, policy::Operation op, std::int64_t n);
   void count_opcode(std::int32_t opcode);
+  // Commands in neither table of the command catalogue, by name. Names are
+  // chosen by clients: the first kNamedUnknownCommands are named (printable
+  // ASCII, at most 64 characters), every later one counts as "other". True
+  // when this name (or, once, the first "other") was not counted before:
+  // the caller logs it then, so each name is logged once.
+  static constexpr std::size_t kNamedUnknownCommands = 64;
+  bool count_unknown_command(std::string_view name);
   std::uint64_t rejected(wire::DecodeError reason) const;
 
   std::string render_prometheus() const;
@@ -101,6 +109,8 @@ class Metrics {
   mutable std::mutex namespaces_mutex_;
   std::map<std::pair<std::string, policy::Operation>, std::uint64_t> namespace_documents_;
   std::set<std::string> named_namespaces_;
+  mutable std::mutex unknown_mutex_;
+  std::map<std::string, std::uint64_t, std::less<>> unknown_commands_;
 };
 
 }  // namespace mongoguard::proxy

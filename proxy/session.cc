@@ -324,6 +324,27 @@ asio::awaitable<void> Session::relay_client_to_upstream() {
     if (settings_.topology && is_hello(request.command)) {
       hello_ids_.push_back(request.header.request_id);
     }
+    // A command in neither table of the catalogue (the lookup is one hash):
+    // logged once per name, counted, refused if the policy says block.
+    if (!request.command.empty() &&
+        policy::command_kind(request.command) == policy::CommandKind::kUnknown) {
+      const auto unknown = policy::unknown_command_action(
+          request.command, services_.policies.current()->policy->unknown_commands);
+      if (unknown != policy::UnknownCommands::kForward) {
+        if (metrics_.count_unknown_command(request.command)) {
+          spdlog::warn("conn {} from {}: unknown command '{}' on {} ({})", id_, peer_,
+                       request.command, request.database, policy::unknown_commands_name(unknown));
+        }
+        if (unknown == policy::UnknownCommands::kBlock) {
+          metrics_.blocked_operations.fetch_add(1, std::memory_order_relaxed);
+          co_await reply_error(request, 13, "Unauthorized",
+                               policy::unknown_command_message(request.command));
+          if (closed_) co_return;
+          finish_drain_if_idle();
+          continue;
+        }
+      }
+    }
     if (policy::is_inspected_command(request.command) ||
         request.effective_opcode == static_cast<std::int32_t>(wire::OpCode::kDelete) ||
         request.effective_opcode == static_cast<std::int32_t>(wire::OpCode::kUpdate)) {
@@ -1079,14 +1100,15 @@ void Session::observe_identity(const wire::Request& request) {
       // Adopted only if the server's reply answers it (see observe_reply):
       // a server that ignores speculative authentication must not let a
       // hello name someone other than who actually logs in.
-      next_pending().sasl_user = start->user;
+      next_pending().sasl_user = start->qualified_user();
       next_->speculative = true;
     }
   } else if (command == "saslContinue") {
     if (!pending_user_.empty()) next_pending().sasl_user = pending_user_;
-  } else if (auto user = policy::sasl_start_user(&body)) {
-    pending_user_ = *user;
-    next_pending().sasl_user = *user;
+  } else if (auto start = policy::parse_auth_start(&body, request.database)) {
+    // name@authdb: the same name in another database is someone else.
+    pending_user_ = start->qualified_user();
+    next_pending().sasl_user = pending_user_;
   }
 }
 

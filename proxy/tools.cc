@@ -8,6 +8,7 @@
 
 #include "config/config.h"
 #include "policy/command_info.h"
+#include "policy/identity.h"
 #include "policy/policy.h"
 
 namespace mongoguard::tools {
@@ -41,6 +42,10 @@ int validate_main(int argc, char** argv) {
   if (!loaded.ok()) {
     for (const auto& e : loaded.errors) std::printf("%s\n", e.to_string().c_str());
     return 1;
+  }
+  for (auto w : loaded.warnings) {
+    w.message = "warning: " + w.message;
+    std::printf("%s\n", w.to_string().c_str());
   }
   const auto& p = *loaded.config->policy;
   std::printf("%s: ok (%zu rule%s, mode %s)\n", argv[1], p.rules.size(),
@@ -86,7 +91,8 @@ int explain_main(int argc, char** argv) {
         ("explain: --command is not valid extended JSON: " + std::string(error.message)).c_str());
   }
   policy::Identity who;
-  who.user = user;
+  // As rules name users: name@authdb, a bare name meaning name@admin.
+  if (!user.empty()) who.user = policy::rule_user(user);
   who.app = app;
   who.client_address = client;
   if (!client.empty()) {

@@ -8,6 +8,7 @@
 
 #include "bson/wire.h"
 #include "config/config.h"
+#include "policy/command_catalogue.h"
 #include "policy/command_info.h"
 #include "policy/policy.h"
 
@@ -137,6 +138,18 @@ void BM_HotPathDecodeOnly(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_HotPathDecodeOnly)->Repetitions(9)->ReportAggregatesOnly(true);
+
+// What the hot path adds per command for the unknown-command check and the
+// inspected-command check: one hash and one compare each.
+void BM_CommandLookupFind(benchmark::State& state) {
+  std::string_view name = "find";
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(name);
+    benchmark::DoNotOptimize(policy::command_kind(name));
+    benchmark::DoNotOptimize(policy::is_inspected_command(name));
+  }
+}
+BENCHMARK(BM_CommandLookupFind)->Repetitions(9)->ReportAggregatesOnly(true);
 
 }  // namespace
 

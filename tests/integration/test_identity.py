@@ -89,8 +89,8 @@ def test_users_rule_blocks_alice_and_lets_bob_through(auth_backend, root):
         assert re.search(r"authenticated as alice\b", log), log[-3000:]
         assert re.search(r"authenticated as bob\b", log), log[-3000:]
         blocked = p.wait_for_audit(lambda r: r.get("outcome") == "blocked")
-        assert blocked["user"] == "alice" and blocked["app"] == "alice-app", blocked
-        passed = p.wait_for_audit(lambda r: r.get("user") == "bob" and r.get("n") == 6)
+        assert blocked["user"] == "alice@admin" and blocked["app"] == "alice-app", blocked
+        passed = p.wait_for_audit(lambda r: r.get("user") == "bob@admin" and r.get("n") == 6)
         assert passed["outcome"] == "forwarded" and passed["app"] == "bob-app", passed
     assert root[db].c.count_documents({}) == 0
 
@@ -124,7 +124,7 @@ def test_failed_login_names_nobody_and_a_later_login_counts(auth_backend, root):
         assert "authenticated as alice" not in log, log[-3000:]
         assert "authenticated as bob" in log, log[-3000:]
         record = p.wait_for_audit(lambda r: r.get("command") == "delete")
-        assert record["user"] == "bob" and record["app"] == "raw-app", record
+        assert record["user"] == "bob@admin" and record["app"] == "raw-app", record
         assert record["driver"].startswith("raw-scram"), record
 
 
@@ -155,9 +155,9 @@ def test_users_rule_after_speculative_authentication():
             log = p.log_text()
             assert "authenticated as alice" in log and "authenticated as bob" in log, log[-3000:]
             blocked = p.wait_for_audit(lambda r: r.get("outcome") == "blocked")
-            assert blocked["user"] == "alice" and blocked["app"] == "spec-alice", blocked
+            assert blocked["user"] == "alice@admin" and blocked["app"] == "spec-alice", blocked
             forwarded = p.wait_for_audit(lambda r: r.get("outcome") == "forwarded")
-            assert forwarded["user"] == "bob", forwarded
+            assert forwarded["user"] == "bob@admin", forwarded
 
 
 def test_budgets_grouped_by_user_are_separate(auth_backend, root):
@@ -187,7 +187,7 @@ def test_budgets_grouped_by_user_are_separate(auth_backend, root):
             bob[db].c.delete_one({"_id": 6})
         assert caught.value.code == 13, caught.value.details
         blocked = [r for r in p.audit_records() if r.get("outcome") == "blocked"]
-        assert sorted(r["user"] for r in blocked) == ["alice", "bob"], blocked
+        assert sorted(r["user"] for r in blocked) == ["alice@admin", "bob@admin"], blocked
     assert sorted(d["_id"] for d in root[db].c.find()) == [6, 7, 8, 9]
 
 
@@ -204,7 +204,7 @@ def test_audit_records_user_app_and_driver(auth_backend, root):
         alice = login(p, "alice", app="billing-worker")
         assert alice[db].c.delete_one({"_id": 0}).deleted_count == 1
         record = p.wait_for_audit(lambda r: r.get("database") == db)
-        assert record["user"] == "alice", record
+        assert record["user"] == "alice@admin", record
         assert record["app"] == "billing-worker", record
         assert record["driver"].startswith("PyMongo"), record
         assert pymongo.version in record["driver"], record
@@ -252,7 +252,7 @@ def test_admin_api_hold_names_user_and_app(auth_backend, root):
         assert alice[db].c.delete_one({"_id": 0}).deleted_count == 1  # not held: not bob
         op = Background(lambda: bob[db].c.delete_many({}))
         hold = gp.admin.wait_for_hold(lambda h: h["ns"] == f"{db}.c", timeout=15)
-        assert hold["user"] == "bob", hold
+        assert hold["user"] == "bob@admin", hold
         assert hold["app"] == "cleanup-job", hold
         assert hold["rule"] == rule, hold
         assert root[db].c.count_documents({}) == 4
@@ -298,7 +298,7 @@ def test_scram_password_and_proof_never_logged(auth_backend, root):
         finally:
             sock.close()
         p.proxy.wait_for_log("authenticated as bob")
-        p.wait_for_audit(lambda r: r.get("user") == "bob")
+        p.wait_for_audit(lambda r: r.get("user") == "bob@admin")
         secrets = list(PASSWORDS.values()) + [scram_client.proof]
         _assert_no_secrets(p.log_text(), "proxy log", secrets)
         _assert_no_secrets(p.audit_path.read_text(), "audit file", secrets)
@@ -312,7 +312,7 @@ def test_plain_password_never_logged(backend):
     policy = f"""
     rules:
       - name: carol-no-delete
-        match: {{namespace: "{db}.*", operations: [delete], users: [carol]}}
+        match: {{namespace: "{db}.*", operations: [delete], users: ["carol@$external"]}}
         action: block
     """
     with PolicyProxy(backend.upstream, policy) as p:

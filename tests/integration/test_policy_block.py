@@ -405,7 +405,7 @@ def test_users_condition(policy_backend, direct):
     policy = f"""
     rules:
       - name: alice-may-not-delete
-        match: {{namespace: "{db}.*", operations: [delete], users: [alice, carol]}}
+        match: {{namespace: "{db}.*", operations: [delete], users: ["alice@$external", "carol@$external"]}}
         action: block
     """
     with _proxy(policy_backend, policy) as p:
@@ -419,7 +419,7 @@ def test_users_condition(policy_backend, direct):
         assert anonymous[db].c.delete_one({"_id": 2}).deleted_count == 1
         p.proxy.wait_for_log("authenticated as alice")
         record = p.wait_for_audit(lambda r: r.get("outcome") == "blocked")
-        assert record["user"] == "alice"
+        assert record["user"] == "alice@$external"  # PLAIN authenticates on $external
     assert sorted(d["_id"] for d in direct[db].c.find()) == [0, 3, 4]
 
 

@@ -255,6 +255,37 @@ TEST(AdmissionPlan, AMultiUpsertThatMatchesNothingCountsOne) {
   EXPECT_EQ(set.requests[0].documents, 1) << "the upsert inserts one; the other matches none";
 }
 
+TEST(AdmissionPlan, ACeilingCapsEveryGroupTogether) {
+  BudgetBook book;
+  auto rule = budget_rule(50);
+  rule.limit->group_by_app = true;
+  rule.limit->ceiling = 60;
+  const auto pol = policy_of(rule);
+  const TimePoint now{};
+  auto room = [&](const Rule& r, const std::string& key) { return book.headroom(r, key, now); };
+  std::string deletes;
+  for (int i = 0; i < 40; ++i)
+    deletes +=
+        std::string(i ? "," : "") + R"({"q": {"_id": )" + std::to_string(i) + R"(}, "limit": 1})";
+  const auto info = command(R"({"delete": "c", "deletes": [)" + deletes + "]}");
+  int passed = 0;
+  for (const char* app : {"a", "b", "c"}) {
+    Identity who;
+    who.app = app;
+    const auto plan = plan_admission(pol, info, who, room);
+    ASSERT_EQ(plan.charges.size(), 2u) << "the group's budget and the ceiling";
+    const auto set = reservation_requests(pol, plan, {});
+    const auto got = book.reserve(set.requests, now);
+    if (got.reserved) ++passed;
+    if (!got.reserved) {
+      const auto verdict = judge_budgets(pol, plan, set, got);
+      EXPECT_NE(verdict.reason.find("ceiling of 60"), std::string::npos) << verdict.reason;
+    }
+  }
+  EXPECT_EQ(passed, 1) << "40 + 40 > 60: a second app name does not buy a second budget";
+  EXPECT_EQ(book.breaker("budget:app.c", now)->used, 40);
+}
+
 TEST(AdmissionPlan, UnacknowledgedWritesAreMeasuredLikeAnyOther) {
   const auto pol = policy_of(budget_rule(50));
   const auto info = command(
