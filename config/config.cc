@@ -259,6 +259,27 @@ class Parser {
     }
   }
 
+  // unfiltered_fraction / unfiltered_min_documents, at the top level (the
+  // default) or in a rule's match.
+  void parse_unfiltered_measure(const YAML::Node& map, policy::UnfilteredMeasure& into) {
+    if (auto n = map["unfiltered_fraction"]) {
+      double value = 0;
+      if (!n.IsScalar() || !YAML::convert<double>::decode(n, value) || !(value > 0) || value > 1) {
+        error(n, "unfiltered_fraction must be a number above 0 and at most 1 (e.g. 0.9)");
+      } else {
+        into.fraction = value;
+      }
+    }
+    if (auto n = map["unfiltered_min_documents"]) {
+      long long value = 0;
+      if (!n.IsScalar() || !YAML::convert<long long>::decode(n, value) || value < 0) {
+        error(n, "unfiltered_min_documents must be a whole number of at least 0");
+      } else {
+        into.min_documents = value;
+      }
+    }
+  }
+
   std::optional<bool> boolean(const YAML::Node& node, std::string_view key) {
     bool value = false;
     if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
@@ -282,8 +303,9 @@ class Parser {
     check_keys(root,
                {"listen", "upstream", "threads", "log_level", "admin", "connect_timeout", "mode",
                 "audit", "rules", "holds", "notify", "tls", "fleet", "limits", "shutdown_grace",
-                "unknown_commands"},
+                "unknown_commands", "unfiltered_fraction", "unfiltered_min_documents"},
                "the top level");
+    parse_unfiltered_measure(root, unfiltered_);
     if (auto n = root["listen"]) config.listen = scalar(n, "listen");
     if (auto n = root["upstream"]) {
       if (n.IsMap()) {
@@ -416,6 +438,7 @@ class Parser {
     check_keys(node, {"name", "match", "action", "mode", "message", "limit"}, "a rule");
     policy::Rule rule;
     rule.line = node.Mark().line + 1;
+    rule.unfiltered = unfiltered_;
     if (auto n = node["name"]) {
       if (auto text = scalar(n, "name")) rule.name = *text;
       if (rule.name.empty()) error(n, "rule name must not be empty");
@@ -471,7 +494,19 @@ class Parser {
       error(match, "match must be a mapping");
       return;
     }
-    check_keys(match, {"namespace", "operations", "filter", "users", "apps", "clients"}, "match");
+    check_keys(match,
+               {"namespace", "operations", "filter", "users", "apps", "clients",
+                "unfiltered_fraction", "unfiltered_min_documents"},
+               "match");
+    parse_unfiltered_measure(match, rule.unfiltered);
+    if ((match["unfiltered_fraction"] || match["unfiltered_min_documents"]) &&
+        !(match["filter"] && match["filter"].IsScalar() &&
+          match["filter"].Scalar() == "unfiltered")) {
+      warning(match["unfiltered_fraction"] ? match["unfiltered_fraction"]
+                                           : match["unfiltered_min_documents"],
+              "unfiltered_fraction and unfiltered_min_documents apply only with filter: "
+              "unfiltered; this rule does not use them");
+    }
     if (auto n = match["namespace"]) {
       for (auto& [text, item] : list(n, "namespace")) {
         std::string why;
@@ -912,6 +947,7 @@ class Parser {
   std::string file_;
   std::vector<ConfigError> errors_;
   std::vector<ConfigError> warnings_;
+  policy::UnfilteredMeasure unfiltered_;  // the top level's, every rule's default
 };
 
 }  // namespace

@@ -75,6 +75,17 @@ struct MultiStatement {
   bool upsert = false;
 };
 
+// What a count found about a target's filters, before it was forwarded:
+// `affected` of the collection's `total` documents match (at least that
+// many when `capped`: the count stopped at its cap). Set by the session
+// for rules with filter: unfiltered (policy/measured_filter.h).
+struct MeasuredShare {
+  std::int64_t affected = 0;
+  std::int64_t total = 0;
+  bool capped = false;
+  std::string error;  // non-empty: the count failed, so nothing is known
+};
+
 // One namespace one command touches, with one kind of operation.
 struct Target {
   Operation op = Operation::kDelete;
@@ -97,6 +108,7 @@ struct Target {
   // Every statement counted in multi_statements that has a filter to
   // measure, in command order. A whole-namespace operation has none.
   std::vector<MultiStatement> multi;
+  std::optional<MeasuredShare> measured;
   // Relaxed extended JSON of that filter, with every value replaced by its
   // type ("redacted") or as sent; "" when there is no filter.
   std::string filter_redacted() const;

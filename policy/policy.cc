@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "policy/budget.h"
+#include "policy/measured_filter.h"
 
 namespace mongoguard::policy {
 
@@ -15,7 +16,14 @@ bool contains(const std::vector<std::string>& list, const std::string& value) {
 // "db.*": the operation touches every collection of the database.
 bool is_whole_database(const Target& target) { return target.ns.ends_with(".*"); }
 
+// True when `rule` judged `target` unfiltered from a count, not its syntax.
+bool by_measurement(const Rule& rule, const Target& target) {
+  return rule.filter == FilterMatch::kUnfiltered && target.filter != FilterShape::kUnfiltered &&
+         target.measured;
+}
+
 std::string default_reason(const Rule& rule, const Target& target) {
+  if (by_measurement(rule, target)) return describe_share(*target.measured);
   if (rule.filter == FilterMatch::kUnfiltered) {
     return "the filter matches every document";
   }
@@ -25,10 +33,15 @@ std::string default_reason(const Rule& rule, const Target& target) {
 }  // namespace
 
 bool rule_matches(const Rule& rule, const Target& target, const Identity& who) {
-  if (!rule.operations.empty() && !rule.operations.intersects(target.matches)) return false;
-  if (rule.filter == FilterMatch::kUnfiltered && target.filter != FilterShape::kUnfiltered) {
+  if (rule.filter == FilterMatch::kUnfiltered && target.filter != FilterShape::kUnfiltered &&
+      !(target.measured && measured_unfiltered(rule.unfiltered, *target.measured))) {
     return false;
   }
+  return rule_matches_but_filter(rule, target, who);
+}
+
+bool rule_matches_but_filter(const Rule& rule, const Target& target, const Identity& who) {
+  if (!rule.operations.empty() && !rule.operations.intersects(target.matches)) return false;
   // Cheapest conditions first: identity lists are short exact compares.
   if (!rule.users.empty() && !contains(rule.users, who.user)) return false;
   if (!rule.apps.empty() && !contains(rule.apps, who.app)) return false;
@@ -92,6 +105,9 @@ Verdict decide(const Policy& policy, const CommandInfo& info, const Identity& wh
       verdict.target = &target;
     }
   }
+  if (verdict.rule && verdict.target && by_measurement(*verdict.rule, *verdict.target)) {
+    verdict.reason = describe_share(*verdict.target->measured);
+  }
   // Also a dry-run `log` rule, whose would-be action equals what happens.
   verdict.dry_run = verdict.would != verdict.action ||
                     (verdict.rule && verdict.rule->mode.value_or(policy.mode) == Mode::kDryRun &&
@@ -126,6 +142,12 @@ std::vector<Charge> budget_charges(const Policy& policy, const CommandInfo& info
 
 std::string Verdict::error_message() const {
   if (!rule || !target) return "mongoguard: operation blocked by policy";
+  if (!rule->message.empty() && by_measurement(*rule, *target)) {
+    // What was measured is said even beside the rule's own message.
+    return "mongoguard: " + std::string(operation_name(target->op)) + " on " + target->ns +
+           " blocked by rule '" + rule->name + "': " + rule->message + " (" +
+           describe_share(*target->measured) + ")";
+  }
   return "mongoguard: " + std::string(operation_name(target->op)) + " on " + target->ns + " " +
          "blocked by rule '" + rule->name + "': " +
          (!rule->message.empty() ? rule->message

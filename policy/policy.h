@@ -71,4 +71,8 @@ std::vector<Charge> budget_charges(const Policy& policy, const CommandInfo& info
 // must not exempt dropping, or locking users out of, the whole database.
 bool rule_matches(const Rule& rule, const Target& target, const Identity& who);
 
+// The same without the filter condition: would `rule` match `target` if
+// its filter were unfiltered? (Which targets to measure.)
+bool rule_matches_but_filter(const Rule& rule, const Target& target, const Identity& who);
+
 }  // namespace mongoguard::policy

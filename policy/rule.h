@@ -26,6 +26,14 @@ std::optional<Mode> parse_mode(std::string_view name);
 
 enum class FilterMatch : std::uint8_t { kAny, kUnfiltered };
 
+// When a filter that is not syntactically empty still counts as
+// unfiltered: a capped count of it reaches `fraction` of the collection's
+// documents, and more than `min_documents`.
+struct UnfilteredMeasure {
+  double fraction = 0.9;
+  std::int64_t min_documents = 10;
+};
+
 // A glob over "db.collection". The database part and the collection part
 // are matched separately (split at the first '.'); '*' matches any run of
 // characters and '?' one character. "app.*" matches every collection of app;
@@ -99,6 +107,7 @@ struct Rule {
   std::vector<NamespaceGlob> namespaces;  // empty = every namespace
   OperationSet operations;                // empty = every operation
   FilterMatch filter = FilterMatch::kAny;
+  UnfilteredMeasure unfiltered;  // with filter: unfiltered
   // "name@authdb" (a bare name in the file means name@admin); empty = anyone.
   std::vector<std::string> users;
   std::vector<std::string> apps;

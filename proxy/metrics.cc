@@ -175,6 +175,10 @@ std::string Metrics::render_prometheus() const {
           load(preflight_counts));
   counter("mongoguard_preflight_failures_total",
           "Pre-flight counts that failed (on_preflight_error decided).", load(preflight_failures));
+  counter("mongoguard_measured_unfiltered_total",
+          "Commands judged unfiltered by a count (the filter matched at least unfiltered_fraction "
+          "of the collection).",
+          load(measured_unfiltered));
   counter("mongoguard_unmatched_replies_total",
           "Upstream replies that answered no request in flight (relayed, settling nothing).",
           load(unmatched_replies));

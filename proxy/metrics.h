@@ -57,6 +57,9 @@ class Metrics {
   // Pre-flight counts sent, and those that failed.
   std::atomic<std::uint64_t> preflight_counts{0};
   std::atomic<std::uint64_t> preflight_failures{0};
+  // Commands a rule with filter: unfiltered acted on because a count
+  // showed the filter matches (nearly) the whole collection.
+  std::atomic<std::uint64_t> measured_unfiltered{0};
   // Upstream replies that answered no request in flight (relayed, settling nothing).
   std::atomic<std::uint64_t> unmatched_replies{0};
   std::atomic<std::uint64_t> policy_reloads{0};

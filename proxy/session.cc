@@ -644,7 +644,7 @@ asio::awaitable<policy::Measured> Session::measure(const policy::Measurement& m)
   }
   // A count capped at what is left plus one: measuring a huge collection
   // costs no more than measuring the budget.
-  bson_append_int64(&body, "limit", -1, m.cap);
+  if (m.cap > 0) bson_append_int64(&body, "limit", -1, m.cap);
   if (m.statement && !m.statement->options.empty() &&
       bson_init_static(&doc, m.statement->options.data(), m.statement->options.size())) {
     bson_concat(&body, &doc);
@@ -725,6 +725,14 @@ asio::awaitable<void> Session::check_budgets(const policy::CommandInfo& info, Bu
   std::vector<policy::Measured> measured;
   measured.reserve(stage.plan.measurements.size());
   for (const auto& m : stage.plan.measurements) {
+    if (auto it = stage.counted.find({m.target, m.statement}); it != stage.counted.end()) {
+      const auto& [earlier, cap] = it->second;
+      // Exact (below its cap), or capped no lower than this count would be.
+      if (earlier.count && (*earlier.count < cap || cap >= m.cap || cap == 0)) {
+        measured.push_back(earlier);
+        continue;
+      }
+    }
     auto got = co_await measure(m);
     if (closed_) co_return;
     if (got.count) {
@@ -754,6 +762,49 @@ asio::awaitable<void> Session::check_budgets(const policy::CommandInfo& info, Bu
   if (reserve_now && passes && !stage.got.reserved) {
     // Only dry-run budgets said no: forwarded, and counted all the same.
     stage.got = co_await reserve(stage.set.requests, true);
+  }
+}
+
+asio::awaitable<void> Session::measure_filters(policy::CommandInfo& info, BudgetStage& stage,
+                                               const std::vector<policy::FilterCount>& counts) {
+  std::map<std::string, policy::Measured> totals;  // one collection count per namespace
+  for (const auto& planned : counts) {
+    auto& target = info.targets[planned.target];
+    auto [total, fresh] = totals.try_emplace(target.ns);
+    if (fresh) {
+      total->second = co_await measure({&target, nullptr, 0});
+      if (closed_) co_return;
+      if (total->second.count) stage.counted[{&target, nullptr}] = {total->second, 0};
+    }
+    policy::MeasuredShare share;
+    if (!total->second.count) {
+      share.error = "counting the collection failed: " + total->second.error;
+    } else {
+      share.total = *total->second.count;
+      const auto cap = policy::filter_count_cap(planned, share.total);
+      auto got = co_await measure({&target, &planned.statement, cap});
+      if (closed_) co_return;
+      if (!got.count) {
+        share.error = got.error;
+      } else {
+        share.affected = *got.count;
+        share.capped = *got.count >= cap;
+        if (planned.single) stage.counted[{&target, planned.single}] = {got, cap};
+      }
+    }
+    if (!share.error.empty()) {
+      metrics_.preflight_failures.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("conn {} from {}: measuring the filter on {} failed: {}", id_, peer_, target.ns,
+                   share.error);
+    } else {
+      spdlog::debug("conn {} filter on {}: {}{} of {} documents", id_, target.ns,
+                    share.capped ? "at least " : "", share.affected, share.total);
+    }
+    if (target.measured) {
+      policy::add_share(*target.measured, share);
+    } else {
+      target.measured = std::move(share);
+    }
   }
 }
 
@@ -908,6 +959,22 @@ asio::awaitable<bool> Session::enforce(const wire::Request& request, policy::Com
   const auto& pol = *config->policy;
   auto verdict = policy::decide(pol, info, identity_);
   BudgetStage budget;
+  if (verdict.action != policy::Action::kBlock) {
+    // A filter no syntax calls unfiltered may still match (nearly) every
+    // document: counted where a rule with filter: unfiltered asks.
+    const auto counts =
+        policy::plan_filter_counts(pol, info, identity_, verdict.action, verdict.would);
+    if (!counts.empty()) {
+      co_await measure_filters(info, budget, counts);
+      if (closed_) co_return false;
+      verdict = policy::decide(pol, info, identity_);
+      for (const auto& t : info.targets) {
+        if (t.measured && verdict.target == &t && verdict.action != policy::Action::kAllow) {
+          metrics_.measured_unfiltered.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+    }
+  }
   if (verdict.action != policy::Action::kBlock) {
     // A hold from the rules measures but does not reserve: an approval does.
     co_await check_budgets(info, budget, verdict.action != policy::Action::kHold);

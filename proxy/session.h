@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -21,6 +22,7 @@
 #include "policy/budget.h"
 #include "policy/command_info.h"
 #include "policy/holds.h"
+#include "policy/measured_filter.h"
 #include "policy/policy.h"
 #include "proxy/asio.h"
 #include "proxy/audit.h"
@@ -110,14 +112,24 @@ class Session : public std::enable_shared_from_this<Session> {
     policy::RequestSet set;
     policy::ReserveResult got;
     policy::BudgetVerdict verdict;
+    // Counts already taken while judging filters (measure_filters()), with
+    // the cap each ran under: a budget measuring the same statement reuses
+    // them, so one count serves both.
+    std::map<std::pair<const policy::Target*, const policy::MultiStatement*>,
+             std::pair<policy::Measured, std::int64_t>>
+        counted;
   };
+  // Measured "unfiltered" (policy/measured_filter.h): counts the collection
+  // and each planned filter, and records what was found in the targets.
+  asio::awaitable<void> measure_filters(policy::CommandInfo& info, BudgetStage& stage,
+                                        const std::vector<policy::FilterCount>& counts);
   asio::awaitable<void> check_budgets(const policy::CommandInfo& info, BudgetStage& stage,
                                       bool reserve);
   asio::awaitable<policy::ReserveResult> reserve(
       const std::vector<policy::ReserveRequest>& requests, bool force);
   void report_trips(const BudgetStage& stage);
   void report_trip(const std::string& key, policy::TimePoint now);
-  // One capped count on this client's own upstream connection, sent only
+  // One capped count (cap 0: uncapped) on this client's own upstream connection, sent only
   // when no client request is in flight there, under an id the client
   // cannot predict.
   asio::awaitable<policy::Measured> measure(const policy::Measurement& m);

@@ -17,6 +17,7 @@
 #include "policy/admission.h"
 #include "policy/budget.h"
 #include "policy/command_info.h"
+#include "policy/measured_filter.h"
 #include "policy/policy.h"
 
 namespace wire = mongoguard::wire;
@@ -91,6 +92,20 @@ void judge(const policy::CommandInfo& info) {
     const policy::Verdict v = policy::decide(fixed_policy(), info, who);
     if (v.would != policy::Action::kAllow) check(v.rule != nullptr && v.target != nullptr);
     if (v.action != policy::Action::kAllow) (void)v.error_message();
+    // Measured "unfiltered": every planned count names a real target that
+    // has a filter to count, and a measurement can only make it stricter.
+    const auto counts = policy::plan_filter_counts(fixed_policy(), info, who, v.action, v.would);
+    if (!counts.empty()) {
+      auto measured_info = info;
+      for (const auto& c : counts) {
+        check(c.target < info.targets.size() && !info.targets[c.target].multi.empty());
+        check(!c.rules.empty() && policy::filter_count_cap(c, 100) >= 101);
+        measured_info.targets[c.target].measured = policy::MeasuredShare{100, 100, false, ""};
+      }
+      const auto after = policy::decide(fixed_policy(), measured_info, who);
+      check(!policy::stricter(v.would, after.would));
+      if (after.action != policy::Action::kAllow) (void)after.error_message();
+    }
     // Both steps of admission, with made-up measurements: every request
     // bounds what its budget is charged, and what the book reserves for an
     // enforced request that passed never exceeds what was left.

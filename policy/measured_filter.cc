@@ -1,0 +1,118 @@
+#include "policy/measured_filter.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+namespace mongoguard::policy {
+
+namespace {
+
+// {$or: [f1, f2, ...]}: the documents any of the statements would touch.
+std::vector<std::uint8_t> union_of(const std::vector<const MultiStatement*>& statements) {
+  bson_t out = BSON_INITIALIZER;
+  bson_t array;
+  bson_append_array_begin(&out, "$or", 3, &array);
+  int i = 0;
+  for (const auto* s : statements) {
+    bson_t filter;
+    char key[16];
+    std::snprintf(key, sizeof key, "%d", i++);
+    if (bson_init_static(&filter, s->filter.data(), s->filter.size())) {
+      bson_append_document(&array, key, -1, &filter);
+    }
+  }
+  bson_append_array_end(&out, &array);
+  const std::uint8_t* data = bson_get_data(&out);
+  std::vector<std::uint8_t> bytes(data, data + out.len);
+  bson_destroy(&out);
+  return bytes;
+}
+
+}  // namespace
+
+std::vector<FilterCount> plan_filter_counts(const Policy& policy, const CommandInfo& info,
+                                            const Identity& who, Action action, Action would) {
+  std::vector<FilterCount> out;
+  for (std::size_t t = 0; t < info.targets.size(); ++t) {
+    const Target& target = info.targets[t];
+    // Syntactically unfiltered already, or nothing that selects by filter.
+    if (target.filter != FilterShape::kFiltered || target.multi.empty()) continue;
+    std::vector<UnfilteredMeasure> asking;
+    bool exempt = false;
+    for (const auto& rule : policy.rules) {
+      if (rule.action == Action::kAllow) {
+        if (rule_matches(rule, target, who)) exempt = true;
+        continue;
+      }
+      if (rule.filter != FilterMatch::kUnfiltered) continue;
+      // A budget rule charges whatever the verdict; another rule matters
+      // only when it could make the verdict stricter.
+      if (!rule.limit && !stricter(rule.action, action) && !stricter(rule.action, would)) continue;
+      if (rule_matches_but_filter(rule, target, who)) asking.push_back(rule.unfiltered);
+    }
+    if (exempt || asking.empty()) continue;
+    // One count per collation/hint: a union of filters is only one filter
+    // when they are matched the same way.
+    std::map<std::vector<std::uint8_t>, std::vector<const MultiStatement*>> by_options;
+    for (const auto& statement : target.multi) by_options[statement.options].push_back(&statement);
+    for (const auto& [options, statements] : by_options) {
+      FilterCount count;
+      count.target = t;
+      count.rules = asking;
+      count.statement.options = options;
+      if (statements.size() == 1) {
+        count.single = statements.front();
+        count.statement.filter = statements.front()->filter;
+      } else {
+        count.statement.filter = union_of(statements);
+      }
+      out.push_back(std::move(count));
+    }
+  }
+  return out;
+}
+
+std::int64_t unfiltered_threshold(const UnfilteredMeasure& rule, std::int64_t total) {
+  const double share =
+      std::ceil(rule.fraction * static_cast<double>(std::max<std::int64_t>(total, 0)));
+  const auto by_share = static_cast<std::int64_t>(share);
+  return std::max(by_share, rule.min_documents + 1);
+}
+
+std::int64_t filter_count_cap(const FilterCount& count, std::int64_t total) {
+  // Up to the whole collection and one more: the client is told exactly
+  // what was found, for about the cost of the largest threshold.
+  std::int64_t cap = std::max<std::int64_t>(total, 0) + 1;
+  for (const auto& rule : count.rules) cap = std::max(cap, unfiltered_threshold(rule, total));
+  return cap;
+}
+
+bool measured_unfiltered(const UnfilteredMeasure& rule, const MeasuredShare& share) {
+  if (!share.error.empty()) return true;
+  return share.affected >= unfiltered_threshold(rule, share.total);
+}
+
+std::string describe_share(const MeasuredShare& share) {
+  if (!share.error.empty()) {
+    return "whether the filter matches every document could not be measured (" + share.error + ")";
+  }
+  char percent[32];
+  const double p = share.total > 0 ? 100.0 * static_cast<double>(share.affected) /
+                                         static_cast<double>(share.total)
+                                   : 100.0;
+  std::snprintf(percent, sizeof percent, "%.1f%%", p);
+  return std::string("the filter would affect ") + (share.capped ? "at least " : "") +
+         std::to_string(share.affected) + " of " + std::to_string(share.total) + " documents (" +
+         percent + ")";
+}
+
+void add_share(MeasuredShare& into, const MeasuredShare& share) {
+  into.affected += share.affected;
+  into.total = std::max(into.total, share.total);
+  into.capped = into.capped || share.capped;
+  if (into.error.empty()) into.error = share.error;
+}
+
+}  // namespace mongoguard::policy
