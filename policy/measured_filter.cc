@@ -30,7 +30,51 @@ std::vector<std::uint8_t> union_of(const std::vector<const MultiStatement*>& sta
   return bytes;
 }
 
+// The first key or string value in `it` (recursively) that makes a filter
+// unstable, or "".
+std::string unstable_in(bson_iter_t* it, int depth) {
+  static constexpr std::string_view kKeys[] = {"$where", "$function", "$accumulator", "$rand",
+                                               "$sampleRate"};
+  static constexpr std::string_view kVariables[] = {"$$NOW", "$$CLUSTER_TIME"};
+  while (bson_iter_next(it)) {
+    const std::string_view key = bson_iter_key(it);
+    for (const auto k : kKeys) {
+      if (key == k) return std::string(k);
+    }
+    if (BSON_ITER_HOLDS_UTF8(it)) {
+      std::uint32_t length = 0;
+      const char* text = bson_iter_utf8(it, &length);  // sets length: read it after
+      const std::string_view value(text, length);
+      for (const auto v : kVariables) {
+        if (value.starts_with(v)) return std::string(v);
+      }
+    } else if (BSON_ITER_HOLDS_CODE(it) || BSON_ITER_HOLDS_CODEWSCOPE(it)) {
+      return "JavaScript";
+    } else if (BSON_ITER_HOLDS_DOCUMENT(it) || BSON_ITER_HOLDS_ARRAY(it)) {
+      // Deeper than any real filter: judged unstable rather than unread.
+      if (depth > 100) return "a filter nested over 100 levels";
+      bson_iter_t child;
+      if (!bson_iter_recurse(it, &child)) return "an unreadable sub-document";
+      if (auto found = unstable_in(&child, depth + 1); !found.empty()) return found;
+    }
+  }
+  return "";
+}
+
 }  // namespace
+
+std::string unstable_filter(const std::vector<std::uint8_t>& filter) {
+  if (filter.empty()) return "";
+  bson_t doc;
+  bson_iter_t it;
+  if (!bson_init_static(&doc, filter.data(), filter.size()) || !bson_iter_init(&it, &doc)) {
+    return "an unreadable filter";
+  }
+  const auto found = unstable_in(&it, 0);
+  if (found.empty()) return "";
+  return "the filter uses " + found +
+         ", so what a count finds now says nothing about what the write will match";
+}
 
 std::vector<FilterCount> plan_filter_counts(const Policy& policy, const CommandInfo& info,
                                             const Identity& who, Action action, Action would) {

@@ -23,6 +23,14 @@
 
 namespace mongoguard::policy {
 
+// Why a count of this filter says nothing about what the write will
+// match, or "" when it does: a filter that reads the clock or chance
+// ($$NOW, $$CLUSTER_TIME, $rand, $sampleRate) or runs code ($where,
+// $function, $accumulator) can match nothing when counted and everything a
+// moment later. Such a statement counts as unmeasured (the rules then
+// refuse or hold it, never guess).
+std::string unstable_filter(const std::vector<std::uint8_t>& filter);
+
 // One count the session must run for one target.
 struct FilterCount {
   std::size_t target = 0;  // index into CommandInfo::targets

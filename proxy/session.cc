@@ -624,6 +624,13 @@ asio::awaitable<bool> Session::wait_for(Done done, std::chrono::steady_clock::ti
 
 asio::awaitable<policy::Measured> Session::measure(const policy::Measurement& m) {
   policy::Measured out;
+  if (m.statement) {
+    // A filter that reads the clock or chance: no count can bound it.
+    if (auto why = policy::unstable_filter(m.statement->filter); !why.empty()) {
+      out.error = std::move(why);
+      co_return out;
+    }
+  }
   metrics_.preflight_counts.fetch_add(1, std::memory_order_relaxed);
   const auto deadline = std::chrono::steady_clock::now() + settings_.preflight_timeout;
   // Only while no client request is in flight here: its reply cannot then

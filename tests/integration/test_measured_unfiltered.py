@@ -8,6 +8,8 @@ and the client's error says what was measured."""
 
 from __future__ import annotations
 
+import datetime
+
 import pymongo
 import pytest
 from pymongo.errors import OperationFailure
@@ -237,6 +239,50 @@ def test_failed_measurement_refuses(client, direct, db):
     assert caught.value.code == 13, caught.value
     assert "could not be measured" in str(caught.value), caught.value
     intact(direct, db)
+
+
+UNSTABLE = [
+    ({"$where": "Date.now() > 0"}, "$where"),
+    ({"$expr": {"$gt": ["$$NOW", datetime.datetime(2000, 1, 1)]}}, "$$NOW"),
+    ({"$expr": {"$lt": [{"$rand": {}}, 2]}}, "$rand"),
+    ({"$sampleRate": 1.0}, "$sampleRate"),
+    ({"n": {"$gte": 0}, "$and": [{"$expr": {"$gt": ["$$CLUSTER_TIME", 0]}}]}, "$$CLUSTER_TIME"),
+]
+
+
+@pytest.mark.parametrize("flt,what", UNSTABLE, ids=[u[1] for u in UNSTABLE])
+def test_filter_reading_the_clock_or_chance_is_refused(guard, client, direct, db, flt, what):
+    """Counted at 0 now, it could match everything a moment later: no count
+    can judge it, so it is refused under the filter rule, and under a budget
+    rule too (on_preflight_error), never counted and forwarded."""
+    message = expect_blocked(lambda: client[db].c.delete_many(flt), "no-unfiltered-delete")
+    assert f"the filter uses {what}" in message, message
+    fill(direct, db, "budget", 20)
+    message = expect_blocked(lambda: client[db].budget.delete_many(flt), "no-unfiltered-delete")
+    intact(direct, db)
+    assert direct[db].budget.count_documents({}) == 20
+
+
+def test_unstable_filter_under_a_budget_alone_is_refused(guard, policy_backend, direct):
+    name = unique_db("mu")
+    fill(direct, name, "c", 20)
+    policy = """
+rules:
+  - name: budget
+    match: {namespace: "mu_*.*", operations: [delete]}
+    action: block
+    limit: {documents: 100, per: 1m, on_preflight_error: block}
+"""
+    try:
+        with PolicyProxy(policy_backend.upstream, policy) as p:
+            c = p.client()
+            at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=1)
+            message = expect_blocked(
+                lambda: c[name].c.delete_many({"$expr": {"$gt": ["$$NOW", at]}}), "budget")
+            assert "its size could not be measured (the filter uses $$NOW" in message, message
+            assert direct[name].c.count_documents({}) == 20
+    finally:
+        direct.drop_database(name)
 
 
 def test_measured_refusal_is_audited_with_its_rule(guard, client, direct, db):

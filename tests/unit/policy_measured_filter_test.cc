@@ -147,6 +147,22 @@ TEST(MeasuredFilter, AMeasuredTargetMatchesTheRuleAndSaysWhy) {
   EXPECT_EQ(decide(p, info, Identity{}).action, Action::kAllow);
 }
 
+TEST(MeasuredFilter, FiltersOnTheClockOrChanceAreUnstable) {
+  EXPECT_EQ(unstable_filter(doc(R"({"n": {"$gte": 1}, "$expr": {"$lt": ["$t", "$$NOW"]}})")),
+            "the filter uses $$NOW, so what a count finds now says nothing about what the write "
+            "will match");
+  EXPECT_EQ(unstable_filter(doc(R"({"n": {"$gte": 1}})")), "");
+  EXPECT_EQ(unstable_filter({}), "");
+  for (const char* json :
+       {R"({"$where": "Date.now() > 0"})", R"({"$expr": {"$lt": [{"$rand": {}}, 0.5]}})",
+        R"({"$and": [{"n": 1}, {"$expr": {"$gt": ["$$CLUSTER_TIME", 0]}}]})",
+        R"({"$sampleRate": 0.5})",
+        R"({"$expr": {"$function": {"body": "x", "args": [], "lang": "js"}}})",
+        R"({"n": {"$in": [1, {"$code": "function() { return true; }"}]}})"}) {
+    EXPECT_NE(unstable_filter(doc(json)), "") << json;
+  }
+}
+
 TEST(MeasuredFilter, SharesOfOneTargetAddUp) {
   MeasuredShare into{200, 500, false, ""};
   add_share(into, {260, 500, false, ""});
