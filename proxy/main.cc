@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 #include <thread>
+#include <vector>
 
 #include "config/config.h"
 #include "proxy/admin_http.h"
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
   // Flags override the file.
   proxy::ServerSettings settings;
   std::optional<config::ReplicaSet> replica_set;
+  std::vector<config::ConfigError> warnings;  // logged once the logger is up
   if (options.config_path) {
     auto loaded = config::load_config_file(*options.config_path);
     if (!loaded.ok()) {
@@ -64,6 +66,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "mongoguard: %s\n", e.to_string().c_str());
       return kUsageError;
     }
+    warnings = std::move(loaded.warnings);
     settings.tls = tls.contexts;
     settings.config = std::make_shared<const config::Config>(*loaded.config);
     settings.config_path = options.config_path;
@@ -129,6 +132,8 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
   spdlog::set_level(spdlog::level::from_str(options.log_level.value_or("info")));
   spdlog::flush_on(spdlog::level::trace);
+  // What validate would warn about, said where an operator reads the log too.
+  for (const auto& w : warnings) spdlog::warn("policy: {}", w.to_string());
 
   try {
     proxy::Server server(std::move(settings));

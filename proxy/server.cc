@@ -355,6 +355,7 @@ bool Server::reload(const char* why, std::string* errors) {
       return false;
     }
   }
+  for (const auto& w : loaded.warnings) spdlog::warn("reload ({}): policy: {}", why, w.to_string());
   auto next = std::make_shared<const config::Config>(std::move(*loaded.config));
   const auto& current = *policies_.current();
   if (next->listen != current.listen || next->upstream != current.upstream ||

@@ -243,3 +243,25 @@ def test_sighup_right_after_start_does_not_kill_the_proxy(tmp_path):
             p.__exit__(None, None, None)
     assert not killed, (f"SIGHUP sent as soon as the port was open ended the proxy in "
                         f"{len(killed)} of 40 starts (attempt, exit status): {killed}")
+
+
+def test_policy_warnings_are_logged_at_start_and_on_reload(policy_backend):
+    """What `validate` warns about is in the log too, with its position: an
+    operator who never runs validate still reads it."""
+    warned = """rules:
+  - name: migrator-may
+    match: {namespace: "app.*", apps: [migrator]}
+    action: allow
+"""
+    with PolicyProxy(policy_backend.upstream, warned) as p:
+        path = str(p.config_path)
+        p.proxy.wait_for_log(f"policy: {path}:")
+        line = next(l for l in p.log_text().splitlines() if f"policy: {path}:" in l)
+        assert " warning policy: " in line and "exempts by appName alone" in line, line
+        # The audit section the harness adds comes first: the rule is 3 lines down.
+        assert f"{path}:6:" in line, line
+        seen = p.log_text().count("reload (SIGHUP): policy:")
+        p.write_policy(warned.replace("migrator-may", "migrator-still-may"))
+        p.proxy.proc.send_signal(signal.SIGHUP)
+        wait_for_new_log(p, "reload (SIGHUP): policy:", seen, 5.0)
+        assert "rule 'migrator-still-may' exempts by appName alone" in p.log_text()
