@@ -23,4 +23,9 @@ void CollectionSizes::put(const std::string& ns, std::int64_t count, Clock::time
   sizes_[ns] = {std::max<std::int64_t>(count, 0), now};
 }
 
+std::size_t CollectionSizes::size() const {
+  std::lock_guard lock(mutex_);
+  return sizes_.size();
+}
+
 }  // namespace mongoguard::proxy

@@ -25,6 +25,7 @@ class CollectionSizes {
   // The count of `ns` ("db.coll") when it was put less than kFresh ago.
   std::optional<std::int64_t> get(const std::string& ns, Clock::time_point now) const;
   void put(const std::string& ns, std::int64_t count, Clock::time_point now);
+  std::size_t size() const;  // collections remembered now
 
  private:
   struct Entry {
