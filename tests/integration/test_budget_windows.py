@@ -90,6 +90,31 @@ def test_an_hour_spent_refuses_while_the_minute_has_room(backend, direct):
         assert direct[database].c.count_documents({}) == 12
 
 
+def test_a_hold_names_the_window_that_tripped(backend, direct):
+    database = direct.fresh("windows_hold")
+    seed(direct, database, 10)
+    rules = "holds:\n  timeout: 30s\n" + windows_policy(
+        database, "[{documents: 10, per: 1m}, {documents: 2, per: 1h}]", action="hold")
+    with GuardedProxy(backend.upstream, rules) as gp:
+        import concurrent.futures
+        coll = gp.client()[database].c
+        hour = f"windows:{database}.c@1h"
+        coll.delete_one({"_id": 0})
+        coll.delete_one({"_id": 1})
+        with concurrent.futures.ThreadPoolExecutor(1) as ex:
+            held = ex.submit(coll.delete_one, {"_id": 2})
+            hold = gp.admin.wait_for_hold()
+            assert hold["breaker"] == hour, hold
+            assert "per 1h spent" in hold["reason"], hold
+            assert gp.admin.breaker(hour)["pending_holds"] == 1
+            assert gp.admin.breaker(hour)["tripped"]
+            assert direct[database].c.count_documents({}) == 8, "parked, not forwarded"
+            out = gp.admin.breaker_action(hour, "approve-all", by="oncall")
+            assert out["resolved"] == 1, out
+            assert held.result(timeout=10).deleted_count == 1
+        assert direct[database].c.count_documents({}) == 7
+
+
 def test_the_minute_window_refuses_first_when_it_is_the_smaller(backend, direct):
     database = direct.fresh("windows_minute")
     seed(direct, database, 20)
