@@ -3,12 +3,14 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -577,63 +579,161 @@ class Parser {
     return d;
   }
 
+  // `limit` is one window with the limit-wide options beside it
+  // ({ documents: 50, per: 1m, group_by: [app] }), or a list of windows
+  // ([{ documents: 50, per: 1m }, { percent: 2, per: 1h }]) whose items may
+  // carry the limit-wide options too (the same value wherever written).
   std::optional<policy::Limit> parse_limit(const YAML::Node& node) {
-    if (!node.IsMap()) {
-      error(node, "limit must be a mapping like { documents: 50, per: 1m }");
+    policy::Limit limit;
+    LimitOptions options;
+    if (node.IsMap()) {
+      parse_limit_item(node, "limit", limit, options);
+      if (auto n = node["group_by"];
+          n && (limit.group_by_app || limit.group_by_client) && !node["ceiling"]) {
+        warning(n, std::string("group_by ") + (limit.group_by_app ? "app" : "client") +
+                       " lets a client split this budget by choosing its appName or address; "
+                       "add limit.ceiling (documents per window across all groups)");
+      }
+      return limit;
+    }
+    if (!node.IsSequence()) {
+      error(node,
+            "limit must be a mapping like { documents: 50, per: 1m } or a list of such windows");
       return std::nullopt;
     }
-    check_keys(node, {"documents", "per", "group_by", "preflight", "on_preflight_error", "ceiling"},
-               "limit");
-    policy::Limit limit;
+    if (node.size() == 0) {
+      error(node, "limit lists no windows (write e.g. [{ documents: 50, per: 1m }])");
+      return std::nullopt;
+    }
+    std::map<std::int64_t, int> pers;  // per in ms -> the line of the window that has it
+    std::vector<YAML::Node> windows;   // the item of each window read
+    for (const auto& item : node) {
+      if (!item.IsMap()) {
+        error(item, "each limit window must be a mapping like { documents: 50, per: 1m }");
+        continue;
+      }
+      const auto count = limit.windows.size();
+      parse_limit_item(item, "a limit window", limit, options);
+      if (limit.windows.size() == count) continue;
+      windows.push_back(item);
+      const auto per = limit.windows.back().per;
+      const int line = item.Mark().line + 1;
+      if (auto [it, inserted] = pers.try_emplace(per.count(), line); !inserted) {
+        error(item["per"], "another window of this limit (line " + std::to_string(it->second) +
+                               ") is also per " + format_duration(per) +
+                               ": each window needs its own per");
+      }
+    }
+    if (limit.group_by_app || limit.group_by_client) {
+      for (std::size_t w = 0; w < windows.size(); ++w) {
+        if (windows[w]["ceiling"]) continue;
+        warning(windows[w], std::string("group_by ") + (limit.group_by_app ? "app" : "client") +
+                                " lets a client split this budget by choosing its appName or "
+                                "address; add a ceiling to the " +
+                                format_duration(limit.windows[w].per) +
+                                " window (documents per window across all groups)");
+      }
+    }
+    return limit;
+  }
+
+  // Where each limit-wide option was first written, and what it said.
+  struct LimitOptions {
+    std::optional<std::pair<std::array<bool, 3>, int>> group_by;
+    std::optional<std::pair<bool, int>> preflight;
+    std::optional<std::pair<policy::Action, int>> on_preflight_error;
+  };
+
+  // The same limit-wide option written twice must say the same thing.
+  template <typename T>
+  bool agree(const YAML::Node& n, std::string_view key, std::optional<std::pair<T, int>>& seen,
+             const T& value) {
+    if (!seen) {
+      seen.emplace(value, n.Mark().line + 1);
+      return true;
+    }
+    if (seen->first == value) return true;
+    error(n, "limit." + std::string(key) + " differs from line " + std::to_string(seen->second) +
+                 ": it applies to the whole limit, so every window that writes it must agree");
+    return false;
+  }
+
+  // One window (and whatever limit-wide options `node` writes) into `limit`.
+  void parse_limit_item(const YAML::Node& node, const std::string& what, policy::Limit& limit,
+                        LimitOptions& options) {
+    check_keys(
+        node,
+        {"documents", "percent", "per", "group_by", "preflight", "on_preflight_error", "ceiling"},
+        what == "limit" ? "limit" : "a limit window");
+    const auto before = errors_.size();
+    policy::LimitWindow window;
     if (auto n = node["documents"]) {
       long long value = 0;
       if (!n.IsScalar() || !YAML::convert<long long>::decode(n, value) || value < 1) {
         error(n, "limit.documents must be a whole number of at least 1");
       } else {
-        limit.documents = value;
+        window.documents = value;
+      }
+      if (node["percent"]) {
+        error(node["percent"], what + " takes documents or percent (of the collection), not both");
+      }
+    } else if (auto p = node["percent"]) {
+      double value = 0;
+      if (!p.IsScalar() || !YAML::convert<double>::decode(p, value) || !(value > 0) ||
+          value > 100) {
+        error(p,
+              "limit.percent must be a number above 0 and at most 100 (a share of the "
+              "collection's documents)");
+      } else {
+        window.percent = value;
       }
     } else {
-      error(node, "limit needs documents (how many may be affected per window)");
+      error(node, what +
+                      " needs documents (how many may be affected per window) or percent (a "
+                      "share of the collection's documents)");
     }
     if (auto n = node["per"]) {
-      if (auto d = duration(n, "limit.per")) limit.per = *d;
+      if (auto d = duration(n, "limit.per")) window.per = *d;
     } else {
-      error(node, "limit needs per (the window, e.g. 1m)");
-    }
-    if (auto n = node["group_by"]) {
-      for (auto& [text, item] : list(n, "group_by")) {
-        if (text == "user")
-          limit.group_by_user = true;
-        else if (text == "app")
-          limit.group_by_app = true;
-        else if (text == "client")
-          limit.group_by_client = true;
-        else
-          error(item, "group_by takes user, app and client, not '" + text + "'");
-      }
+      error(node, what + " needs per (the window, e.g. 1m)");
     }
     if (auto n = node["ceiling"]) {
       long long value = 0;
       if (!n.IsScalar() || !YAML::convert<long long>::decode(n, value) || value < 1) {
         error(n, "limit.ceiling must be a whole number of at least 1");
-      } else if (limit.documents > 0 && value < limit.documents) {
+      } else if (window.documents > 0 && value < window.documents) {
         error(n, "limit.ceiling (all groups together) must be at least limit.documents");
       } else {
-        limit.ceiling = value;
+        window.ceiling = value;
       }
     }
-    if (auto n = node["group_by"];
-        n && (limit.group_by_app || limit.group_by_client) && !node["ceiling"]) {
-      warning(n, std::string("group_by ") + (limit.group_by_app ? "app" : "client") +
-                     " lets a client split this budget by choosing its appName or address; "
-                     "add limit.ceiling (documents per window across all groups)");
+    if (auto n = node["group_by"]) {
+      std::array<bool, 3> by{};  // user, app, client
+      for (auto& [text, item] : list(n, "group_by")) {
+        if (text == "user")
+          by[0] = true;
+        else if (text == "app")
+          by[1] = true;
+        else if (text == "client")
+          by[2] = true;
+        else
+          error(item, "group_by takes user, app and client, not '" + text + "'");
+      }
+      if (agree(n, "group_by", options.group_by, by)) {
+        limit.group_by_user = by[0];
+        limit.group_by_app = by[1];
+        limit.group_by_client = by[2];
+      }
     }
     if (auto n = node["preflight"]) {
-      if (auto b = boolean(n, "limit.preflight")) limit.preflight = *b;
-      if (!limit.preflight) {
-        warning(n,
-                "limit.preflight is off: a multi-document statement of unknown size is "
-                "charged everything left of the budget (and passes while any is left)");
+      if (auto b = boolean(n, "limit.preflight")) {
+        const bool first = !options.preflight;
+        if (agree(n, "preflight", options.preflight, *b)) limit.preflight = *b;
+        if (first && !*b) {
+          warning(n,
+                  "limit.preflight is off: a multi-document statement of unknown size is "
+                  "charged everything left of the budget (and passes while any is left)");
+        }
       }
     }
     if (auto n = node["on_preflight_error"]) {
@@ -641,12 +741,12 @@ class Parser {
         auto action = policy::parse_action(*text);
         if (!action || *action == policy::Action::kLog) {
           error(n, "on_preflight_error must be allow, block or hold, not '" + *text + "'");
-        } else {
+        } else if (agree(n, "on_preflight_error", options.on_preflight_error, *action)) {
           limit.on_preflight_error = *action;
         }
       }
     }
-    return limit;
+    if (errors_.size() == before) limit.windows.push_back(window);
   }
 
   std::optional<ReplicaSet> parse_replica_set(const YAML::Node& node) {

@@ -139,7 +139,7 @@ struct Config {
 // variable without a default is an error.
 std::optional<std::string> expand_env(std::string_view text, std::string& error);
 
-// The shortest exact form: 90s → "90s", 60s → "1m", 250ms → "250ms".
+// The shortest exact form: 90s → "90s", 60s → "1m", 24h → "1d", 250ms → "250ms".
 std::string format_duration(std::chrono::milliseconds d);
 
 // "250ms", "10s", "5m", "1h", "2d"; nullopt when malformed.

@@ -1,6 +1,7 @@
 #include "policy/admission.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "policy/reply_facts.h"
@@ -20,20 +21,39 @@ bool dry_run(const Policy& policy, const Rule& rule) {
   return rule.mode.value_or(policy.mode) == Mode::kDryRun;
 }
 
+// "2", "0.5", "0.125": a percent as the policy file would write it.
+std::string format_percent(double percent) {
+  auto millionths = static_cast<std::int64_t>(std::llround(percent * 1'000'000.0));
+  std::string out = std::to_string(millionths / 1'000'000);
+  if (millionths % 1'000'000 == 0) return out;
+  std::string fraction = std::to_string(1'000'000 + millionths % 1'000'000).substr(1);
+  while (fraction.back() == '0') fraction.pop_back();
+  return out + "." + fraction;
+}
+
+// "budget of 300 documents per 1h", "budget of 3 documents (2% of app.c)
+// per 1h", "ceiling of 150 documents per 1m" ("budget of 300 per 1h"
+// without `unit`).
+std::string budget_name(const ReserveRequest& r, bool unit = true) {
+  std::string out = std::string(r.ceiling ? "ceiling" : "budget") + " of " +
+                    std::to_string(r.limit) + (unit ? " documents" : "");
+  const auto& windows = r.rule->limit->windows;
+  if (!r.ceiling && r.window < windows.size() && windows[r.window].relative()) {
+    out += " (" + format_percent(windows[r.window].percent) + "% of " + r.ns + ")";
+  }
+  return out + " per " + format_window(r.per);
+}
+
 std::string refusal_reason(const ReserveRequest& r, Admission admission,
                            const std::optional<BreakerState>& state) {
-  const auto& limit = *r.rule->limit;
-  const std::int64_t documents = r.limit > 0 ? r.limit : limit.documents;
-  const std::string what = r.limit > 0 ? "ceiling" : "budget";
   const std::int64_t used = state ? state->used : 0;
   if (admission != Admission::kTooLarge) {
-    return what + " of " + std::to_string(documents) + " documents per " +
-           format_window(limit.per) + " spent (" + std::to_string(used) + " in the window)";
+    return budget_name(r) + " spent (" + std::to_string(used) + " in the window)";
   }
   const std::int64_t left =
-      state ? state->limit - state->used + state->allowance_documents : documents;
-  const std::string tail = ", more than the " + std::to_string(left) + " left of the " + what +
-                           " of " + std::to_string(documents) + " per " + format_window(limit.per);
+      state ? state->limit - state->used + state->allowance_documents : r.limit;
+  const std::string tail =
+      ", more than the " + std::to_string(left) + " left of the " + budget_name(r, false);
   if (r.at_least > 0) {
     return "this operation would affect at least " + std::to_string(r.at_least + r.documents) +
            " documents" + tail;
@@ -48,8 +68,19 @@ std::string refusal_reason(const ReserveRequest& r, Admission admission,
 
 }  // namespace
 
+std::vector<std::string> sizes_needed(const Policy& policy, const CommandInfo& info,
+                                      const Identity& who) {
+  std::vector<std::string> out;
+  for (const auto& charge : budget_charges(policy, info, who)) {
+    const auto& ns = charge.target->ns;
+    if (!charge.rule->limit->relative() || whole_database(ns)) continue;
+    if (std::find(out.begin(), out.end(), ns) == out.end()) out.push_back(ns);
+  }
+  return out;
+}
+
 AdmissionPlan plan_admission(const Policy& policy, const CommandInfo& info, const Identity& who,
-                             const Headroom& headroom) {
+                             const Headroom& headroom, const CollectionSizes& sizes) {
   AdmissionPlan plan;
   std::map<std::pair<const Target*, const MultiStatement*>, std::size_t> seen;
   auto measure = [&](PlannedCharge& pc, const MultiStatement* statement, std::int64_t cap) {
@@ -59,25 +90,39 @@ AdmissionPlan plan_admission(const Policy& policy, const CommandInfo& info, cons
     m.cap = std::max(m.cap, cap);
     pc.measured.push_back(it->second);
   };
-  auto charges = budget_charges(policy, info, who);
-  // A rule that splits its budget by group also keeps a namespace-wide
-  // ceiling: one more charge, on the key without the group.
-  const std::size_t own = charges.size();
-  std::vector<std::int64_t> ceilings(own, 0);
-  for (std::size_t i = 0; i < own; ++i) {
-    const auto& limit = *charges[i].rule->limit;
-    if (!limit.ceiling) continue;
-    Charge whole = charges[i];
-    whole.key = charges[i].rule->name + ":" + charges[i].target->ns;
-    if (whole.key == charges[i].key) continue;  // not grouped: the budget is the ceiling
-    charges.push_back(std::move(whole));
-    ceilings.push_back(*limit.ceiling);
+  const auto charges = budget_charges(policy, info, who);
+  // Each window of a rule's limit is a budget of its own (its own key).
+  std::vector<PlannedCharge> planned;
+  for (const auto& charge : charges) {
+    const auto& limit = *charge.rule->limit;
+    const bool relative = limit.relative() && !whole_database(charge.target->ns);
+    const auto size = relative && sizes ? sizes(charge.target->ns) : std::nullopt;
+    for (std::size_t w = 0; w < limit.windows.size(); ++w) {
+      PlannedCharge pc;
+      pc.charge = charge;
+      pc.charge.key = window_key(charge.key, limit, w);
+      pc.window = w;
+      pc.limit = limit.windows[w].resolve(size);
+      planned.push_back(std::move(pc));
+    }
   }
-  for (std::size_t index = 0; index < charges.size(); ++index) {
-    auto& charge = charges[index];
-    PlannedCharge pc;
-    pc.charge = std::move(charge);
-    pc.ceiling = ceilings[index];
+  // A rule that splits its budget by group also keeps, per window with a
+  // ceiling, a namespace-wide budget: one more charge, on the key without
+  // the group.
+  const std::size_t own = planned.size();
+  for (std::size_t i = 0; i < own; ++i) {
+    const auto& limit = *planned[i].charge.rule->limit;
+    const auto& window = limit.windows[planned[i].window];
+    if (!window.ceiling) continue;
+    PlannedCharge whole = planned[i];
+    const auto& charge = whole.charge;
+    whole.charge.key = window_key(charge.rule->name + ":" + charge.target->ns, limit, whole.window);
+    if (whole.charge.key == planned[i].charge.key) continue;  // not grouped: it is the ceiling
+    whole.limit = *window.ceiling;
+    whole.ceiling = true;
+    planned.push_back(std::move(whole));
+  }
+  for (auto& pc : planned) {
     const Target& t = *pc.charge.target;
     const Rule& rule = *pc.charge.rule;
     // Whole-namespace units (drop, $out, a TTL change...) carry no statement.
@@ -85,7 +130,10 @@ AdmissionPlan plan_admission(const Policy& policy, const CommandInfo& info, cons
     if (whole > 0 && whole_database(t.ns)) pc.unbounded = true;
     if (!rule.limit->preflight) {
       pc.unmeasured = t.multi_statements;
-    } else if (auto room = headroom(rule, pc.charge.key);
+    } else if (!pc.limit) {
+      // A window of unknown size: nothing to size a count by; it is judged
+      // as a failed measurement.
+    } else if (auto room = headroom(pc.charge.key, *pc.limit);
                room && *room >= 0 && t.multi_statements > 0) {
       const std::int64_t cap = *room + 1;
       for (const auto& statement : t.multi) measure(pc, &statement, cap);
@@ -103,11 +151,28 @@ RequestSet reservation_requests(const Policy& policy, const AdmissionPlan& plan,
   for (std::size_t i = 0; i < plan.charges.size(); ++i) {
     const auto& pc = plan.charges[i];
     const Rule& rule = *pc.charge.rule;
+    const bool guess = rule.limit->on_preflight_error == Action::kAllow;
+    if (!pc.limit) {
+      // A relative window whose collection size is not known: no budget to
+      // count against, so it is not counted; unless its rule says allow,
+      // that decides as a failed measurement does.
+      if (!guess) {
+        set.failed.emplace_back(i, "the size of " + pc.charge.target->ns +
+                                       " is unknown (the collection size a " +
+                                       format_percent(rule.limit->windows[pc.window].percent) +
+                                       "% window is a share of)");
+      }
+      set.charge_request.push_back(RequestSet::kNoRequest);
+      continue;
+    }
     ReserveRequest r;
     r.rule = &rule;
     r.key = pc.charge.key;
     r.ns = pc.charge.target->ns;
-    r.limit = pc.ceiling;
+    r.limit = *pc.limit;
+    r.per = rule.limit->windows[pc.window].per;
+    r.window = pc.window;
+    r.ceiling = pc.ceiling;
     r.documents = pc.charge.known;
     r.everything_left = pc.unmeasured > 0;
     r.unbounded = pc.unbounded;
@@ -118,7 +183,8 @@ RequestSet reservation_requests(const Policy& policy, const AdmissionPlan& plan,
         // Unknown size: charged all that is left, and unless the rule says
         // allow, the failure itself decides (on_preflight_error).
         r.everything_left = true;
-        if (rule.limit->on_preflight_error != Action::kAllow) set.failed.emplace_back(i, got.error);
+        if (!guess)
+          set.failed.emplace_back(i, "its size could not be measured (" + got.error + ")");
       } else if (*got.count >= plan.measurements[m].cap) {
         r.unbounded = true;  // more than is left: the count stopped at its cap
         r.at_least += *got.count;
@@ -161,8 +227,7 @@ BudgetVerdict judge_budgets(const Policy& policy, const AdmissionPlan& plan, con
   };
   for (const auto& [index, error] : set.failed) {
     const auto& pc = plan.charges[index];
-    consider(pc.charge.rule->limit->on_preflight_error, pc,
-             "its size could not be measured (" + error + ")", std::nullopt);
+    consider(pc.charge.rule->limit->on_preflight_error, pc, error, std::nullopt);
   }
   for (std::size_t i = 0; i < plan.charges.size(); ++i) {
     const std::size_t k = set.charge_request[i];
@@ -179,16 +244,25 @@ std::vector<std::int64_t> settlement(const std::vector<Reservation>& reservation
                                      std::optional<std::int64_t> affected) {
   std::vector<std::int64_t> out;
   out.reserve(reservations.size());
-  std::int64_t reserved = 0;
-  for (const auto& r : reservations) reserved += r.documents;
+  if (!affected) {
+    for (const auto& r : reservations) out.push_back(r.documents);  // the reservations stand
+    return out;
+  }
+  // Several keys (windows, a ceiling beside a group's budget) reserve the
+  // same documents: a namespace's bound is its largest reservation.
+  std::map<std::string, std::int64_t> bound;
   for (const auto& r : reservations) {
-    if (!affected) {
-      out.push_back(r.documents);  // nothing readable: the reservation stands
-    } else if (*affected > reserved) {
-      out.push_back(r.documents + (*affected - reserved));
-    } else {
-      out.push_back(std::min(r.documents, std::max<std::int64_t>(*affected, 0)));
-    }
+    auto& b = bound[r.ns];
+    b = std::max(b, r.documents);
+  }
+  std::int64_t reserved = 0;
+  for (const auto& [ns, b] : bound) reserved += b;
+  const std::int64_t count = std::max<std::int64_t>(*affected, 0);
+  for (const auto& r : reservations) {
+    // Every key on a namespace is charged what happened there: at most its
+    // bound, plus all that the reply says beyond every bound.
+    const std::int64_t b = bound[r.ns];
+    out.push_back(count > reserved ? b + (count - reserved) : std::min(b, count));
   }
   return out;
 }

@@ -53,6 +53,7 @@ void SlidingWindow::clear() {
 
 std::string format_window(milliseconds d) {
   const auto ms = d.count();
+  if (ms != 0 && ms % 86'400'000 == 0) return std::to_string(ms / 86'400'000) + "d";
   if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
   if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
   if (ms != 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
@@ -74,15 +75,20 @@ std::string budget_key(const Rule& rule, const Target& target, const Identity& w
   return key;
 }
 
-BudgetBook::Breaker& BudgetBook::get(const Rule& rule, const std::string& key,
-                                     const std::string& ns, std::int64_t limit) {
-  auto [it, inserted] = breakers_.try_emplace(key);
+std::string window_key(const std::string& key, const Limit& limit, std::size_t window) {
+  if (limit.windows.size() <= 1 || window >= limit.windows.size()) return key;
+  return key + "@" + format_window(limit.windows[window].per);
+}
+
+BudgetBook::Breaker& BudgetBook::get(const ReserveRequest& r) {
+  auto [it, inserted] = breakers_.try_emplace(r.key);
   Breaker& b = it->second;
-  // A reload may change the numbers; the window (what already happened) stays.
-  b.rule = rule.name;
-  b.ns = ns;
-  b.limit = limit > 0 ? limit : rule.limit ? rule.limit->documents : 0;
-  b.per = rule.limit ? rule.limit->per : milliseconds(0);
+  // A reload (or a relative window's collection) may change the numbers;
+  // the window (what already happened) stays.
+  b.rule = r.rule ? r.rule->name : "";
+  b.ns = r.ns;
+  b.limit = r.limit;
+  b.per = r.per;
   return b;
 }
 
@@ -126,6 +132,7 @@ Reservation BudgetBook::commit(Breaker& b, const std::string& key, std::int64_t 
                                TimePoint now) {
   Reservation res;
   res.key = key;
+  res.ns = b.ns;
   if (b.allowance_until || amount <= 0) return res;
   res.documents = amount;
   res.from_allowance = std::min(b.allowance_documents, amount);
@@ -152,7 +159,7 @@ ReserveResult BudgetBook::reserve(const std::vector<ReserveRequest>& requests, T
   bool fits = true;
   for (std::size_t i = 0; i < requests.size(); ++i) {
     const auto& r = requests[i];
-    Breaker& b = get(*r.rule, r.key, r.ns, r.limit);
+    Breaker& b = get(r);
     books[i] = &b;
     refresh(b, now);
     const bool was_tripped = b.tripped_at.has_value();
@@ -204,11 +211,11 @@ bool BudgetBook::settle(const Reservation& res, std::int64_t documents, TimePoin
   return documents > 0 && trip_if_spent(b, now);
 }
 
-std::optional<std::int64_t> BudgetBook::headroom(const Rule& rule, const std::string& key,
+std::optional<std::int64_t> BudgetBook::headroom(const std::string& key, std::int64_t limit,
                                                  TimePoint now) {
   std::lock_guard lock(mutex_);
   auto it = breakers_.find(key);
-  if (it == breakers_.end()) return rule.limit ? rule.limit->documents : 0;
+  if (it == breakers_.end()) return limit;
   Breaker& b = it->second;
   refresh(b, now);
   if (b.allowance_until) return std::nullopt;
@@ -218,9 +225,22 @@ std::optional<std::int64_t> BudgetBook::headroom(const Rule& rule, const std::st
 
 bool BudgetBook::record(const Rule& rule, const std::string& key, const std::string& ns,
                         std::int64_t documents, TimePoint now) {
+  ReserveRequest r;
+  r.rule = &rule;
+  r.key = key;
+  r.ns = ns;
+  if (rule.limit && !rule.limit->windows.empty()) {
+    const auto& first = rule.limit->windows.front();
+    r.limit = first.documents;
+    r.per = first.per;
+  }
+  return record(r, documents, now);
+}
+
+bool BudgetBook::record(const ReserveRequest& request, std::int64_t documents, TimePoint now) {
   if (documents <= 0) return false;
   std::lock_guard lock(mutex_);
-  Breaker& b = get(rule, key, ns);
+  Breaker& b = get(request);
   refresh(b, now);
   if (b.allowance_until) return false;  // break-glass: not counted against the budget
   std::int64_t counted = documents;

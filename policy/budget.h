@@ -61,13 +61,18 @@ std::string format_window(milliseconds d);
 // e.g. "families-delete-budget:app.families" or "...:app.families:app=shell".
 std::string budget_key(const Rule& rule, const Target& target, const Identity& who);
 
+// The breaker of one window of a budget: `key` itself for a limit of one
+// window (so a single window keeps the name it always had), else `key`
+// and the window, e.g. "families-delete-budget:app.families@1h".
+std::string window_key(const std::string& key, const Limit& limit, std::size_t window);
+
 // One breaker as operators see it.
 struct BreakerState {
   std::string name;  // budget_key
   std::string rule;
   std::string ns;
   std::int64_t used = 0;   // documents in the window now
-  std::int64_t limit = 0;  // Limit::documents
+  std::int64_t limit = 0;  // the window's documents (a relative one's, as last resolved)
   milliseconds per{0};
   bool tripped = false;
   std::optional<TimePoint> tripped_at;
@@ -88,11 +93,15 @@ enum class Admission : std::uint8_t {
 // it may affect.
 struct ReserveRequest {
   const Rule* rule = nullptr;
-  std::string key;
+  std::string key;  // window_key(): one window of the rule's limit
   std::string ns;
-  // The budget's size; 0: the rule's limit.documents (a ceiling across
-  // groups is the same rule with a larger one).
+  // The window's size and length, resolved (a relative window's percent
+  // of the collection, or the window's ceiling across groups). The ledger
+  // keeps the breaker at these numbers, whatever the rule says.
   std::int64_t limit = 0;
+  milliseconds per{0};
+  std::size_t window = 0;        // index into rule->limit->windows, for reasons
+  bool ceiling = false;          // the window's namespace-wide ceiling across groups
   std::int64_t documents = 0;    // the bound known (single statements, measured counts)
   bool everything_left = false;  // plus statements of unknown size: charged all that is left
   bool unbounded = false;        // no count bounds it: more than any budget has
@@ -103,6 +112,7 @@ struct ReserveRequest {
 // What a reservation holds until the reply settles it.
 struct Reservation {
   std::string key;
+  std::string ns;                   // the namespace the reserved documents are in
   std::uint64_t entry = 0;          // the window entry (0: nothing was counted)
   std::int64_t documents = 0;       // reserved in all
   std::int64_t from_allowance = 0;  // of those, drawn from an operator's allowance
@@ -134,13 +144,16 @@ class BudgetBook {
   // this tripped the breaker (the window reached its limit).
   bool settle(const Reservation& reservation, std::int64_t documents, TimePoint now);
 
-  // What is left under `key` now (limit - used + allowance); nullopt while
-  // an operator's free passage lasts, -1 while the breaker is tripped.
-  // Sizes the measurement caps only.
-  std::optional<std::int64_t> headroom(const Rule& rule, const std::string& key, TimePoint now);
+  // What is left under `key` now (limit - used + allowance); `limit` for a
+  // breaker not seen yet; nullopt while an operator's free passage lasts,
+  // -1 while the breaker is tripped. Sizes the measurement caps only.
+  std::optional<std::int64_t> headroom(const std::string& key, std::int64_t limit, TimePoint now);
 
-  // Counts `documents` at once, outside any reservation (operator tests,
-  // counts replayed from elsewhere). Returns true when this tripped it.
+  // Counts `documents` at once under the request's key, limit and per,
+  // outside any reservation (counts replayed from elsewhere, fleet mode's
+  // mirror of the shared ledger). Returns true when this tripped it.
+  bool record(const ReserveRequest& request, std::int64_t documents, TimePoint now);
+  // The same for the first window of `rule`'s limit (operator tests).
   bool record(const Rule& rule, const std::string& key, const std::string& ns,
               std::int64_t documents, TimePoint now);
 
@@ -165,8 +178,7 @@ class BudgetBook {
     std::int64_t allowance_documents = 0;
     std::optional<TimePoint> allowance_until;
   };
-  Breaker& get(const Rule& rule, const std::string& key, const std::string& ns,
-               std::int64_t limit = 0);
+  Breaker& get(const ReserveRequest& r);
   Admission judge(Breaker& b, const ReserveRequest& r, TimePoint now, std::int64_t& amount);
   Reservation commit(Breaker& b, const std::string& key, std::int64_t amount, TimePoint now);
   bool trip_if_spent(Breaker& b, TimePoint now);

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace mongoguard::policy {
@@ -203,6 +204,27 @@ bool Cidr::contains(const std::array<std::uint8_t, 16>& address) const {
     if ((address[i] & mask) != network_[i]) return false;
   }
   return true;
+}
+
+}  // namespace mongoguard::policy
+
+namespace mongoguard::policy {
+
+std::optional<std::int64_t> LimitWindow::resolve(std::optional<std::int64_t> size) const {
+  if (!relative()) return documents;
+  if (!size) return std::nullopt;
+  // In millionths of a percent, so that 0.29% of 100 is 29 and not 28
+  // (0.29 * 100 is 28.999... in floating point); split so nothing overflows.
+  constexpr std::int64_t kWhole = 100'000'000;  // 100% in millionths of a percent
+  const auto share = static_cast<std::int64_t>(std::llround(percent * 1'000'000.0));
+  const std::int64_t n = std::max<std::int64_t>(*size, 0);
+  const std::int64_t share_of = (n / kWhole) * share + (n % kWhole) * share / kWhole;
+  return std::max<std::int64_t>(share_of, 1);
+}
+
+bool Limit::relative() const {
+  return std::any_of(windows.begin(), windows.end(),
+                     [](const LimitWindow& w) { return w.relative(); });
 }
 
 }  // namespace mongoguard::policy

@@ -80,11 +80,32 @@ class Cidr {
 // Parses a textual IPv4/IPv6 address into the 16-byte form Cidr uses.
 std::optional<std::array<std::uint8_t, 16>> parse_ip(std::string_view text);
 
-// A damage budget: at most `documents` affected per `per`, counted from the
-// server's replies, kept separately per namespace and per grouped identity.
-struct Limit {
-  std::int64_t documents = 0;
+// One window of a damage budget: at most `documents` (or `percent` of the
+// collection's document count) affected per `per`.
+struct LimitWindow {
+  std::int64_t documents = 0;  // 0 when the window is relative (percent)
+  // A share of the collection, in (0, 100]; 0 when the window is absolute.
+  // Resolved against the collection's size when a command is admitted.
+  double percent = 0;
   std::chrono::milliseconds per{60'000};
+  // Documents per this window across every group_by group together: with
+  // group_by app or client, whose values the client picks, the one budget
+  // a client cannot split by renaming itself. Enforced by the budget book;
+  // absent = no namespace-wide ceiling.
+  std::optional<std::int64_t> ceiling;
+
+  bool relative() const { return percent > 0; }
+  // The documents this window allows on a collection of `size` documents:
+  // `documents`, or percent of the size rounded down and at least 1.
+  // nullopt for a relative window whose collection size is unknown.
+  std::optional<std::int64_t> resolve(std::optional<std::int64_t> size) const;
+};
+
+// A damage budget: one or more windows, counted from the server's replies,
+// kept separately per namespace and per grouped identity. A command must
+// fit every window; each window is its own breaker.
+struct Limit {
+  std::vector<LimitWindow> windows;  // at least one, no two with the same `per`
   bool group_by_user = false;
   bool group_by_app = false;
   bool group_by_client = false;
@@ -93,13 +114,11 @@ struct Limit {
   // that turns it off has statements of unknown size charged everything
   // that is left of the budget.
   bool preflight = true;
-  // What to do when that count fails (allow, block or hold).
+  // What to do when that count fails (allow, block or hold). Also decides
+  // for a relative window whose collection size is not known.
   Action on_preflight_error = Action::kHold;
-  // Documents per the same window across every group_by group together:
-  // with group_by app or client, whose values the client picks, the one
-  // budget a client cannot split by renaming itself. Enforced by the
-  // budget book; absent = no namespace-wide ceiling.
-  std::optional<std::int64_t> ceiling;
+
+  bool relative() const;  // some window is a percent of the collection
 };
 
 struct Rule {

@@ -99,7 +99,8 @@ std::optional<std::uint64_t> parse_id(std::string_view text) {
 std::string render_metrics(AdminState& state, policy::TimePoint now) {
   std::string out = state.metrics.render_prometheus();
   std::size_t tripped = 0;
-  for (const auto& b : state.budgets.breakers(now)) tripped += b.tripped ? 1 : 0;
+  const auto breakers = state.budgets.breakers(now);
+  for (const auto& b : breakers) tripped += b.tripped ? 1 : 0;
   // The alert "a hold has waited too long" needs the oldest one's age.
   double oldest_hold_seconds = 0;
   const auto steady_now = std::chrono::steady_clock::now();
@@ -122,6 +123,7 @@ std::string render_metrics(AdminState& state, policy::TimePoint now) {
       "# TYPE mongoguard_hold_oldest_age_seconds gauge\n"
       "mongoguard_hold_oldest_age_seconds " +
       fmt::format("{:.3f}", oldest_hold_seconds) + "\n";
+  render_breaker_gauges(out, breakers);
   if (state.fleet) out += fleet_metrics(*state.fleet);
   return out;
 }

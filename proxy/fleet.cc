@@ -331,6 +331,7 @@ std::optional<policy::ReserveResult> decode_reservation(
     if (out.reserved) {
       policy::Reservation r;
       r.key = requests[i].key;
+      r.ns = requests[i].ns;
       r.entry = static_cast<std::uint64_t>(n[0]);
       r.documents = n[1];
       r.from_allowance = n[2];
@@ -598,8 +599,7 @@ policy::ReserveResult Fleet::local_reserve(const std::vector<policy::ReserveRequ
       const auto& r = requests[i];
       const auto counted = result.reservations[i].documents;
       if (counted > 0) {
-        queue_count({r.key, r.rule->name, r.ns, r.limit > 0 ? r.limit : r.rule->limit->documents,
-                     r.rule->limit->per.count(), counted, wall_ms()});
+        queue_count({r.key, r.rule->name, r.ns, r.limit, r.per.count(), counted, wall_ms()});
       }
     }
   }
@@ -616,11 +616,10 @@ asio::awaitable<policy::ReserveResult> Fleet::reserve(
     keys.push_back(fleet::window_key(p, r.key));
     keys.push_back(fleet::state_key(p, r.key));
     for (auto value :
-         {r.key, r.rule->name, r.ns,
-          std::to_string(r.limit > 0 ? r.limit : r.rule->limit->documents),
-          std::to_string(r.rule->limit->per.count()), std::to_string(r.documents),
-          std::string(r.everything_left ? "1" : "0"), std::string(r.unbounded ? "1" : "0"),
-          std::string(r.enforced ? "1" : "0"), std::to_string(r.at_least)}) {
+         {r.key, r.rule->name, r.ns, std::to_string(r.limit), std::to_string(r.per.count()),
+          std::to_string(r.documents), std::string(r.everything_left ? "1" : "0"),
+          std::string(r.unbounded ? "1" : "0"), std::string(r.enforced ? "1" : "0"),
+          std::to_string(r.at_least)}) {
       args.push_back(std::move(value));
     }
   }
@@ -636,7 +635,7 @@ asio::awaitable<policy::ReserveResult> Fleet::reserve(
   const auto now = policy::Clock::now();
   for (std::size_t i = 0; i < requests.size() && decoded->reserved; ++i) {
     const auto& r = requests[i];
-    local_.record(*r.rule, r.key, r.ns, decoded->reservations[i].documents, now);
+    local_.record(r, decoded->reservations[i].documents, now);
   }
   co_return std::move(*decoded);
 }
@@ -645,7 +644,7 @@ asio::awaitable<bool> Fleet::settle(const policy::ReserveRequest& request, polic
                                     std::int64_t documents) {
   documents = std::max<std::int64_t>(documents, 0);
   if (documents > r.documents) {
-    local_.record(*request.rule, r.key, request.ns, documents - r.documents, policy::Clock::now());
+    local_.record(request, documents - r.documents, policy::Clock::now());
   }
   if (!connected()) co_return false;  // the reservation stands in Redis
   const std::int64_t in_window = r.documents - r.from_allowance;

@@ -270,4 +270,37 @@ std::string Metrics::render_prometheus() const {
   return out;
 }
 
+void render_breaker_gauges(std::string& out, const std::vector<policy::BreakerState>& breakers) {
+  auto it = std::back_inserter(out);
+  fmt::format_to(it,
+                 "# HELP mongoguard_breakers Damage-budget breakers (one per window, key and "
+                 "group), listed or not below.\n"
+                 "# TYPE mongoguard_breakers gauge\nmongoguard_breakers {}\n",
+                 breakers.size());
+  const std::size_t shown = std::min(breakers.size(), kMetricBreakers);
+  struct Gauge {
+    const char* name;
+    const char* help;
+    std::int64_t (*value)(const policy::BreakerState&);
+  };
+  const Gauge gauges[] = {
+      {"mongoguard_breaker_used", "Documents in the breaker's window now.",
+       [](const policy::BreakerState& b) { return b.used; }},
+      {"mongoguard_breaker_limit", "Documents the breaker's window allows.",
+       [](const policy::BreakerState& b) { return b.limit; }},
+      {"mongoguard_breaker_tripped", "1 while the breaker is tripped.",
+       [](const policy::BreakerState& b) { return static_cast<std::int64_t>(b.tripped); }},
+  };
+  for (const auto& g : gauges) {
+    fmt::format_to(it, "# HELP {0} {1} First {2} breakers by name.\n# TYPE {0} gauge\n", g.name,
+                   g.help, kMetricBreakers);
+    for (std::size_t i = 0; i < shown; ++i) {
+      const auto& b = breakers[i];
+      fmt::format_to(it, "{}{{breaker=\"{}\",rule=\"{}\",per=\"{}\"}} {}\n", g.name,
+                     escape_label(b.name), escape_label(b.rule), policy::format_window(b.per),
+                     g.value(b));
+    }
+  }
+}
+
 }  // namespace mongoguard::proxy

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "bson/wire.h"
+#include "policy/budget.h"
 #include "policy/command_info.h"
 #include "policy/holds.h"
 
@@ -115,5 +116,14 @@ class Metrics {
   mutable std::mutex unknown_mutex_;
   std::map<std::string, std::uint64_t, std::less<>> unknown_commands_;
 };
+
+// Per-breaker gauges for /metrics: mongoguard_breaker_used, _limit and
+// _tripped, labelled breaker, rule and per, for the first kMetricBreakers
+// breakers by name (`breakers` as BudgetBook::breakers() lists them, in
+// name order); mongoguard_breakers counts them all, so a cut list shows.
+// Breaker names carry what clients choose (appName, address) under
+// group_by: the bound keeps a client from growing /metrics without end.
+constexpr std::size_t kMetricBreakers = 200;
+void render_breaker_gauges(std::string& out, const std::vector<policy::BreakerState>& breakers);
 
 }  // namespace mongoguard::proxy

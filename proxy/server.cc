@@ -47,8 +47,8 @@ Server::Server(ServerSettings settings)
   for (const auto& w : settings_.config->webhooks) targets.push_back({w.url, w.events});
   notifier_ = std::make_unique<Notifier>(main_io_, std::move(targets));
   audit_.set_decisions(&decisions_);
-  services_ = std::make_unique<SessionServices>(
-      SessionServices{metrics_, policies_, audit_, holds_, budgets_, *notifier_});
+  services_ = std::make_unique<SessionServices>(SessionServices{
+      metrics_, policies_, audit_, holds_, budgets_, *notifier_, collection_sizes_});
   admin_state_ = std::make_unique<AdminState>(AdminState{
       metrics_, holds_, budgets_, decisions_, *notifier_,
       [this](std::string& errors) { return reload("admin API", &errors); },

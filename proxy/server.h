@@ -89,6 +89,7 @@ class Server {
   DecisionLog decisions_;
   policy::HoldRegistry holds_;
   policy::BudgetBook budgets_;
+  CollectionSizes collection_sizes_;
   asio::io_context main_io_{1};
   std::vector<std::unique_ptr<asio::io_context>> workers_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_guards_;

@@ -723,12 +723,13 @@ asio::awaitable<void> Session::check_budgets(const policy::CommandInfo& info, Bu
   const auto now = policy::Clock::now();
   stage.plan = policy::plan_admission(
       pol, info, identity_,
-      [&](const policy::Rule& rule, const std::string& key) -> std::optional<std::int64_t> {
-        // Fleet mode sizes caps from the rule alone (plus this proxy's own
-        // allowances): the shared window is read when reserving.
-        if (services_.fleet) return rule.limit->documents;
-        return services_.budgets.headroom(rule, key, now);
-      });
+      [&](const std::string& key, std::int64_t limit) -> std::optional<std::int64_t> {
+        // Fleet mode sizes caps from the window alone: the shared window is
+        // read when reserving.
+        if (services_.fleet) return limit;
+        return services_.budgets.headroom(key, limit, now);
+      },
+      [&](const std::string& ns) { return services_.collection_sizes.get(ns, now); });
   std::vector<policy::Measured> measured;
   measured.reserve(stage.plan.measurements.size());
   for (const auto& m : stage.plan.measurements) {
@@ -1066,7 +1067,10 @@ asio::awaitable<bool> Session::enforce(const wire::Request& request, policy::Com
   hold.reason =
       verdict.reason.empty() ? (verdict.rule ? verdict.rule->message : "") : verdict.reason;
   for (const auto& pc : budget.plan.charges) {
-    if (verdict.rule != pc.charge.rule) continue;
+    // The window that decided, when the budget verdict names one.
+    if (verdict.rule != pc.charge.rule || (budget.verdict.charge && &pc != budget.verdict.charge)) {
+      continue;
+    }
     hold.breaker = pc.charge.key;
     auto state = budget.verdict.state && budget.verdict.state->name == pc.charge.key
                      ? budget.verdict.state

@@ -26,6 +26,7 @@
 #include "policy/policy.h"
 #include "proxy/asio.h"
 #include "proxy/audit.h"
+#include "proxy/collection_sizes.h"
 #include "proxy/endpoint.h"
 #include "proxy/fleet.h"
 #include "proxy/metrics.h"
@@ -54,6 +55,8 @@ struct SessionServices {
   policy::HoldRegistry& holds;
   policy::BudgetBook& budgets;
   Notifier& notifier;
+  // Collection counts for budgets whose windows are a percent of them.
+  CollectionSizes& collection_sizes;
   Fleet* fleet = nullptr;  // set in fleet mode: budgets shared through Redis
 };
 

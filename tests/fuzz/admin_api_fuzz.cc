@@ -53,8 +53,7 @@ struct World {
     rule.name = "families-delete-budget";
     rule.action = policy::Action::kHold;
     rule.limit = policy::Limit{};
-    rule.limit->documents = 2;
-    rule.limit->per = 60s;
+    rule.limit->windows.push_back({.documents = 2, .per = 60s});
   }
 
   // Something for approve, reject, reset and grant to find on every run.

@@ -109,10 +109,9 @@ void judge(const policy::CommandInfo& info) {
     // Both steps of admission, with made-up measurements: every request
     // bounds what its budget is charged, and what the book reserves for an
     // enforced request that passed never exceeds what was left.
-    const auto plan = policy::plan_admission(fixed_policy(), info, who,
-                                             [&](const policy::Rule& rule, const std::string& key) {
-                                               return book.headroom(rule, key, now);
-                                             });
+    const auto plan = policy::plan_admission(
+        fixed_policy(), info, who,
+        [&](const std::string& key, std::int64_t limit) { return book.headroom(key, limit, now); });
     std::vector<policy::Measured> measured;
     for (std::size_t i = 0; i < plan.measurements.size(); ++i) {
       check(plan.measurements[i].cap >= 1 && plan.measurements[i].target != nullptr);

@@ -72,7 +72,9 @@ def redis():
         server.stop()
 
 
-def fleet_policy(redis_url: str, name: str, database: str, documents: int, action: str) -> str:
+def fleet_policy(redis_url: str, name: str, database: str, documents: int, action: str,
+                 limit: str | None = None) -> str:
+    limit = limit or f"{{ documents: {documents}, per: 1m }}"
     return f"""
         fleet:
           redis: "{redis_url}"
@@ -83,19 +85,23 @@ def fleet_policy(redis_url: str, name: str, database: str, documents: int, actio
         rules:
           - name: fleet-budget
             match: {{ namespace: "{database}.*", operations: [delete] }}
-            limit: {{ documents: {documents}, per: 1m }}
+            limit: {limit}
             action: {action}
     """
 
 
 class Fleet:
-    def __init__(self, backend, redis, database: str, documents: int, action: str):
+    """`proxies` proxies (fleet-0...) sharing one budget rule, fleet-budget;
+    `limit` replaces its { documents: N, per: 1m }."""
+
+    def __init__(self, backend, redis, database: str, documents: int, action: str,
+                 limit: str | None = None, proxies: int = 3):
         self.proxies: list[GuardedProxy] = []
         try:
-            for i in range(3):
+            for i in range(proxies):
                 self.proxies.append(GuardedProxy(
                     backend.upstream,
-                    fleet_policy(redis.url, f"fleet-{i}", database, documents, action)))
+                    fleet_policy(redis.url, f"fleet-{i}", database, documents, action, limit)))
             for p in self.proxies:
                 p.wait_for_log("fleet: connected to redis", timeout=15)
         except Exception:

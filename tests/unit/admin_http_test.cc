@@ -100,8 +100,7 @@ struct AdminApi : ::testing::Test {
     rule.name = "families-delete-budget";
     rule.action = policy::Action::kHold;
     rule.limit = policy::Limit{};
-    rule.limit->documents = 2;
-    rule.limit->per = 60s;
+    rule.limit->windows.push_back({.documents = 2, .per = 60s});
   }
 
   AdminResponse call(const std::string& method, const std::string& target,

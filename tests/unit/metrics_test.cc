@@ -69,5 +69,53 @@ TEST(Metrics, HistogramBucketsAreCumulative) {
   EXPECT_NE(out.find("\nx_seconds_count 3\n"), std::string::npos);
 }
 
+TEST(Metrics, BreakerGaugesNameEachWindowUpToTheBound) {
+  std::vector<policy::BreakerState> breakers;
+  policy::BreakerState minute;
+  minute.name = "deletes:app.family@1m";
+  minute.rule = "deletes";
+  minute.used = 4;
+  minute.limit = 50;
+  minute.per = 1min;
+  policy::BreakerState hour = minute;
+  hour.name = "deletes:app.family@1h";
+  hour.used = 300;
+  hour.limit = 300;
+  hour.per = 1h;
+  hour.tripped = true;
+  breakers = {hour, minute};
+  std::string out;
+  render_breaker_gauges(out, breakers);
+  EXPECT_TRUE(has_line(out, "mongoguard_breakers 2"));
+  for (
+      const char* line :
+      {R"(mongoguard_breaker_used{breaker="deletes:app.family@1h",rule="deletes",per="1h"} 300)",
+       R"(mongoguard_breaker_limit{breaker="deletes:app.family@1m",rule="deletes",per="1m"} 50)",
+       R"(mongoguard_breaker_tripped{breaker="deletes:app.family@1h",rule="deletes",per="1h"} 1)",
+       R"(mongoguard_breaker_tripped{breaker="deletes:app.family@1m",rule="deletes",per="1m"} 0)"}) {
+    EXPECT_TRUE(has_line(out, line)) << line;
+  }
+  EXPECT_TRUE(has_line(out, "# TYPE mongoguard_breaker_used gauge"));
+
+  // Names a client chooses (group_by app) cannot grow /metrics without end.
+  breakers.clear();
+  for (int i = 0; i < 250; ++i) {
+    minute.name = "deletes:app.family:app=\"x" + std::to_string(1000 + i);
+    breakers.push_back(minute);
+  }
+  out.clear();
+  render_breaker_gauges(out, breakers);
+  EXPECT_TRUE(has_line(out, "mongoguard_breakers 250"));
+  std::size_t used_lines = 0;
+  for (auto at = out.find("\nmongoguard_breaker_used{"); at != std::string::npos;
+       at = out.find("\nmongoguard_breaker_used{", at + 1)) {
+    ++used_lines;
+  }
+  EXPECT_EQ(used_lines, kMetricBreakers);
+  EXPECT_NE(out.find(R"(breaker="deletes:app.family:app=\"x1000")"), std::string::npos)
+      << "quotes in a label are escaped";
+  EXPECT_EQ(out.find("x1200"), std::string::npos) << "past the bound";
+}
+
 }  // namespace
 }  // namespace mongoguard::proxy

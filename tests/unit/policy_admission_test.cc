@@ -6,6 +6,7 @@
 #include <atomic>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "policy/admission.h"
@@ -14,6 +15,7 @@
 namespace mongoguard::policy {
 namespace {
 
+using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 Rule budget_rule(std::int64_t documents, bool preflight = true) {
@@ -21,8 +23,7 @@ Rule budget_rule(std::int64_t documents, bool preflight = true) {
   r.name = "budget";
   r.action = Action::kHold;
   Limit limit;
-  limit.documents = documents;
-  limit.per = seconds(60);
+  limit.windows.push_back({.documents = documents, .per = seconds(60)});
   limit.preflight = preflight;
   r.limit = limit;
   return r;
@@ -33,6 +34,8 @@ ReserveRequest request(const Rule& rule, std::int64_t documents, std::string key
   r.rule = &rule;
   r.key = std::move(key);
   r.ns = "app.c";
+  r.limit = rule.limit->windows[0].documents;
+  r.per = rule.limit->windows[0].per;
   r.documents = documents;
   return r;
 }
@@ -64,7 +67,7 @@ Policy policy_of(const Rule& rule) {
 }
 
 Headroom fixed_headroom(std::optional<std::int64_t> room) {
-  return [room](const Rule&, const std::string&) { return room; };
+  return [room](const std::string&, std::int64_t) { return room; };
 }
 
 TEST(BudgetReserve, ConcurrentReservationsNeverExceedTheBudget) {
@@ -97,7 +100,7 @@ TEST(BudgetReserve, SettleLowersAReservationAndAnUnreadReplyLeavesItStanding) {
   EXPECT_FALSE(book.settle(a.reservations[0], 3, now));
   EXPECT_EQ(book.breaker("k", now)->used, 13) << "settled at the real count";
   // b is never settled (w:0, no n, connection lost): it stands at 10.
-  EXPECT_EQ(book.headroom(rule, "k", now), 37);
+  EXPECT_EQ(book.headroom("k", 50, now), 37);
 }
 
 TEST(BudgetReserve, MoreThanTheBoundIsCountedAndTrips) {
@@ -123,7 +126,7 @@ TEST(BudgetReserve, UnknownSizeIsChargedEverythingLeft) {
   auto next = book.reserve({request(rule, 1)}, now);
   EXPECT_FALSE(next.reserved);
   EXPECT_EQ(next.admissions[0], Admission::kWouldTrip);
-  EXPECT_EQ(book.headroom(rule, "k", now), -1) << "tripped: nothing to measure";
+  EXPECT_EQ(book.headroom("k", 50, now), -1) << "tripped: nothing to measure";
   // Settled at 5: the rest comes back.
   book.settle(got.reservations[0], 5, now);
   EXPECT_EQ(book.breaker("k", now)->used, 25);
@@ -235,7 +238,9 @@ TEST(AdmissionPlan, ATrippedBreakerMeasuresNothing) {
   const auto pol = policy_of(rule);
   const TimePoint now{};
   const auto info = command(R"({"delete": "c", "deletes": [{"q": {"x": 1}, "limit": 0}]})");
-  auto room = [&](const Rule& r, const std::string& key) { return book.headroom(r, key, now); };
+  auto room = [&](const std::string& key, std::int64_t limit) {
+    return book.headroom(key, limit, now);
+  };
   const auto key = plan_admission(pol, info, {}, room).charges[0].charge.key;
   EXPECT_TRUE(book.record(rule, key, "app.c", 2, now));
   const auto plan = plan_admission(pol, info, {}, room);
@@ -259,10 +264,12 @@ TEST(AdmissionPlan, ACeilingCapsEveryGroupTogether) {
   BudgetBook book;
   auto rule = budget_rule(50);
   rule.limit->group_by_app = true;
-  rule.limit->ceiling = 60;
+  rule.limit->windows[0].ceiling = 60;
   const auto pol = policy_of(rule);
   const TimePoint now{};
-  auto room = [&](const Rule& r, const std::string& key) { return book.headroom(r, key, now); };
+  auto room = [&](const std::string& key, std::int64_t limit) {
+    return book.headroom(key, limit, now);
+  };
   std::string deletes;
   for (int i = 0; i < 40; ++i)
     deletes +=
@@ -355,12 +362,210 @@ TEST(AdmissionJudge, TooLargeNamesTheSizeAndWhatIsLeft) {
 
 TEST(AdmissionSettle, CountsSplitConservatively) {
   std::vector<Reservation> rs(2);
+  rs[0].ns = "app.a";
   rs[0].documents = 5;
+  rs[1].ns = "app.b";
   rs[1].documents = 3;
   EXPECT_EQ(settlement(rs, std::nullopt), (std::vector<std::int64_t>{5, 3})) << "stands";
   EXPECT_EQ(settlement(rs, 4), (std::vector<std::int64_t>{4, 3}));
   EXPECT_EQ(settlement(rs, 10), (std::vector<std::int64_t>{7, 5}));
   EXPECT_EQ(settlement(rs, 0), (std::vector<std::int64_t>{0, 0}));
+}
+
+TEST(AdmissionSettle, KeysOnTheSameDocumentsAreEachChargedTheReply) {
+  // Two windows (or a ceiling beside a group's budget) reserve the same 5
+  // documents; the reply says 8 (documents appeared after the count). The
+  // command reserved 5, not 10: each key is charged all 8.
+  std::vector<Reservation> rs(3);
+  rs[0].ns = rs[1].ns = "app.a";
+  rs[0].documents = rs[1].documents = 5;
+  rs[2].ns = "app.b";
+  rs[2].documents = 2;
+  EXPECT_EQ(settlement(rs, 8), (std::vector<std::int64_t>{6, 6, 3}))
+      << "7 reserved (5 on app.a, 2 on app.b): the 1 beyond goes to every key";
+  EXPECT_EQ(settlement(rs, 4), (std::vector<std::int64_t>{4, 4, 2}));
+  rs.pop_back();
+  EXPECT_EQ(settlement(rs, 8), (std::vector<std::int64_t>{8, 8}));
+  // A window that reserved less than another on the same namespace (all
+  // that was left of it, for a statement of unknown size) is charged what
+  // the reply says happened there, not its own smaller reservation.
+  rs[0].documents = 10;
+  rs[1].documents = 30;
+  EXPECT_EQ(settlement(rs, 20), (std::vector<std::int64_t>{20, 20}));
+}
+
+Rule windowed_rule(std::vector<LimitWindow> windows) {
+  Rule r;
+  r.name = "deletes";
+  r.action = Action::kBlock;
+  r.operations.add(Operation::kDelete);
+  Limit limit;
+  limit.windows = std::move(windows);
+  r.limit = limit;
+  return r;
+}
+
+TEST(AdmissionWindows, EachWindowIsABreakerAndTheHourSaysNo) {
+  using std::chrono::hours;
+  BudgetBook book;
+  const auto rule = windowed_rule({{.documents = 5, .per = seconds(60)},
+                                   {.documents = 8, .per = hours(1)},
+                                   {.documents = 1000, .per = hours(24)}});
+  const auto pol = policy_of(rule);
+  TimePoint now{};
+  auto room = [&](const std::string& key, std::int64_t limit) {
+    return book.headroom(key, limit, now);
+  };
+  const auto four = command(
+      R"({"delete": "c", "deletes": [{"q": {"_id": 1}, "limit": 1}, {"q": {"_id": 2}, "limit": 1},
+          {"q": {"_id": 3}, "limit": 1}, {"q": {"_id": 4}, "limit": 1}]})");
+  auto admit = [&](const CommandInfo& info) {
+    const auto plan = plan_admission(pol, info, {}, room);
+    auto set = reservation_requests(pol, plan, {});
+    auto got = book.reserve(set.requests, now);
+    auto verdict = judge_budgets(pol, plan, set, got);
+    if (got.reserved) {
+      const auto amounts = settlement(got.reservations, 4);
+      for (std::size_t i = 0; i < amounts.size(); ++i)
+        book.settle(got.reservations[i], amounts[i], now);
+    }
+    return std::pair{plan, verdict};
+  };
+  auto [plan, first] = admit(four);
+  ASSERT_EQ(plan.charges.size(), 3u);
+  EXPECT_EQ(plan.charges[0].charge.key, "deletes:app.c@1m");
+  EXPECT_EQ(plan.charges[1].charge.key, "deletes:app.c@1h");
+  EXPECT_EQ(plan.charges[2].charge.key, "deletes:app.c@1d");
+  EXPECT_EQ(first.action, Action::kAllow);
+  now += seconds(61);  // the minute window is empty again
+  EXPECT_EQ(admit(four).second.action, Action::kAllow);
+  EXPECT_EQ(book.breaker("deletes:app.c@1h", now)->used, 8);
+  now += seconds(61);
+  const auto [_, refused] = admit(four);
+  EXPECT_EQ(refused.action, Action::kBlock);
+  EXPECT_EQ(refused.reason, "budget of 8 documents per 1h spent (8 in the window)");
+  ASSERT_TRUE(refused.state);
+  EXPECT_EQ(refused.state->name, "deletes:app.c@1h");
+  EXPECT_EQ(book.breaker("deletes:app.c@1m", now)->used, 0) << "all or none: nothing reserved";
+  EXPECT_FALSE(book.breaker("deletes:app.c@1m", now)->tripped);
+  EXPECT_EQ(book.breaker("deletes:app.c@1d", now)->used, 8);
+}
+
+TEST(AdmissionWindows, RequestsCarryTheirWindowsLimitAndPer) {
+  using std::chrono::hours;
+  auto rule = windowed_rule({{.documents = 5, .per = seconds(60), .ceiling = 20},
+                             {.documents = 50, .per = hours(1), .ceiling = 100}});
+  rule.limit->group_by_app = true;
+  const auto pol = policy_of(rule);
+  Identity who;
+  who.app = "shell";
+  const auto info = command(R"({"delete": "c", "deletes": [{"q": {"_id": 1}, "limit": 1}]})");
+  const auto plan = plan_admission(pol, info, who, fixed_headroom(5));
+  const auto set = reservation_requests(pol, plan, {});
+  ASSERT_EQ(set.requests.size(), 4u);
+  const std::vector<std::tuple<std::string, std::int64_t, milliseconds, bool>> want{
+      {"deletes:app.c:app=shell@1m", 5, seconds(60), false},
+      {"deletes:app.c:app=shell@1h", 50, hours(1), false},
+      {"deletes:app.c@1m", 20, seconds(60), true},
+      {"deletes:app.c@1h", 100, hours(1), true}};
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const auto& r = set.requests[i];
+    EXPECT_EQ(std::tuple(r.key, r.limit, r.per, r.ceiling), want[i]) << i;
+    EXPECT_EQ(r.documents, 1);
+  }
+}
+
+TEST(AdmissionWindows, APercentWindowIsAShareOfTheCollection) {
+  using std::chrono::hours;
+  const auto rule =
+      windowed_rule({{.documents = 50, .per = seconds(60)}, {.percent = 2, .per = hours(1)}});
+  const auto pol = policy_of(rule);
+  const auto info = command(R"({"delete": "c", "deletes": [{"q": {"x": 1}, "limit": 0}]})");
+  EXPECT_EQ(sizes_needed(pol, info, {}), std::vector<std::string>{"app.c"});
+  EXPECT_TRUE(sizes_needed(policy_of(budget_rule(50)), info, {}).empty()) << "no percent window";
+  EXPECT_TRUE(sizes_needed(pol, command(R"({"dropDatabase": 1})"), {}).empty())
+      << "no count sizes a whole database";
+
+  BudgetBook book;
+  const TimePoint now{};
+  auto room = [&](const std::string& key, std::int64_t limit) {
+    return book.headroom(key, limit, now);
+  };
+  auto sizes = [](const std::string& ns) -> std::optional<std::int64_t> {
+    if (ns == "app.c") return 150;
+    return std::nullopt;
+  };
+  const auto plan = plan_admission(pol, info, {}, room, sizes);
+  ASSERT_EQ(plan.charges.size(), 2u);
+  EXPECT_EQ(plan.charges[1].limit, 3) << "2% of 150";
+  ASSERT_EQ(plan.measurements.size(), 1u);
+  EXPECT_EQ(plan.measurements[0].cap, 51) << "the largest room of any window, plus one";
+  const auto set = reservation_requests(pol, plan, {{4, ""}});
+  ASSERT_EQ(set.requests.size(), 2u);
+  EXPECT_EQ(set.requests[1].limit, 3);
+  const auto got = book.reserve(set.requests, now);
+  EXPECT_FALSE(got.reserved);
+  const auto verdict = judge_budgets(pol, plan, set, got);
+  EXPECT_EQ(verdict.action, Action::kBlock);
+  EXPECT_EQ(verdict.reason,
+            "this operation would affect 4 documents, more than the 3 left of the budget of 3 "
+            "(2% of app.c) per 1h");
+}
+
+TEST(AdmissionWindows, AnUnknownCollectionSizeIsAFailedMeasurement) {
+  using std::chrono::hours;
+  auto rule =
+      windowed_rule({{.documents = 50, .per = seconds(60)}, {.percent = 0.5, .per = hours(1)}});
+  rule.limit->on_preflight_error = Action::kBlock;
+  const auto pol = policy_of(rule);
+  const auto info = command(R"({"delete": "c", "deletes": [{"q": {"_id": 1}, "limit": 1}]})");
+  auto unknown = [](const std::string&) -> std::optional<std::int64_t> { return std::nullopt; };
+  const auto plan = plan_admission(pol, info, {}, fixed_headroom(50), unknown);
+  ASSERT_EQ(plan.charges.size(), 2u);
+  EXPECT_FALSE(plan.charges[1].limit);
+  const auto set = reservation_requests(pol, plan, {});
+  ASSERT_EQ(set.failed.size(), 1u);
+  EXPECT_EQ(set.requests.size(), 1u) << "a window of unknown size is not counted";
+  EXPECT_EQ(set.charge_request[1], RequestSet::kNoRequest);
+  const auto verdict = judge_budgets(pol, plan, set, ReserveResult{});
+  EXPECT_EQ(verdict.action, Action::kBlock);
+  EXPECT_EQ(verdict.reason,
+            "the size of app.c is unknown (the collection size a 0.5% window is a share of)");
+  const auto blind = plan_admission(pol, info, {}, fixed_headroom(50));
+  EXPECT_EQ(judge_budgets(pol, blind, reservation_requests(pol, blind, {}), ReserveResult{}).action,
+            Action::kBlock)
+      << "no size lookup at all: unknown too";
+
+  auto lenient = rule;
+  lenient.limit->on_preflight_error = Action::kAllow;
+  const auto lpol = policy_of(lenient);
+  const auto lplan = plan_admission(lpol, info, {}, fixed_headroom(50), unknown);
+  const auto lset = reservation_requests(lpol, lplan, {});
+  EXPECT_TRUE(lset.failed.empty());
+  ASSERT_EQ(lset.requests.size(), 1u);
+  EXPECT_EQ(lset.requests[0].key, "deletes:app.c@1m") << "the other windows still count";
+}
+
+TEST(LimitWindowResolve, PercentRoundsDownAndIsAtLeastOne) {
+  auto share = [](double percent, std::int64_t size) {
+    LimitWindow w;
+    w.percent = percent;
+    return w.resolve(size);
+  };
+  EXPECT_EQ(share(2, 150), 3);
+  EXPECT_EQ(share(2, 149), 2) << "2.98 rounds down";
+  EXPECT_EQ(share(0.29, 10'000), 29) << "exact, though 0.29 is not in binary";
+  EXPECT_EQ(share(0.29, 100), 1) << "0.29 documents: at least 1";
+  EXPECT_EQ(share(1, 0), 1) << "an empty collection still lets one through";
+  EXPECT_EQ(share(100, 7), 7);
+  EXPECT_EQ(share(50, 9'000'000'000'000'000'001), 4'500'000'000'000'000'000) << "no overflow";
+  EXPECT_EQ(share(0.000001, 1'000'000'000'000), 10'000);
+  LimitWindow relative;
+  relative.percent = 2;
+  EXPECT_EQ(relative.resolve(std::nullopt), std::nullopt);
+  LimitWindow absolute;
+  absolute.documents = 50;
+  EXPECT_EQ(absolute.resolve(std::nullopt), 50) << "an absolute window needs no size";
 }
 
 TEST(AdmissionSettle, EveryReplyShapeIsRead) {

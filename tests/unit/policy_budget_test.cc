@@ -19,8 +19,7 @@ Rule budget_rule(std::int64_t documents, milliseconds per) {
   r.action = Action::kHold;
   r.operations.add(Operation::kDelete);
   Limit limit;
-  limit.documents = documents;
-  limit.per = per;
+  limit.windows.push_back({.documents = documents, .per = per});
   r.limit = limit;
   return r;
 }
@@ -34,6 +33,8 @@ Admission admit(BudgetBook& book, const Rule& rule, const std::string& key, cons
   r.rule = &rule;
   r.key = key;
   r.ns = ns;
+  r.limit = rule.limit->windows[0].documents;
+  r.per = rule.limit->windows[0].per;
   r.documents = documents;
   auto got = book.reserve({r}, now);
   if (got.reserved) book.settle(got.reservations.front(), 0, now);
@@ -212,6 +213,99 @@ TEST(HoldRegistryTest, ByBreakerAndAll) {
   EXPECT_EQ(holds.resolve_breaker("one", {HoldOutcome::kRejected, "op"}), 2u);
   EXPECT_EQ(holds.resolve_all({HoldOutcome::kShutdown, ""}), 1u);
   EXPECT_EQ(outcomes, (std::vector<std::string>{"rejected", "rejected", "shutdown"}));
+}
+
+// A request as admission builds it for one window of a limit.
+ReserveRequest window_request(const Rule& rule, const std::string& key, std::int64_t limit,
+                              milliseconds per, std::int64_t documents) {
+  ReserveRequest r;
+  r.rule = &rule;
+  r.key = key;
+  r.ns = "app.family";
+  r.limit = limit;
+  r.per = per;
+  r.documents = documents;
+  return r;
+}
+
+TEST(BudgetWindows, TheBookKeepsEachRequestsOwnLimitAndPer) {
+  BudgetBook book;
+  const auto rule = budget_rule(50, seconds(60));  // numbers the book must not use
+  const TimePoint t0{};
+  const auto r = window_request(rule, "k@10s", 3, seconds(10), 1);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(book.reserve({r}, t0).reserved) << i;
+  EXPECT_EQ(book.reserve({r}, t0).admissions[0], Admission::kWouldTrip) << "3 per 10s, not 50";
+  EXPECT_EQ(book.breaker("k@10s", t0)->limit, 3);
+  EXPECT_EQ(book.breaker("k@10s", t0)->per, seconds(10));
+  EXPECT_TRUE(book.reserve({r}, t0 + seconds(10)).reserved) << "a 10 s window, not a minute";
+  EXPECT_EQ(book.headroom("unseen", 7, t0), 7) << "a window not seen yet has all of its limit";
+}
+
+TEST(BudgetWindows, ALongWindowStaysTrippedUntilItDrainsOrAnOperatorActs) {
+  using std::chrono::hours;
+  using std::chrono::minutes;
+  BudgetBook book;
+  const auto rule = budget_rule(50, seconds(60));
+  const TimePoint t0{};
+  auto both = [&](std::int64_t documents) {
+    return std::vector<ReserveRequest>{
+        window_request(rule, "deletes:app.family@1m", 50, minutes(1), documents),
+        window_request(rule, "deletes:app.family@1h", 10, hours(1), documents)};
+  };
+  ASSERT_TRUE(book.reserve(both(10), t0).reserved);
+  auto got = book.reserve(both(1), t0 + minutes(5));
+  EXPECT_FALSE(got.reserved);
+  EXPECT_EQ(got.admissions[0], Admission::kPass) << "the minute window has room";
+  EXPECT_EQ(got.admissions[1], Admission::kWouldTrip) << "the hour window is spent";
+  EXPECT_TRUE(book.breaker("deletes:app.family@1h", t0 + minutes(5))->tripped);
+  EXPECT_EQ(book.breaker("deletes:app.family@1m", t0 + minutes(5))->used, 0)
+      << "all or none: the minute window was not charged";
+  // Long after the minute window would have forgotten it, the hour's
+  // breaker is still tripped: nothing has left its window yet.
+  for (auto at : {minutes(30), minutes(59), minutes(64)}) {
+    got = book.reserve(both(1), t0 + at);
+    EXPECT_EQ(got.admissions[1], Admission::kTripped) << at.count();
+    EXPECT_TRUE(book.breaker("deletes:app.family@1h", t0 + at)->tripped) << at.count();
+  }
+  // The 10 documents leave at 1h; the breaker tripped at 5m closes once a
+  // whole window has passed since it tripped and the window is empty.
+  EXPECT_FALSE(book.breaker("deletes:app.family@1h", t0 + minutes(65))->tripped);
+  EXPECT_TRUE(book.reserve(both(1), t0 + minutes(65)).reserved);
+
+  // Spent again; a reset of the hour window closes it and leaves the
+  // minute window's count alone.
+  BudgetBook other;
+  ASSERT_TRUE(other.reserve(both(10), t0).reserved);
+  EXPECT_FALSE(other.reserve(both(1), t0 + minutes(2)).reserved);
+  EXPECT_EQ(other.reserve(both(3), t0 + minutes(2) + seconds(30)).admissions[1],
+            Admission::kTripped);
+  EXPECT_TRUE(other.reset("deletes:app.family@1h"));
+  EXPECT_FALSE(other.breaker("deletes:app.family@1h", t0 + minutes(3))->tripped);
+  EXPECT_EQ(other.breaker("deletes:app.family@1h", t0 + minutes(3))->used, 0);
+  ASSERT_TRUE(other.reserve(both(4), t0 + minutes(3)).reserved);
+  EXPECT_EQ(other.breaker("deletes:app.family@1m", t0 + minutes(3))->used, 4)
+      << "the minute window drained on its own; only the hour's was reset";
+  // A grant closes a tripped long window too.
+  ASSERT_TRUE(other.reserve(both(6), t0 + minutes(4)).reserved);
+  EXPECT_EQ(other.reserve(both(1), t0 + minutes(4)).admissions[1], Admission::kWouldTrip);
+  EXPECT_TRUE(other.breaker("deletes:app.family@1h", t0 + minutes(4))->tripped);
+  EXPECT_TRUE(other.grant("deletes:app.family@1h", 7, std::nullopt, t0 + minutes(4)));
+  EXPECT_TRUE(other.reserve(both(7), t0 + minutes(4)).reserved);
+}
+
+TEST(BudgetWindows, WindowKeysNameTheWindowOnlyWhenThereAreSeveral) {
+  Limit one;
+  one.windows.push_back({.documents = 5, .per = seconds(60)});
+  EXPECT_EQ(window_key("deletes:app.family", one, 0), "deletes:app.family");
+  Limit three = one;
+  three.windows.push_back({.documents = 50, .per = std::chrono::hours(1)});
+  three.windows.push_back({.percent = 1, .per = std::chrono::hours(24)});
+  EXPECT_EQ(window_key("deletes:app.family", three, 0), "deletes:app.family@1m");
+  EXPECT_EQ(window_key("deletes:app.family:app=shell", three, 1),
+            "deletes:app.family:app=shell@1h");
+  EXPECT_EQ(window_key("deletes:app.family", three, 2), "deletes:app.family@1d");
+  EXPECT_EQ(format_window(std::chrono::hours(48)), "2d");
+  EXPECT_EQ(format_window(std::chrono::hours(36)), "36h");
 }
 
 TEST(HoldRegistryTest, ConcurrentResolversDecideOnce) {

@@ -575,7 +575,7 @@ rules:
                         "p.yaml");
   ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].to_string());
   EXPECT_EQ(r.config->policy->unknown_commands, policy::UnknownCommands::kBlock);
-  EXPECT_EQ(r.config->policy->rules[0].limit->ceiling, 40);
+  EXPECT_EQ(r.config->policy->rules[0].limit->windows[0].ceiling, 40);
   EXPECT_TRUE(r.warnings.empty());
 
   auto d = parse_config("rules: []\n", "p.yaml");
