@@ -720,7 +720,25 @@ asio::awaitable<void> Session::check_budgets(const policy::CommandInfo& info, Bu
                                              bool reserve_now) {
   const auto config = services_.policies.current();
   const auto& pol = *config->policy;
-  const auto now = policy::Clock::now();
+  // Windows that are a percent of their collection need its size: counted
+  // here (at most once a minute per namespace, across connections) unless
+  // a recent count is known.
+  for (const auto& ns : policy::sizes_needed(pol, info, identity_)) {
+    if (services_.collection_sizes.get(ns, policy::Clock::now())) continue;
+    const auto target = std::find_if(info.targets.begin(), info.targets.end(),
+                                     [&](const policy::Target& t) { return t.ns == ns; });
+    if (target == info.targets.end()) continue;
+    auto total = co_await measure({&*target, nullptr, 0});
+    if (closed_) co_return;
+    if (total.count) {
+      services_.collection_sizes.put(ns, *total.count, policy::Clock::now());
+    } else {
+      metrics_.preflight_failures.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("conn {} from {}: counting {} for its percent budget failed: {}", id_, peer_, ns,
+                   total.error);
+    }
+  }
+  const auto now = policy::Clock::now();  // after those counts: they are fresh
   stage.plan = policy::plan_admission(
       pol, info, identity_,
       [&](const std::string& key, std::int64_t limit) -> std::optional<std::int64_t> {
@@ -782,7 +800,10 @@ asio::awaitable<void> Session::measure_filters(policy::CommandInfo& info, Budget
     if (fresh) {
       total->second = co_await measure({&target, nullptr, 0});
       if (closed_) co_return;
-      if (total->second.count) stage.counted[{&target, nullptr}] = {total->second, 0};
+      if (total->second.count) {
+        stage.counted[{&target, nullptr}] = {total->second, 0};
+        services_.collection_sizes.put(target.ns, *total->second.count, policy::Clock::now());
+      }
     }
     policy::MeasuredShare share;
     if (!total->second.count) {

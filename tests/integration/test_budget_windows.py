@@ -5,9 +5,10 @@ Each window is its own breaker, named `rule:ns@per`; a command must fit
 every window, and the one that says no is named in the refusal. What the
 server really kept is always counted over a direct connection.
 
-The collection sizes percent windows are a share of are filled in by the
-proxy's own count; here only the outcome of a size not known yet is
-exercised (the rule's on_preflight_error decides).
+The collection sizes percent windows are a share of are counted by the
+proxy (on the client's connection, at most once a minute per namespace);
+a size that cannot be counted leaves the rule's on_preflight_error to
+decide.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import textwrap
 
 import pytest
 
+from fake_upstream import FakeUpstream
 from harness import PROXY_BIN
 from hold_helpers import GuardedProxy
 from test_budgets import direct, expect_budget_block, seed  # noqa: F401  (direct: a fixture)
@@ -164,19 +166,50 @@ def test_a_percent_window_validates(tmp_path):
     assert f"{path}:6:44: limit.group_by differs from line 5" in out, out
 
 
-@pytest.mark.parametrize("on_error", ["block", "allow"])
-def test_a_percent_window_of_unknown_size_follows_on_preflight_error(backend, direct, on_error):
+def test_a_percent_window_is_a_share_of_the_collection(backend, direct):
+    """50% per hour of a 20-document collection is 10 documents; the size is
+    counted by the proxy once and then believed for a minute."""
     database = direct.fresh("windows_pct")
     seed(direct, database, 20)
-    rules = windows_policy(database, "[{documents: 10, per: 1m}, {percent: 50, per: 1h, "
-                                     f"on_preflight_error: {on_error}}}]")
+    rules = windows_policy(database, "[{documents: 100, per: 1m}, {percent: 50, per: 1h}]")
     with GuardedProxy(backend.upstream, rules) as gp:
         coll = gp.client()[database].c
-        minute = f"windows:{database}.c@1m"
+        before = gp.admin.metrics().get("mongoguard_preflight_counts_total", 0)
+        for i in range(10):
+            assert coll.delete_one({"_id": i}).deleted_count == 1
+        # The collection was counted once, not once per delete.
+        assert gp.admin.metrics().get("mongoguard_preflight_counts_total", 0) == before + 1
+        expect_budget_block(lambda: coll.delete_one({"_id": 10}), "windows",
+                            f"budget of 10 documents (50% of {database}.c) per 1h spent")
+        assert direct[database].c.count_documents({}) == 10
+        hour = gp.admin.breaker(f"windows:{database}.c@1h")
+        assert hour and hour["limit"] == 10 and hour["tripped"], hour
+
+
+@pytest.mark.parametrize("on_error", ["block", "allow"])
+def test_a_percent_window_whose_size_cannot_be_counted_follows_on_preflight_error(on_error):
+    """A backend whose count fails (a scripted one: no real server refuses a
+    plain count): the rule's on_preflight_error decides, and a refused delete
+    never reaches the server."""
+    deletes = []
+
+    def count(msg, conn):
+        return [conn.server.reply(msg, {"ok": 0.0, "errmsg": "count is broken here", "code": 1})]
+
+    def delete(msg, conn):
+        deletes.append(msg)
+        n = len(msg.body.get("deletes") or msg.sequences.get("deletes") or [])
+        return [conn.server.reply(msg, {"n": n, "ok": 1.0})]
+
+    rules = windows_policy("pctfake", "[{documents: 10, per: 1m}, {percent: 50, per: 1h, "
+                                      f"on_preflight_error: {on_error}}}]")
+    with FakeUpstream({"count": count, "delete": delete}) as fake, \
+            GuardedProxy(fake.uri, rules) as gp:
+        coll = gp.client()["pctfake"].c
         if on_error == "block":
             expect_budget_block(lambda: coll.delete_one({"_id": 0}), "windows",
-                                f"the size of {database}.c is unknown")
-            assert direct[database].c.count_documents({}) == 20
+                                "the size of pctfake.c is unknown")
+            assert deletes == [], "a refused delete reached the server"
             assert gp.admin.breakers() == [], "nothing was counted"
         else:
             # Allowed: the percent window is not counted, the minute window is.
@@ -184,8 +217,8 @@ def test_a_percent_window_of_unknown_size_follows_on_preflight_error(backend, di
                 assert coll.delete_one({"_id": i}).deleted_count == 1
             expect_budget_block(lambda: coll.delete_one({"_id": 10}), "windows",
                                 "budget of 10 documents per 1m spent")
-            assert direct[database].c.count_documents({}) == 10
-            assert [b["name"] for b in gp.admin.breakers()] == [minute]
+            assert len(deletes) == 10
+            assert [b["name"] for b in gp.admin.breakers()] == ["windows:pctfake.c@1m"]
 
 
 def test_two_proxies_share_an_hour_window(backend, redis, direct):  # noqa: F811
