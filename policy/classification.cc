@@ -60,7 +60,7 @@ void Classification::add_statement(std::size_t index, const Statement& s) {
   if (unfiltered) t.filter = FilterShape::kUnfiltered;
   ++t.statements;
   ++(s.multi ? t.multi_statements : t.single_statements);
-  if (s.multi) t.multi.push_back(multi_statement(s));
+  (s.multi ? t.multi : t.singles).push_back(multi_statement(s));
   t.upsert = t.upsert || s.upsert;
   if (!have_first_statement_) {
     have_first_statement_ = true;
@@ -94,6 +94,7 @@ void Classification::absorb(const CommandInfo& nested, Operation op) {
     }
     t.statements += n.statements;
     t.multi.insert(t.multi.end(), n.multi.begin(), n.multi.end());
+    t.singles.insert(t.singles.end(), n.singles.begin(), n.singles.end());
     t.single_statements += n.single_statements;
     t.multi_statements += n.multi_statements;
     t.upsert = t.upsert || n.upsert;

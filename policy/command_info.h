@@ -108,6 +108,9 @@ struct Target {
   // Every statement counted in multi_statements that has a filter to
   // measure, in command order. A whole-namespace operation has none.
   std::vector<MultiStatement> multi;
+  // The statements limited to one document, likewise: many of them in one
+  // command can still touch every document (measured "unfiltered").
+  std::vector<MultiStatement> singles;
   std::optional<MeasuredShare> measured;
   // Relaxed extended JSON of that filter, with every value replaced by its
   // type ("redacted") or as sent; "" when there is no filter.

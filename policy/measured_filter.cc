@@ -19,7 +19,11 @@ std::vector<std::uint8_t> union_of(const std::vector<const MultiStatement*>& sta
     bson_t filter;
     char key[16];
     std::snprintf(key, sizeof key, "%d", i++);
-    if (bson_init_static(&filter, s->filter.data(), s->filter.size())) {
+    if (s->filter.empty()) {
+      // No filter: every document.
+      bson_t empty = BSON_INITIALIZER;
+      bson_append_document(&array, key, -1, &empty);
+    } else if (bson_init_static(&filter, s->filter.data(), s->filter.size())) {
       bson_append_document(&array, key, -1, &filter);
     }
   }
@@ -78,11 +82,18 @@ std::string unstable_filter(const std::vector<std::uint8_t>& filter) {
 
 std::vector<FilterCount> plan_filter_counts(const Policy& policy, const CommandInfo& info,
                                             const Identity& who, Action action, Action would) {
-  std::vector<FilterCount> out;
+  // Per namespace: the targets some rule asks to measure, with their rules.
+  struct Asked {
+    std::vector<std::size_t> targets;
+    std::vector<UnfilteredMeasure> rules;
+    std::int64_t fewest = -1;  // the smallest floor among those rules
+  };
+  std::map<std::string, Asked> asked;
   for (std::size_t t = 0; t < info.targets.size(); ++t) {
     const Target& target = info.targets[t];
     // Syntactically unfiltered already, or nothing that selects by filter.
-    if (target.filter != FilterShape::kFiltered || target.multi.empty()) continue;
+    if (target.filter != FilterShape::kFiltered) continue;
+    if (target.multi.empty() && target.singles.empty()) continue;
     std::vector<UnfilteredMeasure> asking;
     bool exempt = false;
     for (const auto& rule : policy.rules) {
@@ -97,18 +108,46 @@ std::vector<FilterCount> plan_filter_counts(const Policy& policy, const CommandI
       if (rule_matches_but_filter(rule, target, who)) asking.push_back(rule.unfiltered);
     }
     if (exempt || asking.empty()) continue;
+    auto& a = asked[target.ns];
+    a.targets.push_back(t);
+    for (const auto& r : asking) {
+      a.rules.push_back(r);
+      if (a.fewest < 0 || r.min_documents < a.fewest) a.fewest = r.min_documents;
+    }
+  }
+  std::vector<FilterCount> out;
+  for (auto& [ns, a] : asked) {
+    // Every statement of the command on this namespace, whatever its
+    // operation: the documents an earlier update marks are the ones it
+    // matched before, so the union of all filters, counted before any of
+    // them runs, is what the command touches in all.
+    std::map<std::vector<std::uint8_t>, std::vector<const MultiStatement*>> by_options;
+    std::int64_t multi = 0, singles = 0;
+    for (const auto& target : info.targets) {
+      if (target.ns != ns) continue;
+      for (const auto& s : target.multi) by_options[s.options].push_back(&s);
+      for (const auto& s : target.singles) by_options[s.options].push_back(&s);
+      multi += target.multi_statements;
+      singles += static_cast<std::int64_t>(target.singles.size());
+    }
+    // A few one-document statements cannot reach any floor: not counted.
+    if (multi == 0 && singles <= a.fewest) continue;
     // One count per collation/hint: a union of filters is only one filter
     // when they are matched the same way.
-    std::map<std::vector<std::uint8_t>, std::vector<const MultiStatement*>> by_options;
-    for (const auto& statement : target.multi) by_options[statement.options].push_back(&statement);
     for (const auto& [options, statements] : by_options) {
       FilterCount count;
-      count.target = t;
-      count.rules = asking;
+      count.target = a.targets.front();
+      count.targets = a.targets;
+      count.rules = a.rules;
       count.statement.options = options;
+      if (multi == 0) count.most = static_cast<std::int64_t>(statements.size());
       if (statements.size() == 1) {
-        count.single = statements.front();
         count.statement.filter = statements.front()->filter;
+        const auto& only = info.targets[a.targets.front()];
+        if (by_options.size() == 1 && multi == 1 && a.targets.size() == 1 &&
+            only.multi.size() == 1 && statements.front() == &only.multi.front()) {
+          count.single = statements.front();
+        }
       } else {
         count.statement.filter = union_of(statements);
       }

@@ -31,16 +31,21 @@ namespace mongoguard::policy {
 // refuse or hold it, never guess).
 std::string unstable_filter(const std::vector<std::uint8_t>& filter);
 
-// One count the session must run for one target.
+// One count the session must run for one namespace.
 struct FilterCount {
-  std::size_t target = 0;  // index into CommandInfo::targets
-  // What to count: the filter of the target's multi statements that share
-  // one collation and hint, as one filter ({$or: [each]} for several: the
+  std::size_t target = 0;            // the first of `targets`
+  std::vector<std::size_t> targets;  // indices into CommandInfo::targets it judges
+  // What to count: the filters of every statement of the command on that
+  // namespace (deletes, updates, one-document ones too) that share one
+  // collation and hint, as one filter ({$or: [each]} for several: the
   // documents the command would touch in all).
   MultiStatement statement;
-  // The target's statement itself when it is the only one counted here: a
-  // budget measuring the same statement reuses this count.
+  // The statement itself when it is the namespace's only one: a budget
+  // measuring the same statement reuses this count.
   const MultiStatement* single = nullptr;
+  // When every statement counted is limited to one document: at most this
+  // many are touched, whatever the count (-1: no such bound).
+  std::int64_t most = -1;
   std::vector<UnfilteredMeasure> rules;  // the thresholds of the rules that ask
 };
 

@@ -818,6 +818,11 @@ asio::awaitable<void> Session::measure_filters(policy::CommandInfo& info, Budget
       } else {
         share.affected = *got.count;
         share.capped = *got.count >= cap;
+        if (planned.most >= 0 && share.affected >= planned.most) {
+          // One document per statement: no more than there are statements.
+          share.affected = planned.most;
+          share.capped = false;
+        }
         if (planned.single) stage.counted[{&target, planned.single}] = {got, cap};
       }
     }
@@ -829,10 +834,13 @@ asio::awaitable<void> Session::measure_filters(policy::CommandInfo& info, Budget
       spdlog::debug("conn {} filter on {}: {}{} of {} documents", id_, target.ns,
                     share.capped ? "at least " : "", share.affected, share.total);
     }
-    if (target.measured) {
-      policy::add_share(*target.measured, share);
-    } else {
-      target.measured = std::move(share);
+    for (const auto t : planned.targets) {
+      auto& judged = info.targets[t];
+      if (judged.measured) {
+        policy::add_share(*judged.measured, share);
+      } else {
+        judged.measured = share;
+      }
     }
   }
 }

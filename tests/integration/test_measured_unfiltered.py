@@ -155,6 +155,57 @@ def test_statements_that_split_the_collection_are_counted_together(client, direc
     intact(direct, db)
 
 
+def test_many_one_document_statements_are_counted_together(client, direct, db):
+    """500 statements of limit 1 whose filter matches everything: one command
+    that empties the collection one document at a time."""
+    flt = {"n": {"$gte": -1e308}}
+    with pytest.raises(OperationFailure) as caught:
+        client[db].command({"delete": "c", "deletes": [{"q": flt, "limit": 1}] * SIZE})
+    assert caught.value.code == 13
+    assert "500 of 500 documents (100.0%)" in str(caught.value), caught.value
+    with pytest.raises(OperationFailure) as caught:
+        client[db].c.bulk_write([pymongo.DeleteOne(flt)] * SIZE)
+    assert "500 of 500 documents" in str(caught.value), caught.value
+    intact(direct, db)
+
+
+def test_one_document_statements_by_id_pass(client, direct, db):
+    """A bulk of deletes by _id, the ordinary shape of many statements: 100 of 500."""
+    result = client[db].c.bulk_write([pymongo.DeleteOne({"_id": i}) for i in range(100)])
+    assert result.deleted_count == 100
+    assert direct[db].c.count_documents({}) == SIZE - 100
+
+
+def test_a_small_table_of_one_document_updates_is_refused(client, direct):
+    name = unique_db("mu")
+    try:
+        fill(direct, name, "small", 50)
+        flt = {"touched": {"$ne": True}}
+        message = expect_blocked(lambda: client[name].command(
+            {"update": "small", "updates": [{"q": flt, "u": {"$set": {"touched": True}}}] * 50}),
+            "no-unfiltered-update")
+        assert "50 of 50 documents (100.0%)" in message, message
+        assert direct[name].small.count_documents({"touched": True}) == 0
+    finally:
+        direct.drop_database(name)
+
+
+def test_an_update_then_a_delete_on_one_namespace_are_counted_together(client, direct, db):
+    """bulkWrite (8.0): an update marks 88%, a delete takes the marked and the
+    rest. Counted before either runs, the union of their filters is what the
+    command touches: the whole collection."""
+    with pytest.raises(OperationFailure) as caught:
+        client.admin.command({"bulkWrite": 1, "nsInfo": [{"ns": f"{db}.c"}], "ops": [
+            {"update": 0, "filter": {"n": {"$lt": 440}}, "updateMods": {"$set": {"doomed": True}},
+             "multi": True},
+            {"delete": 0, "filter": {"$or": [{"doomed": True}, {"n": {"$gte": 440}}]},
+             "multi": True}]})
+    assert caught.value.code == 13
+    assert "500 of 500 documents" in str(caught.value), caught.value
+    intact(direct, db)
+    assert direct[db].c.count_documents({"doomed": True}) == 0
+
+
 def test_unacknowledged_write_is_dropped(guard, direct, db):
     c = guard.client(w=0)
     c[db].c.delete_many({"n": {"$gte": -1e308}})

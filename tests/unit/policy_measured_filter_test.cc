@@ -163,6 +163,43 @@ TEST(MeasuredFilter, FiltersOnTheClockOrChanceAreUnstable) {
   }
 }
 
+TEST(MeasuredFilter, ManyOneDocumentStatementsAreCountedUpToTheirNumber) {
+  Policy p;
+  p.rules.push_back(unfiltered_rule("no-unfiltered"));
+  auto deletes = [](int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out += std::string(i ? "," : "") + R"({"q": {"n": 1}, "limit": 1})";
+    return command(R"({"delete": "c", "deletes": [)" + out + "]}");
+  };
+  auto info = deletes(11);
+  auto counts = plan_filter_counts(p, info, Identity{}, Action::kAllow, Action::kAllow);
+  ASSERT_EQ(counts.size(), 1u) << "11 one-document statements can pass the floor of 10";
+  EXPECT_EQ(counts[0].most, 11);
+  EXPECT_EQ(counts[0].single, nullptr);
+  // Ten cannot: not counted at all.
+  EXPECT_TRUE(
+      plan_filter_counts(p, deletes(10), Identity{}, Action::kAllow, Action::kAllow).empty());
+}
+
+TEST(MeasuredFilter, EveryStatementOnANamespaceIsOneUnionAcrossOperations) {
+  Policy p;
+  Rule deletes = unfiltered_rule("no-unfiltered-delete");
+  deletes.operations.add(Operation::kDelete);
+  p.rules.push_back(deletes);
+  auto info = command(R"({"bulkWrite": 1, "nsInfo": [{"ns": "app.c"}], "ops": [
+      {"update": 0, "filter": {"n": {"$lt": 440}}, "updateMods": {"$set": {"d": true}}, "multi": true},
+      {"delete": 0, "filter": {"d": true}, "multi": true}]})");
+  auto counts = plan_filter_counts(p, info, Identity{}, Action::kAllow, Action::kAllow);
+  ASSERT_EQ(counts.size(), 1u);
+  bson_t filter;
+  ASSERT_TRUE(bson_init_static(&filter, counts[0].statement.filter.data(),
+                               counts[0].statement.filter.size()));
+  char* json = bson_as_relaxed_extended_json(&filter, nullptr);
+  EXPECT_NE(std::string(json).find(R"({ "n" : { "$lt" : 440 } })"), std::string::npos) << json;
+  EXPECT_NE(std::string(json).find(R"({ "d" : true })"), std::string::npos) << json;
+  bson_free(json);
+}
+
 TEST(MeasuredFilter, SharesOfOneTargetAddUp) {
   MeasuredShare into{200, 500, false, ""};
   add_share(into, {260, 500, false, ""});
