@@ -452,18 +452,35 @@ bool iter_only_id(const bson_iter_t* it) {
   return detail::as_document(it, &doc) && only_id(&doc);
 }
 
+// The new document of $replaceWith/$replaceRoot erases when it keeps
+// nothing but _id, written as is ({_id: "$_id"}, {}) or as a constant
+// ({$literal: {}}).
+bool new_root_erases(const bson_iter_t* root) {
+  if (iter_only_id(root)) return true;
+  bson_t doc;
+  bson_iter_t literal;
+  if (!detail::as_document(root, &doc) || !detail::find(&doc, "$literal", &literal)) return false;
+  bson_iter_t it;
+  std::size_t keys = 0;
+  if (bson_iter_init(&it, &doc)) {
+    while (bson_iter_next(&it)) ++keys;
+  }
+  return keys == 1 && iter_only_id(&literal);
+}
+
 // One pipeline stage that leaves only _id: {$replaceWith: {}} /
-// {$replaceRoot: {newRoot: {_id: ...}}}, or {$project: {_id: 1}}.
+// {$replaceRoot: {newRoot: {_id: ...}}}, a new root of constants, or
+// {$project: {_id: 1}}.
 bool stage_erases(const bson_t& stage) {
   bson_iter_t it;
   if (!bson_iter_init(&it, &stage) || !bson_iter_next(&it)) return false;
   const std::string_view name = bson_iter_key(&it);
-  if (name == "$replaceWith") return iter_only_id(&it);
+  if (name == "$replaceWith") return new_root_erases(&it);
   if (name == "$replaceRoot") {
     bson_t spec;
     bson_iter_t root;
     return detail::as_document(&it, &spec) && detail::find(&spec, "newRoot", &root) &&
-           iter_only_id(&root);
+           new_root_erases(&root);
   }
   if (name == "$project") {
     bson_t spec;

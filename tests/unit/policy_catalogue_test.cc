@@ -314,6 +314,9 @@ TEST(ErasingReplacement, OnlyIdLeft) {
   EXPECT_TRUE(erasing(R"({"u": [{"$replaceWith": {}}]})"));
   EXPECT_TRUE(erasing(R"({"u": [{"$set": {"a": 1}}, {"$replaceRoot": {"newRoot": {"_id": 1}}}]})"));
   EXPECT_TRUE(erasing(R"({"u": [{"$project": {"_id": 1}}]})"));
+  EXPECT_TRUE(erasing(R"({"u": [{"$replaceWith": {"$literal": {}}}]})"));
+  EXPECT_TRUE(erasing(R"({"u": [{"$replaceRoot": {"newRoot": {"$literal": {"_id": 7}}}}]})"));
+  EXPECT_FALSE(erasing(R"({"u": [{"$replaceWith": {"$literal": {"a": 1}}}]})"));
   EXPECT_FALSE(erasing(R"({"u": {"_id": 1, "a": 2}})"));
   EXPECT_FALSE(erasing(R"({"u": {"a": 2}})"));
   EXPECT_FALSE(erasing(R"({"u": {"$set": {"a": 1}}})"));
