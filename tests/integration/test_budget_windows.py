@@ -249,3 +249,34 @@ def test_two_proxies_share_an_hour_window(backend, redis, direct):  # noqa: F811
         assert direct[database].c.count_documents({}) == 22
     finally:
         fleet.stop()
+
+
+def test_two_proxies_share_a_day_and_a_percent_window(backend, redis, direct):  # noqa: F811
+    """Every window kind is one shared window in fleet mode: a day window and
+    a percent window (20% of 30 documents = 6), each proxy sizing it from its
+    own count of the same collection."""
+    database = direct.fresh("fleet_pct")
+    direct[database].c.insert_many([{"_id": i} for i in range(30)])
+    fleet = Fleet(backend, redis, database, 0, "block",
+                  limit="[{documents: 100, per: 1d}, {percent: 20, per: 1h}]", proxies=2)
+    try:
+        a, b = (client[database].c for client in fleet.clients)
+        # Each proxy counts the collection once (30 documents) and believes
+        # that for a minute; a delete of nothing settles at 0.
+        for coll in (a, b):
+            assert coll.delete_one({"_id": -1}).deleted_count == 0
+        for i in range(6):
+            assert (a if i % 2 == 0 else b).delete_one({"_id": i}).deleted_count == 1
+        for coll in (a, b):
+            expect_budget_block(lambda: coll.delete_one({"_id": 6}), "fleet-budget",
+                                f"budget of 6 documents (20% of {database}.c) per 1h spent")
+        assert direct[database].c.count_documents({}) == 24
+        day = f"fleet-budget:{database}.c@1d"
+        hour = f"fleet-budget:{database}.c@1h"
+        for p in fleet.proxies:
+            shown = {x["name"]: x for x in p.admin.breakers()}
+            assert shown[hour]["used"] == 6 and shown[hour]["limit"] == 6, shown
+            assert shown[hour]["tripped"], shown
+            assert shown[day]["used"] == 6 and not shown[day]["tripped"], shown
+    finally:
+        fleet.stop()
