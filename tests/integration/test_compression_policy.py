@@ -118,7 +118,12 @@ class Tap:
 
 @pytest.fixture
 def fake():
-    f = FakeUpstream()
+    def count(msg, conn):
+        # The proxy measures a multi statement's filter under filter: unfiltered
+        # (the collection, then the filter): a selective one, 1 of 100.
+        return [conn.server.reply(msg, {"n": 1 if msg.body.get("query") else 100, "ok": 1.0})]
+
+    f = FakeUpstream({"count": count})
     yield f
     f.stop()
 
