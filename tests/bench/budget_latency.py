@@ -3,13 +3,15 @@ backend (FerretDB), directly and through mongoguard with a budget rule that
 never trips (so every operation is reserved, measured where it has to be,
 forwarded and settled), interleaved in rounds.
 
-    python tests/bench/budget_latency.py [--rounds 5] [--ops 200] [--out build/bench/budget.json]
+    python tests/bench/budget_latency.py [--rounds 5] [--ops 200] [--unfiltered] [--out build/bench/budget.json]
 
 Per round and contender: `--ops` delete_one by _id (one reservation, no
 measurement) and `--ops` delete_many of one document by a range filter (a
 multi statement: one capped count first, then the delete). Each deleted
 document is put back with an insert that is not timed. Prints medians of
 the per-operation latency and the difference through the proxy.
+`--unfiltered` adds a `filter: unfiltered` rule: delete_many then also
+counts the collection, and its filter count serves both rules.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ rules:
     action: hold
 """
 
+UNFILTERED_RULE = """
+  - name: bench-unfiltered
+    match: { namespace: "bench.*", operations: [delete], filter: unfiltered }
+    action: block
+"""
+
 
 def timed(client: MongoClient, ops: int) -> dict[str, list[float]]:
     coll = client.bench.c
@@ -58,6 +66,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--ops", type=int, default=200)
+    ap.add_argument("--unfiltered", action="store_true",
+                    help="add a filter: unfiltered rule (measured delete_many)")
     ap.add_argument("--out", default=str(ROOT / "build/bench/budget.json"))
     args = ap.parse_args()
     backend = Backend()
@@ -67,7 +77,7 @@ def main() -> int:
         seed.bench.c.insert_many([{"_id": i, "x": i} for i in range(args.ops)])
         with tempfile.TemporaryDirectory() as tmp:
             policy = pathlib.Path(tmp) / "policy.yaml"
-            policy.write_text(POLICY)
+            policy.write_text(POLICY + (UNFILTERED_RULE if args.unfiltered else ""))
             with ProxyProcess(backend.upstream, "--config", str(policy)) as proxy:
                 clients = {"direct": MongoClient(backend.uri, maxPoolSize=1),
                            "mongoguard": MongoClient(proxy.uri, maxPoolSize=1)}
