@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "proxy/tls.h"
+#include "proxy/net/tls.h"
 
 namespace mongoguard::proxy {
 

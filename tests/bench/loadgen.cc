@@ -34,7 +34,7 @@
 #include <vector>
 
 #include "bson/wire.h"
-#include "proxy/asio.h"  // first: <utility> before Asio's awaitable.hpp
+#include "proxy/net/asio.h"  // first: <utility> before Asio's awaitable.hpp
 
 namespace {
 

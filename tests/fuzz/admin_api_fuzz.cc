@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/admin_http.h"
+#include "proxy/admin/http.h"
 
 namespace proxy = mongoguard::proxy;
 namespace policy = mongoguard::policy;

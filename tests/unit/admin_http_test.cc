@@ -1,10 +1,10 @@
 // The admin API without sockets: path decoding, token checks, and every
 // endpoint through handle_admin_request against real registries.
-#include "proxy/admin_http.h"
-
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+
+#include "proxy/admin/http.h"
 
 namespace mongoguard::proxy {
 namespace {

@@ -1,10 +1,9 @@
 // Shapes and sentences shared by the admin API and the webhooks, the
 // webhook URL parser and the ctl helpers.
-#include "proxy/admin_json.h"
-
 #include <gtest/gtest.h>
 
-#include "proxy/ctl.h"
+#include "proxy/cli/ctl.h"
+#include "proxy/observe/json.h"
 
 namespace mongoguard::proxy {
 namespace {

@@ -2,7 +2,7 @@
 // HTTPS and a token, and raw HTTP bytes answered as the listener would.
 #include <gtest/gtest.h>
 
-#include "proxy/admin_http.h"
+#include "proxy/admin/http.h"
 
 namespace mongoguard::proxy {
 namespace {

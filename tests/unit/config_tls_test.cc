@@ -13,7 +13,7 @@
 #include <string>
 
 #include "config/config.h"
-#include "proxy/tls.h"
+#include "proxy/net/tls.h"
 
 namespace mongoguard::config {
 namespace {

@@ -2,7 +2,7 @@
 // Redis URL, key names, the RESP encoding and decoding hiredis does for us,
 // and reading the budget scripts' answers. The scripts themselves run
 // against a real redis-server in tests/integration/test_fleet.py.
-#include "proxy/fleet.h"
+#include "proxy/fleet/fleet.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <string>
 
 #include "config/config.h"
-#include "proxy/redis.h"
+#include "proxy/fleet/redis.h"
 
 namespace mongoguard {
 namespace {

@@ -19,7 +19,7 @@
 #include "policy/command_info.h"
 #include "policy/identity.h"
 #include "policy/policy.h"
-#include "proxy/metrics.h"
+#include "proxy/observe/metrics.h"
 
 namespace mongoguard::policy {
 namespace {

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
 #include "config/config.h"
-#include "proxy/endpoint.h"
-#include "proxy/options.h"
+#include "proxy/cli/options.h"
+#include "proxy/net/endpoint.h"
 
 namespace mongoguard::proxy {
 namespace {

@@ -15,7 +15,7 @@
 #include "policy/command_info.h"
 #include "policy/policy.h"
 #include "policy/reply_facts.h"
-#include "proxy/decision_log.h"
+#include "proxy/observe/decision_log.h"
 
 namespace mongoguard::proxy {
 

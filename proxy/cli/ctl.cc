@@ -1,4 +1,4 @@
-#include "proxy/ctl.h"
+#include "proxy/cli/ctl.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -8,8 +8,8 @@
 #include <optional>
 #include <sstream>
 
-#include "proxy/admin_json.h"
-#include "proxy/asio.h"
+#include "proxy/net/asio.h"
+#include "proxy/observe/json.h"
 
 // clang-format off
 #include <boost/beast/core.hpp>

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "config/config.h"
-#include "proxy/asio.h"
+#include "proxy/net/asio.h"
 // clang-format off
 #include <boost/asio/ssl.hpp>
 // clang-format on

@@ -9,7 +9,7 @@
 
 #include "policy/budget.h"
 #include "policy/holds.h"
-#include "proxy/asio.h"
+#include "proxy/net/asio.h"
 
 namespace mongoguard::proxy {
 

@@ -1,4 +1,4 @@
-#include "proxy/tools.h"
+#include "proxy/cli/tools.h"
 
 #include <bson/bson.h>
 

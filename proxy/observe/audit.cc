@@ -1,4 +1,4 @@
-#include "proxy/audit.h"
+#include "proxy/observe/audit.h"
 
 #include <spdlog/spdlog.h>
 

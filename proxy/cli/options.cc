@@ -1,4 +1,4 @@
-#include "proxy/options.h"
+#include "proxy/cli/options.h"
 
 #include <charconv>
 #include <string_view>

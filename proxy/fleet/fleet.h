@@ -35,9 +35,9 @@
 #include "config/config.h"
 #include "policy/budget.h"
 #include "policy/holds.h"
-#include "proxy/asio.h"
-#include "proxy/metrics.h"
-#include "proxy/notifier.h"
+#include "proxy/net/asio.h"
+#include "proxy/observe/metrics.h"
+#include "proxy/observe/notifier.h"
 
 namespace mongoguard::proxy {
 

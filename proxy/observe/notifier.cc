@@ -1,4 +1,4 @@
-#include "proxy/notifier.h"
+#include "proxy/observe/notifier.h"
 
 #include <spdlog/spdlog.h>
 
@@ -9,7 +9,7 @@
 #include <deque>
 #include <map>
 
-#include "proxy/admin_json.h"
+#include "proxy/observe/json.h"
 
 namespace mongoguard::proxy {
 

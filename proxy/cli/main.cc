@@ -8,13 +8,13 @@
 #include <vector>
 
 #include "config/config.h"
-#include "proxy/admin_http.h"
-#include "proxy/ctl.h"
-#include "proxy/endpoint.h"
-#include "proxy/options.h"
+#include "proxy/admin/http.h"
+#include "proxy/cli/ctl.h"
+#include "proxy/cli/options.h"
+#include "proxy/cli/tools.h"
+#include "proxy/net/endpoint.h"
+#include "proxy/net/tls.h"
 #include "proxy/server.h"
-#include "proxy/tls.h"
-#include "proxy/tools.h"
 
 namespace {
 

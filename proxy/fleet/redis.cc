@@ -1,4 +1,4 @@
-#include "proxy/redis.h"
+#include "proxy/fleet/redis.h"
 
 #include <hiredis/hiredis.h>
 

@@ -1,4 +1,4 @@
-#include "proxy/endpoint.h"
+#include "proxy/net/endpoint.h"
 
 #include <charconv>
 

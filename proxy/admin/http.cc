@@ -1,4 +1,4 @@
-#include "proxy/admin_http.h"
+#include "proxy/admin/http.h"
 
 #include <spdlog/spdlog.h>
 
@@ -12,9 +12,9 @@
 #include <map>
 #include <sstream>
 
-#include "proxy/admin_json.h"
-#include "proxy/admin_page.h"
-#include "proxy/fleet_admin.h"
+#include "proxy/admin/fleet_admin.h"
+#include "proxy/admin/page.h"
+#include "proxy/observe/json.h"
 
 namespace mongoguard::proxy {
 

@@ -1,4 +1,4 @@
-#include "proxy/fleet_admin.h"
+#include "proxy/admin/fleet_admin.h"
 
 #include <spdlog/spdlog.h>
 
@@ -6,7 +6,7 @@
 #include <cmath>
 #include <map>
 
-#include "proxy/admin_json.h"
+#include "proxy/observe/json.h"
 
 namespace mongoguard::proxy {
 

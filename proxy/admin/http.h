@@ -13,10 +13,10 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/admin_state.h"
-#include "proxy/asio.h"
-#include "proxy/endpoint.h"
-#include "proxy/tls.h"
+#include "proxy/admin/state.h"
+#include "proxy/net/asio.h"
+#include "proxy/net/endpoint.h"
+#include "proxy/net/tls.h"
 
 namespace mongoguard::proxy {
 

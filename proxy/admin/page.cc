@@ -1,4 +1,4 @@
-#include "proxy/admin_page.h"
+#include "proxy/admin/page.h"
 
 namespace mongoguard::proxy {
 

@@ -7,9 +7,9 @@
 
 #include "policy/budget.h"
 #include "policy/holds.h"
-#include "proxy/decision_log.h"
-#include "proxy/metrics.h"
-#include "proxy/notifier.h"
+#include "proxy/observe/decision_log.h"
+#include "proxy/observe/metrics.h"
+#include "proxy/observe/notifier.h"
 
 namespace mongoguard::proxy {
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "proxy/admin_http.h"
-#include "proxy/fleet.h"
+#include "proxy/admin/http.h"
+#include "proxy/fleet/fleet.h"
 
 namespace mongoguard::proxy {
 

@@ -1,11 +1,11 @@
-#include "proxy/fleet.h"
+#include "proxy/fleet/fleet.h"
 
 #include <spdlog/spdlog.h>
 
 #include <random>
 
-#include "proxy/admin_json.h"
-#include "proxy/redis.h"
+#include "proxy/fleet/redis.h"
+#include "proxy/observe/json.h"
 
 namespace mongoguard::proxy {
 

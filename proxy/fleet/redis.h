@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "config/config.h"
-#include "proxy/asio.h"
+#include "proxy/net/asio.h"
 
 namespace mongoguard::proxy {
 

@@ -1,4 +1,4 @@
-#include "proxy/admin_json.h"
+#include "proxy/observe/json.h"
 
 #include <cctype>
 #include <cstdio>
