@@ -8,7 +8,8 @@
 #
 # TARGET is a fuzz target's short name (frame_decoder, classifier, ...);
 # without one, every tests/fuzz/<name>_fuzz.cc runs. A new target is a new
-# tests/fuzz/<name>_fuzz.cc with seeds in tests/fuzz/corpus/<name>/.
+# tests/fuzz/<name>_fuzz.cc (listed in tests/CMakeLists.txt) with seeds in
+# tests/fuzz/corpus/<name>/.
 # FUZZ_JOBS=N runs N targets at a time (default 1). The figures of each run
 # (executions, corpus size) end up in build-fuzz/stats/<target>.txt.
 set -euo pipefail
@@ -39,13 +40,9 @@ if ! command -v clang++ >/dev/null 2>&1; then
   apt-get install -y -qq clang libclang-rt-14-dev >/dev/null
 fi
 
-generator=()
-if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
-
-CC=clang CXX=clang++ cmake -S "${root}" -B "${build}" "${generator[@]}" \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DMONGOGUARD_FUZZ=ON -DMONGOGUARD_TESTS=OFF >/dev/null
-cmake --build "${build}" --target "${targets[@]/%/_fuzz}" -j 2
+build_targets=()
+for t in "${targets[@]}"; do build_targets+=(--target "${t}_fuzz"); done
+"${root}/scripts/build.sh" --preset fuzz "${build_targets[@]}"
 
 work="$(mktemp -d)"
 trap 'rm -rf "${work}"' EXIT

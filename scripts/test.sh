@@ -39,11 +39,7 @@ step "integration tests"
 .venv/bin/python -m pytest tests/integration -q -p no:cacheprovider --durations=10
 
 step "sanitizer build (ASan + UBSan, build-asan/)"
-asan_generator=()
-command -v ninja >/dev/null 2>&1 && asan_generator=(-G Ninja)
-cmake -S . -B build-asan "${asan_generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DMONGOGUARD_WERROR=ON -DMONGOGUARD_TESTS=ON -DMONGOGUARD_SANITIZE=address,undefined >/dev/null
-cmake --build build-asan -j "$(nproc)" >&2
+scripts/build.sh --preset asan
 
 # shellcheck source=scripts/sanitize_env.sh
 . scripts/sanitize_env.sh

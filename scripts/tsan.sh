@@ -14,11 +14,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 scripts/deps.sh test
-generator=()
-command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
-cmake -S . -B build-tsan "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DMONGOGUARD_WERROR=ON -DMONGOGUARD_TESTS=ON -DMONGOGUARD_SANITIZE=thread >/dev/null
-cmake --build build-tsan -j "$(nproc)" >&2
+scripts/build.sh --preset tsan
 
 # shellcheck source=scripts/sanitize_env.sh
 . scripts/sanitize_env.sh
