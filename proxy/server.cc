@@ -4,8 +4,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
-#include <cctype>
-#include <fstream>
+#include "config/token_file.h"
 
 namespace mongoguard::proxy {
 
@@ -234,11 +233,7 @@ std::string Server::read_token() const {
   const auto& path =
       settings_.admin_token_file ? settings_.admin_token_file : config->admin_token_file;
   if (!path) return {};
-  std::ifstream in(*path);
-  std::string token;
-  std::getline(in, token);
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-  return token;
+  return config::read_token_file(*path).token;  // empty (the API refuses) when refused
 }
 
 void Server::audit_operator_action(const std::string& action, const std::string& by,

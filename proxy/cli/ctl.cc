@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <optional>
-#include <sstream>
 
+#include "config/token_file.h"
+#include "proxy/cli/args.h"
 #include "proxy/net/asio.h"
 #include "proxy/observe/json.h"
 
@@ -242,16 +242,183 @@ void print_decisions(const json& data) {
   std::cout << format_table({"TIME", "VERDICT", "OPERATION", "RULE", "OUTCOME", "WHO"}, rows);
 }
 
-std::optional<std::string> read_token(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string token = ss.str();
-  const auto first = token.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return std::string();
-  const auto last = token.find_last_not_of(" \t\r\n");
-  return token.substr(first, last - first + 1);
+// The commands; those that take an argument name a hold (approve, reject)
+// or a breaker.
+struct Command {
+  const char* name;
+  bool takes_name;
+};
+constexpr Command kCommands[] = {
+    {"holds", false},     {"approve", true},   {"reject", true}, {"approve-all", true},
+    {"reject-all", true}, {"breakers", false}, {"grant", true},  {"reset", true},
+    {"decisions", false}, {"reload", false},
+};
+
+bool takes_name(const std::string& command) {
+  for (const auto& c : kCommands) {
+    if (command == c.name) return c.takes_name;
+  }
+  return false;
+}
+
+void add_options(CLI::App& app, CtlArgs& args) {
+  app.add_option("--admin", args.admin);
+  app.add_option("--token-file", args.token_file)->envname("MONGOGUARD_ADMIN_TOKEN_FILE");
+  app.add_option("--ca-file", args.ca_file)->envname("MONGOGUARD_ADMIN_CA_FILE");
+  app.add_option("--as", args.as)->envname("USER");
+  app.add_flag("--json", args.json);
+  for (const auto& c : kCommands) {
+    // Options of the whole line may follow the command.
+    auto* sub = app.add_subcommand(c.name)->fallthrough();
+    if (c.takes_name) sub->add_option("NAME", args.name);
+  }
+  auto* grant = app.get_subcommand("grant");
+  grant->add_option("--documents", args.documents);
+  grant->add_option("--minutes", args.minutes);
+  app.get_subcommand("decisions")->add_option("--limit", args.limit);
+  app.require_subcommand(0, 1);  // a second command is an extra word
+}
+
+// What is wrong with the line CLI11 accepted, in ctl's words; "" = nothing.
+std::string command_problem(const CLI::App& app, CtlArgs& args) {
+  if (auto option = first_unrecognised(app, true)) {
+    for (const auto* sub : app.get_subcommands(nullptr)) {
+      if (sub->get_option_no_throw(*option)) return *option + " goes with " + sub->get_name();
+    }
+    return "unknown option " + *option;
+  }
+  const auto extra = first_unrecognised(app);
+  const auto chosen = app.get_subcommands();
+  if (chosen.empty()) return extra ? "unknown command " + *extra : "no command given";
+  args.command = chosen.front()->get_name();
+  if (!takes_name(args.command)) return extra ? args.command + " takes no argument" : "";
+  if (extra || chosen.front()->count("NAME") != 1) {
+    return args.command + " needs exactly one argument";
+  }
+  return "";
+}
+
+// https://: the same URL shape as http:// over TLS, port 443 unless given.
+std::optional<Endpoint> admin_endpoint(const CtlArgs& args, std::string& error) {
+  Endpoint base;
+  base.ca_file = args.ca_file;
+  const std::string& admin = args.admin;
+  std::string as_http = admin;
+  constexpr std::string_view kHttps = "https://";
+  if (admin.size() > kHttps.size() &&
+      std::equal(kHttps.begin(), kHttps.end(), admin.begin(),
+                 [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+    base.https = true;
+    as_http = "http://" + admin.substr(kHttps.size());
+  }
+  auto url = proxy::parse_http_url(as_http);
+  if (!url) {
+    error = "--admin must be an http(s)://HOST:PORT URL, not " + admin;
+    return std::nullopt;
+  }
+  base.url = *url;
+  if (base.https) {
+    const std::string authority = as_http.substr(7, as_http.find_first_of("/?#", 7) - 7);
+    const auto bracket = authority.rfind(']');
+    if (authority.find(':', bracket == std::string::npos ? 0 : bracket) == std::string::npos) {
+      base.url.port = "443";
+    }
+  }
+  if (!base.https && !args.ca_file.empty() && std::getenv("MONGOGUARD_ADMIN_CA_FILE") == nullptr) {
+    error = "--ca-file goes with an https:// --admin URL";
+    return std::nullopt;
+  }
+  return base;
+}
+
+// grant's break-glass allowance into the request body.
+bool add_allowance(const CtlArgs& args, json& body, std::string& error) {
+  if (!args.documents && !args.minutes) {
+    error = "grant needs --documents N and/or --minutes T";
+    return false;
+  }
+  try {
+    std::size_t used = 0;
+    if (args.documents) {
+      const long long n = std::stoll(*args.documents, &used);
+      if (used != args.documents->size() || n <= 0) throw std::invalid_argument("documents");
+      body["documents"] = n;
+    }
+    if (args.minutes) {
+      const double t = std::stod(*args.minutes, &used);
+      if (used != args.minutes->size() || !(t > 0)) throw std::invalid_argument("minutes");
+      body["minutes"] = t;
+    }
+  } catch (const std::exception&) {
+    error = "--documents needs a positive integer, --minutes a positive number";
+    return false;
+  }
+  return true;
+}
+
+bool positive_integer(const std::string& text) {
+  return !text.empty() && text.find_first_not_of("0123456789") == std::string::npos &&
+         std::stoll(text.substr(0, 9)) != 0;
+}
+
+// The API's refusal on stderr (its message, and the lines of a failed reload).
+int refused(const Reply& reply, const json& data, bool raw) {
+  std::string message = "HTTP " + std::to_string(reply.status);
+  if (data.is_object() && data.contains("error")) message = field(data, "error");
+  std::fprintf(stderr, "mongoguard ctl: %s\n", message.c_str());
+  if (data.is_object() && data.contains("errors")) {
+    for (const auto& line : data["errors"]) std::fprintf(stderr, "%s\n", str(line).c_str());
+  }
+  if (raw && !data.is_discarded()) std::cout << data.dump(2) << "\n";
+  return kApiError;
+}
+
+void print_grant(const std::string& name, const json& data) {
+  const auto& b = data.value("breaker", json::object());
+  const auto& a = b.value("allowance", json::object());
+  std::cout << "breaker " << name << ": allowance " << field(a, "documents") << " document(s)";
+  if (a.contains("expires_in_seconds") && a["expires_in_seconds"].is_number()) {
+    std::cout << ", free passage for " << seconds_text(a["expires_in_seconds"]);
+  }
+  std::cout << "\n";
+}
+
+void print_result(const CtlArgs& args, const json& data) {
+  const auto& command = args.command;
+  if (command == "holds") {
+    print_holds(data);
+  } else if (command == "breakers") {
+    print_breakers(data);
+  } else if (command == "decisions") {
+    print_decisions(data);
+  } else if (command == "reload") {
+    std::cout << "configuration reloaded\n";
+  } else if (command == "approve" || command == "reject") {
+    std::cout << "hold " << field(data, "id") << " " << field(data, "outcome") << " by "
+              << field(data, "by") << "\n";
+  } else if (command == "approve-all" || command == "reject-all") {
+    std::cout << field(data, "resolved") << " hold(s) on " << args.name << " "
+              << field(data, "outcome") << " by " << field(data, "by") << "\n";
+  } else if (command == "reset") {
+    std::cout << "breaker " << args.name << " reset\n";
+  } else {
+    print_grant(args.name, data);
+  }
+}
+
+int answer(const CtlArgs& args, const Reply& reply) {
+  json data = json::parse(reply.body, nullptr, false);
+  if (reply.status < 200 || reply.status >= 300) return refused(reply, data, args.json);
+  if (data.is_discarded()) {
+    std::fprintf(stderr, "mongoguard ctl: the admin endpoint answered with something not JSON\n");
+    return kApiError;
+  }
+  if (args.json) {
+    std::cout << proxy::dump_json(data) << "\n";
+  } else {
+    print_result(args, data);
+  }
+  return kOk;
 }
 
 }  // namespace
@@ -298,206 +465,76 @@ std::string format_table(const std::vector<std::string>& header,
   return out;
 }
 
-int ctl_main(int argc, char** argv) {
-  std::string admin = "http://127.0.0.1:9901";
-  std::string token_file;
-  if (const char* env = std::getenv("MONGOGUARD_ADMIN_TOKEN_FILE"); env && *env) token_file = env;
-  std::string ca_file;
-  if (const char* env = std::getenv("MONGOGUARD_ADMIN_CA_FILE"); env && *env) ca_file = env;
-  if (token_file.empty()) token_file = "/etc/mongoguard/admin.token";
-  std::string as;
-  if (const char* user = std::getenv("USER"); user) as = user;
-  bool raw = false;
-  std::optional<std::string> documents, minutes, limit;
-  std::vector<std::string> words;
+proxy::CommandLine parse_ctl(int argc, const char* const* argv, CtlArgs& args, std::string& error) {
+  CLI::App app;
+  configure(app);
+  auto* help = app.add_flag("-h,--help");
+  add_options(app, args);
+  const auto failure = parse(app, argc, argv);
+  if (help->count() > 0) return proxy::CommandLine::kHelp;
+  if (failure) {
+    error = failure->option.empty() ? failure->message : failure->option + " needs a value";
+  } else {
+    error = command_problem(app, args);
+  }
+  return error.empty() ? proxy::CommandLine::kRun : proxy::CommandLine::kError;
+}
 
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::optional<std::string> inline_value;
-    if (arg.rfind("--", 0) == 0) {
-      if (auto eq = arg.find('='); eq != std::string::npos) {
-        inline_value = arg.substr(eq + 1);
-        arg = arg.substr(0, eq);
-      }
+std::optional<CtlRequest> build_request(const CtlArgs& args, std::string& error) {
+  const auto& command = args.command;
+  const bool names = takes_name(command);
+  if (names && args.as.empty()) {
+    error = "say who you are with --as NAME ($USER is unset)";
+    return std::nullopt;
+  }
+  json body = json::object();
+  if ((names || command == "reload") && !args.as.empty()) body["by"] = args.as;
+  CtlRequest request;
+  request.post = command != "holds" && command != "breakers" && command != "decisions";
+  if (!request.post || command == "reload") request.path = "/api/" + command;
+  if (command == "decisions" && args.limit) {
+    if (!positive_integer(*args.limit)) {
+      error = "--limit needs a positive integer";
+      return std::nullopt;
     }
-    auto value = [&](std::string& out) {
-      if (inline_value) {
-        out = *inline_value;
-        return true;
-      }
-      if (i + 1 >= argc) return false;
-      out = argv[++i];
-      return true;
-    };
-    std::string v;
-    if (arg == "--help" || arg == "-h") {
+    request.path += "?limit=" + *args.limit;
+  } else if (command == "approve" || command == "reject") {
+    request.path = "/api/holds/" + url_encode(args.name) + "/" + command;
+  } else if (names) {
+    request.path = "/api/breakers/" + url_encode(args.name) + "/" + command;
+    if (command == "grant" && !add_allowance(args, body, error)) return std::nullopt;
+  }
+  if (request.post) request.body = body.dump();
+  return request;
+}
+
+int ctl_main(int argc, char** argv) {
+  CtlArgs args;
+  std::string error;
+  switch (parse_ctl(argc, argv, args, error)) {
+    case proxy::CommandLine::kHelp:
       std::fputs(kUsageText, stdout);
       return kOk;
-    } else if (arg == "--json") {
-      raw = true;
-    } else if (arg == "--admin" || arg == "--token-file" || arg == "--as" || arg == "--documents" ||
-               arg == "--minutes" || arg == "--limit" || arg == "--ca-file") {
-      if (!value(v)) return usage(arg + " needs a value");
-      if (arg == "--ca-file") ca_file = v;
-      if (arg == "--admin") admin = v;
-      if (arg == "--token-file") token_file = v;
-      if (arg == "--as") as = v;
-      if (arg == "--documents") documents = v;
-      if (arg == "--minutes") minutes = v;
-      if (arg == "--limit") limit = v;
-    } else if (arg.rfind("--", 0) == 0) {
-      return usage("unknown option " + arg);
-    } else {
-      words.push_back(arg);
-    }
+    case proxy::CommandLine::kRun:
+      break;
+    default:
+      return usage(error);
   }
-  if (words.empty()) return usage("no command given");
-  const std::string command = words[0];
-  const bool takes_name = command == "approve" || command == "reject" || command == "grant" ||
-                          command == "reset" || command == "approve-all" || command == "reject-all";
-  const bool bare =
-      command == "holds" || command == "breakers" || command == "decisions" || command == "reload";
-  if (!takes_name && !bare) return usage("unknown command " + command);
-  if (takes_name && words.size() != 2) return usage(command + " needs exactly one argument");
-  if (bare && words.size() != 1) return usage(command + " takes no argument");
-  if ((documents || minutes) && command != "grant") {
-    return usage("--documents and --minutes go with grant");
-  }
-  if (limit && command != "decisions") return usage("--limit goes with decisions");
-
-  Endpoint base;
-  base.ca_file = ca_file;
-  {
-    // https://: the same URL shape over TLS, port 443 unless given.
-    std::string as_http = admin;
-    constexpr std::string_view kHttps = "https://";
-    if (admin.size() > kHttps.size() &&
-        std::equal(kHttps.begin(), kHttps.end(), admin.begin(), [](char a, char b) {
-          return a == std::tolower(static_cast<unsigned char>(b));
-        })) {
-      base.https = true;
-      as_http = "http://" + admin.substr(kHttps.size());
-    }
-    auto url = proxy::parse_http_url(as_http);
-    if (!url) return usage("--admin must be an http(s)://HOST:PORT URL, not " + admin);
-    base.url = *url;
-    if (base.https) {
-      const std::string authority = as_http.substr(7, as_http.find_first_of("/?#", 7) - 7);
-      const auto bracket = authority.rfind(']');
-      if (authority.find(':', bracket == std::string::npos ? 0 : bracket) == std::string::npos) {
-        base.url.port = "443";
-      }
-    }
-  }
-  if (!base.https && !ca_file.empty() && std::getenv("MONGOGUARD_ADMIN_CA_FILE") == nullptr) {
-    return usage("--ca-file goes with an https:// --admin URL");
-  }
-
-  // Build the request.
-  http::verb method = http::verb::get;
-  std::string path;
-  json body = json::object();
-  const bool acts = takes_name || command == "reload";
-  if (takes_name && as.empty()) return usage("say who you are with --as NAME ($USER is unset)");
-  if (acts && !as.empty()) body["by"] = as;
-  if (command == "holds") {
-    path = "/api/holds";
-  } else if (command == "breakers") {
-    path = "/api/breakers";
-  } else if (command == "decisions") {
-    path = "/api/decisions";
-    if (limit) {
-      if (limit->empty() || limit->find_first_not_of("0123456789") != std::string::npos ||
-          std::stoll(limit->substr(0, 9)) == 0) {
-        return usage("--limit needs a positive integer");
-      }
-      path += "?limit=" + *limit;
-    }
-  } else if (command == "reload") {
-    method = http::verb::post;
-    path = "/api/reload";
-  } else if (command == "approve" || command == "reject") {
-    method = http::verb::post;
-    path = "/api/holds/" + url_encode(words[1]) + "/" + command;
-  } else {
-    method = http::verb::post;
-    path = "/api/breakers/" + url_encode(words[1]) + "/" + command;
-    if (command == "grant") {
-      if (!documents && !minutes) return usage("grant needs --documents N and/or --minutes T");
-      try {
-        std::size_t used = 0;
-        if (documents) {
-          const long long n = std::stoll(*documents, &used);
-          if (used != documents->size() || n <= 0) throw std::invalid_argument("documents");
-          body["documents"] = n;
-        }
-        if (minutes) {
-          const double t = std::stod(*minutes, &used);
-          if (used != minutes->size() || !(t > 0)) throw std::invalid_argument("minutes");
-          body["minutes"] = t;
-        }
-      } catch (const std::exception&) {
-        return usage("--documents needs a positive integer, --minutes a positive number");
-      }
-    }
-  }
-
-  auto token = read_token(token_file);
-  if (!token) return usage("cannot read the token file " + token_file);
-
+  const auto base = admin_endpoint(args, error);
+  if (!base) return usage(error);
+  const auto call = build_request(args, error);
+  if (!call) return usage(error);
+  const auto token = config::read_token_file(args.token_file);
+  if (!token.ok()) return usage(token.error);
   Reply reply;
   try {
-    reply = request(base, *token, method, path, method == http::verb::post ? body.dump() : "");
+    reply = request(*base, token.token, call->post ? http::verb::post : http::verb::get, call->path,
+                    call->body);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "mongoguard ctl: cannot reach %s: %s\n", admin.c_str(), e.what());
+    std::fprintf(stderr, "mongoguard ctl: cannot reach %s: %s\n", args.admin.c_str(), e.what());
     return kApiError;
   }
-  json data = json::parse(reply.body, nullptr, false);
-  if (reply.status < 200 || reply.status >= 300) {
-    std::string message = "HTTP " + std::to_string(reply.status);
-    if (data.is_object() && data.contains("error")) message = field(data, "error");
-    std::fprintf(stderr, "mongoguard ctl: %s\n", message.c_str());
-    if (data.is_object() && data.contains("errors")) {
-      for (const auto& line : data["errors"]) std::fprintf(stderr, "%s\n", str(line).c_str());
-    }
-    if (raw && !data.is_discarded()) std::cout << data.dump(2) << "\n";
-    return kApiError;
-  }
-  if (data.is_discarded()) {
-    std::fprintf(stderr, "mongoguard ctl: the admin endpoint answered with something not JSON\n");
-    return kApiError;
-  }
-  if (raw) {
-    std::cout << proxy::dump_json(data) << "\n";
-    return kOk;
-  }
-  if (command == "holds") {
-    print_holds(data);
-  } else if (command == "breakers") {
-    print_breakers(data);
-  } else if (command == "decisions") {
-    print_decisions(data);
-  } else if (command == "reload") {
-    std::cout << "configuration reloaded\n";
-  } else if (command == "approve" || command == "reject") {
-    std::cout << "hold " << field(data, "id") << " " << field(data, "outcome") << " by "
-              << field(data, "by") << "\n";
-  } else if (command == "approve-all" || command == "reject-all") {
-    std::cout << field(data, "resolved") << " hold(s) on " << words[1] << " "
-              << field(data, "outcome") << " by " << field(data, "by") << "\n";
-  } else if (command == "reset") {
-    std::cout << "breaker " << words[1] << " reset\n";
-  } else {
-    const auto& b = data.value("breaker", json::object());
-    const auto& a = b.value("allowance", json::object());
-    std::cout << "breaker " << words[1] << ": allowance " << field(a, "documents")
-              << " document(s)";
-    if (a.contains("expires_in_seconds") && a["expires_in_seconds"].is_number()) {
-      std::cout << ", free passage for " << seconds_text(a["expires_in_seconds"]);
-    }
-    std::cout << "\n";
-  }
-  return kOk;
+  return answer(args, reply);
 }
 
 }  // namespace mongoguard::tools

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "config/token_file.h"
 #include "proxy/admin/http.h"
 #include "proxy/cli/ctl.h"
 #include "proxy/cli/options.h"
@@ -18,6 +19,8 @@
 
 namespace {
 
+using namespace mongoguard;
+
 constexpr int kUsageError = 2;
 
 int usage_error(const std::string& message) {
@@ -25,15 +28,139 @@ int usage_error(const std::string& message) {
   return kUsageError;
 }
 
+int usage_errors(const std::vector<config::ConfigError>& errors) {
+  for (const auto& e : errors) std::fprintf(stderr, "mongoguard: %s\n", e.to_string().c_str());
+  return kUsageError;
+}
+
+// `mongoguard TOOL ...`: each tool reads the rest of the line itself.
+struct Tool {
+  std::string_view name;
+  int (*main)(int argc, char** argv);
+};
+constexpr Tool kTools[] = {
+    {"validate", tools::validate_main},
+    {"explain", tools::explain_main},
+    {"ctl", tools::ctl_main},
+};
+
+// What serving needs, gathered from the flags and the configuration file.
+struct Startup {
+  proxy::ServerSettings settings;
+  std::optional<config::ReplicaSet> replica_set;
+  std::vector<config::ConfigError> warnings;  // logged once the logger is up
+};
+
+// Loads --config; flags override the file. An exit code when it cannot be used.
+std::optional<int> apply_config_file(proxy::Options& options, Startup& s) {
+  auto loaded = config::load_config_file(*options.config_path);
+  if (!loaded.ok()) return usage_errors(loaded.errors);
+  auto tls = proxy::build_tls(loaded.config->tls, *options.config_path);
+  if (!tls.errors.empty()) return usage_errors(tls.errors);
+  s.warnings = std::move(loaded.warnings);
+  s.settings.tls = tls.contexts;
+  s.settings.config = std::make_shared<const config::Config>(*loaded.config);
+  s.settings.config_path = options.config_path;
+  const auto& file = *loaded.config;
+  if (file.connect_timeout) s.settings.session.connect_timeout = *file.connect_timeout;
+  if (!options.listen) options.listen = file.listen;
+  if (!options.upstream) options.upstream = file.upstream;
+  s.replica_set = file.replica_set;
+  if (!options.threads) options.threads = file.threads;
+  if (!options.log_level) options.log_level = file.log_level;
+  if (!options.admin_listen) options.admin_listen = file.admin_listen;
+  return std::nullopt;
+}
+
+// The replica set's members are the upstream; each gets its own listener.
+std::optional<int> set_members(const config::ReplicaSet& replica_set, Startup& s) {
+  std::string error;
+  auto topology = std::make_shared<proxy::TopologyMap>();
+  topology->set_name = replica_set.name;
+  for (const auto& m : replica_set.members) {
+    auto server = proxy::parse_host_port(m.server, error);
+    if (!server) return usage_error("bad replica-set member server: " + error);
+    auto member_listen = proxy::parse_host_port(m.listen, error);
+    if (!member_listen) return usage_error("bad replica-set member listen: " + error);
+    topology->add(m.server, member_listen->to_string());
+    s.settings.members.push_back({*member_listen, *server});
+  }
+  s.settings.topology = topology;
+  s.settings.session.upstream = s.settings.members.front().server;
+  return std::nullopt;
+}
+
+// Where clients connect and what the proxy connects them to.
+std::optional<int> set_addresses(const proxy::Options& options, Startup& s) {
+  std::string error;
+  auto listen = proxy::parse_host_port(options.listen.value_or("127.0.0.1:27017"), error);
+  if (!listen) return usage_error("bad --listen: " + error);
+  s.settings.listen = *listen;
+  if (!options.upstream && s.replica_set) return set_members(*s.replica_set, s);
+  if (!options.upstream) return usage_error("no upstream: give --upstream mongodb://HOST:PORT");
+  auto upstream = proxy::parse_upstream_uri(*options.upstream, error);
+  if (!upstream) return usage_error(error);
+  s.settings.session.upstream = *upstream;
+  return std::nullopt;
+}
+
+// The admin endpoint, refused where it would be exposed without TLS and a token.
+std::optional<int> set_admin(const proxy::Options& options, Startup& s) {
+  s.settings.admin_token_file = options.admin_token_file;
+  if (!options.admin_listen) return std::nullopt;
+  std::string error;
+  auto admin = proxy::parse_host_port(*options.admin_listen, error, 9901);
+  if (!admin) return usage_error("bad --admin-listen: " + error);
+  s.settings.admin_listen = *admin;
+  const auto& file = *s.settings.config;
+  if (file.admin_tls) {
+    auto admin_tls = proxy::build_admin_tls(*file.admin_tls, *options.config_path);
+    if (!admin_tls.errors.empty()) return usage_errors(admin_tls.errors);
+    s.settings.admin_tls = admin_tls.context;
+  }
+  const bool token = options.admin_token_file.has_value() || file.admin_token_file.has_value();
+  if (auto problem = proxy::admin_exposure_problem(*admin, file.admin_tls.has_value(), token)) {
+    return usage_error(*problem);
+  }
+  return std::nullopt;
+}
+
+void start_logging(const proxy::Options& options, const Startup& s) {
+  auto logger = spdlog::stderr_color_mt("mongoguard");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+  spdlog::set_level(spdlog::level::from_str(options.log_level.value_or("info")));
+  spdlog::flush_on(spdlog::level::trace);
+  // What validate would warn about, said where an operator reads the log too.
+  for (const auto& w : s.warnings) spdlog::warn("policy: {}", w.to_string());
+  // The token file is read on every request, so it may be fixed while the
+  // proxy runs; until then the API refuses everything, which says little why.
+  const auto& token_file = s.settings.admin_token_file ? s.settings.admin_token_file
+                                                       : s.settings.config->admin_token_file;
+  if (s.settings.admin_listen && token_file) {
+    if (auto read = config::read_token_file(*token_file); !read.ok()) {
+      spdlog::warn("admin: {} (the API refuses every request until it is fixed)", read.error);
+    }
+  }
+}
+
+int serve(proxy::ServerSettings settings) {
+  try {
+    proxy::Server server(std::move(settings));
+    server.bind();
+    return server.run();
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    return 1;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  using namespace mongoguard;
-  if (argc >= 2 && std::string_view(argv[1]) == "validate")
-    return tools::validate_main(argc - 1, argv + 1);
-  if (argc >= 2 && std::string_view(argv[1]) == "explain")
-    return tools::explain_main(argc - 1, argv + 1);
-  if (argc >= 2 && std::string_view(argv[1]) == "ctl") return tools::ctl_main(argc - 1, argv + 1);
+  for (const auto& tool : kTools) {
+    if (argc >= 2 && argv[1] == tool.name) return tool.main(argc - 1, argv + 1);
+  }
   proxy::Options options;
   std::string error;
   switch (proxy::parse_command_line(argc, argv, options, error)) {
@@ -48,99 +175,13 @@ int main(int argc, char** argv) {
     case proxy::CommandLine::kRun:
       break;
   }
-
-  // Flags override the file.
-  proxy::ServerSettings settings;
-  std::optional<config::ReplicaSet> replica_set;
-  std::vector<config::ConfigError> warnings;  // logged once the logger is up
+  Startup s;
   if (options.config_path) {
-    auto loaded = config::load_config_file(*options.config_path);
-    if (!loaded.ok()) {
-      for (const auto& e : loaded.errors)
-        std::fprintf(stderr, "mongoguard: %s\n", e.to_string().c_str());
-      return kUsageError;
-    }
-    auto tls = proxy::build_tls(loaded.config->tls, *options.config_path);
-    if (!tls.errors.empty()) {
-      for (const auto& e : tls.errors)
-        std::fprintf(stderr, "mongoguard: %s\n", e.to_string().c_str());
-      return kUsageError;
-    }
-    warnings = std::move(loaded.warnings);
-    settings.tls = tls.contexts;
-    settings.config = std::make_shared<const config::Config>(*loaded.config);
-    settings.config_path = options.config_path;
-    const auto& file = *loaded.config;
-    if (file.connect_timeout) settings.session.connect_timeout = *file.connect_timeout;
-    if (!options.listen) options.listen = file.listen;
-    if (!options.upstream) options.upstream = file.upstream;
-    replica_set = file.replica_set;
-    if (!options.threads) options.threads = file.threads;
-    if (!options.log_level) options.log_level = file.log_level;
-    if (!options.admin_listen) options.admin_listen = file.admin_listen;
+    if (auto failed = apply_config_file(options, s)) return *failed;
   }
-
-  auto listen = proxy::parse_host_port(options.listen.value_or("127.0.0.1:27017"), error);
-  if (!listen) return usage_error("bad --listen: " + error);
-  settings.listen = *listen;
-  if (!options.upstream && replica_set) {
-    // The members are the upstream; each gets its own listener.
-    auto topology = std::make_shared<proxy::TopologyMap>();
-    topology->set_name = replica_set->name;
-    for (const auto& m : replica_set->members) {
-      auto server = proxy::parse_host_port(m.server, error);
-      if (!server) return usage_error("bad replica-set member server: " + error);
-      auto member_listen = proxy::parse_host_port(m.listen, error);
-      if (!member_listen) return usage_error("bad replica-set member listen: " + error);
-      topology->add(m.server, member_listen->to_string());
-      settings.members.push_back({*member_listen, *server});
-    }
-    settings.topology = topology;
-    settings.session.upstream = settings.members.front().server;
-  } else {
-    if (!options.upstream) {
-      return usage_error("no upstream: give --upstream mongodb://HOST:PORT");
-    }
-    auto upstream = proxy::parse_upstream_uri(*options.upstream, error);
-    if (!upstream) return usage_error(error);
-    settings.session.upstream = *upstream;
-  }
-  settings.admin_token_file = options.admin_token_file;
-  if (options.admin_listen) {
-    auto admin = proxy::parse_host_port(*options.admin_listen, error, 9901);
-    if (!admin) return usage_error("bad --admin-listen: " + error);
-    settings.admin_listen = *admin;
-    const auto& file = *settings.config;
-    if (file.admin_tls) {
-      auto admin_tls = proxy::build_admin_tls(*file.admin_tls, *options.config_path);
-      if (!admin_tls.errors.empty()) {
-        for (const auto& e : admin_tls.errors)
-          std::fprintf(stderr, "mongoguard: %s\n", e.to_string().c_str());
-        return kUsageError;
-      }
-      settings.admin_tls = admin_tls.context;
-    }
-    const bool token = options.admin_token_file.has_value() || file.admin_token_file.has_value();
-    if (auto problem = proxy::admin_exposure_problem(*admin, file.admin_tls.has_value(), token)) {
-      return usage_error(*problem);
-    }
-  }
-  settings.threads = options.threads.value_or(std::max(1u, std::thread::hardware_concurrency()));
-
-  auto logger = spdlog::stderr_color_mt("mongoguard");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
-  spdlog::set_level(spdlog::level::from_str(options.log_level.value_or("info")));
-  spdlog::flush_on(spdlog::level::trace);
-  // What validate would warn about, said where an operator reads the log too.
-  for (const auto& w : warnings) spdlog::warn("policy: {}", w.to_string());
-
-  try {
-    proxy::Server server(std::move(settings));
-    server.bind();
-    return server.run();
-  } catch (const std::exception& e) {
-    spdlog::critical("cannot start: {}", e.what());
-    return 1;
-  }
+  if (auto failed = set_addresses(options, s)) return *failed;
+  if (auto failed = set_admin(options, s)) return *failed;
+  s.settings.threads = options.threads.value_or(std::max(1u, std::thread::hardware_concurrency()));
+  start_logging(options, s);
+  return serve(std::move(s.settings));
 }

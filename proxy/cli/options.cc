@@ -1,9 +1,59 @@
 #include "proxy/cli/options.h"
 
+#include <algorithm>
 #include <charconv>
 #include <string_view>
 
+#include "proxy/cli/args.h"
+
 namespace mongoguard::proxy {
+
+namespace {
+
+// The options that take a text value, each stored as given.
+struct TextOption {
+  const char* flag;
+  std::optional<std::string> Options::*field;
+};
+constexpr TextOption kTextOptions[] = {
+    {"--listen", &Options::listen},
+    {"--upstream", &Options::upstream},
+    {"--config", &Options::config_path},
+    {"--admin-listen", &Options::admin_listen},
+    {"--admin-token-file", &Options::admin_token_file},
+    {"--log-level", &Options::log_level},
+};
+
+constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
+
+// Parsed by CLI11; checked here, in the words the tests and README use.
+bool check_values(const std::optional<std::string>& threads, Options& options, std::string& error) {
+  for (const auto& option : kTextOptions) {
+    const auto& value = options.*option.field;
+    if (value && value->empty()) {
+      error = "option " + std::string(option.flag) + " needs a non-empty value";
+      return false;
+    }
+  }
+  if (threads) {
+    unsigned n = 0;
+    const char* end = threads->data() + threads->size();
+    auto [stop, ec] = std::from_chars(threads->data(), end, n);
+    if (ec != std::errc() || stop != end || n == 0 || n > 1024) {
+      error = "--threads needs a whole number between 1 and 1024, got '" + *threads + "'";
+      return false;
+    }
+    options.threads = n;
+  }
+  if (const auto& l = options.log_level;
+      l && std::find(std::begin(kLogLevels), std::end(kLogLevels), *l) == std::end(kLogLevels)) {
+    error = "--log-level must be one of trace, debug, info, warn, error, off; got '" + *l + "'";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 const char* usage_text() {
   return R"(Usage: mongoguard [options]
@@ -17,7 +67,7 @@ Options:
   --threads N               worker threads (default: number of cores)
   --config FILE             YAML configuration; flags override its values
   --admin-listen HOST:PORT  admin HTTP endpoint (API, web page, /metrics); off by default
-  --admin-token-file FILE   the admin API's bearer token (first line of FILE)
+  --admin-token-file FILE   the admin API's bearer token (FILE holds it on one line)
   --log-level LEVEL         trace, debug, info (default), warn, error, off
   --help                    show this text
   --version                 show the version
@@ -26,72 +76,30 @@ Options:
 
 CommandLine parse_command_line(int argc, const char* const* argv, Options& options,
                                std::string& error) {
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") return CommandLine::kHelp;
-    if (arg == "--version") return CommandLine::kVersion;
-    if (arg.substr(0, 2) != "--") {
-      error = "unexpected argument '" + std::string(arg) + "' (see --help)";
-      return CommandLine::kError;
-    }
-    std::string_view name = arg;
-    std::optional<std::string_view> value;
-    if (auto eq = arg.find('='); eq != std::string_view::npos) {
-      name = arg.substr(0, eq);
-      value = arg.substr(eq + 1);
-    }
-    auto take_value = [&]() -> std::optional<std::string> {
-      if (value) return std::string(*value);
-      if (i + 1 >= argc) {
-        error = "option " + std::string(name) + " needs a value";
-        return std::nullopt;
-      }
-      return std::string(argv[++i]);
-    };
-    std::optional<std::string>* target = nullptr;
-    if (name == "--listen") {
-      target = &options.listen;
-    } else if (name == "--upstream") {
-      target = &options.upstream;
-    } else if (name == "--config") {
-      target = &options.config_path;
-    } else if (name == "--admin-listen") {
-      target = &options.admin_listen;
-    } else if (name == "--admin-token-file") {
-      target = &options.admin_token_file;
-    } else if (name == "--log-level") {
-      target = &options.log_level;
-    } else if (name == "--threads") {
-      auto text = take_value();
-      if (!text) return CommandLine::kError;
-      unsigned n = 0;
-      auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
-      if (ec != std::errc() || end != text->data() + text->size() || n == 0 || n > 1024) {
-        error = "--threads needs a whole number between 1 and 1024, got '" + *text + "'";
-        return CommandLine::kError;
-      }
-      options.threads = n;
-      continue;
-    } else {
-      error = "unknown option '" + std::string(name) + "' (see --help)";
-      return CommandLine::kError;
-    }
-    auto text = take_value();
-    if (!text) return CommandLine::kError;
-    if (text->empty()) {
-      error = "option " + std::string(name) + " needs a non-empty value";
-      return CommandLine::kError;
-    }
-    *target = std::move(*text);
+  CLI::App app;
+  tools::configure(app);
+  auto* help = app.add_flag("-h,--help");
+  auto* version = app.add_flag("--version");
+  for (const auto& option : kTextOptions) app.add_option(option.flag, options.*option.field);
+  std::optional<std::string> threads;
+  app.add_option("--threads", threads);
+  const auto failure = tools::parse(app, argc, argv);
+  // --help and --version answer whatever else the line holds, the first one given winning.
+  for (const auto* given : app.parse_order()) {
+    if (given == help) return CommandLine::kHelp;
+    if (given == version) return CommandLine::kVersion;
   }
-  if (options.log_level) {
-    const auto& l = *options.log_level;
-    if (l != "trace" && l != "debug" && l != "info" && l != "warn" && l != "error" && l != "off") {
-      error = "--log-level must be one of trace, debug, info, warn, error, off; got '" + l + "'";
-      return CommandLine::kError;
-    }
+  if (failure) {
+    error =
+        failure->option.empty() ? failure->message : "option " + failure->option + " needs a value";
+    return CommandLine::kError;
   }
-  return CommandLine::kRun;
+  if (auto extra = tools::first_unrecognised(app)) {
+    error = (tools::looks_like_option(*extra) ? "unknown option '" : "unexpected argument '") +
+            *extra + "' (see --help)";
+    return CommandLine::kError;
+  }
+  return check_values(threads, options, error) ? CommandLine::kRun : CommandLine::kError;
 }
 
 }  // namespace mongoguard::proxy

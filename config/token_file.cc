@@ -1,0 +1,55 @@
+#include "config/token_file.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace mongoguard::config {
+
+namespace {
+
+constexpr std::string_view kBlank = " \t\r\n\f\v";
+
+std::string_view trim(std::string_view s) {
+  const auto first = s.find_first_not_of(kBlank);
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(kBlank) - first + 1);
+}
+
+TokenFile refused(std::string message) { return TokenFile{{}, std::move(message)}; }
+
+}  // namespace
+
+TokenFile parse_token_text(std::string_view text, const std::string& path) {
+  std::string_view token;
+  std::size_t lines = 0;
+  while (!text.empty()) {
+    const auto end = text.find('\n');
+    const auto line = trim(text.substr(0, end));
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    if (line.empty()) continue;
+    if (++lines > 1) {
+      return refused("the token file " + path +
+                     " has more than one non-empty line; it must hold the token alone");
+    }
+    token = line;
+  }
+  if (token.empty()) return refused("the token file " + path + " is empty");
+  return TokenFile{std::string(token), {}};
+}
+
+TokenFile read_token_file(const std::string& path) {
+  const std::string cannot = "cannot read the token file " + path + ": ";
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return refused(cannot + "it is a directory");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return refused(cannot + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return refused(cannot + std::strerror(errno));
+  return parse_token_text(text.str(), path);
+}
+
+}  // namespace mongoguard::config
