@@ -54,7 +54,8 @@ std::string hold_key(const std::string& prefix, std::uint64_t id);
 std::string holds_key(const std::string& prefix);  // zset of hold ids by deadline
 std::string channel(const std::string& prefix, const std::string& proxy_name);
 
-// The Lua scripts (their texts, loaded with SCRIPT LOAD).
+// The Lua scripts (their texts, loaded with SCRIPT LOAD): proxy/fleet/*.lua,
+// compiled in at build time; the budget scripts begin with prelude.lua.
 extern const char* const kReserveScript;
 extern const char* const kSettleScript;
 extern const char* const kRecordScript;

@@ -1,11 +1,17 @@
 // Drives the admin page in headless Chromium: log in with the token, set the
 // operator name, wait for a hold on NAMESPACE, screenshot the page, click
-// Reject on that hold, and wait for the page to confirm.
+// Reject on that hold, and wait for the page to confirm. Also checks that
+// the served page is proxy/admin/page.html as it is in the tree (the build
+// compiles that file in) and that it asks nothing of any other origin.
 //
 // usage: node admin_page.js URL TOKEN OPERATOR NAMESPACE SCREENSHOT
 // Prints one JSON line: {row, message}.
 "use strict";
+const fs = require("fs");
+const path = require("path");
 const { chromium } = require("playwright-core");
+
+const PAGE_FILE = path.join(__dirname, "..", "..", "proxy", "admin", "page.html");
 
 async function main() {
   const [url, token, operator, namespace, screenshot] = process.argv.slice(2);
@@ -23,7 +29,14 @@ async function main() {
     const errors = [];
     page.on("pageerror", (e) => errors.push(String(e)));
     page.on("dialog", (d) => d.accept(operator));  // the operator prompt, if it asks
-    await page.goto(url);
+    const foreign = [];
+    page.on("request", (r) => {
+      if (new URL(r.url()).origin !== new URL(url).origin) foreign.push(r.url());
+    });
+    const served = await page.goto(url);
+    if ((await served.text()) !== fs.readFileSync(PAGE_FILE, "utf8")) {
+      throw new Error("the served page differs from " + PAGE_FILE);
+    }
     await page.fill("#token", token);
     await page.click("#login-form button[type=submit]");
     await page.fill("#operator", operator);
@@ -40,6 +53,7 @@ async function main() {
                                null, { timeout: 10000 });
     const message = await page.textContent("#message");
     if (errors.length) throw new Error("page errors: " + errors.join("; "));
+    if (foreign.length) throw new Error("requests to other origins: " + foreign.join(" "));
     console.log(JSON.stringify({ row: rowText, message }));
   } finally {
     await browser.close();
