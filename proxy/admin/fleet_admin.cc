@@ -2,10 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include <charconv>
-#include <cmath>
 #include <map>
 
+#include "proxy/admin/router.h"
 #include "proxy/observe/json.h"
 
 namespace mongoguard::proxy {
@@ -13,10 +12,6 @@ namespace mongoguard::proxy {
 using nlohmann::json;
 
 namespace {
-
-AdminResponse json_reply(unsigned status, const json& body) {
-  return AdminResponse{status, "application/json", dump_json(body) + "\n", {}};
-}
 
 AdminResponse deferred(std::function<asio::awaitable<AdminResponse>()> work) {
   AdminResponse out;
@@ -44,7 +39,7 @@ asio::awaitable<AdminResponse> list_holds(AdminState& state, policy::TimePoint n
   if (remote) {
     for (auto& entry : *remote) holds.push_back(std::move(entry));
   }
-  co_return json_reply(200, json{{"holds", std::move(holds)},
+  co_return admin_json(200, json{{"holds", std::move(holds)},
                                  {"fleet",
                                   {{"name", fleet.name()},
                                    {"connected", remote.has_value()},
@@ -77,8 +72,37 @@ asio::awaitable<AdminResponse> list_breakers(AdminState& state, AdminRequest req
     entry["pending_holds"] = it == pending.end() ? 0 : it->second;
     breakers.push_back(std::move(entry));
   }
-  co_return json_reply(200, json{{"breakers", std::move(breakers)},
+  co_return admin_json(200, json{{"breakers", std::move(breakers)},
                                  {"fleet", {{"name", fleet.name()}, {"connected", true}}}});
+}
+
+// Applies a reset or grant to the shared state in Redis: nullopt when Redis
+// is unreachable, false when it has no such breaker. `details` describes a
+// grant for the audit log.
+asio::awaitable<std::optional<bool>> apply_fleet_wide(Fleet& fleet, const std::string& name,
+                                                      const std::string& action, const json& body,
+                                                      std::string& details) {
+  if (action == "reset") co_return co_await fleet.reset(name);
+  std::string problem;
+  auto grant = admin_grant(body, problem);
+  if (!grant) co_return std::nullopt;
+  details = grant->details();
+  co_return co_await fleet.grant(name, grant->documents, grant->duration);
+}
+
+// The local answer, told that the fleet's store did not take the action.
+AdminResponse not_applied(Fleet& fleet, AdminResponse local, const std::string& name) {
+  if (local.status == 404) {
+    return admin_json(
+        503, json{{"error", "no breaker named " + name +
+                                " here, and the fleet store is unreachable: " + fleet.problem()}});
+  }
+  json out = json::parse(local.body, nullptr, false);
+  if (out.is_object()) {
+    out["fleet"] = {{"applied", false}, {"problem", fleet.problem()}};
+    local.body = dump_json(out) + "\n";
+  }
+  return local;
 }
 
 // Reset and grant: applied to this proxy's book (which validates the request
@@ -89,42 +113,13 @@ asio::awaitable<AdminResponse> breaker_action(AdminState& state, AdminRequest re
   Fleet& fleet = *state.fleet;
   auto local = answer_locally(state, request, now);
   if (local.status != 200 && local.status != 404) co_return local;
-  std::string problem;
-  auto body = admin_body_object(request, problem);
-  if (!body) co_return local;
-  const auto by = admin_operator_name(request, *body);
-  std::optional<bool> found;
+  AdminResponse refusal;
+  auto action_of = admin_operator_action(request, refusal);
+  if (!action_of) co_return local;
+  const auto& by = action_of->by;
   std::string details;
-  if (action == "reset") {
-    found = co_await fleet.reset(name);
-  } else {
-    std::int64_t documents = 0;
-    std::optional<std::chrono::milliseconds> duration;
-    if (auto it = body->find("documents"); it != body->end() && it->is_number_integer()) {
-      documents = it->get<std::int64_t>();
-      details = std::to_string(documents) + " document(s)";
-    }
-    if (auto it = body->find("minutes"); it != body->end() && it->is_number()) {
-      duration = std::chrono::milliseconds(std::llround(it->get<double>() * 60'000.0));
-      details += (details.empty() ? "" : " and ") + std::string("free passage for ") +
-                 human_duration(*duration);
-    }
-    found = co_await fleet.grant(name, documents, duration);
-  }
-  if (!found) {
-    if (local.status == 404) {
-      co_return json_reply(
-          503,
-          json{{"error", "no breaker named " + name +
-                             " here, and the fleet store is unreachable: " + fleet.problem()}});
-    }
-    json out = json::parse(local.body, nullptr, false);
-    if (out.is_object()) {
-      out["fleet"] = {{"applied", false}, {"problem", fleet.problem()}};
-      local.body = dump_json(out) + "\n";
-    }
-    co_return local;
-  }
+  const auto found = co_await apply_fleet_wide(fleet, name, action, action_of->body, details);
+  if (!found) co_return not_applied(fleet, std::move(local), name);
   if (!*found && local.status == 404) co_return local;
   if (local.status == 404 && state.audit_operator_action) {
     state.audit_operator_action(action, by, name, details);
@@ -136,62 +131,51 @@ asio::awaitable<AdminResponse> breaker_action(AdminState& state, AdminRequest re
       if (b.name == name) breaker = breaker_json(b, now);
     }
   }
-  co_return json_reply(200, json{{"breaker", breaker}, {"by", by}, {"fleet", {{"applied", true}}}});
+  co_return admin_json(200, json{{"breaker", breaker}, {"by", by}, {"fleet", {{"applied", true}}}});
 }
 
 asio::awaitable<AdminResponse> resolve_remote(AdminState& state, AdminRequest request,
                                               std::uint64_t id, bool approve) {
-  std::string problem;
-  auto body = admin_body_object(request, problem);
-  if (!body) co_return json_reply(400, json{{"error", problem}});
-  const auto by = admin_operator_name(request, *body);
-  if (by.empty()) {
-    co_return json_reply(
-        400,
-        json{{"error", "say who you are: {\"by\": \"NAME\"} or an X-Mongoguard-Operator header"}});
-  }
+  AdminResponse refusal;
+  auto action_of = admin_operator_action(request, refusal);
+  if (!action_of) co_return refusal;
+  const auto& by = action_of->by;
   auto result = co_await state.fleet->resolve_remote(id, approve, by);
   if (result.status == 200) {
     spdlog::info("admin: hold {} of proxy {} {} by {}", id, result.body.value("owner", ""),
                  result.body.value("outcome", ""), by);
   }
-  co_return json_reply(result.status, result.body);
-}
-
-std::optional<std::uint64_t> parse_id(const std::string& text) {
-  std::uint64_t id = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
-  return id;
+  co_return admin_json(result.status, result.body);
 }
 
 }  // namespace
 
-std::optional<AdminResponse> fleet_admin_route(AdminState& state, const AdminRequest& request,
-                                               const std::vector<std::string>& s,
-                                               policy::TimePoint now) {
-  const bool get = request.method == "GET" || request.method == "HEAD";
-  const bool post = request.method == "POST";
-  if (s.size() == 2 && s[1] == "holds" && get) {
-    return deferred([&state, now] { return list_holds(state, now); });
-  }
-  if (s.size() == 4 && s[1] == "holds" && (s[3] == "approve" || s[3] == "reject") && post) {
-    auto id = parse_id(s[2]);
-    // This proxy's own holds are resolved here as always.
-    if (!id || state.holds.find(*id)) return std::nullopt;
-    return deferred([&state, request, id = *id, approve = s[3] == "approve"] {
-      return resolve_remote(state, request, id, approve);
-    });
-  }
-  if (s.size() == 2 && s[1] == "breakers" && get) {
-    return deferred([&state, request, now] { return list_breakers(state, request, now); });
-  }
-  if (s.size() == 4 && s[1] == "breakers" && (s[3] == "reset" || s[3] == "grant") && post) {
-    return deferred([&state, request, name = s[2], action = s[3], now] {
-      return breaker_action(state, request, name, action, now);
-    });
-  }
-  return std::nullopt;
+void add_fleet_admin_routes(AdminRouter& router) {
+  constexpr auto kToken = AdminAuth::kToken;
+  router.add({"GET", "/api/holds", kToken, [](const AdminCall& c) {
+                return deferred([&state = c.state, now = c.now] { return list_holds(state, now); });
+              }});
+  router.add({"POST", "/api/holds/*/approve|reject", kToken,
+              [](const AdminCall& c) -> std::optional<AdminResponse> {
+                auto id = admin_hold_id(c.segments[2]);
+                // This proxy's own holds are resolved here as always.
+                if (!id || c.state.holds.find(*id)) return std::nullopt;
+                return deferred([&state = c.state, request = c.request, id = *id,
+                                 approve = c.segments[3] == "approve"] {
+                  return resolve_remote(state, request, id, approve);
+                });
+              }});
+  router.add({"GET", "/api/breakers", kToken, [](const AdminCall& c) {
+                return deferred([&state = c.state, request = c.request, now = c.now] {
+                  return list_breakers(state, request, now);
+                });
+              }});
+  router.add({"POST", "/api/breakers/*/reset|grant", kToken, [](const AdminCall& c) {
+                return deferred([&state = c.state, request = c.request, name = c.segments[2],
+                                 action = c.segments[3], now = c.now] {
+                  return breaker_action(state, request, name, action, now);
+                });
+              }});
 }
 
 AdminResponse fleet_readiness(const Fleet& fleet) {

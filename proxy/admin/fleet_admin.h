@@ -1,5 +1,7 @@
 // The admin API's fleet-mode endpoints: holds and breakers of the whole
 // fleet, approve/reject of another proxy's hold, fleet-wide grant and reset.
+// Their routes join the route table in fleet mode (add_fleet_admin_routes,
+// router.h).
 #pragma once
 
 #include <optional>
@@ -10,13 +12,6 @@
 #include "proxy/fleet/fleet.h"
 
 namespace mongoguard::proxy {
-
-// Called after authentication with the path's segments ("api", ...). Returns
-// a response (usually deferred) for the routes fleet mode changes, nullopt
-// for the others.
-std::optional<AdminResponse> fleet_admin_route(AdminState& state, const AdminRequest& request,
-                                               const std::vector<std::string>& segments,
-                                               policy::TimePoint now);
 
 // /readyz in fleet mode: 200 either way (a proxy without Redis still
 // enforces, on its own windows), saying "degraded" and why.

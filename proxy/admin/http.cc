@@ -14,6 +14,7 @@
 
 #include "proxy/admin/fleet_admin.h"
 #include "proxy/admin/page.h"
+#include "proxy/admin/router.h"
 #include "proxy/observe/json.h"
 
 namespace mongoguard::proxy {
@@ -38,18 +39,6 @@ using Response = http::response<http::string_body>;
 void limit(Parser& parser) {
   parser.header_limit(kMaxHeader);
   parser.body_limit(kMaxBody);
-}
-
-AdminResponse json_response(unsigned status, const json& body) {
-  return AdminResponse{status, "application/json", dump_json(body) + "\n"};
-}
-
-AdminResponse error(unsigned status, const std::string& message) {
-  return json_response(status, json{{"error", message}});
-}
-
-AdminResponse text(unsigned status, std::string body) {
-  return AdminResponse{status, "text/plain; charset=utf-8", std::move(body)};
 }
 
 }  // namespace
@@ -79,22 +68,64 @@ std::string admin_operator_name(const AdminRequest& request, const json& body) {
   return "";
 }
 
-namespace {
-
-std::optional<json> body_object(const AdminRequest& request, std::string& problem) {
-  return admin_body_object(request, problem);
+std::optional<AdminOperatorAction> admin_operator_action(const AdminRequest& request,
+                                                         AdminResponse& refusal) {
+  std::string problem;
+  auto body = admin_body_object(request, problem);
+  if (!body) {
+    refusal = admin_error(400, problem);
+    return std::nullopt;
+  }
+  std::string by = admin_operator_name(request, *body);
+  if (by.empty()) {
+    refusal =
+        admin_error(400, "say who you are: {\"by\": \"NAME\"} or an X-Mongoguard-Operator header");
+    return std::nullopt;
+  }
+  return AdminOperatorAction{std::move(*body), std::move(by)};
 }
 
-std::string operator_name(const AdminRequest& request, const json& body) {
-  return admin_operator_name(request, body);
-}
-
-std::optional<std::uint64_t> parse_id(std::string_view text) {
+std::optional<std::uint64_t> admin_hold_id(std::string_view text) {
   std::uint64_t id = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
   if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
   return id;
 }
+
+std::optional<AdminGrant> admin_grant(const json& body, std::string& problem) {
+  AdminGrant grant;
+  if (auto it = body.find("documents"); it != body.end()) {
+    if (!it->is_number_integer() || it->get<std::int64_t>() <= 0) {
+      problem = "\"documents\" must be a positive integer";
+      return std::nullopt;
+    }
+    grant.documents = it->get<std::int64_t>();
+  }
+  if (auto it = body.find("minutes"); it != body.end()) {
+    if (!it->is_number() || !(it->get<double>() > 0) || it->get<double>() > 7 * 24 * 60) {
+      problem = "\"minutes\" must be a positive number of minutes, at most a week";
+      return std::nullopt;
+    }
+    grant.duration = std::chrono::milliseconds(std::llround(it->get<double>() * 60'000.0));
+  }
+  if (grant.documents == 0 && !grant.duration) {
+    problem = "grant needs \"documents\": N and/or \"minutes\": T";
+    return std::nullopt;
+  }
+  return grant;
+}
+
+std::string AdminGrant::details() const {
+  std::string out;
+  if (documents > 0) out += std::to_string(documents) + " document(s)";
+  if (duration) {
+    if (!out.empty()) out += " and ";
+    out += "free passage for " + human_duration(*duration);
+  }
+  return out;
+}
+
+namespace {
 
 std::string render_metrics(AdminState& state, policy::TimePoint now) {
   std::string out = state.metrics.render_prometheus();
@@ -136,32 +167,29 @@ void audit(AdminState& state, const std::string& action, const std::string& by,
 AdminResponse list_holds(AdminState& state, policy::TimePoint now) {
   json holds = json::array();
   for (const auto& hold : state.holds.pending()) holds.push_back(hold_json(hold, now));
-  return json_response(200, json{{"holds", std::move(holds)}});
+  return admin_json(200, json{{"holds", std::move(holds)}});
 }
 
 AdminResponse resolve_hold(AdminState& state, const AdminRequest& request, const std::string& id,
                            bool approve) {
-  std::string problem;
-  auto body = body_object(request, problem);
-  if (!body) return error(400, problem);
-  const std::string by = operator_name(request, *body);
-  if (by.empty()) {
-    return error(400, "say who you are: {\"by\": \"NAME\"} or an X-Mongoguard-Operator header");
-  }
-  auto number = parse_id(id);
+  AdminResponse refusal;
+  auto action_of = admin_operator_action(request, refusal);
+  if (!action_of) return refusal;
+  const std::string& by = action_of->by;
+  auto number = admin_hold_id(id);
   std::optional<policy::HoldInfo> hold;
   if (number) hold = state.holds.find(*number);
-  if (!hold) return error(404, "no pending hold " + id);
+  if (!hold) return admin_error(404, "no pending hold " + id);
   const policy::HoldDecision decision{
       approve ? policy::HoldOutcome::kApproved : policy::HoldOutcome::kRejected, by};
   if (!state.holds.resolve(*number, decision)) {
-    return error(404, "hold " + id + " is no longer pending");
+    return admin_error(404, "hold " + id + " is no longer pending");
   }
-  const char* action = approve ? "approve" : "reject";
-  audit(state, action, by, id, hold->operation + " on " + hold->ns + " (rule " + hold->rule + ")");
+  audit(state, approve ? "approve" : "reject", by, id,
+        hold->operation + " on " + hold->ns + " (rule " + hold->rule + ")");
   spdlog::info("admin: hold {} ({} on {}) {} by {}", id, hold->operation, hold->ns,
                policy::hold_outcome_name(decision.outcome), by);
-  return json_response(
+  return admin_json(
       200,
       json{{"id", *number}, {"outcome", policy::hold_outcome_name(decision.outcome)}, {"by", by}});
 }
@@ -176,73 +204,75 @@ AdminResponse list_breakers(AdminState& state, policy::TimePoint now) {
     entry["pending_holds"] = it == pending.end() ? 0 : it->second;
     breakers.push_back(std::move(entry));
   }
-  return json_response(200, json{{"breakers", std::move(breakers)}});
+  return admin_json(200, json{{"breakers", std::move(breakers)}});
+}
+
+AdminResponse breaker_reply(AdminState& state, const std::string& name, const std::string& by,
+                            policy::TimePoint now) {
+  auto after = state.budgets.breaker(name, now);
+  return admin_json(
+      200, json{{"breaker", after ? breaker_json(*after, now) : json(nullptr)}, {"by", by}});
+}
+
+// approve-all, reject-all: every pending hold of the breaker.
+AdminResponse resolve_breaker_holds(AdminState& state, const std::string& name,
+                                    const std::string& action, const std::string& by,
+                                    policy::TimePoint now) {
+  const bool approve = action == "approve-all";
+  const policy::HoldDecision decision{
+      approve ? policy::HoldOutcome::kApproved : policy::HoldOutcome::kRejected, by};
+  const bool known = state.budgets.breaker(name, now).has_value();
+  const std::size_t count = state.holds.resolve_breaker(name, decision);
+  if (!known && count == 0) return admin_error(404, "no breaker or pending holds named " + name);
+  audit(state, action, by, name, std::to_string(count) + " hold(s)");
+  spdlog::info("admin: {} on {} by {}: {} hold(s)", action, name, by, count);
+  return admin_json(200, json{{"breaker", name},
+                              {"outcome", policy::hold_outcome_name(decision.outcome)},
+                              {"resolved", count},
+                              {"by", by}});
+}
+
+AdminResponse reset_breaker(AdminState& state, const std::string& name, const std::string& by,
+                            policy::TimePoint now) {
+  if (!state.budgets.reset(name)) return admin_error(404, "no breaker named " + name);
+  audit(state, "reset", by, name, "");
+  spdlog::info("admin: breaker {} reset by {}", name, by);
+  return breaker_reply(state, name, by, now);
+}
+
+AdminResponse grant_breaker(AdminState& state, const json& body, const std::string& name,
+                            const std::string& by, policy::TimePoint now) {
+  std::string problem;
+  auto grant = admin_grant(body, problem);
+  if (!grant) return admin_error(400, problem);
+  if (!state.budgets.grant(name, grant->documents, grant->duration, now)) {
+    return admin_error(404, "no breaker named " + name);
+  }
+  const std::string details = grant->details();
+  audit(state, "grant", by, name, details);
+  spdlog::info("admin: breaker {} granted {} by {}", name, details, by);
+  return breaker_reply(state, name, by, now);
 }
 
 AdminResponse breaker_action(AdminState& state, const AdminRequest& request,
                              const std::string& name, const std::string& action,
                              policy::TimePoint now) {
-  std::string problem;
-  auto body = body_object(request, problem);
-  if (!body) return error(400, problem);
-  const std::string by = operator_name(request, *body);
-  if (by.empty()) {
-    return error(400, "say who you are: {\"by\": \"NAME\"} or an X-Mongoguard-Operator header");
-  }
+  AdminResponse refusal;
+  auto action_of = admin_operator_action(request, refusal);
+  if (!action_of) return refusal;
   if (action == "approve-all" || action == "reject-all") {
-    const bool approve = action == "approve-all";
-    const policy::HoldDecision decision{
-        approve ? policy::HoldOutcome::kApproved : policy::HoldOutcome::kRejected, by};
-    const bool known = state.budgets.breaker(name, now).has_value();
-    const std::size_t count = state.holds.resolve_breaker(name, decision);
-    if (!known && count == 0) return error(404, "no breaker or pending holds named " + name);
-    audit(state, action, by, name, std::to_string(count) + " hold(s)");
-    spdlog::info("admin: {} on {} by {}: {} hold(s)", action, name, by, count);
-    return json_response(200, json{{"breaker", name},
-                                   {"outcome", policy::hold_outcome_name(decision.outcome)},
-                                   {"resolved", count},
-                                   {"by", by}});
+    return resolve_breaker_holds(state, name, action, action_of->by, now);
   }
-  if (action == "reset") {
-    if (!state.budgets.reset(name)) return error(404, "no breaker named " + name);
-    audit(state, "reset", by, name, "");
-    spdlog::info("admin: breaker {} reset by {}", name, by);
-    auto after = state.budgets.breaker(name, now);
-    return json_response(
-        200, json{{"breaker", after ? breaker_json(*after, now) : json(nullptr)}, {"by", by}});
-  }
-  // grant
-  std::int64_t documents = 0;
-  std::optional<std::chrono::milliseconds> duration;
-  if (auto it = body->find("documents"); it != body->end()) {
-    if (!it->is_number_integer() || it->get<std::int64_t>() <= 0) {
-      return error(400, "\"documents\" must be a positive integer");
-    }
-    documents = it->get<std::int64_t>();
-  }
-  if (auto it = body->find("minutes"); it != body->end()) {
-    if (!it->is_number() || !(it->get<double>() > 0) || it->get<double>() > 7 * 24 * 60) {
-      return error(400, "\"minutes\" must be a positive number of minutes, at most a week");
-    }
-    duration = std::chrono::milliseconds(std::llround(it->get<double>() * 60'000.0));
-  }
-  if (documents == 0 && !duration) {
-    return error(400, "grant needs \"documents\": N and/or \"minutes\": T");
-  }
-  if (!state.budgets.grant(name, documents, duration, now)) {
-    return error(404, "no breaker named " + name);
-  }
-  std::string details;
-  if (documents > 0) details += std::to_string(documents) + " document(s)";
-  if (duration) {
-    if (!details.empty()) details += " and ";
-    details += "free passage for " + human_duration(*duration);
-  }
-  audit(state, "grant", by, name, details);
-  spdlog::info("admin: breaker {} granted {} by {}", name, details, by);
-  auto after = state.budgets.breaker(name, now);
-  return json_response(
-      200, json{{"breaker", after ? breaker_json(*after, now) : json(nullptr)}, {"by", by}});
+  if (action == "reset") return reset_breaker(state, name, action_of->by, now);
+  return grant_breaker(state, action_of->body, name, action_of->by, now);
+}
+
+AdminResponse readiness(AdminState& state) {
+  const bool ready = !state.ready || state.ready();
+  if (!ready) return admin_text(503, "not ready\n");
+  // Fleet mode without Redis still enforces (local budgets): ready, degraded.
+  if (state.fleet) return fleet_readiness(*state.fleet);
+  return admin_text(200, "ready\n");
 }
 
 AdminResponse list_decisions(AdminState& state, std::string_view query) {
@@ -251,7 +281,7 @@ AdminResponse list_decisions(AdminState& state, std::string_view query) {
     std::size_t n = 0;
     auto [end, ec] = std::from_chars(given->data(), given->data() + given->size(), n);
     if (ec != std::errc() || end != given->data() + given->size() || n == 0) {
-      return error(400, "limit must be a positive integer");
+      return admin_error(400, "limit must be a positive integer");
     }
     limit = std::min(n, kMaxDecisions);
   }
@@ -273,10 +303,10 @@ AdminResponse list_decisions(AdminState& state, std::string_view query) {
 
 AdminResponse reload(AdminState& state, const AdminRequest& request) {
   std::string problem;
-  auto body = body_object(request, problem);
-  if (!body) return error(400, problem);
-  const std::string by = operator_name(request, *body);
-  if (!state.reload) return error(503, "reload is not available");
+  auto body = admin_body_object(request, problem);
+  if (!body) return admin_error(400, problem);
+  const std::string by = admin_operator_name(request, *body);
+  if (!state.reload) return admin_error(503, "reload is not available");
   std::string errors;
   if (!state.reload(errors)) {
     json lines = json::array();
@@ -287,11 +317,11 @@ AdminResponse reload(AdminState& state, const AdminRequest& request) {
       if (end > start) lines.push_back(errors.substr(start, end - start));
       start = end + 1;
     }
-    return json_response(422, json{{"error", "configuration refused; the running one stays"},
-                                   {"errors", std::move(lines)}});
+    return admin_json(422, json{{"error", "configuration refused; the running one stays"},
+                                {"errors", std::move(lines)}});
   }
   audit(state, "reload", by.empty() ? "api" : by, "config", "");
-  return json_response(200, json{{"ok", true}});
+  return admin_json(200, json{{"ok", true}});
 }
 
 }  // namespace
@@ -379,72 +409,35 @@ bool bearer_matches(std::string_view authorization, std::string_view token) {
   return constant_time_equal(authorization, token);
 }
 
-AdminResponse handle_admin_request(AdminState& state, const AdminRequest& request,
-                                   policy::TimePoint now) {
-  std::string_view target = request.target;
-  std::string_view query;
-  if (auto q = target.find('?'); q != std::string_view::npos) {
-    query = target.substr(q + 1);
-    target = target.substr(0, q);
-  }
-  auto segments = split_path(target);
-  if (!segments) return error(400, "bad percent-encoding in the path");
-  const auto& s = *segments;
-  const std::string& method = request.method;
-  const bool get = method == "GET" || method == "HEAD";
-  const bool post = method == "POST";
-  auto wrong_method = [](const char* allowed) {
-    return error(405, std::string("method not allowed; use ") + allowed);
-  };
-
+void add_local_admin_routes(AdminRouter& router) {
+  constexpr auto kOpen = AdminAuth::kOpen;
+  constexpr auto kToken = AdminAuth::kToken;
   // Open to anyone: liveness, readiness, and the page (which holds no data).
-  if (s.size() == 1 && s[0] == "healthz") return get ? text(200, "ok\n") : wrong_method("GET");
-  if (s.size() == 1 && s[0] == "readyz") {
-    if (!get) return wrong_method("GET");
-    const bool ready = !state.ready || state.ready();
-    if (!ready) return text(503, "not ready\n");
-    // Fleet mode without Redis still enforces (local budgets): ready, degraded.
-    if (state.fleet) return fleet_readiness(*state.fleet);
-    return text(200, "ready\n");
-  }
-  if (s.empty()) {
-    if (!get) return wrong_method("GET");
-    return AdminResponse{200, "text/html; charset=utf-8", std::string(admin_page_html())};
-  }
-
-  const std::string token = state.token ? state.token() : std::string();
-  if (token.empty()) {
-    return error(401, "the admin API is disabled: no admin.token_file is configured");
-  }
-  if (!bearer_matches(request.authorization, token)) {
-    return error(401, "missing or wrong bearer token");
-  }
-
-  if (s.size() == 1 && s[0] == "metrics") {
-    if (!get) return wrong_method("GET");
-    return AdminResponse{200, "text/plain; version=0.0.4", render_metrics(state, now)};
-  }
-  if (s[0] != "api") return error(404, "no such path");
-  if (state.fleet) {
-    if (auto routed = fleet_admin_route(state, request, s, now)) return std::move(*routed);
-  }
-  if (s.size() == 2 && s[1] == "holds") return get ? list_holds(state, now) : wrong_method("GET");
-  if (s.size() == 4 && s[1] == "holds" && (s[3] == "approve" || s[3] == "reject")) {
-    return post ? resolve_hold(state, request, s[2], s[3] == "approve") : wrong_method("POST");
-  }
-  if (s.size() == 2 && s[1] == "breakers") {
-    return get ? list_breakers(state, now) : wrong_method("GET");
-  }
-  if (s.size() == 4 && s[1] == "breakers" &&
-      (s[3] == "reset" || s[3] == "grant" || s[3] == "approve-all" || s[3] == "reject-all")) {
-    return post ? breaker_action(state, request, s[2], s[3], now) : wrong_method("POST");
-  }
-  if (s.size() == 2 && s[1] == "decisions") {
-    return get ? list_decisions(state, query) : wrong_method("GET");
-  }
-  if (s.size() == 2 && s[1] == "reload")
-    return post ? reload(state, request) : wrong_method("POST");
-  return error(404, "no such path");
+  router.add({"GET", "/healthz", kOpen, [](const AdminCall&) { return admin_text(200, "ok\n"); }});
+  router.add({"GET", "/readyz", kOpen, [](const AdminCall& c) { return readiness(c.state); }});
+  router.add(
+      {"GET", "/", kOpen, [](const AdminCall&) {
+         return AdminResponse{200, "text/html; charset=utf-8", std::string(admin_page_html()), {}};
+       }});
+  router.add(
+      {"GET", "/metrics", kToken, [](const AdminCall& c) {
+         return AdminResponse{200, "text/plain; version=0.0.4", render_metrics(c.state, c.now), {}};
+       }});
+  router.add(
+      {"GET", "/api/holds", kToken, [](const AdminCall& c) { return list_holds(c.state, c.now); }});
+  router.add({"POST", "/api/holds/*/approve|reject", kToken, [](const AdminCall& c) {
+                return resolve_hold(c.state, c.request, c.segments[2], c.segments[3] == "approve");
+              }});
+  router.add({"GET", "/api/breakers", kToken,
+              [](const AdminCall& c) { return list_breakers(c.state, c.now); }});
+  router.add({"POST", "/api/breakers/*/reset|grant|approve-all|reject-all", kToken,
+              [](const AdminCall& c) {
+                return breaker_action(c.state, c.request, c.segments[2], c.segments[3], c.now);
+              }});
+  router.add({"GET", "/api/decisions", kToken,
+              [](const AdminCall& c) { return list_decisions(c.state, c.query); }});
+  router.add({"POST", "/api/reload", kToken,
+              [](const AdminCall& c) { return reload(c.state, c.request); }});
 }
 
 namespace {
@@ -459,7 +452,7 @@ std::optional<AdminResponse> answer(AdminState& state, Parser& parser, error_cod
   keep_alive = false;
   head = false;
   version = 11;
-  if (ec == http::error::body_limit) return error(413, "request body larger than 64 KiB");
+  if (ec == http::error::body_limit) return admin_error(413, "request body larger than 64 KiB");
   if (ec) return std::nullopt;
   const auto& request = parser.get();
   keep_alive = request.keep_alive();
@@ -472,7 +465,7 @@ std::optional<AdminResponse> answer(AdminState& state, Parser& parser, error_cod
     return handle_admin_request(state, admin, now);
   } catch (const std::exception& e) {
     spdlog::error("admin: {} {} failed: {}", admin.method, admin.target, e.what());
-    return error(500, "internal error");
+    return admin_error(500, "internal error");
   }
 }
 
@@ -613,7 +606,7 @@ asio::awaitable<void> AdminHttp::serve_requests(Stream& stream) {
         result = co_await result->deferred();
       } catch (const std::exception& e) {
         spdlog::error("admin: fleet request failed: {}", e.what());
-        result = error(500, "internal error");
+        result = admin_error(500, "internal error");
       }
     }
     auto response = render(std::move(*result), version, keep_alive, head);

@@ -6,6 +6,8 @@
 // <token>`; the page itself carries no data and asks for the token.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -57,6 +59,26 @@ std::optional<nlohmann::json> admin_body_object(const AdminRequest& request, std
 // The operator's name: the body's "by", else the X-Mongoguard-Operator
 // header. Empty when neither names anyone.
 std::string admin_operator_name(const AdminRequest& request, const nlohmann::json& body);
+// An operator's POST: its body (an object) and who they are.
+struct AdminOperatorAction {
+  nlohmann::json body;
+  std::string by;
+};
+// nullopt with the 400 answer in `refusal` when the body is not an object or
+// names nobody (admin_operator_name).
+std::optional<AdminOperatorAction> admin_operator_action(const AdminRequest& request,
+                                                         AdminResponse& refusal);
+// A hold id in a path ("123"); nullopt when not a number.
+std::optional<std::uint64_t> admin_hold_id(std::string_view text);
+// What a grant's body asks for: "documents" (a positive integer) and/or
+// "minutes" (positive, at most a week); nullopt with `problem` set otherwise.
+struct AdminGrant {
+  std::int64_t documents = 0;
+  std::optional<std::chrono::milliseconds> duration;
+  // "5 document(s) and free passage for 10m", for the audit log.
+  std::string details() const;
+};
+std::optional<AdminGrant> admin_grant(const nlohmann::json& body, std::string& problem);
 // Compares in time that depends only on the lengths, not on where they differ.
 bool constant_time_equal(std::string_view a, std::string_view b);
 // True when `authorization` is "Bearer <token>" and token is non-empty.

@@ -1,0 +1,115 @@
+#include "proxy/admin/router.h"
+
+#include <algorithm>
+
+#include "proxy/observe/json.h"
+
+namespace mongoguard::proxy {
+
+namespace {
+
+bool segment_matches(std::string_view pattern, std::string_view segment) {
+  if (pattern == "*") return true;
+  while (true) {
+    const auto bar = pattern.find('|');
+    if (pattern.substr(0, bar) == segment) return true;
+    if (bar == std::string_view::npos) return false;
+    pattern.remove_prefix(bar + 1);
+  }
+}
+
+bool method_matches(const std::string& route_method, const std::string& method) {
+  return method == route_method || (route_method == "GET" && method == "HEAD");
+}
+
+}  // namespace
+
+std::optional<AdminResponse> refuse_unauthenticated(const AdminState& state,
+                                                    const AdminRequest& request) {
+  const std::string token = state.token ? state.token() : std::string();
+  if (token.empty()) {
+    return admin_error(401, "the admin API is disabled: no admin.token_file is configured");
+  }
+  if (!bearer_matches(request.authorization, token)) {
+    return admin_error(401, "missing or wrong bearer token");
+  }
+  return std::nullopt;
+}
+
+AdminResponse admin_json(unsigned status, const nlohmann::json& body) {
+  return AdminResponse{status, "application/json", dump_json(body) + "\n", {}};
+}
+
+AdminResponse admin_error(unsigned status, const std::string& message) {
+  return admin_json(status, nlohmann::json{{"error", message}});
+}
+
+AdminResponse admin_text(unsigned status, std::string body) {
+  return AdminResponse{status, "text/plain; charset=utf-8", std::move(body), {}};
+}
+
+void AdminRouter::add(AdminRoute route) {
+  auto pattern = split_path(route.pattern);
+  entries_.insert(entries_.begin(),
+                  Entry{std::move(route), pattern.value_or(std::vector<std::string>{})});
+}
+
+std::vector<const AdminRouter::Entry*> AdminRouter::matching(
+    const std::vector<std::string>& segments) const {
+  std::vector<const Entry*> out;
+  for (const auto& entry : entries_) {
+    const auto& pattern = entry.pattern;
+    if (pattern.size() == segments.size() &&
+        std::equal(pattern.begin(), pattern.end(), segments.begin(), segment_matches)) {
+      out.push_back(&entry);
+    }
+  }
+  return out;
+}
+
+AdminResponse AdminRouter::route(AdminState& state, const AdminRequest& request,
+                                 policy::TimePoint now) const {
+  std::string_view path = request.target;
+  std::string_view query;
+  if (auto q = path.find('?'); q != std::string_view::npos) {
+    query = path.substr(q + 1);
+    path = path.substr(0, q);
+  }
+  auto segments = split_path(path);
+  if (!segments) return admin_error(400, "bad percent-encoding in the path");
+  const auto routes = matching(*segments);
+  const bool open = !routes.empty() && routes.front()->route.auth == AdminAuth::kOpen;
+  if (!open) {
+    if (auto refused = refuse_unauthenticated(state, request)) return std::move(*refused);
+  }
+  const AdminCall call{state, request, *segments, query, now};
+  bool method_known = false;
+  for (const Entry* entry : routes) {
+    if (!method_matches(entry->route.method, request.method)) continue;
+    method_known = true;
+    if (auto answer = entry->route.handler(call)) return std::move(*answer);
+  }
+  if (!routes.empty() && !method_known) {
+    return admin_error(405, "method not allowed; use " + routes.front()->route.method);
+  }
+  return admin_error(404, "no such path");
+}
+
+AdminResponse handle_admin_request(AdminState& state, const AdminRequest& request,
+                                   policy::TimePoint now) {
+  static const AdminRouter local = [] {
+    AdminRouter router;
+    add_local_admin_routes(router);
+    return router;
+  }();
+  // Fleet mode: the same routes, and the fleet's over those it answers.
+  static const AdminRouter fleet = [] {
+    AdminRouter router;
+    add_local_admin_routes(router);
+    add_fleet_admin_routes(router);
+    return router;
+  }();
+  return (state.fleet ? fleet : local).route(state, request, now);
+}
+
+}  // namespace mongoguard::proxy
