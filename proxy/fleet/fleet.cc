@@ -5,6 +5,7 @@
 #include <random>
 
 #include "proxy/fleet/redis.h"
+#include "proxy/net/async.h"
 #include "proxy/observe/json.h"
 
 namespace mongoguard::proxy {
@@ -149,9 +150,11 @@ const std::vector<const char*> kScripts{
 
 }  // namespace
 
+// An approve/reject sent to another proxy; `acked` wakes it when the
+// owner's answer comes.
 struct Fleet::AckWaiter {
-  explicit AckWaiter(asio::io_context& io) : timer(io) {}
-  asio::steady_timer timer;
+  explicit AckWaiter(asio::io_context& io) : acked(io) {}
+  Event acked;
   std::optional<json> ack;
 };
 
@@ -249,6 +252,19 @@ asio::awaitable<std::optional<RedisReply>> Fleet::eval(const char* script,
 }
 
 asio::awaitable<std::string> Fleet::connect_and_sync() {
+  if (auto why = co_await open_connections(); !why.empty()) co_return why;
+  if (auto why = co_await load_scripts(); !why.empty()) co_return why;
+  co_await republish_holds();
+  std::size_t replayed = 0;
+  if (auto why = co_await replay_outage(replayed); !why.empty()) co_return why;
+  spdlog::info("fleet: connected to redis {} as '{}': budgets, breakers and holds shared{}",
+               settings_.redis, settings_.name,
+               replayed ? " (" + std::to_string(replayed) + " count(s) made meanwhile replayed)"
+                        : std::string());
+  co_return std::string();
+}
+
+asio::awaitable<std::string> Fleet::open_connections() {
   auto executor = io_.get_executor();
   commands_ = std::make_shared<RedisConnection>(executor);
   subscriber_ = std::make_shared<RedisConnection>(executor);
@@ -266,6 +282,10 @@ asio::awaitable<std::string> Fleet::connect_and_sync() {
   if (!subscribed || subscribed->is_error()) {
     co_return subscribed ? "SUBSCRIBE refused: " + subscribed->str : subscriber_->last_error();
   }
+  co_return std::string();
+}
+
+asio::awaitable<std::string> Fleet::load_scripts() {
   shas_.clear();
   for (const char* script : kScripts) {
     auto sha = co_await commands_->command(redis_args("SCRIPT", "LOAD", script), settings_.timeout);
@@ -273,7 +293,11 @@ asio::awaitable<std::string> Fleet::connect_and_sync() {
     if (sha->is_error()) co_return "SCRIPT LOAD refused: " + sha->str;
     shas_[script] = sha->str;
   }
-  // Our holds, for the others' admin APIs.
+  co_return std::string();
+}
+
+// Our holds, for the others' admin APIs.
+asio::awaitable<void> Fleet::republish_holds() {
   const auto now = wall_ms();
   const auto holds = published_;  // a copy: hold_added/hold_removed may run meanwhile
   for (const auto& [id, p] : holds) {
@@ -285,11 +309,14 @@ asio::awaitable<std::string> Fleet::connect_and_sync() {
                                            std::to_string(p.deadline_ms), std::to_string(id)),
                                 settings_.timeout);
   }
-  // Counts made while Redis was away join the shared windows with their
-  // own times (those already out of the window are dropped by the script).
-  // The queue is drained under the lock in turns, so a count made during the
-  // replay is either replayed or sent live, never lost.
-  std::size_t replayed = 0;
+}
+
+// Counts made while Redis was away join the shared windows with their own
+// times (those already out of the window are dropped by the script). The
+// queue is drained under the lock in turns, so a count made during the
+// replay is either replayed or sent live, never lost. Connected once the
+// queue is empty; "" then, else why not.
+asio::awaitable<std::string> Fleet::replay_outage(std::size_t& replayed) {
   for (;;) {
     std::deque<Count> batch;
     {
@@ -312,10 +339,6 @@ asio::awaitable<std::string> Fleet::connect_and_sync() {
     }
   }
   if (!connected()) co_return commands_->last_error();
-  spdlog::info("fleet: connected to redis {} as '{}': budgets, breakers and holds shared{}",
-               settings_.redis, settings_.name,
-               replayed ? " (" + std::to_string(replayed) + " count(s) made meanwhile replayed)"
-                        : std::string());
   co_return std::string();
 }
 
@@ -528,7 +551,7 @@ void Fleet::on_message(const RedisReply& message) {
     auto it = acks_.find(body.value("token", std::uint64_t{0}));
     if (it == acks_.end()) return;
     it->second->ack = std::move(body);
-    it->second->timer.cancel();
+    it->second->acked.notify();
     acks_.erase(it);
   } else if (type == "resolve") {
     asio::co_spawn(io_, handle_resolve(std::move(body)), asio::detached);
@@ -598,11 +621,9 @@ asio::awaitable<RemoteResolution> Fleet::resolve_remote(std::uint64_t id, bool a
       co_return fail(503, "hold " + std::to_string(id) + " belongs to proxy '" + owner +
                               "', which is not connected to the fleet store now");
     }
-    waiter->timer.expires_after(std::max<std::chrono::milliseconds>(2s, 4 * settings_.timeout));
-    if (!waiter->ack) {
-      error_code ignored;
-      co_await waiter->timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-    }
+    const auto patience = std::max<std::chrono::milliseconds>(2s, 4 * settings_.timeout);
+    co_await waiter->acked.wait_until([&] { return waiter->ack.has_value(); },
+                                      std::chrono::steady_clock::now() + patience);
     acks_.erase(token);
     if (!waiter->ack) {
       co_return fail(504, "proxy '" + owner + "' did not confirm hold " + std::to_string(id) +

@@ -149,6 +149,11 @@ class Fleet {
   asio::awaitable<T> on_fleet(Work&& work);
   asio::awaitable<void> supervise();
   asio::awaitable<std::string> connect_and_sync();
+  // connect_and_sync's steps; each returns "" or why the fleet is not up.
+  asio::awaitable<std::string> open_connections();
+  asio::awaitable<std::string> load_scripts();
+  asio::awaitable<void> republish_holds();
+  asio::awaitable<std::string> replay_outage(std::size_t& replayed);
   asio::awaitable<std::optional<RedisReply>> eval(const char* script, std::vector<std::string> keys,
                                                   std::vector<std::string> args);
   asio::awaitable<bool> send_count(const Count& count, bool replay);

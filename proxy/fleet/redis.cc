@@ -4,6 +4,8 @@
 
 #include <charconv>
 
+#include "proxy/net/async.h"
+
 namespace mongoguard::proxy {
 
 namespace {
@@ -92,9 +94,11 @@ std::optional<RedisReply> RedisDecoder::next(std::string& error) {
   return out;
 }
 
+// One command waiting for its reply; `answered` wakes it when the reply
+// comes or the connection fails.
 struct RedisConnection::Waiter {
-  explicit Waiter(const asio::any_io_executor& ex) : timer(ex) {}
-  asio::steady_timer timer;
+  explicit Waiter(const asio::any_io_executor& ex) : answered(ex) {}
+  Event answered;
   std::optional<RedisReply> reply;
   bool failed = false;
 };
@@ -115,7 +119,7 @@ void RedisConnection::close(const std::string& why) {
   // Everyone waiting learns now, not at their own timeouts.
   for (auto& w : waiting_) {
     w->failed = true;
-    w->timer.cancel();
+    w->answered.notify();
   }
   waiting_.clear();
   outbox_.clear();
@@ -128,15 +132,31 @@ void RedisConnection::close(const std::string& why) {
 asio::awaitable<std::string> RedisConnection::connect(const config::RedisUrl& server,
                                                       std::chrono::milliseconds timeout) {
   auto self = shared_from_this();
+  if (auto why = co_await open_socket(server, timeout); !why.empty()) co_return why;
+  asio::co_spawn(
+      socket_.get_executor(), [self] { return self->read_loop(); }, asio::detached);
+  if (!server.password.empty()) {
+    std::vector<std::string> auth{"AUTH"};
+    if (!server.user.empty()) auth.push_back(server.user);
+    auth.push_back(server.password);
+    if (!co_await accepted(std::move(auth), "AUTH", timeout)) co_return last_error_;
+  }
+  if (server.db != 0) {
+    const auto db = std::to_string(server.db);
+    if (!co_await accepted(redis_args("SELECT", db), "SELECT " + db, timeout)) {
+      co_return last_error_;
+    }
+  }
+  co_return std::string();
+}
+
+asio::awaitable<std::string> RedisConnection::open_socket(const config::RedisUrl& server,
+                                                          std::chrono::milliseconds timeout) {
+  auto self = shared_from_this();
   auto executor = socket_.get_executor();
-  asio::steady_timer deadline(executor);
-  deadline.expires_after(timeout);
-  bool timed_out = false;
-  deadline.async_wait([this, &timed_out](error_code ec) {
-    if (ec) return;
-    timed_out = true;
+  Deadline deadline(executor, timeout, [self] {
     error_code ignored;
-    socket_.close(ignored);
+    self->socket_.close(ignored);
   });
   error_code ec;
   tcp::resolver resolver(executor);
@@ -147,7 +167,7 @@ asio::awaitable<std::string> RedisConnection::connect(const config::RedisUrl& se
   }
   deadline.cancel();
   const std::string where = server.host + ":" + std::to_string(server.port);
-  if (timed_out) {
+  if (deadline.expired()) {
     last_error_ =
         "no connection to " + where + " within " + std::to_string(timeout.count()) + " ms";
     co_return last_error_;
@@ -159,28 +179,19 @@ asio::awaitable<std::string> RedisConnection::connect(const config::RedisUrl& se
   socket_.set_option(tcp::no_delay(true), ec);
   open_ = true;
   last_error_.clear();
-  asio::co_spawn(
-      executor, [self] { return self->read_loop(); }, asio::detached);
-  if (!server.password.empty()) {
-    std::vector<std::string> auth{"AUTH"};
-    if (!server.user.empty()) auth.push_back(server.user);
-    auth.push_back(server.password);
-    auto reply = co_await command(std::move(auth), timeout);
-    if (!reply) co_return last_error_;
-    if (reply->is_error()) {
-      close("AUTH refused: " + reply->str);
-      co_return last_error_;
-    }
-  }
-  if (server.db != 0) {
-    auto reply = co_await command(redis_args("SELECT", std::to_string(server.db)), timeout);
-    if (!reply) co_return last_error_;
-    if (reply->is_error()) {
-      close("SELECT " + std::to_string(server.db) + " refused: " + reply->str);
-      co_return last_error_;
-    }
-  }
   co_return std::string();
+}
+
+asio::awaitable<bool> RedisConnection::accepted(std::vector<std::string> argv,
+                                                const std::string& what,
+                                                std::chrono::milliseconds timeout) {
+  auto reply = co_await command(std::move(argv), timeout);
+  if (!reply) co_return false;
+  if (reply->is_error()) {
+    close(what + " refused: " + reply->str);
+    co_return false;
+  }
+  co_return true;
 }
 
 asio::awaitable<std::optional<RedisReply>> RedisConnection::command(
@@ -188,7 +199,7 @@ asio::awaitable<std::optional<RedisReply>> RedisConnection::command(
   if (!open_) co_return std::nullopt;
   auto self = shared_from_this();
   auto waiter = std::make_shared<Waiter>(socket_.get_executor());
-  waiter->timer.expires_after(timeout);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   outbox_ += format_redis_command(argv);
   waiting_.push_back(waiter);
   if (!writing_) {
@@ -196,10 +207,7 @@ asio::awaitable<std::optional<RedisReply>> RedisConnection::command(
     asio::co_spawn(
         socket_.get_executor(), [self] { return self->write_loop(); }, asio::detached);
   }
-  if (!waiter->reply && !waiter->failed) {
-    error_code ignored;
-    co_await waiter->timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-  }
+  co_await waiter->answered.wait_until([&] { return waiter->reply || waiter->failed; }, deadline);
   if (waiter->reply) co_return std::move(waiter->reply);
   if (!waiter->failed) {
     close("no reply to " + argv.front() + " within " + std::to_string(timeout.count()) + " ms");
@@ -249,7 +257,7 @@ asio::awaitable<void> RedisConnection::read_loop() {
         auto waiter = waiting_.front();
         waiting_.pop_front();
         waiter->reply = std::move(*reply);
-        waiter->timer.cancel();
+        waiter->answered.notify();
       } else if (on_push_) {
         on_push_(std::move(*reply));
       }

@@ -88,6 +88,12 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
 
  private:
   struct Waiter;
+  // Resolves and connects within `timeout`; "" or why not.
+  asio::awaitable<std::string> open_socket(const config::RedisUrl& server,
+                                           std::chrono::milliseconds timeout);
+  // Sends a setup command (AUTH, SELECT); false, closed, when refused.
+  asio::awaitable<bool> accepted(std::vector<std::string> argv, const std::string& what,
+                                 std::chrono::milliseconds timeout);
   asio::awaitable<void> read_loop();
   asio::awaitable<void> write_loop();
 
