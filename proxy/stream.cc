@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <memory>
 
+#include "proxy/net/async.h"
+
 namespace mongoguard::proxy {
 
 Stream::Stream(tcp::socket socket, ssl::context* context) : plain_(socket.get_executor()) {
@@ -76,14 +78,12 @@ void Stream::close(std::shared_ptr<void> owner) {
     return;
   }
   // close_notify, then the socket. Bounded: a peer that never answers is
-  // cut after a second. The timer keeps itself alive through its handler.
-  auto deadline = std::make_shared<asio::steady_timer>(get_executor());
-  deadline->expires_after(std::chrono::seconds(1));
-  deadline->async_wait([this, owner, deadline](error_code ec) {
-    if (ec) return;
-    error_code ignored_inner;
-    lowest_layer().close(ignored_inner);
-  });
+  // cut after a second.
+  auto deadline =
+      std::make_shared<Deadline>(get_executor(), std::chrono::seconds(1), [this, owner] {
+        error_code ignored_inner;
+        lowest_layer().close(ignored_inner);
+      });
   tls_->async_shutdown([this, owner, deadline](error_code) {
     deadline->cancel();
     error_code ignored_inner;
