@@ -1,0 +1,65 @@
+// Pre-flight counts: a capped count sent on the client's own upstream
+// connection, to measure what a destructive command would touch.
+//
+// A count is sent only while no client request is in flight there (so that
+// its reply cannot be taken for the count's, nor the count's for its),
+// under an id the client cannot predict; its reply is consumed by the
+// session's relay and handed here, never to the client.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <vector>
+
+#include "policy/admission.h"
+#include "proxy/net/async.h"
+#include "proxy/observe/metrics.h"
+#include "proxy/reply_tracker.h"
+#include "proxy/stream.h"
+
+namespace mongoguard::proxy {
+
+// The count command for `m` (cap 0: uncapped) as an OP_MSG with id `id`.
+std::vector<std::uint8_t> count_message(const policy::Measurement& m, std::int32_t id);
+// The count's answer read from its reply.
+policy::Measured read_count_reply(const std::vector<std::uint8_t>& reply,
+                                  std::vector<std::uint8_t>& scratch, std::int32_t max_size);
+
+class Preflight {
+ public:
+  // `idle` is the reply tracker's: notified when nothing is in flight.
+  Preflight(Stream& upstream, ReplyTracker& replies, Event& idle, Metrics& metrics,
+            std::chrono::milliseconds timeout, std::int32_t max_message_size);
+
+  // One capped count; its error says why when it has no count.
+  asio::awaitable<policy::Measured> count(const policy::Measurement& m);
+  // The reply to one of mongoguard's own requests. One that timed out is
+  // answered late and dropped.
+  void take_reply(const InFlight& entry, const std::vector<std::uint8_t>& frame);
+  // The session closes: a count waiting gives up.
+  void stop();
+
+ private:
+  std::int32_t unused_id();
+  asio::awaitable<std::optional<std::vector<std::uint8_t>>> send_and_wait(
+      const policy::Measurement& m, std::chrono::steady_clock::time_point deadline,
+      std::string& error);
+
+  Stream& upstream_;
+  ReplyTracker& replies_;
+  Event& idle_;
+  Metrics& metrics_;
+  std::chrono::milliseconds timeout_;
+  std::int32_t max_message_size_;
+  Event answered_;
+  std::mt19937 ids_{std::random_device{}()};
+  // The count being waited for: its id and, once read, its reply.
+  std::int32_t id_ = 0;
+  std::optional<std::vector<std::uint8_t>> reply_;
+  std::vector<std::uint8_t> scratch_;
+  bool stopped_ = false;
+};
+
+}  // namespace mongoguard::proxy
