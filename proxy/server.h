@@ -13,6 +13,7 @@
 #include "policy/holds.h"
 #include "proxy/admin/http.h"
 #include "proxy/admin/state.h"
+#include "proxy/budget_ledger.h"
 #include "proxy/fleet/fleet.h"
 #include "proxy/net/asio.h"
 #include "proxy/net/endpoint.h"
@@ -90,10 +91,8 @@ class Server {
   policy::HoldRegistry holds_;
   policy::BudgetBook budgets_;
   CollectionSizes collection_sizes_;
+  LocalLedger local_ledger_{budgets_};
   asio::io_context main_io_{1};
-  std::vector<std::unique_ptr<asio::io_context>> workers_;
-  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_guards_;
-  std::vector<std::thread> threads_;
   struct Listener {
     Listener(asio::io_context& io, HostPort where, SessionSettings session)
         : acceptor(io), address(std::move(where)), settings(std::move(session)) {}
@@ -107,6 +106,12 @@ class Server {
   std::unique_ptr<AdminState> admin_state_;
   std::unique_ptr<AdminHttp> admin_;
   std::unique_ptr<Fleet> fleet_;  // fleet mode only
+  std::unique_ptr<FleetLedger> fleet_ledger_;
+  // Declared after what sessions use: destroying the workers' contexts
+  // destroys the sessions still in them.
+  std::vector<std::unique_ptr<asio::io_context>> workers_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_guards_;
+  std::vector<std::thread> threads_;
   bool listening_ = false;
   std::uint64_t next_session_id_ = 1;
   std::size_t next_worker_ = 0;

@@ -1,0 +1,150 @@
+// Judges one inspected command and says what to do with it: forward it,
+// answer it with an error, drop it, or close the connection.
+//
+// The steps, in order: refuse what cannot be judged; the rules
+// (policy::decide), with filters measured where a rule asks; the budgets
+// (measure, then reserve upper bounds atomically); then by the verdict
+// remember what the reply settles (allow, log), refuse (block), or hold
+// until a person or a timeout decides and answer the hold's outcome.
+// Everything the connection does for it (pre-flight counts, watching the
+// client while held) goes through EnforcerConnection, so a test can drive
+// it on a hand-built CommandInfo.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bson/wire.h"
+#include "policy/admission.h"
+#include "policy/command_info.h"
+#include "policy/holds.h"
+#include "policy/measured_filter.h"
+#include "policy/policy.h"
+#include "proxy/reply_tracker.h"
+#include "proxy/session_services.h"
+
+namespace mongoguard::proxy {
+
+// What judging needs from the connection it judges for.
+class EnforcerConnection {
+ public:
+  virtual ~EnforcerConnection() = default;
+  // One capped count (cap 0: uncapped) on the connection's upstream.
+  virtual asio::awaitable<policy::Measured> count(const policy::Measurement& m) = 0;
+  // A request is parked (Enforcer::held_id()): watch for the client going.
+  virtual void watch_while_held() = 0;
+  virtual bool closed() const = 0;
+};
+
+struct Decision {
+  enum class Kind {
+    kForward,  // send the original bytes; `next` holds what the reply settles
+    kAnswer,   // answer with an error reply (none for moreToCome), forward nothing
+    kDrop,     // forward nothing, answer nothing
+    kClose,    // close the connection, `message` says why
+  };
+  Kind kind = Kind::kDrop;
+  std::int32_t code = 0;
+  std::string code_name;
+  std::string message;
+
+  static Decision forward() { return {Kind::kForward, 0, {}, {}}; }
+  static Decision drop() { return {}; }
+  static Decision close(std::string why) { return {Kind::kClose, 0, {}, std::move(why)}; }
+  static Decision answer(std::int32_t code, std::string code_name, std::string message) {
+    return {Kind::kAnswer, code, std::move(code_name), std::move(message)};
+  }
+  static Decision unauthorized(std::string message) {
+    return answer(13, "Unauthorized", std::move(message));
+  }
+};
+
+class Enforcer {
+ public:
+  Enforcer(std::uint64_t connection, const policy::Identity& identity, SessionServices& services,
+           EnforcerConnection& connection_io);
+
+  // Judges `info`, classified from `request`. On kForward, `next` (created
+  // when needed) says what the reply settles.
+  asio::awaitable<Decision> judge(const wire::Request& request, policy::CommandInfo info,
+                                  std::unique_ptr<PendingReply>& next);
+
+  // The hold this connection is parked on, 0 when none.
+  std::uint64_t held_id() const { return held_id_; }
+
+ private:
+  // The budget stage (policy/admission.h).
+  struct BudgetStage {
+    policy::AdmissionPlan plan;
+    policy::RequestSet set;
+    policy::ReserveResult got;
+    policy::BudgetVerdict verdict;
+    // Counts already taken while judging filters (measure_filters()), with
+    // the cap each ran under: a budget measuring the same statement reuses
+    // them, so one count serves both.
+    std::map<std::pair<const policy::Target*, const policy::MultiStatement*>,
+             std::pair<policy::Measured, std::int64_t>>
+        counted;
+  };
+  // One command being judged.
+  struct Judgement {
+    std::shared_ptr<const config::Config> config;
+    policy::CommandInfo info;
+    policy::Verdict verdict;
+    BudgetStage budget;
+  };
+
+  Decision refuse_unjudged(const wire::Request& request, const policy::CommandInfo& info);
+  // The rules, with filters measured where a rule with filter: unfiltered asks.
+  asio::awaitable<void> apply_rules(Judgement& j);
+  asio::awaitable<void> measure_filters(Judgement& j,
+                                        const std::vector<policy::FilterCount>& counts);
+  asio::awaitable<policy::MeasuredShare> measure_share(Judgement& j,
+                                                       const policy::FilterCount& planned,
+                                                       const policy::Measured& total);
+  // The budgets; a hold from the rules measures but does not reserve (an
+  // approval does). The budget verdict replaces the rules' when stricter.
+  asio::awaitable<void> apply_budgets(Judgement& j);
+  asio::awaitable<void> count_collection_sizes(const Judgement& j);
+  asio::awaitable<void> check_budgets(Judgement& j, bool reserve);
+  asio::awaitable<std::vector<policy::Measured>> measure_plan(BudgetStage& stage);
+  asio::awaitable<policy::ReserveResult> reserve(
+      const std::vector<policy::ReserveRequest>& requests, bool force);
+  void report_trips(const BudgetStage& stage);
+  void count_verdict(const policy::Verdict& verdict);
+
+  // What the reply settles: the reservations made for this command.
+  void remember(Judgement& j, AuditRecord& record, std::string outcome,
+                std::unique_ptr<PendingReply>& next);
+  Decision refuse(const Judgement& j, AuditRecord& record);
+  asio::awaitable<Decision> hold(Judgement& j, AuditRecord& record,
+                                 std::unique_ptr<PendingReply>& next);
+  policy::HoldInfo hold_info(const Judgement& j) const;
+  // Parks the request until it is decided; nullopt: not parked,
+  // limits.max_pending_holds operations are held already.
+  asio::awaitable<std::optional<policy::HoldDecision>> park(
+      policy::HoldInfo& info, std::optional<std::chrono::milliseconds> max_time);
+  Decision refuse_too_many_holds(const Judgement& j, const policy::HoldInfo& hold,
+                                 AuditRecord& record);
+  asio::awaitable<Decision> answer_hold(Judgement& j, const policy::HoldInfo& hold,
+                                        const policy::HoldDecision& decision, AuditRecord& record,
+                                        std::unique_ptr<PendingReply>& next);
+  Decision refuse_held(const Judgement& j, const policy::HoldInfo& hold,
+                       const policy::HoldDecision& decision, AuditRecord& record);
+
+  std::uint64_t connection_;
+  const policy::Identity& identity_;
+  SessionServices& services_;
+  EnforcerConnection& io_;
+  Metrics& metrics_;
+  AuditLog& audit_;
+  std::uint64_t held_id_ = 0;
+};
+
+}  // namespace mongoguard::proxy

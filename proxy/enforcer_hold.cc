@@ -1,0 +1,180 @@
+// The enforcer's hold step: park the request until a person, a timeout or
+// the client's going decides, then answer the outcome.
+#include <spdlog/spdlog.h>
+
+#include "proxy/enforcer.h"
+#include "proxy/net/async.h"
+
+namespace mongoguard::proxy {
+
+policy::HoldInfo Enforcer::hold_info(const Judgement& j) const {
+  const auto& verdict = j.verdict;
+  const auto& info = j.info;
+  const auto& budget = j.budget;
+  policy::HoldInfo hold;
+  hold.rule = verdict.rule ? verdict.rule->name : "";
+  hold.operation = verdict.target ? policy::operation_name(verdict.target->op) : info.command;
+  hold.ns = verdict.target ? verdict.target->ns : info.database;
+  hold.command = info.command;
+  hold.connection = connection_;
+  hold.client = identity_.client_address;
+  hold.user = identity_.user;
+  hold.app = identity_.app;
+  hold.filter = verdict.target ? verdict.target->filter_redacted() : "";
+  for (const auto& t : info.targets) hold.statements += t.statements;
+  hold.reason =
+      verdict.reason.empty() ? (verdict.rule ? verdict.rule->message : "") : verdict.reason;
+  for (const auto& pc : budget.plan.charges) {
+    // The window that decided, when the budget verdict names one.
+    if (verdict.rule != pc.charge.rule || (budget.verdict.charge && &pc != budget.verdict.charge)) {
+      continue;
+    }
+    hold.breaker = pc.charge.key;
+    auto state = budget.verdict.state && budget.verdict.state->name == pc.charge.key
+                     ? budget.verdict.state
+                     : services_.budgets.breaker(pc.charge.key, policy::Clock::now());
+    if (state) {
+      hold.documents_in_window = state->used;
+      hold.limit = state->limit;
+    }
+    break;
+  }
+  hold.created_wall = std::chrono::system_clock::now();
+  hold.created = std::chrono::steady_clock::now();
+  return hold;
+}
+
+asio::awaitable<Decision> Enforcer::hold(Judgement& j, AuditRecord& record,
+                                         std::unique_ptr<PendingReply>& next) {
+  auto hold = hold_info(j);
+  std::optional<std::chrono::milliseconds> max_time;
+  if (j.info.max_time_ms && *j.info.max_time_ms > 0) {
+    max_time = std::chrono::milliseconds(*j.info.max_time_ms);
+  }
+  const auto parked = co_await park(hold, max_time);
+  if (!parked) co_return refuse_too_many_holds(j, hold, record);
+  const auto& decision = *parked;
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - hold.created);
+  metrics_.count_hold_outcome(decision.outcome);
+  metrics_.hold_wait.observe(waited);
+  spdlog::info("conn {} hold {} {}{}{} after {} ms", connection_, hold.id,
+               policy::hold_outcome_name(decision.outcome), decision.by.empty() ? "" : " by ",
+               decision.by, waited.count());
+  co_return co_await answer_hold(j, hold, decision, record, next);
+}
+
+asio::awaitable<std::optional<policy::HoldDecision>> Enforcer::park(
+    policy::HoldInfo& info, std::optional<std::chrono::milliseconds> max_time) {
+  const auto config = services_.policies.current();
+  auto executor = co_await asio::this_coro::executor;
+  struct Signal {
+    explicit Signal(const asio::any_io_executor& ex) : wake(ex) {}
+    std::optional<policy::HoldDecision> decision;
+    Event wake;
+  };
+  auto signal = std::make_shared<Signal>(executor);
+  const auto id = services_.holds.add(
+      info,
+      [signal, executor](const policy::HoldDecision& d) {
+        asio::post(executor, [signal, d] {
+          signal->decision = d;
+          signal->wake.notify();
+        });
+      },
+      config->limits.max_pending_holds);
+  if (id == 0) co_return std::nullopt;
+  spdlog::warn("conn {} from {}: {} on {} held by rule '{}': {}", connection_,
+               identity_.client_address, info.operation, info.ns, info.rule, info.reason);
+  info.id = id;
+  held_id_ = id;
+  metrics_.holds_created.fetch_add(1, std::memory_order_relaxed);
+  services_.notifier.hold_created(info);
+  auto limit = config->hold_timeout;
+  const bool by_max_time = max_time && *max_time < limit;
+  if (by_max_time) limit = *max_time;
+  services_.budgets.hold_added(info, limit);
+  Deadline deadline(executor, limit, [&holds = services_.holds, id, by_max_time] {
+    holds.resolve(
+        id,
+        {by_max_time ? policy::HoldOutcome::kMaxTimeExpired : policy::HoldOutcome::kTimedOut, ""});
+  });
+  io_.watch_while_held();
+  co_await signal->wake.wait_until([&] { return signal->decision.has_value(); });
+  deadline.cancel();
+  held_id_ = 0;
+  services_.budgets.hold_removed(id);
+  services_.notifier.hold_resolved(info, *signal->decision);
+  co_return *signal->decision;
+}
+
+Decision Enforcer::refuse_too_many_holds(const Judgement& j, const policy::HoldInfo& hold,
+                                         AuditRecord& record) {
+  metrics_.holds_refused.fetch_add(1, std::memory_order_relaxed);
+  const auto max = j.config->limits.max_pending_holds;
+  spdlog::warn(
+      "conn {} from {}: {} on {} not held by rule '{}': {} operation(s) are held already "
+      "(limits.max_pending_holds); refused, not forwarded",
+      connection_, identity_.client_address, hold.operation, hold.ns, hold.rule, max);
+  record.set_outcome("refused: too many held operations");
+  audit_.write(record);
+  return Decision::unauthorized("mongoguard: " + hold.operation + " on " + hold.ns +
+                                " needs approval (rule '" + hold.rule + "') but " +
+                                std::to_string(max) +
+                                " operation(s) are held already (limits.max_pending_holds); "
+                                "refused, not forwarded");
+}
+
+asio::awaitable<Decision> Enforcer::answer_hold(Judgement& j, const policy::HoldInfo& hold,
+                                                const policy::HoldDecision& decision,
+                                                AuditRecord& record,
+                                                std::unique_ptr<PendingReply>& next) {
+  if (decision.outcome != policy::HoldOutcome::kApproved) {
+    co_return refuse_held(j, hold, decision, record);
+  }
+  if (io_.closed()) co_return Decision::drop();
+  // Approved: counted in full, whatever is left.
+  j.budget.got = co_await reserve(j.budget.set.requests, true);
+  if (io_.closed()) co_return Decision::drop();
+  remember(j, record, "approved by " + decision.by, next);
+  co_return Decision::forward();
+}
+
+Decision Enforcer::refuse_held(const Judgement& j, const policy::HoldInfo& hold,
+                               const policy::HoldDecision& decision, AuditRecord& record) {
+  const std::string held_by =
+      "mongoguard: " + hold.operation + " on " + hold.ns + " held by rule '" + hold.rule + "': ";
+  auto refused = [&](const std::string& outcome, Decision answer) {
+    record.set_outcome(outcome);
+    audit_.write(record);
+    return answer;
+  };
+  switch (decision.outcome) {
+    case policy::HoldOutcome::kClientGone:
+      return refused("cancelled: client gone",
+                     Decision::close("client went away while its operation was held; never "
+                                     "forwarded"));
+    case policy::HoldOutcome::kRejected:
+      return refused("rejected by " + decision.by,
+                     Decision::unauthorized(held_by + "rejected by " + decision.by));
+    case policy::HoldOutcome::kTimedOut:
+      return refused(
+          "timed out",
+          Decision::unauthorized(held_by + "not approved within " +
+                                 config::format_duration(j.config->hold_timeout) + "; rejected"));
+    case policy::HoldOutcome::kMaxTimeExpired:
+      return refused("maxTimeMS expired",
+                     Decision::answer(50, "MaxTimeMSExpired",
+                                      "operation exceeded time limit: " + held_by +
+                                          "not approved within its maxTimeMS"));
+    case policy::HoldOutcome::kShutdown:
+      return refused(
+          "rejected: shutdown",
+          Decision::unauthorized(held_by + "mongoguard is shutting down; not forwarded"));
+    case policy::HoldOutcome::kApproved:
+      break;
+  }
+  return Decision::drop();
+}
+
+}  // namespace mongoguard::proxy
