@@ -10,73 +10,65 @@ namespace mongoguard::proxy {
 
 namespace {
 
-tcp::endpoint resolve_listen(asio::io_context &io, const HostPort &where) {
+tcp::endpoint resolve_listen(asio::io_context& io, const HostPort& where) {
   tcp::resolver resolver(io);
-  auto results =
-      resolver.resolve(where.host, std::to_string(where.port),
-                       tcp::resolver::passive | tcp::resolver::numeric_service);
+  auto results = resolver.resolve(where.host, std::to_string(where.port),
+                                  tcp::resolver::passive | tcp::resolver::numeric_service);
   return results.begin()->endpoint();
 }
 
 // Changes when the file is rewritten, replaced (editors, ConfigMap symlink
 // swaps) or touched.
-std::string fingerprint(const std::string &path) {
+std::string fingerprint(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    return "missing";
+  if (::stat(path.c_str(), &st) != 0) return "missing";
   return std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
-         std::to_string(st.st_mtim.tv_sec) + "." +
-         std::to_string(st.st_mtim.tv_nsec);
+         std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
 }
 
 // The config file and the certificate files it names: replacing a
 // certificate on disk reloads like editing the policy does.
-std::string fingerprint(const std::string &path, const config::Config &config) {
+std::string fingerprint(const std::string& path, const config::Config& config) {
   auto out = fingerprint(path);
-  for (const auto &file : config.tls.files())
-    out += "|" + fingerprint(file);
+  for (const auto& file : config.tls.files()) out += "|" + fingerprint(file);
   return out;
 }
 
-} // namespace
+}  // namespace
 
 Server::Server(ServerSettings settings)
-    : settings_(std::move(settings)), policies_(settings_.config),
-      tls_(settings_.tls) {
+    : settings_(std::move(settings)), policies_(settings_.config), tls_(settings_.tls) {
   for (unsigned i = 0; i < settings_.threads; ++i) {
     workers_.push_back(std::make_unique<asio::io_context>(1));
     work_guards_.push_back(asio::make_work_guard(*workers_.back()));
   }
   std::vector<WebhookTarget> targets;
-  for (const auto &w : settings_.config->webhooks)
-    targets.push_back({w.url, w.events});
+  for (const auto& w : settings_.config->webhooks) targets.push_back({w.url, w.events});
   notifier_ = std::make_unique<Notifier>(main_io_, std::move(targets));
   audit_.set_decisions(&decisions_);
-  const auto audit_action =
-      [this](const std::string &action, const std::string &by,
-             const std::string &target, const std::string &details) {
-        audit_operator_action(action, by, target, details);
-      };
-  BudgetLedger *ledger = &local_ledger_;
-  if (const auto &fleet = settings_.config->fleet) {
-    fleet_ = std::make_unique<Fleet>(*fleet, budgets_, holds_, metrics_,
-                                     *notifier_, audit_action);
+  const auto audit_action = [this](const std::string& action, const std::string& by,
+                                   const std::string& target, const std::string& details) {
+    audit_operator_action(action, by, target, details);
+  };
+  BudgetLedger* ledger = &local_ledger_;
+  if (const auto& fleet = settings_.config->fleet) {
+    fleet_ = std::make_unique<Fleet>(*fleet, budgets_, holds_, metrics_, *notifier_, audit_action);
     fleet_ledger_ = std::make_unique<FleetLedger>(*fleet_, budgets_);
     ledger = fleet_ledger_.get();
   }
-  services_ = std::make_unique<SessionServices>(
-      SessionServices{metrics_, policies_, audit_, holds_, *ledger, *notifier_,
-                      collection_sizes_});
-  admin_state_ = std::make_unique<AdminState>(AdminState{
-      metrics_, holds_, budgets_, decisions_, *notifier_,
-      [this](std::string &errors) { return reload("admin API", &errors); },
-      audit_action, [this] { return read_token(); },
-      [this] { return listening_; }});
+  services_ = std::make_unique<SessionServices>(SessionServices{
+      metrics_, policies_, audit_, holds_, *ledger, *notifier_, collection_sizes_, [this] {
+        if (!draining_.load()) return;
+        asio::post(main_io_, [this] { session_ended_.notify(); });
+      }});
+  admin_state_ = std::make_unique<AdminState>(
+      AdminState{metrics_, holds_, budgets_, decisions_, *notifier_,
+                 [this](std::string& errors) { return reload("admin API", &errors); }, audit_action,
+                 [this] { return read_token(); }, [this] { return listening_; }});
   admin_state_->fleet = fleet_.get();
   constexpr rlim_t kReserved = 64;
   struct rlimit files {};
-  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 &&
-      files.rlim_cur != RLIM_INFINITY) {
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
     descriptor_max_connections_ =
         files.rlim_cur > 2 * kReserved ? (files.rlim_cur - kReserved) / 2 : 1;
   } else {
@@ -89,22 +81,19 @@ std::size_t Server::max_connections() const {
   return configured == 0 ? descriptor_max_connections_ : configured;
 }
 
-bool Server::refuse_over_limit(tcp::socket &socket) {
+bool Server::refuse_over_limit(tcp::socket& socket) {
   const auto limit = max_connections();
   const auto open = metrics_.connections_open.load(std::memory_order_relaxed);
-  if (open < 0 || static_cast<std::size_t>(open) < limit)
-    return false;
+  if (open < 0 || static_cast<std::size_t>(open) < limit) return false;
   metrics_.connections_refused.fetch_add(1, std::memory_order_relaxed);
   ++refused_unlogged_;
   const auto now = std::chrono::steady_clock::now();
   if (now - refusal_logged_ >= std::chrono::seconds(1)) {
     error_code ec;
     const auto peer = socket.remote_endpoint(ec);
-    spdlog::warn("refused {} client connection(s) (latest from {}): {} open, "
-                 "limits.max_connections is {}",
-                 refused_unlogged_,
-                 ec ? std::string("?") : peer.address().to_string(), open,
-                 limit);
+    spdlog::warn(
+        "refused {} client connection(s) (latest from {}): {} open, limits.max_connections is {}",
+        refused_unlogged_, ec ? std::string("?") : peer.address().to_string(), open, limit);
     refused_unlogged_ = 0;
     refusal_logged_ = now;
   }
@@ -124,25 +113,22 @@ void Server::bind() {
   wait_for_hangup();
   terminate_.emplace(main_io_, SIGINT, SIGTERM);
   std::string error;
-  if (settings_.config->audit_path &&
-      !audit_.open(*settings_.config->audit_path, error)) {
+  if (settings_.config->audit_path && !audit_.open(*settings_.config->audit_path, error)) {
     throw std::runtime_error(error);
   }
   // One listener per upstream server: a single server, or each member of a
   // replica set (whose hello replies then name these listeners).
   if (settings_.members.empty()) {
-    listeners_.push_back(std::make_unique<Listener>(main_io_, settings_.listen,
-                                                    settings_.session));
+    listeners_.push_back(std::make_unique<Listener>(main_io_, settings_.listen, settings_.session));
   } else {
-    for (const auto &member : settings_.members) {
+    for (const auto& member : settings_.members) {
       auto session = settings_.session;
       session.upstream = member.server;
       session.topology = settings_.topology;
-      listeners_.push_back(
-          std::make_unique<Listener>(main_io_, member.listen, session));
+      listeners_.push_back(std::make_unique<Listener>(main_io_, member.listen, session));
     }
   }
-  for (auto &listener : listeners_) {
+  for (auto& listener : listeners_) {
     auto endpoint = resolve_listen(main_io_, listener->address);
     listener->acceptor.open(endpoint.protocol());
     listener->acceptor.set_option(tcp::acceptor::reuse_address(true));
@@ -150,15 +136,14 @@ void Server::bind() {
     listener->acceptor.listen(asio::socket_base::max_listen_connections);
   }
   if (settings_.admin_listen) {
-    admin_ = std::make_unique<AdminHttp>(
-        main_io_, resolve_listen(main_io_, *settings_.admin_listen),
-        *admin_state_, settings_.admin_tls);
+    admin_ =
+        std::make_unique<AdminHttp>(main_io_, resolve_listen(main_io_, *settings_.admin_listen),
+                                    *admin_state_, settings_.admin_tls);
   }
   const auto configured = settings_.config->limits.max_connections;
   if (configured > descriptor_max_connections_) {
     spdlog::warn(
-        "limits.max_connections is {} but the open-file limit allows about {} "
-        "(two descriptors "
+        "limits.max_connections is {} but the open-file limit allows about {} (two descriptors "
         "per client); beyond that, accepting fails until connections close",
         configured, descriptor_max_connections_);
   }
@@ -166,52 +151,43 @@ void Server::bind() {
 
 int Server::run() {
   if (fleet_) {
-    spdlog::info("fleet mode: proxy '{}' sharing budgets through {}",
-                 fleet_->name(), settings_.config->fleet->redis);
+    spdlog::info("fleet mode: proxy '{}' sharing budgets through {}", fleet_->name(),
+                 settings_.config->fleet->redis);
     fleet_->start();
   }
-  for (auto &worker : workers_) {
+  for (auto& worker : workers_) {
     threads_.emplace_back([io = worker.get()] { io->run(); });
   }
   terminate_->async_wait([this](error_code ec, int signal) {
-    if (ec)
-      return;
+    if (ec) return;
     spdlog::info("signal {} received, shutting down", signal);
     shutdown();
   });
-  for (auto &listener : listeners_) {
+  for (auto& listener : listeners_) {
     asio::co_spawn(main_io_, accept_loop(*listener), asio::detached);
   }
   if (settings_.config_path) {
-    config_fingerprint_ =
-        fingerprint(*settings_.config_path, *policies_.current());
+    config_fingerprint_ = fingerprint(*settings_.config_path, *policies_.current());
     asio::co_spawn(main_io_, watch_config(), asio::detached);
   }
   if (admin_) {
     admin_->start();
     spdlog::info("admin endpoint on {}://{}/ (/metrics, /healthz)",
-                 admin_->is_tls() ? "https" : "http",
-                 settings_.admin_listen->to_string());
+                 admin_->is_tls() ? "https" : "http", settings_.admin_listen->to_string());
   }
   listening_ = true;
-  for (const auto &listener : listeners_) {
+  for (const auto& listener : listeners_) {
     spdlog::info(
-        "mongoguard {} listening on {}, upstream {}{}, {} worker thread(s)",
-        MONGOGUARD_VERSION, listener->address.to_string(),
-        listener->settings.upstream.to_string(),
-        listener->settings.topology
-            ? " (replica set " + listener->settings.topology->set_name + ")"
-            : std::string(),
+        "mongoguard {} listening on {}, upstream {}{}, {} worker thread(s)", MONGOGUARD_VERSION,
+        listener->address.to_string(), listener->settings.upstream.to_string(),
+        listener->settings.topology ? " (replica set " + listener->settings.topology->set_name + ")"
+                                    : std::string(),
         settings_.threads);
   }
   spdlog::info(
-      "limits: max_connections {}{}, max_pending_holds {}, max_message_size {}",
-      max_connections(),
-      policies_.current()->limits.max_connections == 0
-          ? " (from the open-file limit)"
-          : "",
-      policies_.current()->limits.max_pending_holds,
-      policies_.current()->limits.max_message_size);
+      "limits: max_connections {}{}, max_pending_holds {}, max_message_size {}", max_connections(),
+      policies_.current()->limits.max_connections == 0 ? " (from the open-file limit)" : "",
+      policies_.current()->limits.max_pending_holds, policies_.current()->limits.max_message_size);
   main_io_.run();
   stop();
   spdlog::info("mongoguard stopped");
@@ -219,49 +195,37 @@ int Server::run() {
 }
 
 void Server::shutdown() {
+  draining_.store(true);
   error_code ignored;
-  for (auto &listener : listeners_)
-    listener->acceptor.close(ignored);
+  for (auto& listener : listeners_) listener->acceptor.close(ignored);
   listening_ = false;
   // Every session stops reading new requests and closes once what it
   // forwarded has been answered.
-  for (auto &weak : sessions_) {
-    if (auto session = weak.lock())
-      session->drain();
+  for (auto& weak : sessions_) {
+    if (auto session = weak.lock()) session->drain();
   }
   sessions_.clear();
   // Held operations are rejected, never forwarded; their sessions write the
   // refusal and then close.
   const auto held = holds_.resolve_all({policy::HoldOutcome::kShutdown, ""});
-  if (held > 0)
-    spdlog::warn("rejected {} held operation(s) at shutdown", held);
-  asio::co_spawn(main_io_, drain(policies_.current()->shutdown_grace),
-                 asio::detached);
+  if (held > 0) spdlog::warn("rejected {} held operation(s) at shutdown", held);
+  asio::co_spawn(main_io_, drain(policies_.current()->shutdown_grace), asio::detached);
 }
 
 asio::awaitable<void> Server::drain(std::chrono::milliseconds grace) {
-  const auto open = [this] {
-    return metrics_.connections_open.load(std::memory_order_relaxed);
-  };
+  const auto open = [this] { return metrics_.connections_open.load(std::memory_order_relaxed); };
   if (open() > 0) {
-    spdlog::info("shutting down: {} connection(s) open; waiting up to {} for "
-                 "requests in flight",
+    spdlog::info("shutting down: {} connection(s) open; waiting up to {} for requests in flight",
                  open(), config::format_duration(grace));
   }
-  const auto deadline = std::chrono::steady_clock::now() + grace;
-  asio::steady_timer tick(main_io_);
-  while (open() > 0 && std::chrono::steady_clock::now() < deadline) {
-    tick.expires_after(std::chrono::milliseconds(20));
-    error_code ec;
-    co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
+  // Each session that ends wakes this wait (see session_ended).
+  co_await session_ended_.wait_until([&] { return open() <= 0; },
+                                     std::chrono::steady_clock::now() + grace);
   if (open() > 0) {
-    spdlog::warn("shutdown grace ({}) over: closing {} connection(s) with "
-                 "requests in flight",
+    spdlog::warn("shutdown grace ({}) over: closing {} connection(s) with requests in flight",
                  config::format_duration(grace), open());
   }
-  if (admin_)
-    admin_->stop();
+  if (admin_) admin_->stop();
   main_io_.stop();
 }
 
@@ -273,53 +237,44 @@ std::string Server::read_token() const {
   return config::read_token_file(*path).token;  // empty (the API refuses) when refused
 }
 
-void Server::audit_operator_action(const std::string &action,
-                                   const std::string &by,
-                                   const std::string &target,
-                                   const std::string &details) {
-  spdlog::info("operator {}: {} {}{}{}", by.empty() ? "(unnamed)" : by, action,
-               target, details.empty() ? "" : " ", details);
+void Server::audit_operator_action(const std::string& action, const std::string& by,
+                                   const std::string& target, const std::string& details) {
+  spdlog::info("operator {}: {} {}{}{}", by.empty() ? "(unnamed)" : by, action, target,
+               details.empty() ? "" : " ", details);
   audit_.write_operator_action(action, by, target, details);
 }
 
 void Server::stop() {
-  for (auto &guard : work_guards_)
-    guard.reset();
-  for (auto &worker : workers_)
-    worker->stop();
-  for (auto &thread : threads_) {
-    if (thread.joinable())
-      thread.join();
+  for (auto& guard : work_guards_) guard.reset();
+  for (auto& worker : workers_) worker->stop();
+  for (auto& thread : threads_) {
+    if (thread.joinable()) thread.join();
   }
   threads_.clear();
-  if (fleet_)
-    fleet_->stop();
+  if (fleet_) fleet_->stop();
 }
 
-asio::awaitable<void> Server::accept_loop(Listener &listener) {
-  auto &acceptor_ = listener.acceptor;
+asio::awaitable<void> Server::accept_loop(Listener& listener) {
+  auto& acceptor_ = listener.acceptor;
   while (acceptor_.is_open()) {
-    auto &worker = *workers_[next_worker_];
+    auto& worker = *workers_[next_worker_];
     next_worker_ = (next_worker_ + 1) % workers_.size();
     error_code ec;
-    tcp::socket socket = co_await acceptor_.async_accept(
-        worker, asio::redirect_error(asio::use_awaitable, ec));
+    tcp::socket socket =
+        co_await acceptor_.async_accept(worker, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor_.is_open())
-        co_return;
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
       // Out of descriptors or similar: keep serving the connections we have.
       spdlog::error("accept failed: {}", ec.message());
       asio::steady_timer pause(main_io_, std::chrono::milliseconds(50));
       co_await pause.async_wait(asio::use_awaitable);
       continue;
     }
-    if (refuse_over_limit(socket))
-      continue;
-    auto session = std::make_shared<Session>(
-        std::move(socket), next_session_id_++, listener.settings, *services_,
-        tls_.current());
+    if (refuse_over_limit(socket)) continue;
+    auto session = std::make_shared<Session>(std::move(socket), next_session_id_++,
+                                             listener.settings, *services_, tls_.current());
     if (sessions_.size() >= 2 * sessions_pruned_at_ + 1024) {
-      std::erase_if(sessions_, [](const auto &weak) { return weak.expired(); });
+      std::erase_if(sessions_, [](const auto& weak) { return weak.expired(); });
       sessions_pruned_at_ = sessions_.size();
     }
     sessions_.push_back(session);
@@ -328,14 +283,13 @@ asio::awaitable<void> Server::accept_loop(Listener &listener) {
   }
 }
 
-} // namespace mongoguard::proxy
+}  // namespace mongoguard::proxy
 
 namespace mongoguard::proxy {
 
 void Server::wait_for_hangup() {
   hangup_->async_wait([this](error_code ec, int) {
-    if (ec)
-      return;
+    if (ec) return;
     if (settings_.config_path) {
       reload("SIGHUP");
     } else {
@@ -351,21 +305,33 @@ asio::awaitable<void> Server::watch_config() {
     timer.expires_after(settings_.watch_interval);
     error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (ec)
-      co_return;
+    if (ec) co_return;
     auto now = fingerprint(*settings_.config_path, *policies_.current());
-    if (now != config_fingerprint_)
-      reload("file changed");
+    if (now != config_fingerprint_) reload("file changed");
   }
 }
 
-bool Server::reload(const char *why, std::string *errors) {
+struct Server::Loaded {
+  std::shared_ptr<const config::Config> config;
+  TlsBuild tls;
+};
+
+bool Server::reload(const char* why, std::string* errors) {
   if (!settings_.config_path) {
-    if (errors)
-      *errors = "mongoguard was started without --config; nothing to reload";
+    if (errors) *errors = "mongoguard was started without --config; nothing to reload";
     return false;
   }
-  const auto &path = *settings_.config_path;
+  auto loaded = load_for_reload(why, errors);
+  if (!loaded) return false;
+  warn_restart_only(*loaded->config, *policies_.current(), why);
+  apply_reload(std::move(loaded->config), std::move(loaded->tls), why);
+  return true;
+}
+
+// The file and the certificates it names, checked; nullopt (logged, and in
+// `errors`) when the running configuration must stay.
+std::optional<Server::Loaded> Server::load_for_reload(const char* why, std::string* errors) {
+  const auto& path = *settings_.config_path;
   config_fingerprint_ = fingerprint(path, *policies_.current());
   auto loaded = config::load_config_file(path);
   // Certificates are loaded before anything is swapped, so a bad one never
@@ -374,89 +340,77 @@ bool Server::reload(const char *why, std::string *errors) {
   if (loaded.ok()) {
     tls = build_tls(loaded.config->tls, path);
     loaded.errors = std::move(tls.errors);
-    if (!loaded.errors.empty())
-      loaded.config.reset();
+    if (!loaded.errors.empty()) loaded.config.reset();
   }
   if (!loaded.ok()) {
     metrics_.policy_reload_failures.fetch_add(1, std::memory_order_relaxed);
-    spdlog::error(
-        "reload ({}) refused, the running policy stays in place: {} error(s)",
-        why, loaded.errors.size());
-    for (const auto &e : loaded.errors) {
+    spdlog::error("reload ({}) refused, the running policy stays in place: {} error(s)", why,
+                  loaded.errors.size());
+    for (const auto& e : loaded.errors) {
       spdlog::error("  {}", e.to_string());
-      if (errors)
-        *errors += e.to_string() + "\n";
+      if (errors) *errors += e.to_string() + "\n";
     }
-    return false;
+    return std::nullopt;
   }
   if (settings_.admin_listen) {
     // The listener stays where it is until a restart; what a reload may
     // change is its token, and a reload must not leave it exposed.
-    const bool token = settings_.admin_token_file.has_value() ||
-                       loaded.config->admin_token_file.has_value();
+    const bool token =
+        settings_.admin_token_file.has_value() || loaded.config->admin_token_file.has_value();
     if (auto problem = admin_exposure_problem(
-            *settings_.admin_listen,
-            settings_.admin_tls && loaded.config->admin_tls, token)) {
+            *settings_.admin_listen, settings_.admin_tls && loaded.config->admin_tls, token)) {
       metrics_.policy_reload_failures.fetch_add(1, std::memory_order_relaxed);
-      spdlog::error(
-          "reload ({}) refused, the running configuration stays in place: {}",
-          why, *problem);
-      if (errors)
-        *errors += path + ": " + *problem + "\n";
-      return false;
+      spdlog::error("reload ({}) refused, the running configuration stays in place: {}", why,
+                    *problem);
+      if (errors) *errors += path + ": " + *problem + "\n";
+      return std::nullopt;
     }
   }
-  for (const auto &w : loaded.warnings)
-    spdlog::warn("reload ({}): policy: {}", why, w.to_string());
-  auto next = std::make_shared<const config::Config>(std::move(*loaded.config));
-  const auto &current = *policies_.current();
-  if (next->listen != current.listen || next->upstream != current.upstream ||
-      next->threads != current.threads ||
-      next->admin_listen != current.admin_listen) {
-    spdlog::warn("reload ({}): listen, upstream, threads and admin changes "
-                 "take effect on restart",
+  for (const auto& w : loaded.warnings) spdlog::warn("reload ({}): policy: {}", why, w.to_string());
+  return Loaded{std::make_shared<const config::Config>(std::move(*loaded.config)), std::move(tls)};
+}
+
+void Server::warn_restart_only(const config::Config& next, const config::Config& current,
+                               const char* why) const {
+  if (next.listen != current.listen || next.upstream != current.upstream ||
+      next.threads != current.threads || next.admin_listen != current.admin_listen) {
+    spdlog::warn("reload ({}): listen, upstream, threads and admin changes take effect on restart",
                  why);
   }
-  const auto fleet_of = [](const config::Config &c) {
-    return c.fleet ? c.fleet->redis + "|" + c.fleet->name + "|" +
-                         c.fleet->key_prefix + "|" +
+  const auto fleet_of = [](const config::Config& c) {
+    return c.fleet ? c.fleet->redis + "|" + c.fleet->name + "|" + c.fleet->key_prefix + "|" +
                          std::to_string(c.fleet->timeout.count())
                    : std::string();
   };
-  if (fleet_of(*next) != fleet_of(current)) {
+  if (fleet_of(next) != fleet_of(current)) {
     spdlog::warn("reload ({}): fleet changes take effect on restart", why);
   }
+}
+
+void Server::apply_reload(std::shared_ptr<const config::Config> next, TlsBuild tls,
+                          const char* why) {
   std::string error;
   if (!audit_.open(next->audit_path.value_or(""), error)) {
-    spdlog::error("reload ({}): {}; keeping the previous audit file", why,
-                  error);
+    spdlog::error("reload ({}): {}; keeping the previous audit file", why, error);
   }
   std::vector<WebhookTarget> targets;
-  for (const auto &w : next->webhooks)
-    targets.push_back({w.url, w.events});
+  for (const auto& w : next->webhooks) targets.push_back({w.url, w.events});
   notifier_->set_targets(std::move(targets));
   const bool had_tls = tls_.current()->client || tls_.current()->upstream;
   const bool has_tls = tls.contexts->client || tls.contexts->upstream;
-  if (static_cast<bool>(tls_.current()->client) !=
-          static_cast<bool>(tls.contexts->client) ||
-      static_cast<bool>(tls_.current()->upstream) !=
-          static_cast<bool>(tls.contexts->upstream)) {
-    spdlog::warn("reload ({}): TLS turned on or off; new connections follow "
-                 "the new setting",
-                 why);
+  if (static_cast<bool>(tls_.current()->client) != static_cast<bool>(tls.contexts->client) ||
+      static_cast<bool>(tls_.current()->upstream) != static_cast<bool>(tls.contexts->upstream)) {
+    spdlog::warn("reload ({}): TLS turned on or off; new connections follow the new setting", why);
   }
   policies_.replace(next);
   tls_.replace(std::move(tls.contexts));
-  config_fingerprint_ = fingerprint(path, *next);
+  config_fingerprint_ = fingerprint(*settings_.config_path, *next);
   if (had_tls || has_tls) {
-    spdlog::info("reload ({}): certificates reloaded; new connections use them",
-                 why);
+    spdlog::info("reload ({}): certificates reloaded; new connections use them", why);
   }
   metrics_.policy_reloads.fetch_add(1, std::memory_order_relaxed);
-  spdlog::info("policy reloaded ({}): {} rule(s), mode {}", why,
-               next->policy->rules.size(),
+  spdlog::info("policy reloaded ({}): {} rule(s), mode {}", why, next->policy->rules.size(),
                policy::mode_name(next->policy->mode));
-  return true;
 }
 
-} // namespace mongoguard::proxy
+}  // namespace mongoguard::proxy

@@ -3,6 +3,7 @@
 // data path takes no locks.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "proxy/budget_ledger.h"
 #include "proxy/fleet/fleet.h"
 #include "proxy/net/asio.h"
+#include "proxy/net/async.h"
 #include "proxy/net/endpoint.h"
 #include "proxy/net/tls.h"
 #include "proxy/observe/audit.h"
@@ -71,6 +73,11 @@ class Server {
   // Loads the config file again, and the certificates it names; a broken
   // file or certificate leaves the running policy and certificates.
   bool reload(const char* why, std::string* errors = nullptr);
+  struct Loaded;
+  std::optional<Loaded> load_for_reload(const char* why, std::string* errors);
+  void warn_restart_only(const config::Config& next, const config::Config& current,
+                         const char* why) const;
+  void apply_reload(std::shared_ptr<const config::Config> next, TlsBuild tls, const char* why);
   void audit_operator_action(const std::string& action, const std::string& by,
                              const std::string& target, const std::string& details);
   std::string read_token() const;
@@ -93,6 +100,10 @@ class Server {
   CollectionSizes collection_sizes_;
   LocalLedger local_ledger_{budgets_};
   asio::io_context main_io_{1};
+  // Shutdown: notified on the main thread whenever a session ends while
+  // draining_ is set.
+  Event session_ended_{main_io_};
+  std::atomic<bool> draining_{false};
   struct Listener {
     Listener(asio::io_context& io, HostPort where, SessionSettings session)
         : acceptor(io), address(std::move(where)), settings(std::move(session)) {}

@@ -73,7 +73,10 @@ Session::Session(tcp::socket client, std::uint64_t id, const SessionSettings& se
   metrics_.connections_open.fetch_add(1, std::memory_order_relaxed);
 }
 
-Session::~Session() { metrics_.connections_open.fetch_sub(1, std::memory_order_relaxed); }
+Session::~Session() {
+  metrics_.connections_open.fetch_sub(1, std::memory_order_relaxed);
+  if (services_.session_ended) services_.session_ended();
+}
 
 void Session::start() {
   asio::co_spawn(

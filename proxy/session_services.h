@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 
 #include "policy/holds.h"
@@ -37,6 +38,9 @@ struct SessionServices {
   Notifier& notifier;
   // Collection counts for budgets whose windows are a percent of them.
   CollectionSizes& collection_sizes;
+  // Called (on the session's thread) once a session is gone; shutdown
+  // waits on it. Set before any session starts.
+  std::function<void()> session_ended;
 };
 
 }  // namespace mongoguard::proxy
