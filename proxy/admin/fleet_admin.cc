@@ -6,6 +6,7 @@
 
 #include "proxy/admin/router.h"
 #include "proxy/observe/json.h"
+#include "proxy/observe/metric_registry.h"
 
 namespace mongoguard::proxy {
 
@@ -188,17 +189,11 @@ AdminResponse fleet_readiness(const Fleet& fleet) {
 }
 
 std::string fleet_metrics(const Fleet& fleet) {
-  return "# HELP mongoguard_fleet_connected 1 when budgets are shared through Redis, 0 when this "
-         "proxy enforces its own (degraded).\n"
-         "# TYPE mongoguard_fleet_connected gauge\n"
-         "mongoguard_fleet_connected " +
-         std::string(fleet.connected() ? "1" : "0") +
-         "\n"
-         "# HELP mongoguard_fleet_local_admits_total Budget checks decided by this proxy's own "
-         "windows because Redis was unreachable.\n"
-         "# TYPE mongoguard_fleet_local_admits_total counter\n"
-         "mongoguard_fleet_local_admits_total " +
-         std::to_string(fleet.fallbacks()) + "\n";
+  std::string out;
+  PrometheusWriter writer(out);
+  writer.single(metric::kFleetConnected, fleet.connected() ? 1 : 0);
+  writer.single(metric::kFleetLocalAdmits, fleet.fallbacks());
+  return out;
 }
 
 }  // namespace mongoguard::proxy

@@ -16,6 +16,7 @@
 #include "proxy/admin/page.h"
 #include "proxy/admin/router.h"
 #include "proxy/observe/json.h"
+#include "proxy/observe/metric_registry.h"
 
 namespace mongoguard::proxy {
 
@@ -129,9 +130,9 @@ namespace {
 
 std::string render_metrics(AdminState& state, policy::TimePoint now) {
   std::string out = state.metrics.render_prometheus();
-  std::size_t tripped = 0;
   const auto breakers = state.budgets.breakers(now);
-  for (const auto& b : breakers) tripped += b.tripped ? 1 : 0;
+  const auto tripped = std::count_if(breakers.begin(), breakers.end(),
+                                     [](const policy::BreakerState& b) { return b.tripped; });
   // The alert "a hold has waited too long" needs the oldest one's age.
   double oldest_hold_seconds = 0;
   const auto steady_now = std::chrono::steady_clock::now();
@@ -139,21 +140,10 @@ std::string render_metrics(AdminState& state, policy::TimePoint now) {
     oldest_hold_seconds = std::max(
         oldest_hold_seconds, std::chrono::duration<double>(steady_now - hold.created).count());
   }
-  out +=
-      "# HELP mongoguard_holds_pending Operations held waiting for an operator.\n"
-      "# TYPE mongoguard_holds_pending gauge\n"
-      "mongoguard_holds_pending " +
-      std::to_string(state.holds.size()) +
-      "\n"
-      "# HELP mongoguard_breakers_tripped Damage-budget breakers currently tripped.\n"
-      "# TYPE mongoguard_breakers_tripped gauge\n"
-      "mongoguard_breakers_tripped " +
-      std::to_string(tripped) +
-      "\n"
-      "# HELP mongoguard_hold_oldest_age_seconds Age of the oldest pending hold (0 when none).\n"
-      "# TYPE mongoguard_hold_oldest_age_seconds gauge\n"
-      "mongoguard_hold_oldest_age_seconds " +
-      fmt::format("{:.3f}", oldest_hold_seconds) + "\n";
+  PrometheusWriter writer(out);
+  writer.single(metric::kHoldsPending, state.holds.size());
+  writer.single(metric::kBreakersTrippedNow, tripped);
+  writer.single(metric::kHoldOldestAge, fmt::format("{:.3f}", oldest_hold_seconds));
   render_breaker_gauges(out, breakers);
   if (state.fleet) out += fleet_metrics(*state.fleet);
   return out;

@@ -1,7 +1,5 @@
 #include "proxy/observe/metrics.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 
 namespace mongoguard::proxy {
@@ -20,17 +18,19 @@ namespace {
 
 constexpr std::int32_t kOpcodes[] = {1, 2001, 2002, 2004, 2005, 2006, 2007, 2012, 2013};
 
-std::string escape_label(const std::string& value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
+template <class Atomic>
+auto load(const Atomic& a) {
+  return a.load(std::memory_order_relaxed);
+}
+
+// One sample per slot, labelled `label_of(slot)`; a slot whose label is
+// null is not shown.
+template <std::size_t N, class LabelOf>
+void render_slots(PrometheusWriter& writer, const MetricFamily& family,
+                  const std::array<std::atomic<std::uint64_t>, N>& slots, LabelOf label_of) {
+  for (std::size_t i = 0; i < N; ++i) {
+    if (const char* label = label_of(i)) writer.sample(family, {label}, load(slots[i]));
   }
-  return out;
 }
 
 }  // namespace
@@ -48,21 +48,18 @@ void DurationHistogram::observe(std::chrono::nanoseconds d) {
                     std::memory_order_relaxed);
 }
 
-void DurationHistogram::render(std::string& out, const char* name, const char* help) const {
-  auto it = std::back_inserter(out);
-  fmt::format_to(it, "# HELP {0} {1}\n# TYPE {0} histogram\n", name, help);
-  std::uint64_t cumulative = 0;
-  for (std::size_t i = 0; i <= bounds_.size(); ++i) {
-    cumulative += counts_[i].load(std::memory_order_relaxed);
-    if (i < bounds_.size()) {
-      fmt::format_to(it, "{}_bucket{{le=\"{}\"}} {}\n", name, bounds_[i], cumulative);
-    } else {
-      fmt::format_to(it, "{}_bucket{{le=\"+Inf\"}} {}\n", name, cumulative);
-    }
-  }
-  fmt::format_to(it, "{}_sum {}\n{}_count {}\n", name,
-                 static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9, name,
-                 cumulative);
+void DurationHistogram::render(PrometheusWriter& writer, const MetricFamily& family) const {
+  std::vector<std::uint64_t> counts(bounds_.size() + 1);
+  for (std::size_t i = 0; i < counts.size(); ++i) counts[i] = load(counts_[i]);
+  writer.histogram_samples(family, bounds_, counts, static_cast<double>(load(sum_ns_)) / 1e9);
+}
+
+void DurationHistogram::render(std::string& out, std::string_view name,
+                               std::string_view help) const {
+  const MetricFamily family{name, MetricType::kHistogram, help};
+  PrometheusWriter writer(out);
+  writer.header(family);
+  render(writer, family);
 }
 
 void Metrics::count_namespace_documents(const std::string& ns, policy::Operation op,
@@ -127,178 +124,96 @@ void Metrics::count_opcode(std::int32_t opcode) {
 
 std::string Metrics::render_prometheus() const {
   std::string out;
-  auto counter = [&out](const char* name, const char* help, auto value) {
-    fmt::format_to(std::back_inserter(out), "# HELP {0} {1}\n# TYPE {0} counter\n{0} {2}\n", name,
-                   help, value);
-  };
-  auto gauge = [&out](const char* name, const char* help, auto value) {
-    fmt::format_to(std::back_inserter(out), "# HELP {0} {1}\n# TYPE {0} gauge\n{0} {2}\n", name,
-                   help, value);
-  };
-  auto load = [](const auto& a) { return a.load(std::memory_order_relaxed); };
-  counter("mongoguard_connections_accepted_total", "Client connections accepted.",
-          load(connections_accepted));
-  gauge("mongoguard_connections_open", "Client connections open now.", load(connections_open));
-  counter("mongoguard_connections_refused_total",
-          "Client connections closed at once because limits.max_connections were open.",
-          load(connections_refused));
-  counter("mongoguard_upstream_connect_failures_total",
-          "Client connections closed because the upstream could not be reached.",
-          load(upstream_connect_failures));
-  out +=
-      "# HELP mongoguard_tls_handshake_failures_total TLS handshakes that failed, by side.\n"
-      "# TYPE mongoguard_tls_handshake_failures_total counter\n";
-  out += fmt::format("mongoguard_tls_handshake_failures_total{{side=\"client\"}} {}\n",
-                     load(tls_handshake_failures_client));
-  out += fmt::format("mongoguard_tls_handshake_failures_total{{side=\"upstream\"}} {}\n",
-                     load(tls_handshake_failures_upstream));
-  counter("mongoguard_upstream_errors_total",
-          "Connections closed because the upstream failed or sent an undecodable frame.",
-          load(upstream_errors));
-  counter("mongoguard_client_messages_total", "Messages read from clients.", load(client_messages));
-  counter("mongoguard_client_bytes_total", "Bytes read from clients.", load(client_bytes));
-  counter("mongoguard_upstream_messages_total", "Messages relayed from upstream servers.",
-          load(upstream_messages));
-  counter("mongoguard_upstream_bytes_total", "Bytes relayed from upstream servers.",
-          load(upstream_bytes));
-  counter("mongoguard_compressed_messages_total", "OP_COMPRESSED messages inflated for inspection.",
-          load(compressed_messages));
-  counter("mongoguard_blocked_operations_total",
-          "Operations refused by policy (answered with an error, or dropped when unacknowledged).",
-          load(blocked_operations));
-  counter("mongoguard_policy_reloads_total", "Successful policy reloads.", load(policy_reloads));
-  counter("mongoguard_unjudged_commands_total",
-          "Destructive commands refused because some part of them could not be judged.",
-          load(unjudged_commands));
-  counter("mongoguard_preflight_counts_total",
-          "Capped counts sent to measure a statement before forwarding it.",
-          load(preflight_counts));
-  counter("mongoguard_preflight_failures_total",
-          "Pre-flight counts that failed (on_preflight_error decided).", load(preflight_failures));
-  counter("mongoguard_measured_unfiltered_total",
-          "Commands judged unfiltered by a count (the filter matched at least unfiltered_fraction "
-          "of the collection).",
-          load(measured_unfiltered));
-  counter("mongoguard_unmatched_replies_total",
-          "Upstream replies that answered no request in flight (relayed, settling nothing).",
-          load(unmatched_replies));
-  counter("mongoguard_policy_reload_failures_total",
-          "Reloads refused because the new file was invalid; the old policy stayed.",
-          load(policy_reload_failures));
-  out +=
-      "# HELP mongoguard_rejected_frames_total Client frames refused (connection closed, nothing "
-      "forwarded), by reason.\n# TYPE mongoguard_rejected_frames_total counter\n";
-  for (std::size_t i = 1; i < rejected_.size(); ++i) {
-    auto reason = static_cast<wire::DecodeError>(i);
-    const char* name = wire::error_name(reason);
-    if (name == nullptr || std::string_view(name) == "unknown") continue;
-    fmt::format_to(std::back_inserter(out),
-                   "mongoguard_rejected_frames_total{{reason=\"{}\"}} {}\n", name,
-                   load(rejected_[i]));
-  }
-  out +=
-      "# HELP mongoguard_messages_total Client messages by opcode (compressed ones by their "
-      "original opcode and also as OP_COMPRESSED).\n# TYPE mongoguard_messages_total counter\n";
-  for (std::size_t i = 0; i < std::size(kOpcodes); ++i) {
-    fmt::format_to(std::back_inserter(out), "mongoguard_messages_total{{opcode=\"{}\"}} {}\n",
-                   wire::opcode_name(kOpcodes[i]), load(opcodes_[i]));
-  }
-  counter("mongoguard_holds_created_total", "Operations parked for an operator's decision.",
-          load(holds_created));
-  counter("mongoguard_holds_refused_total",
-          "Would-be holds refused because limits.max_pending_holds were pending.",
-          load(holds_refused));
-  counter("mongoguard_breakers_tripped_total", "Budgets spent (breaker trips).",
-          load(breakers_tripped));
-  out +=
-      "# HELP mongoguard_holds_resolved_total Holds by outcome.\n"
-      "# TYPE mongoguard_holds_resolved_total counter\n";
-  for (std::size_t i = 0; i < hold_outcomes_.size(); ++i) {
-    fmt::format_to(
-        std::back_inserter(out), "mongoguard_holds_resolved_total{{outcome=\"{}\"}} {}\n",
-        policy::hold_outcome_name(static_cast<policy::HoldOutcome>(i)), load(hold_outcomes_[i]));
-  }
-  out +=
-      "# HELP mongoguard_documents_affected_total Documents the server reported as affected by "
-      "inspected operations.\n# TYPE mongoguard_documents_affected_total counter\n";
-  for (std::size_t i = 0; i < documents_.size(); ++i) {
-    fmt::format_to(std::back_inserter(out),
-                   "mongoguard_documents_affected_total{{operation=\"{}\"}} {}\n",
-                   policy::operation_name(static_cast<policy::Operation>(i)), load(documents_[i]));
-  }
-  out +=
-      "# HELP mongoguard_verdicts_total Inspected operations by deciding rule and verdict.\n"
-      "# TYPE mongoguard_verdicts_total counter\n";
-  {
-    std::lock_guard lock(verdicts_mutex_);
-    for (const auto& [key, count] : verdicts_) {
-      fmt::format_to(std::back_inserter(out),
-                     "mongoguard_verdicts_total{{rule=\"{}\",verdict=\"{}\"}} {}\n",
-                     escape_label(key.first), escape_label(key.second), count);
-    }
-  }
-  out +=
-      "# HELP mongoguard_namespace_documents_affected_total Documents the server reported as "
-      "affected, by namespace (those a rule matched, at most 100; the rest as \"other\") and "
-      "operation.\n# TYPE mongoguard_namespace_documents_affected_total counter\n";
-  {
-    std::lock_guard lock(namespaces_mutex_);
-    for (const auto& [key, count] : namespace_documents_) {
-      fmt::format_to(
-          std::back_inserter(out),
-          "mongoguard_namespace_documents_affected_total{{namespace=\"{}\",operation=\"{}\"}} "
-          "{}\n",
-          escape_label(key.first), policy::operation_name(key.second), count);
-    }
-  }
-  out +=
-      "# HELP mongoguard_unknown_commands_total Commands in neither table of the command "
-      "catalogue (docs/commands.md), by name (the first 64 names; the rest as \"other\").\n"
-      "# TYPE mongoguard_unknown_commands_total counter\n";
-  {
-    std::lock_guard lock(unknown_mutex_);
-    for (const auto& [name, count] : unknown_commands_) {
-      fmt::format_to(std::back_inserter(out),
-                     "mongoguard_unknown_commands_total{{command=\"{}\"}} {}\n", escape_label(name),
-                     count);
-    }
-  }
-  hold_wait.render(out, "mongoguard_hold_wait_seconds",
-                   "Time from a hold's creation to its outcome (any outcome).");
-  inspected_reply.render(out, "mongoguard_inspected_reply_seconds",
-                         "Time from forwarding an inspected operation to the server's reply.");
+  PrometheusWriter writer(out);
+#define MG_RENDER_COUNTER(member, name, help) \
+  writer.single(MetricFamily{name, MetricType::kCounter, help}, load(member));
+#define MG_RENDER_GAUGE(member, name, help) \
+  writer.single(MetricFamily{name, MetricType::kGauge, help}, load(member));
+#define MG_RENDER_FAMILY(id, type, name, help, ...) \
+  render_family(writer, Family::id, MetricFamily{name, MetricType::type, help, {__VA_ARGS__}});
+  MONGOGUARD_METRICS(MG_RENDER_COUNTER, MG_RENDER_GAUGE, MG_RENDER_FAMILY)
+#undef MG_RENDER_COUNTER
+#undef MG_RENDER_GAUGE
+#undef MG_RENDER_FAMILY
   return out;
 }
 
+void Metrics::render_family(PrometheusWriter& writer, Family id, const MetricFamily& family) const {
+  writer.header(family);
+  switch (id) {
+    case Family::tls_handshake_failures:
+      writer.sample(family, {"client"}, load(tls_handshake_failures_client));
+      writer.sample(family, {"upstream"}, load(tls_handshake_failures_upstream));
+      return;
+    case Family::rejected_frames:
+      return render_slots(writer, family, rejected_, [](std::size_t i) -> const char* {
+        // Slot 0 is kNone; "unknown" names a value no decode error has.
+        const char* name = i == 0 ? nullptr : wire::error_name(static_cast<wire::DecodeError>(i));
+        return name && std::string_view(name) != "unknown" ? name : nullptr;
+      });
+    case Family::messages:
+      return render_slots(writer, family, opcodes_,
+                          [](std::size_t i) { return wire::opcode_name(kOpcodes[i]); });
+    case Family::holds_resolved:
+      return render_slots(writer, family, hold_outcomes_, [](std::size_t i) {
+        return policy::hold_outcome_name(static_cast<policy::HoldOutcome>(i));
+      });
+    case Family::documents_affected:
+      return render_slots(writer, family, documents_, [](std::size_t i) {
+        return policy::operation_name(static_cast<policy::Operation>(i));
+      });
+    case Family::verdicts:
+      return render_verdicts(writer, family);
+    case Family::namespace_documents:
+      return render_namespace_documents(writer, family);
+    case Family::unknown_commands:
+      return render_unknown_commands(writer, family);
+    case Family::hold_wait:
+      return hold_wait.render(writer, family);
+    case Family::inspected_reply:
+      return inspected_reply.render(writer, family);
+  }
+}
+
+void Metrics::render_verdicts(PrometheusWriter& writer, const MetricFamily& family) const {
+  std::lock_guard lock(verdicts_mutex_);
+  for (const auto& [key, count] : verdicts_) writer.sample(family, {key.first, key.second}, count);
+}
+
+void Metrics::render_namespace_documents(PrometheusWriter& writer,
+                                         const MetricFamily& family) const {
+  std::lock_guard lock(namespaces_mutex_);
+  for (const auto& [key, count] : namespace_documents_) {
+    writer.sample(family, {key.first, policy::operation_name(key.second)}, count);
+  }
+}
+
+void Metrics::render_unknown_commands(PrometheusWriter& writer, const MetricFamily& family) const {
+  std::lock_guard lock(unknown_mutex_);
+  for (const auto& [name, count] : unknown_commands_) writer.sample(family, {name}, count);
+}
+
+static_assert(kMetricBreakers == 200, "metric::kBreakerUsed and its peers name the bound");
+
 void render_breaker_gauges(std::string& out, const std::vector<policy::BreakerState>& breakers) {
-  auto it = std::back_inserter(out);
-  fmt::format_to(it,
-                 "# HELP mongoguard_breakers Damage-budget breakers (one per window, key and "
-                 "group), listed or not below.\n"
-                 "# TYPE mongoguard_breakers gauge\nmongoguard_breakers {}\n",
-                 breakers.size());
+  PrometheusWriter writer(out);
+  writer.single(metric::kBreakers, breakers.size());
   const std::size_t shown = std::min(breakers.size(), kMetricBreakers);
   struct Gauge {
-    const char* name;
-    const char* help;
+    const MetricFamily& family;
     std::int64_t (*value)(const policy::BreakerState&);
   };
   const Gauge gauges[] = {
-      {"mongoguard_breaker_used", "Documents in the breaker's window now.",
-       [](const policy::BreakerState& b) { return b.used; }},
-      {"mongoguard_breaker_limit", "Documents the breaker's window allows.",
-       [](const policy::BreakerState& b) { return b.limit; }},
-      {"mongoguard_breaker_tripped", "1 while the breaker is tripped.",
+      {metric::kBreakerUsed, [](const policy::BreakerState& b) { return b.used; }},
+      {metric::kBreakerLimit, [](const policy::BreakerState& b) { return b.limit; }},
+      {metric::kBreakerTripped,
        [](const policy::BreakerState& b) { return static_cast<std::int64_t>(b.tripped); }},
   };
   for (const auto& g : gauges) {
-    fmt::format_to(it, "# HELP {0} {1} First {2} breakers by name.\n# TYPE {0} gauge\n", g.name,
-                   g.help, kMetricBreakers);
+    writer.header(g.family);
     for (std::size_t i = 0; i < shown; ++i) {
       const auto& b = breakers[i];
-      fmt::format_to(it, "{}{{breaker=\"{}\",rule=\"{}\",per=\"{}\"}} {}\n", g.name,
-                     escape_label(b.name), escape_label(b.rule), policy::format_window(b.per),
-                     g.value(b));
+      writer.sample(g.family, {b.name, b.rule, policy::format_window(b.per)}, g.value(b));
     }
   }
 }

@@ -19,6 +19,8 @@
 #include "policy/budget.h"
 #include "policy/command_info.h"
 #include "policy/holds.h"
+#include "proxy/observe/metric_registry.h"
+#include "proxy/observe/prometheus.h"
 
 namespace mongoguard::proxy {
 
@@ -27,7 +29,10 @@ class DurationHistogram {
  public:
   explicit DurationHistogram(std::vector<double> bounds);
   void observe(std::chrono::nanoseconds d);
-  void render(std::string& out, const char* name, const char* help) const;
+  // The samples of `family` (a histogram in seconds).
+  void render(PrometheusWriter& writer, const MetricFamily& family) const;
+  // As a family of its own, header included.
+  void render(std::string& out, std::string_view name, std::string_view help) const;
 
  private:
   std::vector<double> bounds_;
@@ -41,37 +46,17 @@ class Metrics {
   // not decode errors.
   static constexpr std::size_t kReasonSlots = 32;
 
-  std::atomic<std::uint64_t> connections_accepted{0};
-  std::atomic<std::int64_t> connections_open{0};
-  std::atomic<std::uint64_t> upstream_connect_failures{0};
-  std::atomic<std::uint64_t> upstream_errors{0};
+  // The plain counters and gauges of metric_registry.h, one member each.
+#define MG_COUNTER_MEMBER(member, name, help) std::atomic<std::uint64_t> member{0};
+#define MG_GAUGE_MEMBER(member, name, help) std::atomic<std::int64_t> member{0};
+#define MG_NO_MEMBER(...)
+  MONGOGUARD_METRICS(MG_COUNTER_MEMBER, MG_GAUGE_MEMBER, MG_NO_MEMBER)
+#undef MG_COUNTER_MEMBER
+#undef MG_GAUGE_MEMBER
+#undef MG_NO_MEMBER
+  // mongoguard_tls_handshake_failures_total{side="client"|"upstream"}.
   std::atomic<std::uint64_t> tls_handshake_failures_client{0};
   std::atomic<std::uint64_t> tls_handshake_failures_upstream{0};
-  std::atomic<std::uint64_t> client_messages{0};
-  std::atomic<std::uint64_t> client_bytes{0};
-  std::atomic<std::uint64_t> upstream_messages{0};
-  std::atomic<std::uint64_t> upstream_bytes{0};
-  std::atomic<std::uint64_t> compressed_messages{0};
-  std::atomic<std::uint64_t> blocked_operations{0};
-  // Destructive commands refused because some part could not be judged.
-  std::atomic<std::uint64_t> unjudged_commands{0};
-  // Pre-flight counts sent, and those that failed.
-  std::atomic<std::uint64_t> preflight_counts{0};
-  std::atomic<std::uint64_t> preflight_failures{0};
-  // Commands a rule with filter: unfiltered acted on because a count
-  // showed the filter matches (nearly) the whole collection.
-  std::atomic<std::uint64_t> measured_unfiltered{0};
-  // Upstream replies that answered no request in flight (relayed, settling nothing).
-  std::atomic<std::uint64_t> unmatched_replies{0};
-  std::atomic<std::uint64_t> policy_reloads{0};
-  std::atomic<std::uint64_t> policy_reload_failures{0};
-
-  std::atomic<std::uint64_t> holds_created{0};
-  // Would-be holds refused because limits.max_pending_holds were pending.
-  std::atomic<std::uint64_t> holds_refused{0};
-  // Clients closed at once because limits.max_connections were open.
-  std::atomic<std::uint64_t> connections_refused{0};
-  std::atomic<std::uint64_t> breakers_tripped{0};
 
   void count_rejected(wire::DecodeError reason);
   // Inspected operations only (not the hot path): a short lock is fine.
@@ -93,6 +78,7 @@ class Metrics {
   bool count_unknown_command(std::string_view name);
   std::uint64_t rejected(wire::DecodeError reason) const;
 
+  // Every family of MONGOGUARD_METRICS, in its order.
   std::string render_prometheus() const;
 
   // How long holds waited for their outcome, and how long the server took to
@@ -115,6 +101,17 @@ class Metrics {
   std::set<std::string> named_namespaces_;
   mutable std::mutex unknown_mutex_;
   std::map<std::string, std::uint64_t, std::less<>> unknown_commands_;
+
+#define MG_NO_ID(...)
+#define MG_FAMILY_ID(id, ...) id,
+  enum class Family { MONGOGUARD_METRICS(MG_NO_ID, MG_NO_ID, MG_FAMILY_ID) };
+#undef MG_NO_ID
+#undef MG_FAMILY_ID
+  // The samples of a FAMILY row of MONGOGUARD_METRICS.
+  void render_family(PrometheusWriter& writer, Family id, const MetricFamily& family) const;
+  void render_verdicts(PrometheusWriter& writer, const MetricFamily& family) const;
+  void render_namespace_documents(PrometheusWriter& writer, const MetricFamily& family) const;
+  void render_unknown_commands(PrometheusWriter& writer, const MetricFamily& family) const;
 };
 
 // Per-breaker gauges for /metrics: mongoguard_breaker_used, _limit and

@@ -1,0 +1,125 @@
+// Every metric mongoguard exports, declared once: name, type, help, labels.
+// PrometheusWriter (prometheus.h) writes them; README's "Metrics and
+// alerts" table describes them for operators.
+#pragma once
+
+#include "proxy/observe/prometheus.h"
+
+// The families Metrics keeps, in the order /metrics lists them.
+//
+//   COUNTER(member, name, help)  a std::atomic<std::uint64_t> member of Metrics
+//   GAUGE(member, name, help)    a std::atomic<std::int64_t> member of Metrics
+//   FAMILY(id, type, name, help, labels...)
+//                                labelled or a histogram: kept by Metrics in a
+//                                form of its own, rendered by
+//                                Metrics::render_family's case for `id`
+//
+// COUNTER and GAUGE members are what the data path counts into, with
+// `metrics.member.fetch_add(1, std::memory_order_relaxed)`: no lookup.
+// clang-format off
+#define MONGOGUARD_METRICS(COUNTER, GAUGE, FAMILY)                                                \
+  COUNTER(connections_accepted, "mongoguard_connections_accepted_total",                          \
+          "Client connections accepted.")                                                         \
+  GAUGE(connections_open, "mongoguard_connections_open", "Client connections open now.")          \
+  COUNTER(connections_refused, "mongoguard_connections_refused_total",                            \
+          "Client connections closed at once because limits.max_connections were open.")          \
+  COUNTER(upstream_connect_failures, "mongoguard_upstream_connect_failures_total",                \
+          "Client connections closed because the upstream could not be reached.")                 \
+  FAMILY(tls_handshake_failures, kCounter, "mongoguard_tls_handshake_failures_total",             \
+         "TLS handshakes that failed, by side.", "side")                                          \
+  COUNTER(upstream_errors, "mongoguard_upstream_errors_total",                                    \
+          "Connections closed because the upstream failed or sent an undecodable frame.")         \
+  COUNTER(client_messages, "mongoguard_client_messages_total", "Messages read from clients.")     \
+  COUNTER(client_bytes, "mongoguard_client_bytes_total", "Bytes read from clients.")              \
+  COUNTER(upstream_messages, "mongoguard_upstream_messages_total",                                \
+          "Messages relayed from upstream servers.")                                              \
+  COUNTER(upstream_bytes, "mongoguard_upstream_bytes_total", "Bytes relayed from upstream servers.") \
+  COUNTER(compressed_messages, "mongoguard_compressed_messages_total",                            \
+          "OP_COMPRESSED messages inflated for inspection.")                                      \
+  COUNTER(blocked_operations, "mongoguard_blocked_operations_total",                              \
+          "Operations refused by policy (answered with an error, or dropped when "                \
+          "unacknowledged).")                                                                     \
+  COUNTER(policy_reloads, "mongoguard_policy_reloads_total", "Successful policy reloads.")        \
+  COUNTER(unjudged_commands, "mongoguard_unjudged_commands_total",                                \
+          "Destructive commands refused because some part of them could not be judged.")          \
+  COUNTER(preflight_counts, "mongoguard_preflight_counts_total",                                  \
+          "Capped counts sent to measure a statement before forwarding it.")                      \
+  COUNTER(preflight_failures, "mongoguard_preflight_failures_total",                              \
+          "Pre-flight counts that failed (on_preflight_error decided).")                          \
+  COUNTER(measured_unfiltered, "mongoguard_measured_unfiltered_total",                            \
+          "Commands judged unfiltered by a count (the filter matched at least "                   \
+          "unfiltered_fraction of the collection).")                                              \
+  COUNTER(unmatched_replies, "mongoguard_unmatched_replies_total",                                \
+          "Upstream replies that answered no request in flight (relayed, settling nothing).")     \
+  COUNTER(policy_reload_failures, "mongoguard_policy_reload_failures_total",                      \
+          "Reloads refused because the new file was invalid; the old policy stayed.")             \
+  FAMILY(rejected_frames, kCounter, "mongoguard_rejected_frames_total",                           \
+         "Client frames refused (connection closed, nothing forwarded), by reason.", "reason")    \
+  FAMILY(messages, kCounter, "mongoguard_messages_total",                                         \
+         "Client messages by opcode (compressed ones by their original opcode and also as "       \
+         "OP_COMPRESSED).", "opcode")                                                             \
+  COUNTER(holds_created, "mongoguard_holds_created_total",                                        \
+          "Operations parked for an operator's decision.")                                        \
+  COUNTER(holds_refused, "mongoguard_holds_refused_total",                                        \
+          "Would-be holds refused because limits.max_pending_holds were pending.")                \
+  COUNTER(breakers_tripped, "mongoguard_breakers_tripped_total", "Budgets spent (breaker trips).") \
+  FAMILY(holds_resolved, kCounter, "mongoguard_holds_resolved_total", "Holds by outcome.",        \
+         "outcome")                                                                               \
+  FAMILY(documents_affected, kCounter, "mongoguard_documents_affected_total",                     \
+         "Documents the server reported as affected by inspected operations.", "operation")       \
+  FAMILY(verdicts, kCounter, "mongoguard_verdicts_total",                                         \
+         "Inspected operations by deciding rule and verdict.", "rule", "verdict")                 \
+  FAMILY(namespace_documents, kCounter, "mongoguard_namespace_documents_affected_total",          \
+         "Documents the server reported as affected, by namespace (those a rule matched, at "     \
+         "most 100; the rest as \"other\") and operation.", "namespace", "operation")             \
+  FAMILY(unknown_commands, kCounter, "mongoguard_unknown_commands_total",                         \
+         "Commands in neither table of the command catalogue (docs/commands.md), by name (the "   \
+         "first 64 names; the rest as \"other\").", "command")                                    \
+  FAMILY(hold_wait, kHistogram, "mongoguard_hold_wait_seconds",                                   \
+         "Time from a hold's creation to its outcome (any outcome).")                             \
+  FAMILY(inspected_reply, kHistogram, "mongoguard_inspected_reply_seconds",                       \
+         "Time from forwarding an inspected operation to the server's reply.")
+// clang-format on
+
+// Families computed when /metrics is read, from what the admin endpoint sees.
+namespace mongoguard::proxy::metric {
+
+// The admin state (proxy/admin/http.cc).
+inline constexpr MetricFamily kHoldsPending{"mongoguard_holds_pending", MetricType::kGauge,
+                                            "Operations held waiting for an operator."};
+inline constexpr MetricFamily kBreakersTrippedNow{"mongoguard_breakers_tripped", MetricType::kGauge,
+                                                  "Damage-budget breakers currently tripped."};
+inline constexpr MetricFamily kHoldOldestAge{"mongoguard_hold_oldest_age_seconds",
+                                             MetricType::kGauge,
+                                             "Age of the oldest pending hold (0 when none)."};
+
+// The budget book's breakers (render_breaker_gauges in metrics.h). The
+// per-breaker help names the bound, kMetricBreakers (200).
+inline constexpr MetricFamily kBreakers{
+    "mongoguard_breakers", MetricType::kGauge,
+    "Damage-budget breakers (one per window, key and group), listed or not below."};
+inline constexpr MetricFamily kBreakerUsed{
+    "mongoguard_breaker_used",
+    MetricType::kGauge,
+    "Documents in the breaker's window now. First 200 breakers by name.",
+    {"breaker", "rule", "per"}};
+inline constexpr MetricFamily kBreakerLimit{
+    "mongoguard_breaker_limit",
+    MetricType::kGauge,
+    "Documents the breaker's window allows. First 200 breakers by name.",
+    {"breaker", "rule", "per"}};
+inline constexpr MetricFamily kBreakerTripped{
+    "mongoguard_breaker_tripped",
+    MetricType::kGauge,
+    "1 while the breaker is tripped. First 200 breakers by name.",
+    {"breaker", "rule", "per"}};
+
+// Fleet mode (proxy/admin/fleet_admin.cc).
+inline constexpr MetricFamily kFleetConnected{
+    "mongoguard_fleet_connected", MetricType::kGauge,
+    "1 when budgets are shared through Redis, 0 when this proxy enforces its own (degraded)."};
+inline constexpr MetricFamily kFleetLocalAdmits{
+    "mongoguard_fleet_local_admits_total", MetricType::kCounter,
+    "Budget checks decided by this proxy's own windows because Redis was unreachable."};
+
+}  // namespace mongoguard::proxy::metric
