@@ -46,6 +46,7 @@ Server::Server(ServerSettings settings)
   for (const auto& w : settings_.config->webhooks) targets.push_back({w.url, w.events});
   notifier_ = std::make_unique<Notifier>(main_io_, std::move(targets));
   audit_.set_decisions(&decisions_);
+  audit_.set_metrics(&metrics_);
   const auto audit_action = [this](const std::string& action, const std::string& by,
                                    const std::string& target, const std::string& details) {
     audit_operator_action(action, by, target, details);

@@ -2,9 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 
 #include "bson/redact.h"
 
@@ -139,22 +137,9 @@ std::string AuditRecord::to_json() const {
   return out;
 }
 
-bool AuditLog::open(const std::string& path, std::string& error) {
-  std::lock_guard lock(mutex_);
-  if (path == path_ && (file_ || path.empty())) return true;
-  std::FILE* next = nullptr;
-  if (!path.empty()) {
-    next = std::fopen(path.c_str(), "a");
-    if (!next) {
-      error = "cannot open audit log " + path + ": " + std::strerror(errno);
-      return false;
-    }
-  }
-  if (file_) std::fclose(file_);
-  file_ = next;
-  path_ = path;
-  return true;
-}
+AuditLog::AuditLog(LineWriter::Limits limits) : file_(limits, "audit log", "mg-audit") {}
+
+bool AuditLog::open(const std::string& path, std::string& error) { return file_.open(path, error); }
 
 void AuditLog::write(const AuditRecord& record) {
   const std::string line = record.to_json();
@@ -184,15 +169,25 @@ void AuditLog::write_operator_action(const std::string& action, const std::strin
 
 void AuditLog::write_line(const std::string& line) {
   if (decisions_) decisions_->add(line);
-  std::lock_guard lock(mutex_);
-  if (!file_) return;
-  std::fwrite(line.data(), 1, line.size(), file_);
-  std::fputc('\n', file_);
-  std::fflush(file_);
+  if (!file_.append(line)) dropped();
 }
 
-AuditLog::~AuditLog() {
-  if (file_) std::fclose(file_);
+void AuditLog::dropped() {
+  const std::uint64_t total = dropped_.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (metrics_) metrics_->audit_dropped.fetch_add(1, std::memory_order_relaxed);
+  // Once every 10 s at most: a stalled disk drops records by the thousand.
+  constexpr std::int64_t kLogEvery = 10'000'000'000;
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
+  std::int64_t last = drop_logged_at_.load(std::memory_order_relaxed);
+  if (last != 0 && now - last < kLogEvery) return;
+  if (!drop_logged_at_.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;
+  spdlog::error(
+      "audit: the audit file is not keeping up; {} record(s) left out of it so far "
+      "(mongoguard_audit_dropped_total; the decisions API and this log, for notable verdicts, "
+      "still show them)",
+      total);
 }
 
 }  // namespace mongoguard::proxy

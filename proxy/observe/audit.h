@@ -5,10 +5,9 @@
 
 #include <bson/bson.h>
 
+#include <atomic>
 #include <cstdint>
-#include <cstdio>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
@@ -16,6 +15,8 @@
 #include "policy/policy.h"
 #include "policy/reply_facts.h"
 #include "proxy/observe/decision_log.h"
+#include "proxy/observe/line_writer.h"
+#include "proxy/observe/metrics.h"
 
 namespace mongoguard::proxy {
 
@@ -42,11 +43,19 @@ class AuditRecord {
   bool notable_ = false;
 };
 
+// Records are rendered on the calling thread, shown at once in the decision
+// log and the process log, and written to the file by a thread of its own
+// (LineWriter): a worker never waits on the disk. When the file does not
+// keep up, a record waits at most LineWriter::Limits::wait_for_room for
+// room and is then left out of the file, counted in
+// mongoguard_audit_dropped_total and logged at error level.
 class AuditLog {
  public:
+  explicit AuditLog(LineWriter::Limits limits = {});
   // Opens (appends to) `path`; an empty path turns the file off. Returns
   // false with `error` when the file cannot be opened; the previous file, if
-  // any, stays in use.
+  // any, stays in use. Records written before the call go to the previous
+  // file.
   bool open(const std::string& path, std::string& error);
   // Thread-safe. Notable records (log, block, hold, would-block) also go to
   // the process log at info level.
@@ -54,16 +63,24 @@ class AuditLog {
   // An operator's action (approve, reject, grant, reset, ...), as one line.
   void write_operator_action(const std::string& action, const std::string& by,
                              const std::string& target, const std::string& details);
-  // Recent records also go here (for the admin API and page).
+  // Returns once every record written before the call is in the file.
+  void flush() { file_.flush(); }
+  // Recent records also go here (for the admin API and page), at once.
   void set_decisions(DecisionLog* decisions) { decisions_ = decisions; }
-  ~AuditLog();
+  // Records left out of a full queue are counted here (audit_dropped).
+  void set_metrics(Metrics* metrics) { metrics_ = metrics; }
+  // Writes what is queued, then closes the file.
+  ~AuditLog() = default;
 
  private:
-  std::mutex mutex_;
-  std::FILE* file_ = nullptr;
-  std::string path_;
-  DecisionLog* decisions_ = nullptr;
   void write_line(const std::string& line);
+  void dropped();
+
+  DecisionLog* decisions_ = nullptr;
+  Metrics* metrics_ = nullptr;
+  std::atomic<std::uint64_t> dropped_{0};
+  std::atomic<std::int64_t> drop_logged_at_{0};  // steady clock, ns; 0 = never
+  LineWriter file_;                              // last: its thread stops before the rest goes
 };
 
 }  // namespace mongoguard::proxy

@@ -75,6 +75,9 @@
   FAMILY(unknown_commands, kCounter, "mongoguard_unknown_commands_total",                         \
          "Commands in neither table of the command catalogue (docs/commands.md), by name (the "   \
          "first 64 names; the rest as \"other\").", "command")                                    \
+  COUNTER(audit_dropped, "mongoguard_audit_dropped_total",                                        \
+          "Audit records not written to the audit file because its queue stayed full (the "       \
+          "file did not keep up); the process log has each notable one.")                         \
   FAMILY(hold_wait, kHistogram, "mongoguard_hold_wait_seconds",                                   \
          "Time from a hold's creation to its outcome (any outcome).")                             \
   FAMILY(inspected_reply, kHistogram, "mongoguard_inspected_reply_seconds",                       \

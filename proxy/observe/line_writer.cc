@@ -1,0 +1,115 @@
+#include "proxy/observe/line_writer.h"
+
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace mongoguard::proxy {
+
+LineWriter::LineWriter(Limits limits, std::string what, const char* thread_name)
+    : limits_(limits), what_(std::move(what)) {
+  thread_ = std::thread([this] { run(); });
+  pthread_setname_np(thread_.native_handle(), thread_name);
+}
+
+LineWriter::~LineWriter() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  room_.notify_all();
+  thread_.join();
+  if (file_) std::fclose(file_);
+}
+
+bool LineWriter::open(const std::string& path, std::string& error) {
+  flush();
+  std::lock_guard lock(file_mutex_);
+  if (path == path_ && (file_ || path.empty())) return true;
+  std::FILE* next = nullptr;
+  if (!path.empty()) {
+    next = std::fopen(path.c_str(), "a");
+    if (!next) {
+      error = "cannot open " + what_ + " " + path + ": " + std::strerror(errno);
+      return false;
+    }
+  }
+  if (file_) std::fclose(file_);
+  file_ = next;
+  path_ = path;
+  write_failed_ = false;
+  file_open_.store(file_ != nullptr, std::memory_order_relaxed);
+  return true;
+}
+
+bool LineWriter::has_room(std::size_t bytes) const {
+  return queue_.empty() || queue_.size() + bytes <= limits_.max_queued_bytes;
+}
+
+bool LineWriter::append(std::string_view line) {
+  if (!file_open_.load(std::memory_order_relaxed)) return true;
+  const std::size_t bytes = line.size() + 1;
+  std::unique_lock lock(mutex_);
+  if (!has_room(bytes)) {
+    if (!dropping_) {
+      room_.wait_for(lock, limits_.wait_for_room, [&] { return has_room(bytes) || stopping_; });
+    }
+    if (!has_room(bytes)) {
+      dropping_ = true;
+      return false;
+    }
+  }
+  const bool was_empty = queue_.empty();
+  queue_.append(line);
+  queue_ += '\n';
+  ++queued_lines_;
+  lock.unlock();
+  // A non-empty queue keeps the writer from waiting: only the first line
+  // after it took the queue needs to wake it.
+  if (was_empty) wake_.notify_one();
+  return true;
+}
+
+void LineWriter::flush() {
+  std::unique_lock lock(mutex_);
+  const std::uint64_t target = queued_lines_;
+  written_.wait(lock, [&] { return written_lines_ >= target; });
+}
+
+void LineWriter::run() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+    if (queue_.empty()) return;  // stopping, and everything is written
+    std::string batch;
+    batch.swap(queue_);
+    queue_.swap(spare_);
+    const std::uint64_t lines = queued_lines_;
+    dropping_ = false;
+    lock.unlock();
+    room_.notify_all();
+    write_batch(batch);
+    batch.clear();
+    lock.lock();
+    spare_.swap(batch);
+    written_lines_ = lines;
+    written_.notify_all();
+  }
+}
+
+void LineWriter::write_batch(const std::string& batch) {
+  std::lock_guard lock(file_mutex_);
+  if (!file_) return;  // turned off since these lines were queued
+  const bool ok =
+      std::fwrite(batch.data(), 1, batch.size(), file_) == batch.size() && std::fflush(file_) == 0;
+  if (!ok && !write_failed_) {
+    spdlog::error("writing to the {} {} failed: {}; lines are lost until a write succeeds", what_,
+                  path_, std::strerror(errno));
+  }
+  write_failed_ = !ok;
+}
+
+}  // namespace mongoguard::proxy
