@@ -60,12 +60,12 @@ void Classification::add_statement(std::size_t index, const Statement& s) {
   if (unfiltered) t.filter = FilterShape::kUnfiltered;
   ++t.statements;
   ++(s.multi ? t.multi_statements : t.single_statements);
-  (s.multi ? t.multi : t.singles).push_back(multi_statement(s));
+  auto& statements = s.multi ? t.multi : t.singles;
+  statements.push_back(multi_statement(s));
   t.upsert = t.upsert || s.upsert;
   if (!have_first_statement_) {
     have_first_statement_ = true;
-    if (s.collation != nullptr) info.collation_json = value_json(s.collation);
-    if (s.hint != nullptr) info.hint_json = value_json(s.hint);
+    info.first_options = statements.back().options;
   }
 }
 

@@ -4,6 +4,7 @@
 #include <array>
 
 #include "bson/redact.h"
+#include "policy/classify_internal.h"
 #include "policy/command_catalogue.h"
 
 namespace mongoguard::policy {
@@ -47,7 +48,22 @@ std::string render_filter(const std::vector<std::uint8_t>& bytes, Render render)
   return render(&doc);
 }
 
+// The value of `key` in the BSON document `bytes`, as JSON ("" when absent).
+std::string field_json(const std::vector<std::uint8_t>& bytes, const char* key) {
+  bson_t doc;
+  bson_iter_t it;
+  if (bytes.empty() || !bson_init_static(&doc, bytes.data(), bytes.size()) ||
+      !bson_iter_init_find(&it, &doc, key)) {
+    return {};
+  }
+  return detail::value_json(&it);
+}
+
 }  // namespace
+
+std::string CommandInfo::collation_json() const { return field_json(first_options, "collation"); }
+
+std::string CommandInfo::hint_json() const { return field_json(first_options, "hint"); }
 
 std::string Target::filter_redacted() const {
   return render_filter(filter_bson, [](const bson_t* d) { return wire::redacted_json(d); });

@@ -129,9 +129,13 @@ struct CommandInfo {
   bool more_to_come = false;                // unacknowledged (w:0 or a legacy write op)
   bool legacy = false;                      // OP_DELETE / OP_UPDATE, or a command over OP_QUERY
   std::optional<std::int64_t> max_time_ms;  // the command's maxTimeMS, if given
-  // Hint/collation of the first statement, for a later pre-flight count.
-  std::string collation_json;
-  std::string hint_json;
+  // The first statement's "collation" and "hint" fields, as a BSON document
+  // holding those it has (MultiStatement::options' form); empty when it has
+  // neither. Kept as sent and rendered only where something prints them.
+  std::vector<std::uint8_t> first_options;
+  // Relaxed extended JSON of that collation or hint ("" when absent).
+  std::string collation_json() const;
+  std::string hint_json() const;
 };
 
 // Cheap check on the hot path: could a command with this name (first key of

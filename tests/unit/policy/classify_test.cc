@@ -270,8 +270,8 @@ TEST(ClassifyDelete, MaxTimeCollationHintAndMoreToCome) {
   EXPECT_TRUE(info->more_to_come);
   ASSERT_TRUE(info->max_time_ms);
   EXPECT_EQ(*info->max_time_ms, 500);
-  EXPECT_EQ(info->collation_json, R"({ "locale" : "fr" })");
-  EXPECT_EQ(info->hint_json, R"("a_1")");
+  EXPECT_EQ(info->collation_json(), R"({ "locale" : "fr" })");
+  EXPECT_EQ(info->hint_json(), R"("a_1")");
 }
 
 TEST(ClassifyDelete, RedactsEveryValue) {
