@@ -15,6 +15,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "config/url.h"
 #include "policy/budget.h"
 #include "policy/identity.h"
 
@@ -39,8 +40,6 @@ std::string ConfigError::to_string() const {
   if (line <= 0) return file + ": " + message;
   return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
 }
-
-std::string format_duration(std::chrono::milliseconds d) { return policy::format_window(d); }
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   std::size_t digits = 0;
@@ -106,83 +105,59 @@ std::optional<std::string> expand_env(std::string_view text, std::string& error)
   return out;
 }
 
-std::optional<RedisUrl> parse_redis_url(std::string_view url, std::string& error) {
-  constexpr std::string_view kScheme = "redis://";
-  if (url.rfind("rediss://", 0) == 0) {
+namespace {
+
+// The database number of redis://host/N: at most six digits.
+std::optional<int> redis_db(std::string_view text) {
+  if (text.empty() || text.size() > 6 ||
+      text.find_first_not_of("0123456789") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  return std::stoi(std::string(text));
+}
+
+}  // namespace
+
+std::optional<RedisUrl> parse_redis_url(std::string_view text, std::string& error) {
+  if (url_scheme(text) == "rediss") {
     error = "rediss:// (TLS) is not supported; use redis:// on a trusted network";
     return std::nullopt;
   }
-  if (url.rfind(kScheme, 0) != 0) {
-    error = "the URL must start with redis:// (got '" + std::string(url) + "')";
+  if (url_scheme(text) != "redis") {
+    error = "the URL must start with redis:// (got '" + std::string(text) + "')";
     return std::nullopt;
   }
-  url.remove_prefix(kScheme.size());
-  RedisUrl out;
-  if (auto at = url.rfind('@'); at != std::string_view::npos) {
-    auto credentials = url.substr(0, at);
-    url.remove_prefix(at + 1);
-    auto colon = credentials.find(':');
-    if (colon == std::string_view::npos) {
-      out.password = std::string(credentials);  // redis://secret@host
-    } else {
-      out.user = std::string(credentials.substr(0, colon));
-      out.password = std::string(credentials.substr(colon + 1));
-    }
-  }
-  std::string_view db;
-  if (auto slash = url.find('/'); slash != std::string_view::npos) {
-    db = url.substr(slash + 1);
-    url = url.substr(0, slash);
-  }
-  std::string_view port;
-  if (!url.empty() && url.front() == '[') {
-    auto close = url.find(']');
-    if (close == std::string_view::npos) {
-      error = "unclosed [ in the host";
-      return std::nullopt;
-    }
-    out.host = std::string(url.substr(1, close - 1));
-    url.remove_prefix(close + 1);
-    if (!url.empty()) {
-      if (url.front() != ':') {
-        error = "expected :PORT after the host";
-        return std::nullopt;
-      }
-      port = url.substr(1);
-    }
-  } else if (auto colon = url.find(':'); colon != std::string_view::npos) {
-    out.host = std::string(url.substr(0, colon));
-    port = url.substr(colon + 1);
-  } else {
-    out.host = std::string(url);
+  auto url = parse_url(text, error, {.userinfo_to_last_at = true});
+  if (!url) return std::nullopt;
+  RedisUrl out{url->host, 6379, url->user(), url->password(), 0};
+  if (!url->bracketed && url->host.find(':') != std::string::npos) {
+    // redis://host:a:b: the port is everything after the first ':'.
+    error = "bad port '" + url->hostport.substr(url->hostport.find(':') + 1) + "'";
+    return std::nullopt;
   }
   if (out.host.empty()) {
     error = "the URL has no host";
     return std::nullopt;
   }
-  auto number = [](std::string_view text, long max) -> long {
-    if (text.empty() || text.size() > 6 ||
-        text.find_first_not_of("0123456789") != std::string_view::npos) {
-      return -1;
-    }
-    long value = std::stol(std::string(text));
-    return value > max ? -1 : value;
-  };
-  if (!port.empty() || url.find(':') != std::string_view::npos) {
-    const long p = number(port, 65535);
-    if (p <= 0) {
-      error = "bad port '" + std::string(port) + "'";
+  if (url->port) {
+    auto port = parse_port(*url->port, 1, 6);
+    if (!port) {
+      error = "bad port '" + *url->port + "'";
       return std::nullopt;
     }
-    out.port = static_cast<unsigned short>(p);
+    out.port = *port;
   }
-  if (!db.empty()) {
-    const long d = number(db, 1'000'000);
-    if (d < 0) {
-      error = "bad database number '" + std::string(db) + "' (redis://host:port/N)";
+  if (url->query || url->fragment) {
+    error = "a redis URL takes no ?query or #fragment (redis://host:port/N)";
+    return std::nullopt;
+  }
+  if (url->path.size() > 1) {
+    auto db = redis_db(std::string_view(url->path).substr(1));
+    if (!db) {
+      error = "bad database number '" + url->path.substr(1) + "' (redis://host:port/N)";
       return std::nullopt;
     }
-    out.db = static_cast<int>(d);
+    out.db = *db;
   }
   return out;
 }
@@ -620,7 +595,7 @@ class Parser {
       const int line = item.Mark().line + 1;
       if (auto [it, inserted] = pers.try_emplace(per.count(), line); !inserted) {
         error(item["per"], "another window of this limit (line " + std::to_string(it->second) +
-                               ") is also per " + format_duration(per) +
+                               ") is also per " + policy::format_duration(per) +
                                ": each window needs its own per");
       }
     }
@@ -630,7 +605,7 @@ class Parser {
         warning(windows[w], std::string("group_by ") + (limit.group_by_app ? "app" : "client") +
                                 " lets a client split this budget by choosing its appName or "
                                 "address; add a ceiling to the " +
-                                format_duration(limit.windows[w].per) +
+                                policy::format_duration(limit.windows[w].per) +
                                 " window (documents per window across all groups)");
       }
     }
@@ -1009,7 +984,7 @@ class Parser {
       if (auto n = hook["url"]) {
         if (auto text = scalar(n, "url")) {
           w.url = *text;
-          if (w.url.rfind("http://", 0) != 0) {
+          if (url_scheme(w.url) != "http") {
             error(n, "webhook url must start with http:// (got '" + w.url + "')");
           }
         }

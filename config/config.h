@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "policy/duration.h"
 #include "policy/policy.h"
 
 namespace mongoguard::config {
@@ -139,10 +140,8 @@ struct Config {
 // variable without a default is an error.
 std::optional<std::string> expand_env(std::string_view text, std::string& error);
 
-// The shortest exact form: 90s → "90s", 60s → "1m", 24h → "1d", 250ms → "250ms".
-std::string format_duration(std::chrono::milliseconds d);
-
-// "250ms", "10s", "5m", "1h", "2d"; nullopt when malformed.
+// "250ms", "10s", "5m", "1h", "2d"; nullopt when malformed. The inverse of
+// policy::format_duration (policy/duration.h).
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 
 struct LoadResult {

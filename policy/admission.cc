@@ -41,7 +41,7 @@ std::string budget_name(const ReserveRequest& r, bool unit = true) {
   if (!r.ceiling && r.window < windows.size() && windows[r.window].relative()) {
     out += " (" + format_percent(windows[r.window].percent) + "% of " + r.ns + ")";
   }
-  return out + " per " + format_window(r.per);
+  return out + " per " + format_duration(r.per);
 }
 
 std::string refusal_reason(const ReserveRequest& r, Admission admission,

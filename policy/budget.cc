@@ -51,15 +51,6 @@ void SlidingWindow::clear() {
   sum_ = 0;
 }
 
-std::string format_window(milliseconds d) {
-  const auto ms = d.count();
-  if (ms != 0 && ms % 86'400'000 == 0) return std::to_string(ms / 86'400'000) + "d";
-  if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
-  if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
-  if (ms != 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
-  return std::to_string(ms) + "ms";
-}
-
 std::string budget_key(const Rule& rule, const Target& target, const Identity& who) {
   std::string key = rule.name + ":" + target.ns;
   if (rule.limit) {
@@ -77,7 +68,7 @@ std::string budget_key(const Rule& rule, const Target& target, const Identity& w
 
 std::string window_key(const std::string& key, const Limit& limit, std::size_t window) {
   if (limit.windows.size() <= 1 || window >= limit.windows.size()) return key;
-  return key + "@" + format_window(limit.windows[window].per);
+  return key + "@" + format_duration(limit.windows[window].per);
 }
 
 BudgetBook::Breaker& BudgetBook::get(const ReserveRequest& r) {

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/duration.h"  // how a window's length is printed
 #include "policy/rule.h"
 
 namespace mongoguard::policy {
@@ -52,9 +53,6 @@ class SlidingWindow {
   std::int64_t sum_ = 0;
   std::uint64_t next_id_ = 1;
 };
-
-// "50m", "1h", "250ms": a window as the policy file writes it.
-std::string format_window(milliseconds d);
 
 // The key a rule's budget is kept under: the rule, the namespace, and the
 // identity fields the rule groups by. Also the breaker's name in the API.

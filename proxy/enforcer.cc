@@ -1,3 +1,4 @@
+#include "policy/duration.h"
 #include "proxy/enforcer.h"
 
 #include <spdlog/spdlog.h>
@@ -257,7 +258,7 @@ void Enforcer::report_trips(const BudgetStage& stage) {
     const auto& state = *stage.got.states[i];
     metrics_.breakers_tripped.fetch_add(1, std::memory_order_relaxed);
     spdlog::warn("breaker {} tripped: {} of {} documents per {} used", state.name, state.used,
-                 state.limit, config::format_duration(state.per));
+                 state.limit, policy::format_duration(state.per));
     services_.notifier.breaker_tripped(state);
   }
 }

@@ -2,6 +2,7 @@
 // the client's going decides, then answer the outcome.
 #include <spdlog/spdlog.h>
 
+#include "policy/duration.h"
 #include "proxy/enforcer.h"
 #include "proxy/net/async.h"
 
@@ -161,7 +162,7 @@ Decision Enforcer::refuse_held(const Judgement& j, const policy::HoldInfo& hold,
       return refused(
           "timed out",
           Decision::unauthorized(held_by + "not approved within " +
-                                 config::format_duration(j.config->hold_timeout) + "; rejected"));
+                                 policy::format_duration(j.config->hold_timeout) + "; rejected"));
     case policy::HoldOutcome::kMaxTimeExpired:
       return refused("maxTimeMS expired",
                      Decision::answer(50, "MaxTimeMSExpired",

@@ -217,14 +217,14 @@ asio::awaitable<void> Server::drain(std::chrono::milliseconds grace) {
   const auto open = [this] { return metrics_.connections_open.load(std::memory_order_relaxed); };
   if (open() > 0) {
     spdlog::info("shutting down: {} connection(s) open; waiting up to {} for requests in flight",
-                 open(), config::format_duration(grace));
+                 open(), policy::format_duration(grace));
   }
   // Each session that ends wakes this wait (see session_ended).
   co_await session_ended_.wait_until([&] { return open() <= 0; },
                                      std::chrono::steady_clock::now() + grace);
   if (open() > 0) {
     spdlog::warn("shutdown grace ({}) over: closing {} connection(s) with requests in flight",
-                 config::format_duration(grace), open());
+                 policy::format_duration(grace), open());
   }
   if (admin_) admin_->stop();
   main_io_.stop();

@@ -1,8 +1,42 @@
 #include "proxy/net/endpoint.h"
 
-#include <charconv>
+#include <limits>
+
+#include "config/url.h"
 
 namespace mongoguard::proxy {
+namespace {
+
+// The checks a listen address and an upstream share, on the parts of
+// `text` ("host[:port]" as written); messages name `text`.
+std::optional<HostPort> host_port_of(const config::HostAndPort& parts, std::string_view text,
+                                     std::string& error, std::uint16_t default_port) {
+  const std::string quoted = "'" + std::string(text) + "'";
+  if (!parts.bracketed && parts.host.find(':') != std::string::npos) {
+    error = "IPv6 address " + quoted + " must be written as [addr]:port";
+    return std::nullopt;
+  }
+  if (!parts.bracketed && parts.port && parts.port->empty()) {
+    error = "missing port in address " + quoted;
+    return std::nullopt;
+  }
+  if (parts.host.empty()) {
+    error = "missing host in address " + quoted;
+    return std::nullopt;
+  }
+  HostPort out{parts.host, default_port};
+  if (parts.port && !parts.port->empty()) {
+    auto port = config::parse_port(*parts.port, 0, std::numeric_limits<std::size_t>::max());
+    if (!port) {
+      error = "bad port '" + *parts.port + "' in address " + quoted;
+      return std::nullopt;
+    }
+    out.port = *port;
+  }
+  return out;
+}
+
+}  // namespace
 
 std::string HostPort::to_string() const {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
@@ -11,85 +45,44 @@ std::string HostPort::to_string() const {
 
 std::optional<HostPort> parse_host_port(std::string_view text, std::string& error,
                                         std::uint16_t default_port) {
-  HostPort out;
-  out.port = default_port;
-  std::string_view port_text;
   if (text.empty()) {
     error = "empty address";
     return std::nullopt;
   }
-  if (text.front() == '[') {
-    auto close = text.find(']');
-    if (close == std::string_view::npos) {
-      error = "unterminated '[' in address '" + std::string(text) + "'";
-      return std::nullopt;
-    }
-    out.host = std::string(text.substr(1, close - 1));
-    auto rest = text.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') {
-        error = "expected ':' after ']' in address '" + std::string(text) + "'";
-        return std::nullopt;
-      }
-      port_text = rest.substr(1);
-    }
-  } else {
-    auto colon = text.rfind(':');
-    if (colon != std::string_view::npos && text.find(':') != colon) {
-      error = "IPv6 address '" + std::string(text) + "' must be written as [addr]:port";
-      return std::nullopt;
-    }
-    if (colon == std::string_view::npos) {
-      out.host = std::string(text);
-    } else {
-      out.host = std::string(text.substr(0, colon));
-      port_text = text.substr(colon + 1);
-      if (port_text.empty()) {
-        error = "missing port in address '" + std::string(text) + "'";
-        return std::nullopt;
-      }
-    }
-  }
-  if (out.host.empty()) {
-    error = "missing host in address '" + std::string(text) + "'";
-    return std::nullopt;
-  }
-  if (!port_text.empty()) {
-    unsigned value = 0;
-    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
-    if (ec != std::errc() || end != port_text.data() + port_text.size() || value > 65535) {
-      error = "bad port '" + std::string(port_text) + "' in address '" + std::string(text) + "'";
-      return std::nullopt;
-    }
-    out.port = static_cast<std::uint16_t>(value);
-  }
-  return out;
+  auto parts = config::split_host_port(text, error);
+  if (!parts) return std::nullopt;
+  return host_port_of(*parts, text, error, default_port);
 }
 
 std::optional<HostPort> parse_upstream_uri(std::string_view uri, std::string& error) {
-  std::string_view rest = uri;
-  constexpr std::string_view kScheme = "mongodb://";
-  if (rest.substr(0, kScheme.size()) == kScheme) {
-    rest.remove_prefix(kScheme.size());
-  } else if (rest.find("://") != std::string_view::npos) {
+  const auto bad = [&](const std::string& why) {
+    error = "bad upstream '" + std::string(uri) + "': " + why;
+    return std::nullopt;
+  };
+  if (uri.find("://") != std::string_view::npos && config::url_scheme(uri) != "mongodb") {
     error = "upstream '" + std::string(uri) +
             "' must be a mongodb:// URI (mongodb+srv is not supported)";
     return std::nullopt;
   }
-  auto end = rest.find_first_of("/?");
-  auto hosts = rest.substr(0, end);
-  if (hosts.find('@') != std::string_view::npos) {
+  auto url = config::parse_url(uri, error);
+  if (!url) return bad(error);
+  if (url->userinfo) {
     error = "upstream URI must not carry credentials: clients authenticate through the proxy";
     return std::nullopt;
   }
-  if (hosts.find(',') != std::string_view::npos) {
+  if (url->hostport.find(',') != std::string::npos) {
     error =
         "upstream URI names several hosts; configure a replica set as 'upstream: {replica_set, "
         "members}'";
     return std::nullopt;
   }
-  auto parsed = parse_host_port(hosts, error);
-  if (!parsed) error = "bad upstream '" + std::string(uri) + "': " + error;
+  // A '#' straight after the host would have been read as part of it.
+  if (url->fragment && url->path.empty() && !url->query) {
+    return bad("a mongodb:// URI has no #fragment");
+  }
+  if (url->hostport.empty()) return bad("empty address");
+  auto parsed = host_port_of(*url, url->hostport, error, 27017);
+  if (!parsed) return bad(error);
   return parsed;
 }
 

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <ctime>
 
-#include "config/config.h"
+#include "config/url.h"
 
 namespace mongoguard::proxy {
 
@@ -54,7 +54,7 @@ std::string iso_time(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-std::string human_duration(milliseconds d) { return config::format_duration(d); }
+std::string human_duration(milliseconds d) { return policy::format_duration(d); }
 
 json hold_json(const policy::HoldInfo& hold, policy::TimePoint now) {
   return json{
@@ -149,42 +149,21 @@ std::string HttpUrl::host_header() const {
   return port == "80" ? h : h + ":" + port;
 }
 
-std::optional<HttpUrl> parse_http_url(std::string_view url) {
-  constexpr std::string_view kScheme = "http://";
-  if (url.size() < kScheme.size()) return std::nullopt;
-  for (std::size_t i = 0; i < kScheme.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(url[i])) != kScheme[i]) return std::nullopt;
-  }
-  url.remove_prefix(kScheme.size());
+std::optional<HttpUrl> parse_http_url(std::string_view text) {
+  std::string error;
+  auto url = config::parse_url(text, error);
+  if (!url || url->userinfo) return std::nullopt;  // no credentials
+  std::string scheme = url->scheme;
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme != "http" || url->host.empty()) return std::nullopt;
   HttpUrl out;
-  const auto slash = url.find_first_of("/?#");
-  std::string_view authority = url.substr(0, slash);
-  if (slash != std::string_view::npos) {
-    std::string_view rest = url.substr(slash);
-    rest = rest.substr(0, rest.find('#'));
-    out.target = rest.empty() || rest[0] != '/' ? "/" + std::string(rest) : std::string(rest);
+  out.host = url->host;
+  if (url->port) {
+    if (!config::parse_port(*url->port)) return std::nullopt;
+    out.port = *url->port;
   }
-  if (authority.find('@') != std::string_view::npos) return std::nullopt;  // no credentials
-  if (!authority.empty() && authority[0] == '[') {                         // [::1]:8080
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    out.host = std::string(authority.substr(1, close - 1));
-    authority.remove_prefix(close + 1);
-    if (!authority.empty()) {
-      if (authority[0] != ':') return std::nullopt;
-      out.port = std::string(authority.substr(1));
-    }
-  } else {
-    const auto colon = authority.rfind(':');
-    out.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) out.port = std::string(authority.substr(colon + 1));
-  }
-  if (out.host.empty() || out.port.empty() || out.port.size() > 5) return std::nullopt;
-  for (char c : out.port) {
-    if (c < '0' || c > '9') return std::nullopt;
-  }
-  const long port = std::stol(out.port);
-  if (port < 1 || port > 65535) return std::nullopt;
+  out.target = url->path + (url->query ? "?" + *url->query : "");
+  if (out.target.empty() || out.target[0] != '/') out.target.insert(0, "/");
   return out;
 }
 

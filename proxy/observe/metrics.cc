@@ -213,7 +213,7 @@ void render_breaker_gauges(std::string& out, const std::vector<policy::BreakerSt
     writer.header(g.family);
     for (std::size_t i = 0; i < shown; ++i) {
       const auto& b = breakers[i];
-      writer.sample(g.family, {b.name, b.rule, policy::format_window(b.per)}, g.value(b));
+      writer.sample(g.family, {b.name, b.rule, policy::format_duration(b.per)}, g.value(b));
     }
   }
 }

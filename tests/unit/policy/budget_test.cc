@@ -1,9 +1,10 @@
+#include "policy/budget.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
 
-#include "policy/budget.h"
 #include "policy/holds.h"
 #include "policy/policy.h"
 
@@ -304,8 +305,8 @@ TEST(BudgetWindows, WindowKeysNameTheWindowOnlyWhenThereAreSeveral) {
   EXPECT_EQ(window_key("deletes:app.family:app=shell", three, 1),
             "deletes:app.family:app=shell@1h");
   EXPECT_EQ(window_key("deletes:app.family", three, 2), "deletes:app.family@1d");
-  EXPECT_EQ(format_window(std::chrono::hours(48)), "2d");
-  EXPECT_EQ(format_window(std::chrono::hours(36)), "36h");
+  EXPECT_EQ(format_duration(std::chrono::hours(48)), "2d");
+  EXPECT_EQ(format_duration(std::chrono::hours(36)), "36h");
 }
 
 TEST(HoldRegistryTest, ConcurrentResolversDecideOnce) {
