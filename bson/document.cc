@@ -2,6 +2,7 @@
 #include <bson/bson.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -49,22 +50,25 @@ std::uint32_t string_size(const std::uint8_t* p, std::uint32_t avail) {
   return 4 + l;
 }
 
+// The size of a value whose type alone gives it, by type; kVariable for
+// the others and for bytes that name no type.
+constexpr std::uint8_t kVariable = 0xFF;
+constexpr std::array<std::uint8_t, 256> kFixedSizes = [] {
+  std::array<std::uint8_t, 256> sizes{};
+  sizes.fill(kVariable);
+  for (const std::uint8_t type : {kDouble, kDateTime, kTimestamp, kInt64}) sizes[type] = 8;
+  sizes[kInt32] = 4;
+  sizes[kDecimal128] = 16;
+  sizes[kObjectId] = 12;
+  sizes[kBool] = 1;
+  for (const std::uint8_t type : {kUndefined, kNull, kMinKey, kMaxKey}) sizes[type] = 0;
+  return sizes;
+}();
+
 // Size of a value of a validated document (no checks).
 std::uint32_t validated_value_size(std::uint8_t type, const std::uint8_t* p) {
+  if (kFixedSizes[type] != kVariable) return kFixedSizes[type];
   switch (type) {
-    case kDouble:
-    case kDateTime:
-    case kTimestamp:
-    case kInt64:
-      return 8;
-    case kInt32:
-      return 4;
-    case kDecimal128:
-      return 16;
-    case kObjectId:
-      return 12;
-    case kBool:
-      return 1;
     case kString:
     case kCode:
     case kSymbol:
@@ -82,26 +86,110 @@ std::uint32_t validated_value_size(std::uint8_t type, const std::uint8_t* p) {
     }
     case kDbPointer:
       return 4 + load_u32(p) + 12;
-    default:  // undefined, null, minKey, maxKey
+    default:
       return 0;
   }
+}
+
+// Returned by leaf_value_size for a malformed value: larger than any
+// `avail`, so the caller's one bounds check refuses it.
+constexpr std::uint32_t kMalformed = 0xFFFFFFFF;
+
+// Size of a value that opens no nested document, at `v` with `avail` bytes
+// before the enclosing document's terminator; kMalformed if it is not one.
+inline std::uint32_t leaf_value_size(std::uint8_t type, const std::uint8_t* v,
+                                     std::uint32_t avail) {
+  if (type == kBool) return avail >= 1 && v[0] <= 1 ? 1 : kMalformed;
+  if (kFixedSizes[type] != kVariable) return kFixedSizes[type];
+  switch (type) {
+    case kString:
+    case kCode:
+    case kSymbol: {
+      const std::uint32_t n = string_size(v, avail);
+      return n == 0 ? kMalformed : n;
+    }
+    case kDbPointer: {
+      const std::uint32_t n = string_size(v, avail);
+      return n == 0 ? kMalformed : n + 12;
+    }
+    case kBinary: {
+      if (avail < 5) return kMalformed;
+      const std::uint32_t l = load_u32(v);
+      if (l > avail - 5) return kMalformed;
+      if (v[4] == kBinarySubtypeOld && (l < 4 || load_u32(v + 5) != l - 4)) return kMalformed;
+      return 5 + l;
+    }
+    case kRegex: {
+      const auto* a = static_cast<const std::uint8_t*>(std::memchr(v, 0, avail));
+      if (a == nullptr) return kMalformed;
+      const auto rest = avail - static_cast<std::uint32_t>(a + 1 - v);
+      const auto* b = static_cast<const std::uint8_t*>(std::memchr(a + 1, 0, rest));
+      if (b == nullptr) return kMalformed;
+      return static_cast<std::uint32_t>(b + 1 - v);
+    }
+    default:
+      return kMalformed;
+  }
+}
+
+// The documents open around the element being read: ends[d] is the offset
+// of the terminating NUL of the one at depth d.
+struct Nesting {
+  std::uint32_t ends[kMaxBsonDepth];
+  int depth = 0;
+
+  bool push(std::uint32_t end) {
+    if (depth + 1 >= kMaxBsonDepth) return false;
+    ends[++depth] = end;
+    return true;
+  }
+};
+
+// A document or array value at offset `pos`: enters it (pos moves past its
+// length) or says it is malformed.
+inline bool enter_document(const std::uint8_t* data, std::uint32_t& pos, std::uint32_t avail,
+                           Nesting& nesting) {
+  if (avail < 5) return false;
+  const std::uint32_t l = load_u32(data + pos);
+  if (l < 5 || l > avail || data[pos + l - 1] != 0) return false;
+  if (!nesting.push(pos + l - 1)) return false;
+  pos += 4;
+  return true;
+}
+
+// A code-with-scope value: int32 total, string code, document scope; the
+// total covers all three. Checks the code and enters the scope.
+inline bool enter_code_with_scope(const std::uint8_t* data, std::uint32_t& pos, std::uint32_t avail,
+                                  Nesting& nesting) {
+  const std::uint8_t* v = data + pos;
+  if (avail < 14) return false;
+  const std::uint32_t total = load_u32(v);
+  if (total < 14 || total > avail) return false;
+  const std::uint32_t code = string_size(v + 4, total - 4);
+  if (code == 0 || 4 + code > total - 5) return false;
+  const std::uint32_t scope = pos + 4 + code;
+  const std::uint32_t scope_len = load_u32(data + scope);
+  if (scope_len < 5 || 4 + code + scope_len != total || data[scope + scope_len - 1] != 0) {
+    return false;
+  }
+  if (!nesting.push(scope + scope_len - 1)) return false;
+  pos = scope + 4;
+  return true;
 }
 
 }  // namespace
 
 bool validate_bson(const std::uint8_t* data, std::uint32_t size) {
   if (data == nullptr || size < 5 || load_u32(data) != size || data[size - 1] != 0) return false;
-  // ends[d] = offset of the terminating NUL of the document open at depth d.
-  std::uint32_t ends[kMaxBsonDepth];
-  int depth = 0;
-  ends[0] = size - 1;
+  Nesting nesting;
+  nesting.ends[0] = size - 1;
   std::uint32_t pos = 4;
   for (;;) {
-    const std::uint32_t end = ends[depth];
+    const std::uint32_t end = nesting.ends[nesting.depth];
     if (pos == end) {
-      if (depth == 0) return true;
+      if (nesting.depth == 0) return true;
       pos = end + 1;
-      --depth;
+      --nesting.depth;
       continue;
     }
     const std::uint8_t type = data[pos++];
@@ -110,94 +198,15 @@ bool validate_bson(const std::uint8_t* data, std::uint32_t size) {
     if (nul == nullptr) return false;
     pos = static_cast<std::uint32_t>(nul - data) + 1;
     const std::uint32_t avail = end - pos;  // value bytes before the terminator
-    const std::uint8_t* v = data + pos;
-    std::uint32_t n = 0;
-    switch (type) {
-      case kDouble:
-      case kDateTime:
-      case kTimestamp:
-      case kInt64:
-        n = 8;
-        break;
-      case kInt32:
-        n = 4;
-        break;
-      case kDecimal128:
-        n = 16;
-        break;
-      case kObjectId:
-        n = 12;
-        break;
-      case kBool:
-        if (avail < 1 || v[0] > 1) return false;
-        n = 1;
-        break;
-      case kUndefined:
-      case kNull:
-      case kMinKey:
-      case kMaxKey:
-        n = 0;
-        break;
-      case kString:
-      case kCode:
-      case kSymbol:
-        n = string_size(v, avail);
-        if (n == 0) return false;
-        break;
-      case kDbPointer:
-        n = string_size(v, avail);
-        if (n == 0) return false;
-        n += 12;
-        break;
-      case kBinary: {
-        if (avail < 5) return false;
-        const std::uint32_t l = load_u32(v);
-        if (l > avail - 5) return false;
-        if (v[4] == kBinarySubtypeOld && (l < 4 || load_u32(v + 5) != l - 4)) return false;
-        n = 5 + l;
-        break;
-      }
-      case kRegex: {
-        const auto* a = static_cast<const std::uint8_t*>(std::memchr(v, 0, avail));
-        if (a == nullptr) return false;
-        const auto rest = avail - static_cast<std::uint32_t>(a + 1 - v);
-        const auto* b = static_cast<const std::uint8_t*>(std::memchr(a + 1, 0, rest));
-        if (b == nullptr) return false;
-        n = static_cast<std::uint32_t>(b + 1 - v);
-        break;
-      }
-      case kDocument:
-      case kArray: {
-        if (avail < 5) return false;
-        const std::uint32_t l = load_u32(v);
-        if (l < 5 || l > avail || v[l - 1] != 0) return false;
-        if (depth + 1 >= kMaxBsonDepth) return false;
-        ends[++depth] = pos + l - 1;
-        pos += 4;
-        continue;
-      }
-      case kCodeWithScope: {
-        // int32 total, string code, document scope; total covers all three.
-        if (avail < 14) return false;
-        const std::uint32_t total = load_u32(v);
-        if (total < 14 || total > avail) return false;
-        const std::uint32_t code = string_size(v + 4, total - 4);
-        if (code == 0 || 4 + code > total - 5) return false;
-        const std::uint32_t scope = pos + 4 + code;
-        const std::uint32_t scope_len = load_u32(data + scope);
-        if (scope_len < 5 || 4 + code + scope_len != total || data[scope + scope_len - 1] != 0) {
-          return false;
-        }
-        if (depth + 1 >= kMaxBsonDepth) return false;
-        ends[++depth] = scope + scope_len - 1;
-        pos = scope + 4;
-        continue;
-      }
-      default:
-        return false;
+    if (type == kDocument || type == kArray) {
+      if (!enter_document(data, pos, avail, nesting)) return false;
+    } else if (type == kCodeWithScope) {
+      if (!enter_code_with_scope(data, pos, avail, nesting)) return false;
+    } else {
+      const std::uint32_t n = leaf_value_size(type, data + pos, avail);
+      if (n > avail) return false;
+      pos += n;
     }
-    if (n > avail) return false;
-    pos += n;
   }
 }
 

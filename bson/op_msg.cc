@@ -27,6 +27,74 @@ DecodeError read_sequence(detail::Reader& in, DocumentSequence& out) {
   return DecodeError::kNone;
 }
 
+// The flag bits, and the checksum when present (checked before parsing, so
+// that corruption in transit reads as what it is). `sections` is left with
+// the bytes between them.
+inline DecodeError read_flags(Bytes message, Bytes payload, bool verify_checksum, OpMsgView& view,
+                              Bytes& sections) {
+  detail::Reader flags_reader(payload);
+  if (!flags_reader.read_u32(view.flags)) return DecodeError::kTruncated;
+  // Bits 0-15 are "required": a receiver must refuse ones it does not know.
+  if ((view.flags & 0xFFFFu) & ~kKnownLowFlags) return DecodeError::kUnknownFlagBits;
+  sections = flags_reader.rest();
+  if (view.flags & kChecksumPresent) {
+    if (sections.size() < 4) return DecodeError::kTruncated;
+    const std::size_t covered = message.size() - 4;
+    view.checksum = detail::load_u32(message.data() + covered);
+    sections = sections.first(sections.size() - 4);
+    if (verify_checksum && crc32c(message.first(covered)) != *view.checksum) {
+      return DecodeError::kBadChecksum;
+    }
+  }
+  return DecodeError::kNone;
+}
+
+// The next kind-1 section: at most two, with different identifiers.
+inline DecodeError read_next_sequence(detail::Reader& in, OpMsgView& view) {
+  if (view.sequence_count == 2) return DecodeError::kTooManySequences;
+  DocumentSequence& seq = view.sequences[view.sequence_count];
+  if (const DecodeError e = read_sequence(in, seq); e != DecodeError::kNone) return e;
+  if (view.sequence_count == 1 && view.sequences[0].identifier == seq.identifier) {
+    return DecodeError::kDuplicateSequence;
+  }
+  ++view.sequence_count;
+  return DecodeError::kNone;
+}
+
+// Exactly one kind-0 body and up to two kind-1 sequences, in any order.
+inline DecodeError read_sections(Bytes sections, OpMsgView& view) {
+  detail::Reader in(sections);
+  bool have_body = false;
+  while (!in.at_end()) {
+    std::uint8_t kind = 0;
+    in.read_u8(kind);
+    DecodeError e = DecodeError::kNone;
+    if (kind == kKindBody) {
+      if (have_body) return DecodeError::kDuplicateBody;
+      e = in.read_document(view.body);
+      have_body = true;
+    } else if (kind == kKindSequence) {
+      e = read_next_sequence(in, view);
+    } else {
+      e = DecodeError::kBadSectionKind;
+    }
+    if (e != DecodeError::kNone) return e;
+  }
+  return have_body ? DecodeError::kNone : DecodeError::kMissingBody;
+}
+
+// The server merges sequences into the body as arrays; a field in both
+// places would leave two conflicting values for one name.
+inline DecodeError check_sequences_apart(const OpMsgView& view) {
+  for (int i = 0; i < view.sequence_count; ++i) {
+    detail::Element element;
+    if (detail::find_element(view.body, view.sequences[i].identifier, element)) {
+      return DecodeError::kBodyAndSequence;
+    }
+  }
+  return DecodeError::kNone;
+}
+
 }  // namespace
 
 const DocumentSequence* OpMsgView::sequence(std::string_view identifier) const {
@@ -38,81 +106,16 @@ const DocumentSequence* OpMsgView::sequence(std::string_view identifier) const {
 
 Decoded<OpMsgView> decode_op_msg(Bytes message, bool verify_checksum) {
   Decoded<OpMsgView> result;
-  OpMsgView& view = result.view;
   Header header;
   Bytes payload;
-  if ((result.error = detail::check_frame(message, OpCode::kMsg, header, payload)) !=
-      DecodeError::kNone) {
-    return result;
+  Bytes sections;
+  constexpr DecodeError kNone = DecodeError::kNone;
+  result.error = detail::check_frame(message, OpCode::kMsg, header, payload);
+  if (result.error == kNone) {
+    result.error = read_flags(message, payload, verify_checksum, result.view, sections);
   }
-  detail::Reader flags_reader(payload);
-  if (!flags_reader.read_u32(view.flags)) {
-    result.error = DecodeError::kTruncated;
-    return result;
-  }
-  // Bits 0-15 are "required": a receiver must refuse ones it does not know.
-  if ((view.flags & 0xFFFFu) & ~kKnownLowFlags) {
-    result.error = DecodeError::kUnknownFlagBits;
-    return result;
-  }
-  Bytes sections = flags_reader.rest();
-  if (view.flags & kChecksumPresent) {
-    if (sections.size() < 4) {
-      result.error = DecodeError::kTruncated;
-      return result;
-    }
-    const std::size_t covered = message.size() - 4;
-    view.checksum = detail::load_u32(message.data() + covered);
-    sections = sections.first(sections.size() - 4);
-    // Checked before parsing so corruption in transit reads as what it is.
-    if (verify_checksum && crc32c(message.first(covered)) != *view.checksum) {
-      result.error = DecodeError::kBadChecksum;
-      return result;
-    }
-  }
-
-  detail::Reader in(sections);
-  bool have_body = false;
-  while (!in.at_end()) {
-    std::uint8_t kind = 0;
-    in.read_u8(kind);
-    if (kind == kKindBody) {
-      if (have_body) {
-        result.error = DecodeError::kDuplicateBody;
-        return result;
-      }
-      if ((result.error = in.read_document(view.body)) != DecodeError::kNone) return result;
-      have_body = true;
-    } else if (kind == kKindSequence) {
-      if (view.sequence_count == 2) {
-        result.error = DecodeError::kTooManySequences;
-        return result;
-      }
-      DocumentSequence& seq = view.sequences[view.sequence_count];
-      if ((result.error = read_sequence(in, seq)) != DecodeError::kNone) return result;
-      if (view.sequence_count == 1 && view.sequences[0].identifier == seq.identifier) {
-        result.error = DecodeError::kDuplicateSequence;
-        return result;
-      }
-      ++view.sequence_count;
-    } else {
-      result.error = DecodeError::kBadSectionKind;
-      return result;
-    }
-  }
-  if (!have_body) {
-    result.error = DecodeError::kMissingBody;
-    return result;
-  }
-  // The server merges sequences into the body as arrays; a field in both
-  // places would leave two conflicting values for one name.
-  for (int i = 0; i < view.sequence_count; ++i) {
-    detail::Element element;
-    if (detail::find_element(view.body, view.sequences[i].identifier, element)) {
-      result.error = DecodeError::kBodyAndSequence;
-      return result;
-    }
-  }
+  if (result.error == kNone) result.error = read_sections(sections, result.view);
+  if (result.error == kNone) result.error = check_sequences_apart(result.view);
   return result;
 }
 

@@ -67,6 +67,65 @@ void append_quoted(std::string& out, const char* s, std::size_t n) {
   out += '"';
 }
 
+// {"$date": "..."} as libbson writes a date in years 0-9999 (milliseconds
+// only when there are some); false outside them.
+bool append_date(std::string& out, std::int64_t ms) {
+  constexpr std::int64_t kYear10000 = 253402300800000;  // first ms past 9999
+  if (ms < 0 || ms >= kYear10000) return false;
+  const time_t seconds = static_cast<time_t>(ms / 1000);
+  struct tm t;
+  if (gmtime_r(&seconds, &t) == nullptr) return false;
+  char buf[128];
+  const int millis = static_cast<int>(ms % 1000);
+  if (millis) {
+    std::snprintf(buf, sizeof buf, "{ \"$date\" : \"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\" }",
+                  t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, millis);
+  } else {
+    std::snprintf(buf, sizeof buf, "{ \"$date\" : \"%04d-%02d-%02dT%02d:%02d:%02dZ\" }",
+                  t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec);
+  }
+  out += buf;
+  return true;
+}
+
+bool append_plain(bson_iter_t* it, std::string& out, bool array, int depth);
+
+// The value at `it`; false for a type this fast path does not render.
+bool append_value(bson_iter_t* it, std::string& out, int depth) {
+  switch (bson_iter_type(it)) {
+    case BSON_TYPE_UTF8: {
+      std::uint32_t len = 0;
+      const char* value = bson_iter_utf8(it, &len);
+      if (!plain_text(value, len)) return false;
+      append_quoted(out, value, len);
+      return true;
+    }
+    case BSON_TYPE_INT32:
+      out += std::to_string(bson_iter_int32(it));
+      return true;
+    case BSON_TYPE_INT64:
+      out += std::to_string(bson_iter_int64(it));
+      return true;
+    case BSON_TYPE_BOOL:
+      out += bson_iter_bool(it) ? "true" : "false";
+      return true;
+    case BSON_TYPE_NULL:
+      out += "null";
+      return true;
+    case BSON_TYPE_DATE_TIME:
+      return append_date(out, bson_iter_date_time(it));
+    case BSON_TYPE_DOCUMENT:
+    case BSON_TYPE_ARRAY: {
+      bson_iter_t child;
+      if (depth >= kMaxDepth || !bson_iter_recurse(it, &child)) return false;
+      const bool is_array = bson_iter_type(it) == BSON_TYPE_ARRAY;
+      return append_plain(&child, out, is_array, depth + 1);
+    }
+    default:
+      return false;
+  }
+}
+
 // libbson's layout: "{ " key " : " value (", " key " : " value)* " }", an
 // empty container as "{ }" at the top and "{  }" / "[  ]" inside.
 bool append_plain(bson_iter_t* it, std::string& out, bool array, int depth) {
@@ -82,57 +141,7 @@ bool append_plain(bson_iter_t* it, std::string& out, bool array, int depth) {
       append_quoted(out, key, key_len);
       out += " : ";
     }
-    switch (bson_iter_type(it)) {
-      case BSON_TYPE_UTF8: {
-        std::uint32_t len = 0;
-        const char* value = bson_iter_utf8(it, &len);
-        if (!plain_text(value, len)) return false;
-        append_quoted(out, value, len);
-        break;
-      }
-      case BSON_TYPE_INT32:
-        out += std::to_string(bson_iter_int32(it));
-        break;
-      case BSON_TYPE_INT64:
-        out += std::to_string(bson_iter_int64(it));
-        break;
-      case BSON_TYPE_BOOL:
-        out += bson_iter_bool(it) ? "true" : "false";
-        break;
-      case BSON_TYPE_NULL:
-        out += "null";
-        break;
-      case BSON_TYPE_DATE_TIME: {
-        const std::int64_t ms = bson_iter_date_time(it);
-        constexpr std::int64_t kYear10000 = 253402300800000;  // first ms past 9999
-        if (ms < 0 || ms >= kYear10000) return false;
-        const time_t seconds = static_cast<time_t>(ms / 1000);
-        struct tm t;
-        if (gmtime_r(&seconds, &t) == nullptr) return false;
-        char buf[128];
-        const int millis = static_cast<int>(ms % 1000);
-        if (millis) {
-          std::snprintf(buf, sizeof buf, "{ \"$date\" : \"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\" }",
-                        t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
-                        millis);
-        } else {
-          std::snprintf(buf, sizeof buf, "{ \"$date\" : \"%04d-%02d-%02dT%02d:%02d:%02dZ\" }",
-                        t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec);
-        }
-        out += buf;
-        break;
-      }
-      case BSON_TYPE_DOCUMENT:
-      case BSON_TYPE_ARRAY: {
-        bson_iter_t child;
-        if (depth >= kMaxDepth || !bson_iter_recurse(it, &child)) return false;
-        const bool is_array = bson_iter_type(it) == BSON_TYPE_ARRAY;
-        if (!append_plain(&child, out, is_array, depth + 1)) return false;
-        break;
-      }
-      default:
-        return false;
-    }
+    if (!append_value(it, out, depth)) return false;
   }
   if (it->err_off != 0) return false;  // a corrupt element stopped the walk
   if (first && depth == 0) {

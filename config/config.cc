@@ -283,6 +283,23 @@ class Parser {
                 "unknown_commands", "unfiltered_fraction", "unfiltered_min_documents"},
                "the top level");
     parse_unfiltered_measure(root, unfiltered_);
+    parse_server(root, config);
+    if (auto admin = root["admin"]) parse_admin(admin, config);
+    if (auto n = root["limits"]) parse_limits(n, config.limits);
+    if (auto n = root["shutdown_grace"]) parse_shutdown_grace(n, config);
+    if (auto holds = root["holds"]) parse_holds(holds, config);
+    if (auto notify = root["notify"]) parse_notify(notify, config);
+    if (auto tls = root["tls"]) parse_tls(tls, config.tls);
+    if (auto fleet = root["fleet"]) config.fleet = parse_fleet(fleet);
+    parse_modes(root, *policy);
+    if (auto audit = root["audit"]) parse_audit(audit, config);
+    if (auto rules = root["rules"]) parse_rules(rules, *policy);
+    config.policy = policy;
+    return config;
+  }
+
+  // Where to listen, what to relay to, and how the process runs.
+  void parse_server(const YAML::Node& root, Config& config) {
     if (auto n = root["listen"]) config.listen = scalar(n, "listen");
     if (auto n = root["upstream"]) {
       if (n.IsMap()) {
@@ -317,52 +334,57 @@ class Parser {
         }
       }
     }
-    if (auto admin = root["admin"]) {
-      if (!admin.IsMap()) {
-        error(admin, "admin must be a mapping");
+  }
+
+  void parse_admin(const YAML::Node& admin, Config& config) {
+    if (!admin.IsMap()) {
+      error(admin, "admin must be a mapping");
+    } else {
+      check_keys(admin, {"listen", "token_file", "tls"}, "admin");
+      if (auto n = admin["listen"]) config.admin_listen = scalar(n, "admin.listen");
+      if (auto n = admin["token_file"]) config.admin_token_file = scalar(n, "admin.token_file");
+      if (auto n = admin["tls"]) config.admin_tls = parse_admin_tls(n);
+    }
+  }
+
+  void parse_shutdown_grace(const YAML::Node& n, Config& config) {
+    // 0s is allowed: close at once.
+    if (auto text = scalar(n, "shutdown_grace")) {
+      auto d = parse_duration(*text);
+      if (!d) {
+        error(n, "bad duration '" + *text + "' for shutdown_grace (use e.g. 0s, 10s, 1m)");
       } else {
-        check_keys(admin, {"listen", "token_file", "tls"}, "admin");
-        if (auto n = admin["listen"]) config.admin_listen = scalar(n, "admin.listen");
-        if (auto n = admin["token_file"]) config.admin_token_file = scalar(n, "admin.token_file");
-        if (auto n = admin["tls"]) config.admin_tls = parse_admin_tls(n);
+        config.shutdown_grace = *d;
       }
     }
-    if (auto n = root["limits"]) parse_limits(n, config.limits);
-    if (auto n = root["shutdown_grace"]) {
-      // 0s is allowed: close at once.
-      if (auto text = scalar(n, "shutdown_grace")) {
-        auto d = parse_duration(*text);
-        if (!d) {
-          error(n, "bad duration '" + *text + "' for shutdown_grace (use e.g. 0s, 10s, 1m)");
-        } else {
-          config.shutdown_grace = *d;
-        }
+  }
+
+  void parse_holds(const YAML::Node& holds, Config& config) {
+    if (!holds.IsMap()) {
+      error(holds, "holds must be a mapping");
+    } else {
+      check_keys(holds, {"timeout"}, "holds");
+      if (auto n = holds["timeout"]) {
+        if (auto d = duration(n, "holds.timeout")) config.hold_timeout = *d;
       }
     }
-    if (auto holds = root["holds"]) {
-      if (!holds.IsMap()) {
-        error(holds, "holds must be a mapping");
-      } else {
-        check_keys(holds, {"timeout"}, "holds");
-        if (auto n = holds["timeout"]) {
-          if (auto d = duration(n, "holds.timeout")) config.hold_timeout = *d;
-        }
-      }
+  }
+
+  void parse_notify(const YAML::Node& notify, Config& config) {
+    if (!notify.IsMap()) {
+      error(notify, "notify must be a mapping");
+    } else {
+      check_keys(notify, {"webhooks"}, "notify");
+      if (auto hooks = notify["webhooks"]) parse_webhooks(hooks, config);
     }
-    if (auto notify = root["notify"]) {
-      if (!notify.IsMap()) {
-        error(notify, "notify must be a mapping");
-      } else {
-        check_keys(notify, {"webhooks"}, "notify");
-        if (auto hooks = notify["webhooks"]) parse_webhooks(hooks, config);
-      }
-    }
-    if (auto tls = root["tls"]) parse_tls(tls, config.tls);
-    if (auto fleet = root["fleet"]) config.fleet = parse_fleet(fleet);
+  }
+
+  // mode and unknown_commands: how the policy acts on what it judges.
+  void parse_modes(const YAML::Node& root, policy::Policy& policy) {
     if (auto n = root["mode"]) {
       if (auto text = scalar(n, "mode")) {
         if (auto mode = policy::parse_mode(*text)) {
-          policy->mode = *mode;
+          policy.mode = *mode;
         } else {
           error(n, "mode must be enforce or dry-run, not '" + *text + "'");
         }
@@ -371,39 +393,39 @@ class Parser {
     if (auto n = root["unknown_commands"]) {
       if (auto text = scalar(n, "unknown_commands")) {
         if (auto mode = policy::parse_unknown_commands(*text)) {
-          policy->unknown_commands = *mode;
+          policy.unknown_commands = *mode;
         } else {
           error(n, "unknown_commands must be forward, log or block, not '" + *text + "'");
         }
       }
     }
-    if (auto audit = root["audit"]) {
-      if (!audit.IsMap()) {
-        error(audit, "audit must be a mapping with path and redact");
-      } else {
-        check_keys(audit, {"path", "redact"}, "audit");
-        if (auto n = audit["path"]) config.audit_path = scalar(n, "audit.path");
-        if (auto n = audit["redact"]) {
-          if (auto b = boolean(n, "audit.redact")) config.audit_redact = *b;
-        }
+  }
+
+  void parse_audit(const YAML::Node& audit, Config& config) {
+    if (!audit.IsMap()) {
+      error(audit, "audit must be a mapping with path and redact");
+    } else {
+      check_keys(audit, {"path", "redact"}, "audit");
+      if (auto n = audit["path"]) config.audit_path = scalar(n, "audit.path");
+      if (auto n = audit["redact"]) {
+        if (auto b = boolean(n, "audit.redact")) config.audit_redact = *b;
       }
     }
-    if (auto rules = root["rules"]) {
-      if (!rules.IsSequence()) {
-        error(rules, "rules must be a list");
-      } else {
-        std::set<std::string> names;
-        for (const auto& node : rules) {
-          if (node.IsMap() && node["name"] && node["name"].IsScalar() &&
-              !names.insert(node["name"].Scalar()).second) {
-            error(node["name"], "duplicate rule name '" + node["name"].Scalar() + "'");
-          }
-          if (auto rule = parse_rule(node)) policy->rules.push_back(std::move(*rule));
+  }
+
+  void parse_rules(const YAML::Node& rules, policy::Policy& policy) {
+    if (!rules.IsSequence()) {
+      error(rules, "rules must be a list");
+    } else {
+      std::set<std::string> names;
+      for (const auto& node : rules) {
+        if (node.IsMap() && node["name"] && node["name"].IsScalar() &&
+            !names.insert(node["name"].Scalar()).second) {
+          error(node["name"], "duplicate rule name '" + node["name"].Scalar() + "'");
         }
+        if (auto rule = parse_rule(node)) policy.rules.push_back(std::move(*rule));
       }
     }
-    config.policy = policy;
-    return config;
   }
 
   std::optional<policy::Rule> parse_rule(const YAML::Node& node) {
@@ -484,6 +506,12 @@ class Parser {
               "unfiltered_fraction and unfiltered_min_documents apply only with filter: "
               "unfiltered; this rule does not use them");
     }
+    parse_match_what(match, rule);
+    parse_match_who(match, rule);
+  }
+
+  // namespace, operations and filter: what a command does to match.
+  void parse_match_what(const YAML::Node& match, policy::Rule& rule) {
     if (auto n = match["namespace"]) {
       for (auto& [text, item] : list(n, "namespace")) {
         std::string why;
@@ -517,6 +545,10 @@ class Parser {
         }
       }
     }
+  }
+
+  // users, apps and clients: who sends it.
+  void parse_match_who(const YAML::Node& match, policy::Rule& rule) {
     if (auto n = match["users"]) {
       for (auto& [text, item] : list(n, "users")) {
         bool bare = false;
@@ -641,6 +673,13 @@ class Parser {
         {"documents", "percent", "per", "group_by", "preflight", "on_preflight_error", "ceiling"},
         what == "limit" ? "limit" : "a limit window");
     const auto before = errors_.size();
+    policy::LimitWindow window = parse_window(node, what);
+    parse_limit_options(node, limit, options);
+    if (errors_.size() == before) limit.windows.push_back(window);
+  }
+
+  // documents or percent, per and ceiling: one window's size.
+  policy::LimitWindow parse_window(const YAML::Node& node, const std::string& what) {
     policy::LimitWindow window;
     if (auto n = node["documents"]) {
       long long value = 0;
@@ -682,6 +721,12 @@ class Parser {
         window.ceiling = value;
       }
     }
+    return window;
+  }
+
+  // group_by, preflight and on_preflight_error: the same for every window,
+  // written once or alike in each (agree()).
+  void parse_limit_options(const YAML::Node& node, policy::Limit& limit, LimitOptions& options) {
     if (auto n = node["group_by"]) {
       std::array<bool, 3> by{};  // user, app, client
       for (auto& [text, item] : list(n, "group_by")) {
@@ -721,7 +766,6 @@ class Parser {
         }
       }
     }
-    if (errors_.size() == before) limit.windows.push_back(window);
   }
 
   std::optional<ReplicaSet> parse_replica_set(const YAML::Node& node) {
@@ -853,65 +897,70 @@ class Parser {
       return;
     }
     check_keys(tls, {"client", "upstream"}, "tls");
-    if (auto client = tls["client"]) {
-      if (!client.IsMap()) {
-        error(client, "tls.client must be a mapping with cert, key and optionally ca");
+    if (auto client = tls["client"]) parse_client_tls(client, out);
+    if (auto upstream = tls["upstream"]) parse_upstream_tls(upstream, out);
+  }
+
+  // tls.client: the certificate clients see, and the CA that signs theirs.
+  void parse_client_tls(const YAML::Node& client, TlsConfig& out) {
+    if (!client.IsMap()) {
+      error(client, "tls.client must be a mapping with cert, key and optionally ca");
+    } else {
+      check_keys(client, {"cert", "key", "ca"}, "tls.client");
+      ClientTls c;
+      bool ok = true;
+      if (auto n = client["cert"]) {
+        auto f = file(n, "tls.client.cert");
+        ok = ok && f;
+        if (f) c.cert = *f;
       } else {
-        check_keys(client, {"cert", "key", "ca"}, "tls.client");
-        ClientTls c;
-        bool ok = true;
-        if (auto n = client["cert"]) {
-          auto f = file(n, "tls.client.cert");
-          ok = ok && f;
-          if (f) c.cert = *f;
-        } else {
-          error(client, "tls.client needs cert (the certificate chain clients see, PEM)");
-          ok = false;
-        }
-        if (auto n = client["key"]) {
-          auto f = file(n, "tls.client.key");
-          ok = ok && f;
-          if (f) c.key = *f;
-        } else {
-          error(client, "tls.client needs key (the certificate's private key, PEM)");
-          ok = false;
-        }
-        if (auto n = client["ca"]) {
-          c.ca = file(n, "tls.client.ca");
-          ok = ok && c.ca;
-        }
-        if (ok) out.client = std::move(c);
+        error(client, "tls.client needs cert (the certificate chain clients see, PEM)");
+        ok = false;
       }
+      if (auto n = client["key"]) {
+        auto f = file(n, "tls.client.key");
+        ok = ok && f;
+        if (f) c.key = *f;
+      } else {
+        error(client, "tls.client needs key (the certificate's private key, PEM)");
+        ok = false;
+      }
+      if (auto n = client["ca"]) {
+        c.ca = file(n, "tls.client.ca");
+        ok = ok && c.ca;
+      }
+      if (ok) out.client = std::move(c);
     }
-    if (auto upstream = tls["upstream"]) {
-      if (upstream.IsNull()) {
-        out.upstream = UpstreamTls{};
-      } else if (!upstream.IsMap()) {
-        error(upstream,
-              "tls.upstream must be a mapping (ca, verify_hostname, server_name, cert, key)");
-      } else {
-        check_keys(upstream, {"ca", "verify_hostname", "server_name", "cert", "key"},
-                   "tls.upstream");
-        UpstreamTls u;
-        if (auto n = upstream["ca"]) u.ca = file(n, "tls.upstream.ca");
-        if (auto n = upstream["verify_hostname"]) {
-          if (auto b = boolean(n, "tls.upstream.verify_hostname")) u.verify_hostname = *b;
-        }
-        if (auto n = upstream["server_name"]) {
-          u.server_name = scalar(n, "tls.upstream.server_name");
-          if (u.server_name && u.server_name->empty()) {
-            error(n, "tls.upstream.server_name must not be empty");
-          }
-        }
-        if (auto n = upstream["cert"]) u.cert = file(n, "tls.upstream.cert");
-        if (auto n = upstream["key"]) u.key = file(n, "tls.upstream.key");
-        if (upstream["cert"] && !upstream["key"]) {
-          error(upstream["cert"], "tls.upstream.cert needs tls.upstream.key as well");
-        } else if (upstream["key"] && !upstream["cert"]) {
-          error(upstream["key"], "tls.upstream.key needs tls.upstream.cert as well");
-        }
-        out.upstream = std::move(u);
+  }
+
+  // tls.upstream: how the proxy verifies the server and shows itself to it.
+  void parse_upstream_tls(const YAML::Node& upstream, TlsConfig& out) {
+    if (upstream.IsNull()) {
+      out.upstream = UpstreamTls{};
+    } else if (!upstream.IsMap()) {
+      error(upstream,
+            "tls.upstream must be a mapping (ca, verify_hostname, server_name, cert, key)");
+    } else {
+      check_keys(upstream, {"ca", "verify_hostname", "server_name", "cert", "key"}, "tls.upstream");
+      UpstreamTls u;
+      if (auto n = upstream["ca"]) u.ca = file(n, "tls.upstream.ca");
+      if (auto n = upstream["verify_hostname"]) {
+        if (auto b = boolean(n, "tls.upstream.verify_hostname")) u.verify_hostname = *b;
       }
+      if (auto n = upstream["server_name"]) {
+        u.server_name = scalar(n, "tls.upstream.server_name");
+        if (u.server_name && u.server_name->empty()) {
+          error(n, "tls.upstream.server_name must not be empty");
+        }
+      }
+      if (auto n = upstream["cert"]) u.cert = file(n, "tls.upstream.cert");
+      if (auto n = upstream["key"]) u.key = file(n, "tls.upstream.key");
+      if (upstream["cert"] && !upstream["key"]) {
+        error(upstream["cert"], "tls.upstream.cert needs tls.upstream.key as well");
+      } else if (upstream["key"] && !upstream["cert"]) {
+        error(upstream["key"], "tls.upstream.key needs tls.upstream.cert as well");
+      }
+      out.upstream = std::move(u);
     }
   }
 

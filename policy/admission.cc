@@ -79,19 +79,11 @@ std::vector<std::string> sizes_needed(const Policy& policy, const CommandInfo& i
   return out;
 }
 
-AdmissionPlan plan_admission(const Policy& policy, const CommandInfo& info, const Identity& who,
-                             const Headroom& headroom, const CollectionSizes& sizes) {
-  AdmissionPlan plan;
-  std::map<std::pair<const Target*, const MultiStatement*>, std::size_t> seen;
-  auto measure = [&](PlannedCharge& pc, const MultiStatement* statement, std::int64_t cap) {
-    auto [it, inserted] = seen.try_emplace({pc.charge.target, statement}, plan.measurements.size());
-    if (inserted) plan.measurements.push_back({pc.charge.target, statement, cap});
-    auto& m = plan.measurements[it->second];
-    m.cap = std::max(m.cap, cap);
-    pc.measured.push_back(it->second);
-  };
-  const auto charges = budget_charges(policy, info, who);
-  // Each window of a rule's limit is a budget of its own (its own key).
+namespace {
+
+// Each window of a rule's limit is a budget of its own (its own key).
+std::vector<PlannedCharge> window_charges(const std::vector<Charge>& charges,
+                                          const CollectionSizes& sizes) {
   std::vector<PlannedCharge> planned;
   for (const auto& charge : charges) {
     const auto& limit = *charge.rule->limit;
@@ -106,9 +98,13 @@ AdmissionPlan plan_admission(const Policy& policy, const CommandInfo& info, cons
       planned.push_back(std::move(pc));
     }
   }
-  // A rule that splits its budget by group also keeps, per window with a
-  // ceiling, a namespace-wide budget: one more charge, on the key without
-  // the group.
+  return planned;
+}
+
+// A rule that splits its budget by group also keeps, per window with a
+// ceiling, a namespace-wide budget: one more charge, on the key without
+// the group.
+void add_ceiling_charges(std::vector<PlannedCharge>& planned) {
   const std::size_t own = planned.size();
   for (std::size_t i = 0; i < own; ++i) {
     const auto& limit = *planned[i].charge.rule->limit;
@@ -122,27 +118,126 @@ AdmissionPlan plan_admission(const Policy& policy, const CommandInfo& info, cons
     whole.ceiling = true;
     planned.push_back(std::move(whole));
   }
+}
+
+// The counts a plan asks for, one per (target, statement) however many
+// charges need it, capped at the largest cap any of them asks.
+class MeasurementList {
+ public:
+  explicit MeasurementList(AdmissionPlan& plan) : plan_(plan) {}
+
+  void measure(PlannedCharge& pc, const MultiStatement* statement, std::int64_t cap) {
+    auto [it, inserted] =
+        seen_.try_emplace({pc.charge.target, statement}, plan_.measurements.size());
+    if (inserted) plan_.measurements.push_back({pc.charge.target, statement, cap});
+    auto& m = plan_.measurements[it->second];
+    m.cap = std::max(m.cap, cap);
+    pc.measured.push_back(it->second);
+  }
+
+ private:
+  AdmissionPlan& plan_;
+  std::map<std::pair<const Target*, const MultiStatement*>, std::size_t> seen_;
+};
+
+// What charge `pc` needs counted before it can be reserved.
+void plan_measurements(PlannedCharge& pc, const Headroom& headroom, MeasurementList& list) {
+  const Target& t = *pc.charge.target;
+  const Rule& rule = *pc.charge.rule;
+  // Whole-namespace units (drop, $out, a TTL change...) carry no statement.
+  const std::int64_t whole = t.multi_statements - static_cast<std::int64_t>(t.multi.size());
+  if (whole > 0 && whole_database(t.ns)) pc.unbounded = true;
+  if (!rule.limit->preflight) {
+    pc.unmeasured = t.multi_statements;
+  } else if (!pc.limit) {
+    // A window of unknown size: nothing to size a count by; it is judged
+    // as a failed measurement.
+  } else if (auto room = headroom(pc.charge.key, *pc.limit);
+             room && *room >= 0 && t.multi_statements > 0) {
+    const std::int64_t cap = *room + 1;
+    for (const auto& statement : t.multi) list.measure(pc, &statement, cap);
+    if (whole > 0 && !pc.unbounded) list.measure(pc, nullptr, cap);
+  }
+}
+
+}  // namespace
+
+AdmissionPlan plan_admission(const Policy& policy, const CommandInfo& info, const Identity& who,
+                             const Headroom& headroom, const CollectionSizes& sizes) {
+  AdmissionPlan plan;
+  std::vector<PlannedCharge> planned = window_charges(budget_charges(policy, info, who), sizes);
+  add_ceiling_charges(planned);
+  MeasurementList list(plan);
   for (auto& pc : planned) {
-    const Target& t = *pc.charge.target;
-    const Rule& rule = *pc.charge.rule;
-    // Whole-namespace units (drop, $out, a TTL change...) carry no statement.
-    const std::int64_t whole = t.multi_statements - static_cast<std::int64_t>(t.multi.size());
-    if (whole > 0 && whole_database(t.ns)) pc.unbounded = true;
-    if (!rule.limit->preflight) {
-      pc.unmeasured = t.multi_statements;
-    } else if (!pc.limit) {
-      // A window of unknown size: nothing to size a count by; it is judged
-      // as a failed measurement.
-    } else if (auto room = headroom(pc.charge.key, *pc.limit);
-               room && *room >= 0 && t.multi_statements > 0) {
-      const std::int64_t cap = *room + 1;
-      for (const auto& statement : t.multi) measure(pc, &statement, cap);
-      if (whole > 0 && !pc.unbounded) measure(pc, nullptr, cap);
-    }
+    plan_measurements(pc, headroom, list);
     plan.charges.push_back(std::move(pc));
   }
   return plan;
 }
+
+namespace {
+
+// The reservation charge `pc` asks for, before its measurements are added.
+ReserveRequest request_of(const Policy& policy, const PlannedCharge& pc) {
+  const Rule& rule = *pc.charge.rule;
+  ReserveRequest r;
+  r.rule = &rule;
+  r.key = pc.charge.key;
+  r.ns = pc.charge.target->ns;
+  r.limit = *pc.limit;
+  r.per = rule.limit->windows[pc.window].per;
+  r.window = pc.window;
+  r.ceiling = pc.ceiling;
+  r.documents = pc.charge.known;
+  r.everything_left = pc.unmeasured > 0;
+  r.unbounded = pc.unbounded;
+  r.enforced = !dry_run(policy, rule);
+  return r;
+}
+
+// Adds what the counts of charge `i` found to `r`; a failed count is
+// recorded in `set.failed` unless the rule guesses (on_preflight_error:
+// allow).
+void add_measured(ReserveRequest& r, std::size_t i, const PlannedCharge& pc,
+                  const AdmissionPlan& plan, const std::vector<Measured>& measured, bool guess,
+                  RequestSet& set) {
+  for (const std::size_t m : pc.measured) {
+    const auto& got = m < measured.size() ? measured[m] : Measured{std::nullopt, "not measured"};
+    if (!got.count) {
+      // Unknown size: charged all that is left, and unless the rule says
+      // allow, the failure itself decides (on_preflight_error).
+      r.everything_left = true;
+      if (!guess) set.failed.emplace_back(i, "its size could not be measured (" + got.error + ")");
+    } else if (*got.count >= plan.measurements[m].cap) {
+      r.unbounded = true;  // more than is left: the count stopped at its cap
+      r.at_least += *got.count;
+    } else {
+      // An upsert that matches nothing still reports one document.
+      const auto* statement = plan.measurements[m].statement;
+      r.documents +=
+          statement && statement->upsert ? std::max<std::int64_t>(*got.count, 1) : *got.count;
+    }
+  }
+}
+
+// One request per budget key: charges on the same key add up.
+std::size_t merge_request(RequestSet& set, std::map<std::string, std::size_t>& by_key,
+                          ReserveRequest r) {
+  auto [it, inserted] = by_key.try_emplace(r.key, set.requests.size());
+  if (inserted) {
+    set.requests.push_back(std::move(r));
+    return it->second;
+  }
+  auto& same = set.requests[it->second];
+  same.documents += r.documents;
+  same.at_least += r.at_least;
+  same.everything_left = same.everything_left || r.everything_left;
+  same.unbounded = same.unbounded || r.unbounded;
+  same.enforced = same.enforced || r.enforced;
+  return it->second;
+}
+
+}  // namespace
 
 RequestSet reservation_requests(const Policy& policy, const AdmissionPlan& plan,
                                 const std::vector<Measured>& measured) {
@@ -165,48 +260,9 @@ RequestSet reservation_requests(const Policy& policy, const AdmissionPlan& plan,
       set.charge_request.push_back(RequestSet::kNoRequest);
       continue;
     }
-    ReserveRequest r;
-    r.rule = &rule;
-    r.key = pc.charge.key;
-    r.ns = pc.charge.target->ns;
-    r.limit = *pc.limit;
-    r.per = rule.limit->windows[pc.window].per;
-    r.window = pc.window;
-    r.ceiling = pc.ceiling;
-    r.documents = pc.charge.known;
-    r.everything_left = pc.unmeasured > 0;
-    r.unbounded = pc.unbounded;
-    r.enforced = !dry_run(policy, rule);
-    for (const std::size_t m : pc.measured) {
-      const auto& got = m < measured.size() ? measured[m] : Measured{std::nullopt, "not measured"};
-      if (!got.count) {
-        // Unknown size: charged all that is left, and unless the rule says
-        // allow, the failure itself decides (on_preflight_error).
-        r.everything_left = true;
-        if (!guess)
-          set.failed.emplace_back(i, "its size could not be measured (" + got.error + ")");
-      } else if (*got.count >= plan.measurements[m].cap) {
-        r.unbounded = true;  // more than is left: the count stopped at its cap
-        r.at_least += *got.count;
-      } else {
-        // An upsert that matches nothing still reports one document.
-        const auto* statement = plan.measurements[m].statement;
-        r.documents +=
-            statement && statement->upsert ? std::max<std::int64_t>(*got.count, 1) : *got.count;
-      }
-    }
-    auto [it, inserted] = by_key.try_emplace(r.key, set.requests.size());
-    if (inserted) {
-      set.requests.push_back(std::move(r));
-    } else {
-      auto& same = set.requests[it->second];
-      same.documents += r.documents;
-      same.at_least += r.at_least;
-      same.everything_left = same.everything_left || r.everything_left;
-      same.unbounded = same.unbounded || r.unbounded;
-      same.enforced = same.enforced || r.enforced;
-    }
-    set.charge_request.push_back(it->second);
+    ReserveRequest r = request_of(policy, pc);
+    add_measured(r, i, pc, plan, measured, guess, set);
+    set.charge_request.push_back(merge_request(set, by_key, std::move(r)));
   }
   return set;
 }

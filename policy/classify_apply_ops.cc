@@ -15,6 +15,56 @@ void unjudged(Classification& out, std::string why) {
   if (out.info.unjudged.empty()) out.info.unjudged = std::move(why);
 }
 
+// A "d" or "u" entry: one oplog entry changes one document; "d" selects it
+// by `o`, "u" by `o2` and applies `o` (`o_it`, when `have_o`).
+void classify_document_entry(std::string_view op, std::string_view ns, const bson_t& entry,
+                             const bson_iter_t* o_it, bool have_o, Classification& out) {
+  Operation kind = Operation::kDelete;
+  const char* filter_key = "o";
+  if (op == "u") {
+    kind = have_o && is_replacement(o_it) ? Operation::kReplace : Operation::kUpdate;
+    filter_key = "o2";
+  }
+  const std::size_t t = out.target(Operation::kApplyOps, kind, ns);
+  // A replacement keeping nothing but _id erases the document.
+  if (op == "u" && have_o && is_erasing_replacement(o_it)) {
+    out.info.targets[t].matches.add(Operation::kDelete);
+  }
+  Statement s;
+  bson_t filter;
+  bson_iter_t f;
+  if (find(&entry, filter_key, &f) && as_document(&f, &filter)) {
+    s.filter = &filter;
+    s.filter_present = true;
+  }
+  bson_iter_t upsert;
+  s.upsert = op == "u" && find(&entry, "b", &upsert) && truthy(&upsert);
+  out.add_statement(t, s);
+}
+
+// A "c" entry: ns is "<db>.$cmd", `o` the command, judged as if sent on
+// its own. False when `o` is empty.
+bool classify_command_entry(const CommandInput& in, std::string_view ns, const bson_t& o,
+                            Classification& out) {
+  bson_iter_t first;
+  if (!bson_iter_init(&first, &o) || !bson_iter_next(&first)) return false;
+  CommandInput nested;
+  nested.body = &o;
+  nested.command = bson_iter_key(&first);
+  nested.database = ns.substr(0, ns.find('.'));
+  nested.depth = in.depth + 1;
+  if (auto info = classify_input(nested)) {
+    out.absorb(*info, Operation::kApplyOps);
+    if (!info->unjudged.empty()) unjudged(out, info->unjudged);
+    return true;
+  }
+  // A command that destroys nothing (create, ...) still replays through
+  // applyOps: report it on the collection it names.
+  const std::string_view coll = first_string(&o);
+  out.whole(Operation::kApplyOps, coll.empty() ? std::string(ns) : make_ns(nested.database, coll));
+  return true;
+}
+
 void classify_entry(const CommandInput& in, const bson_t& entry, Classification& out) {
   bson_iter_t it;
   std::string_view op;
@@ -32,57 +82,14 @@ void classify_entry(const CommandInput& in, const bson_t& entry, Classification&
   bson_iter_t o_it;
   bson_t o;
   const bool have_o = find(&entry, "o", &o_it) && as_document(&o_it, &o);
-
   if (op == "d" || op == "u") {
-    // One oplog entry changes one document: "d" selects it by `o`, "u" by
-    // `o2` and applies `o`.
-    Operation kind = Operation::kDelete;
-    const char* filter_key = "o";
-    if (op == "u") {
-      kind = have_o && is_replacement(&o_it) ? Operation::kReplace : Operation::kUpdate;
-      filter_key = "o2";
-    }
-    const std::size_t t = out.target(Operation::kApplyOps, kind, ns);
-    // A replacement keeping nothing but _id erases the document.
-    if (op == "u" && have_o && is_erasing_replacement(&o_it)) {
-      out.info.targets[t].matches.add(Operation::kDelete);
-    }
-    Statement s;
-    bson_t filter;
-    bson_iter_t f;
-    if (find(&entry, filter_key, &f) && as_document(&f, &filter)) {
-      s.filter = &filter;
-      s.filter_present = true;
-    }
-    bson_iter_t upsert;
-    s.upsert = op == "u" && find(&entry, "b", &upsert) && truthy(&upsert);
-    out.add_statement(t, s);
+    classify_document_entry(op, ns, entry, &o_it, have_o, out);
     return;
   }
-
-  if (op == "c" && have_o && in.depth < kMaxApplyOpsDepth) {
-    // A command entry: ns is "<db>.$cmd", `o` the command.
-    bson_iter_t first;
-    if (bson_iter_init(&first, &o) && bson_iter_next(&first)) {
-      CommandInput nested;
-      nested.body = &o;
-      nested.command = bson_iter_key(&first);
-      nested.database = ns.substr(0, ns.find('.'));
-      nested.depth = in.depth + 1;
-      if (auto info = classify_input(nested)) {
-        out.absorb(*info, Operation::kApplyOps);
-        if (!info->unjudged.empty()) unjudged(out, info->unjudged);
-        return;
-      }
-      // A command that destroys nothing (create, ...) still replays through
-      // applyOps: report it on the collection it names.
-      const std::string_view coll = first_string(&o);
-      out.whole(Operation::kApplyOps,
-                coll.empty() ? std::string(ns) : make_ns(nested.database, coll));
-      return;
-    }
+  if (op == "c" && have_o && in.depth < kMaxApplyOpsDepth &&
+      classify_command_entry(in, ns, o, out)) {
+    return;
   }
-
   if (op == "c" && in.depth >= kMaxApplyOpsDepth) {
     unjudged(out, "applyOps nested more than " + std::to_string(kMaxApplyOpsDepth) + " deep");
   }

@@ -80,34 +80,44 @@ std::string unstable_filter(const std::vector<std::uint8_t>& filter) {
          ", so what a count finds now says nothing about what the write will match";
 }
 
-std::vector<FilterCount> plan_filter_counts(const Policy& policy, const CommandInfo& info,
+namespace {
+
+// Per namespace: the targets some rule asks to measure, with their rules.
+struct Asked {
+  std::vector<std::size_t> targets;
+  std::vector<UnfilteredMeasure> rules;
+  std::int64_t fewest = -1;  // the smallest floor among those rules
+};
+
+// The measures of the rules that ask for `target` to be counted; none when
+// an allow rule exempts it.
+std::vector<UnfilteredMeasure> rules_asking(const Policy& policy, const Target& target,
                                             const Identity& who, Action action, Action would) {
-  // Per namespace: the targets some rule asks to measure, with their rules.
-  struct Asked {
-    std::vector<std::size_t> targets;
-    std::vector<UnfilteredMeasure> rules;
-    std::int64_t fewest = -1;  // the smallest floor among those rules
-  };
+  std::vector<UnfilteredMeasure> asking;
+  for (const auto& rule : policy.rules) {
+    if (rule.action == Action::kAllow) {
+      if (rule_matches(rule, target, who)) return {};
+      continue;
+    }
+    if (rule.filter != FilterMatch::kUnfiltered) continue;
+    // A budget rule charges whatever the verdict; another rule matters
+    // only when it could make the verdict stricter.
+    if (!rule.limit && !stricter(rule.action, action) && !stricter(rule.action, would)) continue;
+    if (rule_matches_but_filter(rule, target, who)) asking.push_back(rule.unfiltered);
+  }
+  return asking;
+}
+
+std::map<std::string, Asked> namespaces_asked(const Policy& policy, const CommandInfo& info,
+                                              const Identity& who, Action action, Action would) {
   std::map<std::string, Asked> asked;
   for (std::size_t t = 0; t < info.targets.size(); ++t) {
     const Target& target = info.targets[t];
     // Syntactically unfiltered already, or nothing that selects by filter.
     if (target.filter != FilterShape::kFiltered) continue;
     if (target.multi.empty() && target.singles.empty()) continue;
-    std::vector<UnfilteredMeasure> asking;
-    bool exempt = false;
-    for (const auto& rule : policy.rules) {
-      if (rule.action == Action::kAllow) {
-        if (rule_matches(rule, target, who)) exempt = true;
-        continue;
-      }
-      if (rule.filter != FilterMatch::kUnfiltered) continue;
-      // A budget rule charges whatever the verdict; another rule matters
-      // only when it could make the verdict stricter.
-      if (!rule.limit && !stricter(rule.action, action) && !stricter(rule.action, would)) continue;
-      if (rule_matches_but_filter(rule, target, who)) asking.push_back(rule.unfiltered);
-    }
-    if (exempt || asking.empty()) continue;
+    const auto asking = rules_asking(policy, target, who, action, would);
+    if (asking.empty()) continue;
     auto& a = asked[target.ns];
     a.targets.push_back(t);
     for (const auto& r : asking) {
@@ -115,44 +125,56 @@ std::vector<FilterCount> plan_filter_counts(const Policy& policy, const CommandI
       if (a.fewest < 0 || r.min_documents < a.fewest) a.fewest = r.min_documents;
     }
   }
-  std::vector<FilterCount> out;
-  for (auto& [ns, a] : asked) {
-    // Every statement of the command on this namespace, whatever its
-    // operation: the documents an earlier update marks are the ones it
-    // matched before, so the union of all filters, counted before any of
-    // them runs, is what the command touches in all.
-    std::map<std::vector<std::uint8_t>, std::vector<const MultiStatement*>> by_options;
-    std::int64_t multi = 0, singles = 0;
-    for (const auto& target : info.targets) {
-      if (target.ns != ns) continue;
-      for (const auto& s : target.multi) by_options[s.options].push_back(&s);
-      for (const auto& s : target.singles) by_options[s.options].push_back(&s);
-      multi += target.multi_statements;
-      singles += static_cast<std::int64_t>(target.singles.size());
-    }
-    // A few one-document statements cannot reach any floor: not counted.
-    if (multi == 0 && singles <= a.fewest) continue;
-    // One count per collation/hint: a union of filters is only one filter
-    // when they are matched the same way.
-    for (const auto& [options, statements] : by_options) {
-      FilterCount count;
-      count.target = a.targets.front();
-      count.targets = a.targets;
-      count.rules = a.rules;
-      count.statement.options = options;
-      if (multi == 0) count.most = static_cast<std::int64_t>(statements.size());
-      if (statements.size() == 1) {
-        count.statement.filter = statements.front()->filter;
-        const auto& only = info.targets[a.targets.front()];
-        if (by_options.size() == 1 && multi == 1 && a.targets.size() == 1 &&
-            only.multi.size() == 1 && statements.front() == &only.multi.front()) {
-          count.single = statements.front();
-        }
-      } else {
-        count.statement.filter = union_of(statements);
+  return asked;
+}
+
+// The counts for namespace `ns`. Every statement of the command on it,
+// whatever its operation: the documents an earlier update marks are the
+// ones it matched before, so the union of all filters, counted before any
+// of them runs, is what the command touches in all.
+void add_counts(const CommandInfo& info, const std::string& ns, const Asked& a,
+                std::vector<FilterCount>& out) {
+  std::map<std::vector<std::uint8_t>, std::vector<const MultiStatement*>> by_options;
+  std::int64_t multi = 0, singles = 0;
+  for (const auto& target : info.targets) {
+    if (target.ns != ns) continue;
+    for (const auto& s : target.multi) by_options[s.options].push_back(&s);
+    for (const auto& s : target.singles) by_options[s.options].push_back(&s);
+    multi += target.multi_statements;
+    singles += static_cast<std::int64_t>(target.singles.size());
+  }
+  // A few one-document statements cannot reach any floor: not counted.
+  if (multi == 0 && singles <= a.fewest) return;
+  // One count per collation/hint: a union of filters is only one filter
+  // when they are matched the same way.
+  for (const auto& [options, statements] : by_options) {
+    FilterCount count;
+    count.target = a.targets.front();
+    count.targets = a.targets;
+    count.rules = a.rules;
+    count.statement.options = options;
+    if (multi == 0) count.most = static_cast<std::int64_t>(statements.size());
+    if (statements.size() == 1) {
+      count.statement.filter = statements.front()->filter;
+      const auto& only = info.targets[a.targets.front()];
+      if (by_options.size() == 1 && multi == 1 && a.targets.size() == 1 && only.multi.size() == 1 &&
+          statements.front() == &only.multi.front()) {
+        count.single = statements.front();
       }
-      out.push_back(std::move(count));
+    } else {
+      count.statement.filter = union_of(statements);
     }
+    out.push_back(std::move(count));
+  }
+}
+
+}  // namespace
+
+std::vector<FilterCount> plan_filter_counts(const Policy& policy, const CommandInfo& info,
+                                            const Identity& who, Action action, Action would) {
+  std::vector<FilterCount> out;
+  for (const auto& [ns, a] : namespaces_asked(policy, info, who, action, would)) {
+    add_counts(info, ns, a, out);
   }
   return out;
 }
