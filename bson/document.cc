@@ -50,25 +50,22 @@ std::uint32_t string_size(const std::uint8_t* p, std::uint32_t avail) {
   return 4 + l;
 }
 
-// The size of a value whose type alone gives it, by type; kVariable for
-// the others and for bytes that name no type.
-constexpr std::uint8_t kVariable = 0xFF;
-constexpr std::array<std::uint8_t, 256> kFixedSizes = [] {
-  std::array<std::uint8_t, 256> sizes{};
-  sizes.fill(kVariable);
-  for (const std::uint8_t type : {kDouble, kDateTime, kTimestamp, kInt64}) sizes[type] = 8;
-  sizes[kInt32] = 4;
-  sizes[kDecimal128] = 16;
-  sizes[kObjectId] = 12;
-  sizes[kBool] = 1;
-  for (const std::uint8_t type : {kUndefined, kNull, kMinKey, kMaxKey}) sizes[type] = 0;
-  return sizes;
-}();
-
 // Size of a value of a validated document (no checks).
 std::uint32_t validated_value_size(std::uint8_t type, const std::uint8_t* p) {
-  if (kFixedSizes[type] != kVariable) return kFixedSizes[type];
   switch (type) {
+    case kDouble:
+    case kDateTime:
+    case kTimestamp:
+    case kInt64:
+      return 8;
+    case kInt32:
+      return 4;
+    case kDecimal128:
+      return 16;
+    case kObjectId:
+      return 12;
+    case kBool:
+      return 1;
     case kString:
     case kCode:
     case kSymbol:
@@ -86,50 +83,28 @@ std::uint32_t validated_value_size(std::uint8_t type, const std::uint8_t* p) {
     }
     case kDbPointer:
       return 4 + load_u32(p) + 12;
-    default:
+    default:  // undefined, null, minKey, maxKey
       return 0;
   }
 }
 
-// Returned by leaf_value_size for a malformed value: larger than any
-// `avail`, so the caller's one bounds check refuses it.
-constexpr std::uint32_t kMalformed = 0xFFFFFFFF;
+// Sizes of the values that need more than their length read: 0 when
+// malformed (no such value is empty).
+inline std::uint32_t binary_size(const std::uint8_t* v, std::uint32_t avail) {
+  if (avail < 5) return 0;
+  const std::uint32_t l = load_u32(v);
+  if (l > avail - 5) return 0;
+  if (v[4] == kBinarySubtypeOld && (l < 4 || load_u32(v + 5) != l - 4)) return 0;
+  return 5 + l;
+}
 
-// Size of a value that opens no nested document, at `v` with `avail` bytes
-// before the enclosing document's terminator; kMalformed if it is not one.
-inline std::uint32_t leaf_value_size(std::uint8_t type, const std::uint8_t* v,
-                                     std::uint32_t avail) {
-  if (type == kBool) return avail >= 1 && v[0] <= 1 ? 1 : kMalformed;
-  if (kFixedSizes[type] != kVariable) return kFixedSizes[type];
-  switch (type) {
-    case kString:
-    case kCode:
-    case kSymbol: {
-      const std::uint32_t n = string_size(v, avail);
-      return n == 0 ? kMalformed : n;
-    }
-    case kDbPointer: {
-      const std::uint32_t n = string_size(v, avail);
-      return n == 0 ? kMalformed : n + 12;
-    }
-    case kBinary: {
-      if (avail < 5) return kMalformed;
-      const std::uint32_t l = load_u32(v);
-      if (l > avail - 5) return kMalformed;
-      if (v[4] == kBinarySubtypeOld && (l < 4 || load_u32(v + 5) != l - 4)) return kMalformed;
-      return 5 + l;
-    }
-    case kRegex: {
-      const auto* a = static_cast<const std::uint8_t*>(std::memchr(v, 0, avail));
-      if (a == nullptr) return kMalformed;
-      const auto rest = avail - static_cast<std::uint32_t>(a + 1 - v);
-      const auto* b = static_cast<const std::uint8_t*>(std::memchr(a + 1, 0, rest));
-      if (b == nullptr) return kMalformed;
-      return static_cast<std::uint32_t>(b + 1 - v);
-    }
-    default:
-      return kMalformed;
-  }
+inline std::uint32_t regex_size(const std::uint8_t* v, std::uint32_t avail) {
+  const auto* a = static_cast<const std::uint8_t*>(std::memchr(v, 0, avail));
+  if (a == nullptr) return 0;
+  const auto rest = avail - static_cast<std::uint32_t>(a + 1 - v);
+  const auto* b = static_cast<const std::uint8_t*>(std::memchr(a + 1, 0, rest));
+  if (b == nullptr) return 0;
+  return static_cast<std::uint32_t>(b + 1 - v);
 }
 
 // The documents open around the element being read: ends[d] is the offset
@@ -177,6 +152,66 @@ inline bool enter_code_with_scope(const std::uint8_t* data, std::uint32_t& pos, 
   return true;
 }
 
+// The value of type `type` at `pos`, with `avail` bytes before the
+// enclosing document's terminator: moves `pos` past it, or into it when it
+// is a document. False when it is malformed.
+inline bool read_value(std::uint8_t type, const std::uint8_t* data, std::uint32_t& pos,
+                       std::uint32_t avail, Nesting& nesting) {
+  const std::uint8_t* v = data + pos;
+  std::uint32_t n = 0;
+  switch (type) {
+    case kDouble:
+    case kDateTime:
+    case kTimestamp:
+    case kInt64:
+      n = 8;
+      break;
+    case kInt32:
+      n = 4;
+      break;
+    case kDecimal128:
+      n = 16;
+      break;
+    case kObjectId:
+      n = 12;
+      break;
+    case kBool:
+      if (avail < 1 || v[0] > 1) return false;
+      n = 1;
+      break;
+    case kUndefined:
+    case kNull:
+    case kMinKey:
+    case kMaxKey:
+      break;
+    case kString:
+    case kCode:
+    case kSymbol:
+      if ((n = string_size(v, avail)) == 0) return false;
+      break;
+    case kDbPointer:
+      if ((n = string_size(v, avail)) == 0) return false;
+      n += 12;
+      break;
+    case kBinary:
+      if ((n = binary_size(v, avail)) == 0) return false;
+      break;
+    case kRegex:
+      if ((n = regex_size(v, avail)) == 0) return false;
+      break;
+    case kDocument:
+    case kArray:
+      return enter_document(data, pos, avail, nesting);
+    case kCodeWithScope:
+      return enter_code_with_scope(data, pos, avail, nesting);
+    default:
+      return false;
+  }
+  if (n > avail) return false;
+  pos += n;
+  return true;
+}
+
 }  // namespace
 
 bool validate_bson(const std::uint8_t* data, std::uint32_t size) {
@@ -197,16 +232,8 @@ bool validate_bson(const std::uint8_t* data, std::uint32_t size) {
     const auto* nul = static_cast<const std::uint8_t*>(std::memchr(data + pos, 0, end - pos));
     if (nul == nullptr) return false;
     pos = static_cast<std::uint32_t>(nul - data) + 1;
-    const std::uint32_t avail = end - pos;  // value bytes before the terminator
-    if (type == kDocument || type == kArray) {
-      if (!enter_document(data, pos, avail, nesting)) return false;
-    } else if (type == kCodeWithScope) {
-      if (!enter_code_with_scope(data, pos, avail, nesting)) return false;
-    } else {
-      const std::uint32_t n = leaf_value_size(type, data + pos, avail);
-      if (n > avail) return false;
-      pos += n;
-    }
+    // Value bytes before the terminator.
+    if (!read_value(type, data, pos, end - pos, nesting)) return false;
   }
 }
 

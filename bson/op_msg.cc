@@ -110,12 +110,11 @@ Decoded<OpMsgView> decode_op_msg(Bytes message, bool verify_checksum) {
   Bytes payload;
   Bytes sections;
   constexpr DecodeError kNone = DecodeError::kNone;
-  result.error = detail::check_frame(message, OpCode::kMsg, header, payload);
-  if (result.error == kNone) {
-    result.error = read_flags(message, payload, verify_checksum, result.view, sections);
-  }
-  if (result.error == kNone) result.error = read_sections(sections, result.view);
-  if (result.error == kNone) result.error = check_sequences_apart(result.view);
+  DecodeError e = detail::check_frame(message, OpCode::kMsg, header, payload);
+  if (e == kNone) e = read_flags(message, payload, verify_checksum, result.view, sections);
+  if (e == kNone) e = read_sections(sections, result.view);
+  if (e == kNone) e = check_sequences_apart(result.view);
+  result.error = e;
   return result;
 }
 

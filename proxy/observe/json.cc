@@ -149,15 +149,18 @@ std::string HttpUrl::host_header() const {
   return port == "80" ? h : h + ":" + port;
 }
 
-std::optional<HttpUrl> parse_http_url(std::string_view text) {
+std::optional<HttpUrl> parse_http_url(std::string_view text, bool allow_https) {
   std::string error;
   auto url = config::parse_url(text, error);
   if (!url || url->userinfo) return std::nullopt;  // no credentials
   std::string scheme = url->scheme;
   for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (scheme != "http" || url->host.empty()) return std::nullopt;
+  const bool https = allow_https && scheme == "https";
+  if ((scheme != "http" && !https) || url->host.empty()) return std::nullopt;
   HttpUrl out;
   out.host = url->host;
+  out.https = https;
+  if (https) out.port = "443";
   if (url->port) {
     if (!config::parse_port(*url->port)) return std::nullopt;
     out.port = *url->port;

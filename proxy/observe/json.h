@@ -38,14 +38,16 @@ nlohmann::json resolved_event(const policy::HoldInfo& hold, const policy::HoldDe
                               policy::TimePoint now);
 nlohmann::json tripped_event(const policy::BreakerState& breaker, policy::TimePoint now);
 
-// A webhook target: plain http:// only.
+// An http:// URL: a webhook target, or with `allow_https` also an https://
+// one (ctl's --admin), whose port is then 443 unless given. No credentials.
 struct HttpUrl {
   std::string host;
   std::string port = "80";
   std::string target = "/";  // path and query
+  bool https = false;
   // The Host header: host, plus ":port" when it is not 80.
   std::string host_header() const;
 };
-std::optional<HttpUrl> parse_http_url(std::string_view url);
+std::optional<HttpUrl> parse_http_url(std::string_view url, bool allow_https = false);
 
 }  // namespace mongoguard::proxy
