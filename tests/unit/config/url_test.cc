@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "config/config.h"
+
 namespace mongoguard::config {
 namespace {
 
@@ -110,6 +112,30 @@ TEST(ParsePort, DigitsInRange) {
   EXPECT_FALSE(parse_port("+80"));
   EXPECT_FALSE(parse_port("000080"));
   EXPECT_EQ(parse_port("000080", 1, 6), 80);
+}
+
+TEST(RedisUrlOverParseUrl, PasswordsMayHoldDelimiters) {
+  std::string why;
+  auto url = parse_redis_url("redis://guard:pa/ss?#@redis.internal:6380/2", why);
+  ASSERT_TRUE(url) << why;
+  EXPECT_EQ(url->user, "guard");
+  EXPECT_EQ(url->password, "pa/ss?#");
+  EXPECT_EQ(url->host, "redis.internal");
+  EXPECT_EQ(url->port, 6380);
+  EXPECT_EQ(url->db, 2);
+}
+
+TEST(RedisUrlOverParseUrl, RefusesWithItsOwnWords) {
+  std::string why;
+  EXPECT_FALSE(parse_redis_url("redis://host:a:b", why));
+  EXPECT_EQ(why, "bad port 'a:b'");
+  EXPECT_FALSE(parse_redis_url("redis://:6379", why));
+  EXPECT_EQ(why, "the URL has no host");
+  EXPECT_FALSE(parse_redis_url("redis://h/1234567", why));
+  EXPECT_EQ(why, "bad database number '1234567' (redis://host:port/N)");
+  EXPECT_FALSE(parse_redis_url("redis://h:1?x", why));
+  EXPECT_FALSE(parse_redis_url("REDIS://h", why));
+  EXPECT_EQ(why, "the URL must start with redis:// (got 'REDIS://h')");
 }
 
 }  // namespace
