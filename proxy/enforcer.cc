@@ -1,9 +1,10 @@
-#include "policy/duration.h"
 #include "proxy/enforcer.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+
+#include "policy/duration.h"
 
 namespace mongoguard::proxy {
 

@@ -1,12 +1,14 @@
 #include "proxy/cli/ctl.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
 
 #include "config/token_file.h"
+#include "policy/duration.h"
 #include "proxy/cli/args.h"
 #include "proxy/net/asio.h"
 #include "proxy/observe/json.h"
@@ -148,10 +150,9 @@ std::string field(const json& obj, const char* key) {
 
 std::string seconds_text(const json& v) {
   if (!v.is_number()) return "";
-  auto s = static_cast<long long>(v.get<double>() + 0.5);
-  if (s < 60) return std::to_string(s) + "s";
-  if (s < 3600) return std::to_string(s / 60) + "m" + std::to_string(s % 60) + "s";
-  return std::to_string(s / 3600) + "h" + std::to_string(s % 3600 / 60) + "m";
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::duration<double>(v.get<double>()));
+  return policy::format_duration(ms, policy::DurationStyle::kElapsed);
 }
 
 std::string shorten(std::string s, std::size_t max) {
@@ -303,27 +304,13 @@ std::optional<Endpoint> admin_endpoint(const CtlArgs& args, std::string& error) 
   Endpoint base;
   base.ca_file = args.ca_file;
   const std::string& admin = args.admin;
-  std::string as_http = admin;
-  constexpr std::string_view kHttps = "https://";
-  if (admin.size() > kHttps.size() &&
-      std::equal(kHttps.begin(), kHttps.end(), admin.begin(),
-                 [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
-    base.https = true;
-    as_http = "http://" + admin.substr(kHttps.size());
-  }
-  auto url = proxy::parse_http_url(as_http);
+  auto url = proxy::parse_http_url(admin, /*allow_https=*/true);
   if (!url) {
     error = "--admin must be an http(s)://HOST:PORT URL, not " + admin;
     return std::nullopt;
   }
   base.url = *url;
-  if (base.https) {
-    const std::string authority = as_http.substr(7, as_http.find_first_of("/?#", 7) - 7);
-    const auto bracket = authority.rfind(']');
-    if (authority.find(':', bracket == std::string::npos ? 0 : bracket) == std::string::npos) {
-      base.url.port = "443";
-    }
-  }
+  base.https = url->https;
   if (!base.https && !args.ca_file.empty() && std::getenv("MONGOGUARD_ADMIN_CA_FILE") == nullptr) {
     error = "--ca-file goes with an https:// --admin URL";
     return std::nullopt;
