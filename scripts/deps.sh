@@ -9,7 +9,7 @@ set -euo pipefail
 want=(build-essential cmake ninja-build ccache pkg-config git ca-certificates
       libboost-dev libbson-dev libmongoc-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
       libsnappy-dev libzstd-dev zlib1g-dev libssl-dev nlohmann-json3-dev libhiredis-dev
-      libcli11-dev file dpkg-dev)
+      libcli11-dev libsqlite3-dev file dpkg-dev)
 mode=${1:-build}
 if [[ $mode == test ]]; then
   want+=(haproxy jq valgrind python3-matplotlib iproute2 libgtest-dev libbenchmark-dev clang
