@@ -93,10 +93,10 @@ void narrow_companions(const std::string& path) {
 
 // Renames the file and its companions to PATH.corrupt-<UTC time>[.N].
 std::string move_aside(const std::string& path) {
-  std::string aside = path + ".corrupt-" + utc_stamp();
+  const std::string stem = path + ".corrupt-" + utc_stamp();
+  std::string aside = stem;
   std::error_code ec;
-  for (int n = 1; fs::exists(aside, ec); ++n)
-    aside = path + ".corrupt-" + utc_stamp() + "." + std::to_string(n);
+  for (int n = 1; fs::exists(aside, ec); ++n) aside = stem + "." + std::to_string(n);
   const auto files = journal_files(path);
   const auto moved = journal_files(aside);
   for (std::size_t i = 0; i < files.size(); ++i) {

@@ -257,6 +257,21 @@ TEST(JournalStoreTest, AnUnwritablePlaceMakesItUnhealthyAndAppendsAreRefused) {
   EXPECT_EQ(store.counters().refused_unhealthy.load(), 1u);
 }
 
+TEST(JournalStoreTest, ItRecoversWhenThePlaceBecomesWritable) {
+  TempFolder folder;
+  StoreOptions options = options_for(folder);
+  options.path = folder.file("later/journal.db");
+  options.retry_interval = 50ms;
+  Store store(options);
+  ASSERT_TRUE(store.wait_opened(10s));
+  ASSERT_FALSE(store.healthy());
+  std::filesystem::create_directory(folder.file("later"));
+  for (int i = 0; i < 400 && !store.healthy(); ++i) std::this_thread::sleep_for(25ms);
+  ASSERT_TRUE(store.healthy()) << store.last_error();
+  append_durably(store, entry("app.family", {doc(1)}));
+  EXPECT_EQ(Reader(options.path).list({}).size(), 1u);
+}
+
 TEST(JournalStoreTest, AFullFileFailsTheWriteAndLaterAppendsAreRefused) {
   TempFolder folder;
   StoreOptions options = options_for(folder);
@@ -273,6 +288,24 @@ TEST(JournalStoreTest, AFullFileFailsTheWriteAndLaterAppendsAreRefused) {
   EXPECT_EQ(store.counters().failed_documents.load(), 1u);
   EXPECT_EQ(store.counters().failed_writes.load(), 1u);
   EXPECT_TRUE(Reader(store.path()).list({}).empty());
+}
+
+TEST(JournalStoreTest, AFullQueueRefusesAndTheWriterDrainsItLater) {
+  TempFolder folder;
+  StoreOptions options = options_for(folder);
+  options.max_queue_bytes = 100'000;
+  options.commit_interval = 1h;  // the writer wakes only when the queue is half full
+  Store store(options);
+  auto padded = [](int id, std::size_t size) {
+    return entry("app.family", {doc(id, ", \"pad\": \"" + std::string(size, 'x') + "\"")});
+  };
+  const Appended first = store.append(padded(1, 40'000));
+  ASSERT_TRUE(first.accepted());
+  EXPECT_EQ(store.append(padded(2, 60'000)).status, AppendStatus::kQueueFull);
+  EXPECT_EQ(store.counters().refused_queue_full.load(), 1u);
+  EXPECT_TRUE(store.append(padded(3, 100)).accepted());
+  EXPECT_EQ(store.wait_durable(first.ticket, 10s), Durability::kDurable);
+  EXPECT_EQ(Reader(store.path()).list({}).size(), 2u);
 }
 
 TEST(JournalStoreTest, AnEntryLargerThanTheQueueIsRefused) {
