@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "bson/wire.h"
 #include "proxy/journal/journal_test_util.h"
 
 namespace mongoguard::journal {
@@ -26,7 +27,13 @@ Row row(std::int64_t id, const std::string& ns, int doc_id, const std::string& n
   return r;
 }
 
-// Every document of a .bson file, read with libbson's own reader.
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Every document of a .bson file, read with libbson's own reader and, the
+// same file, walked with the project's validating parser.
 std::vector<Bson> read_bson_file(const std::string& path) {
   bson_error_t error;
   bson_reader_t* reader = bson_reader_new_from_file(path.c_str(), &error);
@@ -40,12 +47,21 @@ std::vector<Bson> read_bson_file(const std::string& path) {
   }
   EXPECT_TRUE(eof) << "trailing bytes in " << path;
   bson_reader_destroy(reader);
-  return docs;
-}
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  const std::string bytes = read_text(path);
+  std::vector<Bson> walked;
+  for (std::size_t at = 0; at < bytes.size();) {
+    const auto view = wire::parse_document(
+        wire::Bytes(reinterpret_cast<const std::uint8_t*>(bytes.data()) + at, bytes.size() - at));
+    if (!view) {
+      ADD_FAILURE() << "not a BSON document at byte " << at << " of " << path;
+      break;
+    }
+    walked.emplace_back(view->data, view->data + view->size);
+    at += view->size;
+  }
+  EXPECT_EQ(walked, docs);
+  return docs;
 }
 
 TEST(JournalExportTest, WritesMongodumpsLayoutReadableAsBson) {
