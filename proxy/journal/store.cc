@@ -363,6 +363,7 @@ void Store::write_batch(std::vector<Queued>& batch) {
     }
   }
   finish_batch(batch, committed);
+  if (committed) sync_if_due();
 }
 
 void Store::insert_batch(const std::vector<Queued>& batch) {
@@ -397,6 +398,19 @@ void Store::finish_batch(const std::vector<Queued>& batch, bool committed) {
     resolved_through_ = batch.back().ticket;
   }
   resolved_.notify_all();
+}
+
+// A PASSIVE checkpoint syncs the -wal and copies it into the file without
+// waiting for readers; a reader in the way only delays the copy.
+void Store::sync_if_due() {
+  if (Clock::now() < next_sync_) return;
+  next_sync_ = Clock::now() + options_.sync_interval;
+  try {
+    db_->exec("PRAGMA wal_checkpoint(PASSIVE)");
+  } catch (const sqlite::Error& e) {
+    // The batch is committed; the file is not well.
+    set_error(std::string("sync of ") + options_.path + " failed: " + e.what());
+  }
 }
 
 // A failed file is tried again every retry_interval: reopened when it could

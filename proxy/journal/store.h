@@ -6,7 +6,10 @@
 // says at once whether it was accepted; the store's own writer thread commits
 // what is queued in one transaction at least every `commit_interval` (so a
 // crash of the process loses at most that much), and runs retention and the
-// size limit between commits.
+// size limit between commits. With synchronous=NORMAL a commit reaches the
+// -wal unsynced; the writer checkpoints (which syncs) at most every
+// `sync_interval` after a commit, so a power loss too takes back at most
+// about that much, without a sync per append.
 //
 // What "accepted" promises: an accepted entry is written unless the write
 // itself then fails. A caller that must never let an operation through
@@ -58,6 +61,7 @@ struct StoreOptions {
   std::uint64_t max_size = 1ull << 30;        // bytes of the database file
   std::size_t max_queue_bytes = 64ull << 20;  // BSON bytes waiting for the writer
   std::chrono::milliseconds commit_interval{200};
+  std::chrono::milliseconds sync_interval{1000};
   std::chrono::milliseconds maintenance_interval{60'000};
   std::chrono::milliseconds retry_interval{5'000};
   // A hard cap on the file, in pages (0 = SQLite's own): a write beyond it
@@ -134,6 +138,7 @@ class Store {
   void write_batch(std::vector<Queued>& batch);
   void insert_batch(const std::vector<Queued>& batch);
   void finish_batch(const std::vector<Queued>& batch, bool committed);
+  void sync_if_due();
   void probe();
   void maintain();
   void expire();
@@ -150,6 +155,7 @@ class Store {
   std::int64_t next_entry_id_ = 1;  // writer thread only
   Clock::time_point next_retry_{};
   Clock::time_point next_maintenance_{};
+  Clock::time_point next_sync_{};
 
   mutable std::mutex mutex_;
   std::condition_variable wake_writer_;
