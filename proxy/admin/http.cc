@@ -12,6 +12,7 @@
 #include <map>
 #include <sstream>
 
+#include "policy/duration.h"
 #include "proxy/admin/fleet_admin.h"
 #include "proxy/admin/page.h"
 #include "proxy/admin/router.h"
@@ -121,7 +122,7 @@ std::string AdminGrant::details() const {
   if (documents > 0) out += std::to_string(documents) + " document(s)";
   if (duration) {
     if (!out.empty()) out += " and ";
-    out += "free passage for " + human_duration(*duration);
+    out += "free passage for " + policy::format_duration(*duration);
   }
   return out;
 }

@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "config/url.h"
+#include "policy/duration.h"
 
 namespace mongoguard::proxy {
 
@@ -54,8 +55,6 @@ std::string iso_time(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-std::string human_duration(milliseconds d) { return policy::format_duration(d); }
-
 json hold_json(const policy::HoldInfo& hold, policy::TimePoint now) {
   return json{
       {"id", hold.id},
@@ -85,7 +84,7 @@ json breaker_json(const policy::BreakerState& b, policy::TimePoint now) {
       {"ns", b.ns},
       {"used", b.used},
       {"limit", b.limit},
-      {"per", human_duration(b.per)},
+      {"per", policy::format_duration(b.per)},
       {"per_seconds", static_cast<double>(b.per.count()) / 1000.0},
       {"tripped", b.tripped},
   };
@@ -121,8 +120,8 @@ std::string resolved_text(const policy::HoldInfo& hold, const policy::HoldDecisi
 
 std::string tripped_text(const policy::BreakerState& b) {
   return "mongoguard: breaker " + b.name + " tripped: " + std::to_string(b.used) + "/" +
-         std::to_string(b.limit) + " documents in " + human_duration(b.per) + " on " + b.ns +
-         " (rule " + b.rule + "); further operations are held until an operator decides";
+         std::to_string(b.limit) + " documents in " + policy::format_duration(b.per) + " on " +
+         b.ns + " (rule " + b.rule + "); further operations are held until an operator decides";
 }
 
 json hold_event(const policy::HoldInfo& hold, policy::TimePoint now) {

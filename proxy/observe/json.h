@@ -21,9 +21,6 @@ std::string dump_json(const nlohmann::json& value);
 
 // "2024-05-01T12:00:00.123Z"
 std::string iso_time(std::chrono::system_clock::time_point t);
-// A window length as people write it in the config: "1m", "90s", "2h", "250ms".
-std::string human_duration(std::chrono::milliseconds d);
-
 nlohmann::json hold_json(const policy::HoldInfo& hold, policy::TimePoint now);
 nlohmann::json breaker_json(const policy::BreakerState& breaker, policy::TimePoint now);
 

@@ -2,6 +2,7 @@
 // webhook URL parser and the ctl helpers.
 #include <gtest/gtest.h>
 
+#include "policy/duration.h"
 #include "proxy/cli/ctl.h"
 #include "proxy/observe/json.h"
 
@@ -46,11 +47,11 @@ TEST(AdminParseHttpUrl, Refuses) {
 TEST(AdminJson, IsoTimeAndDurations) {
   EXPECT_EQ(iso_time(std::chrono::system_clock::time_point(1'700'000'000'123ms)),
             "2023-11-14T22:13:20.123Z");
-  EXPECT_EQ(human_duration(60s), "1m");
-  EXPECT_EQ(human_duration(90s), "90s");
-  EXPECT_EQ(human_duration(2h), "2h");
-  EXPECT_EQ(human_duration(250ms), "250ms");
-  EXPECT_EQ(human_duration(0ms), "0ms");
+  EXPECT_EQ(policy::format_duration(60s), "1m");
+  EXPECT_EQ(policy::format_duration(90s), "90s");
+  EXPECT_EQ(policy::format_duration(2h), "2h");
+  EXPECT_EQ(policy::format_duration(250ms), "250ms");
+  EXPECT_EQ(policy::format_duration(0ms), "0ms");
 }
 
 policy::HoldInfo sample_hold() {
