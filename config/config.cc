@@ -6,6 +6,7 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -62,6 +63,30 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   else
     return std::nullopt;
   return std::chrono::milliseconds(value * ms_per_unit);
+}
+
+std::optional<std::uint64_t> parse_size(std::string_view text) {
+  std::uint64_t value = 0;
+  const auto* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc() || p == text.data() || value == 0) return std::nullopt;
+  static const std::array<std::pair<std::string_view, std::uint64_t>, 8> units = {{
+      {"", 1},
+      {"B", 1},
+      {"KiB", 1ull << 10},
+      {"MiB", 1ull << 20},
+      {"GiB", 1ull << 30},
+      {"KB", 1'000},
+      {"MB", 1'000'000},
+      {"GB", 1'000'000'000},
+  }};
+  const std::string_view unit(p, static_cast<std::size_t>(end - p));
+  for (const auto& [name, scale] : units) {
+    if (unit != name) continue;
+    if (value > UINT64_MAX / scale) return std::nullopt;
+    return value * scale;
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> expand_env(std::string_view text, std::string& error) {
@@ -280,7 +305,7 @@ class Parser {
     check_keys(root,
                {"listen", "upstream", "threads", "log_level", "admin", "connect_timeout", "mode",
                 "audit", "rules", "holds", "notify", "tls", "fleet", "limits", "shutdown_grace",
-                "unknown_commands", "unfiltered_fraction", "unfiltered_min_documents"},
+                "unknown_commands", "unfiltered_fraction", "unfiltered_min_documents", "journal"},
                "the top level");
     parse_unfiltered_measure(root, unfiltered_);
     parse_server(root, config);
@@ -293,6 +318,8 @@ class Parser {
     if (auto fleet = root["fleet"]) config.fleet = parse_fleet(fleet);
     parse_modes(root, *policy);
     if (auto audit = root["audit"]) parse_audit(audit, config);
+    if (auto journal = root["journal"]) config.journal = parse_journal(journal);
+    journal_configured_ = config.journal.has_value();
     if (auto rules = root["rules"]) parse_rules(rules, *policy);
     config.policy = policy;
     return config;
@@ -434,7 +461,7 @@ class Parser {
       return std::nullopt;
     }
     const auto before = errors_.size();
-    check_keys(node, {"name", "match", "action", "mode", "message", "limit"}, "a rule");
+    check_keys(node, {"name", "match", "action", "mode", "message", "limit", "journal"}, "a rule");
     policy::Rule rule;
     rule.line = node.Mark().line + 1;
     rule.unfiltered = unfiltered_;
@@ -464,14 +491,7 @@ class Parser {
     if (auto n = node["message"]) {
       if (auto text = scalar(n, "message")) rule.message = *text;
     }
-    if (auto n = node["limit"]) {
-      rule.limit = parse_limit(n);
-      if (rule.action == policy::Action::kAllow) {
-        error(
-            n,
-            "a rule with a limit acts when its budget is spent: use hold, block or log, not allow");
-      }
-    }
+    parse_rule_limit(node, rule);
     if (auto match = node["match"]) {
       parse_match(match, rule);
       if (rule.action == policy::Action::kAllow && !rule.apps.empty() && rule.users.empty() &&
@@ -485,6 +505,78 @@ class Parser {
     }
     if (errors_.size() != before) return std::nullopt;
     return rule;
+  }
+
+  // The rule's limit, and whether what it lets through is journaled.
+  void parse_rule_limit(const YAML::Node& node, policy::Rule& rule) {
+    if (auto n = node["limit"]) {
+      rule.limit = parse_limit(n);
+      if (rule.action == policy::Action::kAllow) {
+        error(
+            n,
+            "a rule with a limit acts when its budget is spent: use hold, block or log, not allow");
+      }
+    }
+    rule.journal = journal_configured_ && rule.limit.has_value();
+    if (auto n = node["journal"]) {
+      if (auto b = boolean(n, "journal")) {
+        if (*b && !journal_configured_) {
+          warning(n, "rule '" + rule.name +
+                         "' asks for a journal, but journal.path is not set: nothing is kept");
+        }
+        rule.journal = *b && journal_configured_;
+      }
+    }
+  }
+
+  std::optional<JournalConfig> parse_journal(const YAML::Node& node) {
+    if (!node.IsMap()) {
+      error(node, "journal must be a mapping like { path: /var/lib/mongoguard/journal.db }");
+      return std::nullopt;
+    }
+    check_keys(node, {"path", "retention", "max_size", "on_error", "max_documents", "restore_uri"},
+               "journal");
+    JournalConfig out;
+    if (auto n = node["path"]) {
+      if (auto text = scalar(n, "journal.path")) out.path = *text;
+    }
+    if (out.path.empty()) {
+      error(node,
+            "journal needs a path (the SQLite file it keeps, e.g. "
+            "path: /var/lib/mongoguard/journal.db)");
+      return std::nullopt;
+    }
+    if (auto n = node["retention"]) {
+      if (auto d = duration(n, "journal.retention")) out.retention = *d;
+    }
+    if (auto n = node["max_size"]) {
+      auto text = scalar(n, "journal.max_size");
+      auto size = text ? parse_size(*text) : std::nullopt;
+      if (!size || *size < (1u << 20)) {
+        error(n, "journal.max_size must be a size of at least 1MiB (e.g. 512MiB, 1GiB, 2GB)");
+      } else {
+        out.max_size = *size;
+      }
+    }
+    if (auto n = node["on_error"]) {
+      auto text = scalar(n, "journal.on_error");
+      if (text && *text == "hold") {
+        out.on_error = JournalConfig::OnError::kHold;
+      } else if (text && *text == "forward") {
+        out.on_error = JournalConfig::OnError::kForward;
+      } else if (text) {
+        error(n, "journal.on_error must be hold or forward, not '" + *text + "'");
+      }
+    }
+    if (auto n = node["max_documents"]) {
+      if (auto v = count(n, "journal.max_documents", 1, 1'000'000)) {
+        out.max_documents = static_cast<std::int64_t>(*v);
+      }
+    }
+    if (auto n = node["restore_uri"]) {
+      if (auto text = scalar(n, "journal.restore_uri")) out.restore_uri = *text;
+    }
+    return out;
   }
 
   void parse_match(const YAML::Node& match, policy::Rule& rule) {
@@ -1072,6 +1164,7 @@ class Parser {
   std::vector<ConfigError> errors_;
   std::vector<ConfigError> warnings_;
   policy::UnfilteredMeasure unfiltered_;  // the top level's, every rule's default
+  bool journal_configured_ = false;       // journal.path is set
 };
 
 }  // namespace

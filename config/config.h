@@ -110,6 +110,21 @@ struct Limits {
   std::int32_t max_message_size = 48'000'000;
 };
 
+// journal: the before-images of what budgets let through (proxy/journal/).
+struct JournalConfig {
+  std::string path;
+  std::chrono::milliseconds retention{std::chrono::hours(24 * 7)};
+  std::uint64_t max_size = 1ull << 30;  // bytes of the database file
+  // When a before-image cannot be taken or stored: hold the operation, or
+  // forward it unjournaled (logged and counted).
+  enum class OnError { kHold, kForward };
+  OnError on_error = OnError::kHold;
+  // Most documents one operation may journal; one that would affect more
+  // cannot be journaled (on_error decides).
+  std::int64_t max_documents = 10'000;
+  std::string restore_uri;  // "" = the admin API and the page cannot restore
+};
+
 struct Config {
   std::optional<std::string> listen;
   std::optional<std::string> upstream;    // one server: mongodb://host:port
@@ -127,7 +142,8 @@ struct Config {
   std::vector<Webhook> webhooks;
   std::optional<std::chrono::milliseconds> connect_timeout;
   TlsConfig tls;
-  std::optional<FleetConfig> fleet;  // shared budgets; read at start only
+  std::optional<FleetConfig> fleet;      // shared budgets; read at start only
+  std::optional<JournalConfig> journal;  // read at start only
 
   std::optional<std::string> audit_path;  // one JSON line per inspected operation
   bool audit_redact = true;               // filter values replaced by their types
@@ -143,6 +159,10 @@ std::optional<std::string> expand_env(std::string_view text, std::string& error)
 // "250ms", "10s", "5m", "1h", "2d"; nullopt when malformed. The inverse of
 // policy::format_duration (policy/duration.h).
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+
+// "1GiB", "512MiB", "64KiB", "1GB" (10^9), "10MB", "500KB", or bytes; nullopt
+// when malformed or zero.
+std::optional<std::uint64_t> parse_size(std::string_view text);
 
 struct LoadResult {
   std::optional<Config> config;  // set only when `errors` is empty

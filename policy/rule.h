@@ -137,6 +137,9 @@ struct Rule {
   // With a limit, the rule acts only once its budget is spent (it trips);
   // until then matching operations pass and are counted.
   std::optional<Limit> limit;
+  // Keep the before-images of what this rule lets through (journal.path
+  // set; default: rules with a limit).
+  bool journal = false;
   int line = 0;  // where the rule starts in the file (for explain)
 };
 

@@ -20,7 +20,8 @@ Enforcer::Enforcer(std::uint64_t connection, const policy::Identity& identity,
 asio::awaitable<Decision> Enforcer::judge(const wire::Request& request, policy::CommandInfo info,
                                           std::unique_ptr<PendingReply>& next) {
   if (!info.unjudged.empty()) co_return refuse_unjudged(request, info);
-  Judgement j{services_.policies.current(), std::move(info), {}, {}};
+  Judgement j{&request, services_.policies.current(), std::move(info), {}, {}};
+  journaled_.reset();
   co_await apply_rules(j);
   if (io_.closed()) co_return Decision::drop();
   co_await apply_budgets(j);
@@ -30,8 +31,7 @@ asio::awaitable<Decision> Enforcer::judge(const wire::Request& request, policy::
   switch (j.verdict.action) {
     case policy::Action::kAllow:
     case policy::Action::kLog:
-      remember(j, record, "forwarded", next);
-      co_return Decision::forward();
+      co_return co_await journal_or_hold(j, record, next);
     case policy::Action::kBlock:
       co_return refuse(j, record);
     default:
@@ -285,6 +285,7 @@ void Enforcer::remember(Judgement& j, AuditRecord& record, std::string outcome,
   pending.op = j.info.targets.empty() ? policy::Operation::kDelete : j.info.targets.front().op;
   if (!j.verdict.matched.empty() && !j.info.targets.empty()) pending.ns = j.info.targets.front().ns;
   pending.forwarded_at = std::chrono::steady_clock::now();
+  pending.journaled = journaled_;
   if (!j.budget.got.reservations.empty()) {
     pending.config = j.config;
     pending.requests = j.budget.set.requests;

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,6 +27,9 @@
 #include "policy/holds.h"
 #include "policy/measured_filter.h"
 #include "policy/policy.h"
+#include "proxy/journal/capture.h"
+#include "proxy/journal/entry.h"
+#include "proxy/preflight.h"
 #include "proxy/reply_tracker.h"
 #include "proxy/session_services.h"
 
@@ -37,6 +41,8 @@ class EnforcerConnection {
   virtual ~EnforcerConnection() = default;
   // One capped count (cap 0: uncapped) on the connection's upstream.
   virtual asio::awaitable<policy::Measured> count(const policy::Measurement& m) = 0;
+  // One command of mongoguard's own (the journal's reads) on the upstream.
+  virtual asio::awaitable<Asked> ask(const std::vector<std::uint8_t>& command) = 0;
   // A request is parked (Enforcer::held_id()): watch for the client going.
   virtual void watch_while_held() = 0;
   virtual bool closed() const = 0;
@@ -75,6 +81,11 @@ class Enforcer {
   asio::awaitable<Decision> judge(const wire::Request& request, policy::CommandInfo info,
                                   std::unique_ptr<PendingReply>& next);
 
+  // Once a judged command is sent upstream: reads what updates the journal
+  // keeps left behind (their after-images), behind the write.
+  asio::awaitable<void> after_forward();
+  bool after_pending() const { return !after_.empty(); }
+
   // The hold this connection is parked on, 0 when none.
   std::uint64_t held_id() const { return held_id_; }
 
@@ -94,6 +105,7 @@ class Enforcer {
   };
   // One command being judged.
   struct Judgement {
+    const wire::Request* request = nullptr;
     std::shared_ptr<const config::Config> config;
     policy::CommandInfo info;
     policy::Verdict verdict;
@@ -118,6 +130,32 @@ class Enforcer {
       const std::vector<policy::ReserveRequest>& requests, bool force);
   void report_trips(const BudgetStage& stage);
   void count_verdict(const policy::Verdict& verdict);
+
+  // The journal step (enforcer_journal.cc): "" when the before-images are
+  // stored (or none are wanted), else why they could not be.
+  struct After {
+    std::uint64_t ticket = 0;
+    journal::CaptureRead read;
+    std::vector<journal::Bson> ids;
+  };
+  std::map<std::string, const policy::Rule*> journaled_namespaces(const Judgement& j) const;
+  asio::awaitable<std::string> journal(Judgement& j, std::optional<std::uint64_t> hold_id);
+  asio::awaitable<std::string> read_affected(const journal::CaptureRead& read,
+                                             std::int64_t max_documents,
+                                             std::vector<journal::Bson>& documents);
+  asio::awaitable<void> kill_cursor(const journal::CaptureRead& read, std::int64_t cursor);
+  journal::Entry journal_entry(const journal::CaptureRead& read, const std::string& rule,
+                               std::optional<std::uint64_t> hold_id) const;
+  asio::awaitable<std::string> store_entries(
+      Judgement& j, std::vector<std::pair<journal::CaptureRead, journal::Entry>> entries,
+      std::int64_t documents);
+  asio::awaitable<std::string> wait_durable(std::uint64_t ticket);
+  // Journals, then forwards; what cannot be journaled is held (on_error:
+  // hold) or forwarded anyway (forward).
+  asio::awaitable<Decision> journal_or_hold(Judgement& j, AuditRecord& record,
+                                            std::unique_ptr<PendingReply>& next);
+  // Gives the command's reservations back (it is held after all).
+  asio::awaitable<void> release(Judgement& j);
 
   // What the reply settles: the reservations made for this command.
   void remember(Judgement& j, AuditRecord& record, std::string outcome,
@@ -145,6 +183,12 @@ class Enforcer {
   Metrics& metrics_;
   AuditLog& audit_;
   std::uint64_t held_id_ = 0;
+  // The journal: after-images still to read, the documents the command
+  // being judged journaled (for the reply's count to be compared with), and
+  // the rule that journaled them.
+  std::vector<After> after_;
+  std::optional<std::int64_t> journaled_;
+  const policy::Rule* journal_rule_ = nullptr;
 };
 
 }  // namespace mongoguard::proxy

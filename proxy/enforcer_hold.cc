@@ -137,7 +137,18 @@ asio::awaitable<Decision> Enforcer::answer_hold(Judgement& j, const policy::Hold
   // Approved: counted in full, whatever is left.
   j.budget.got = co_await reserve(j.budget.set.requests, true);
   if (io_.closed()) co_return Decision::drop();
-  remember(j, record, "approved by " + decision.by, next);
+  // Journaled as it is now, when released; the approval stands even when
+  // that fails (the person who approved it decided).
+  auto why = co_await journal(j, hold.id);
+  if (io_.closed()) co_return Decision::drop();
+  std::string outcome = "approved by " + decision.by;
+  if (!why.empty()) {
+    metrics_.journal_failures.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("conn {} from {}: hold {} approved; forwarded without its before-images: {}",
+                 connection_, identity_.client_address, hold.id, why);
+    outcome += "; not journaled: " + why;
+  }
+  remember(j, record, outcome, next);
   co_return Decision::forward();
 }
 

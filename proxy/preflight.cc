@@ -85,6 +85,18 @@ std::int32_t Preflight::unused_id() {
   return id;
 }
 
+asio::awaitable<bool> Preflight::wait_idle(std::chrono::steady_clock::time_point deadline,
+                                           std::string& error) {
+  // Only while no client request is in flight here.
+  co_await idle_.wait_until([this] { return replies_.idle() || stopped_; }, deadline);
+  if (stopped_ || !replies_.idle()) {
+    error =
+        stopped_ ? "the connection closed" : "requests already in flight did not finish in time";
+    co_return false;
+  }
+  co_return true;
+}
+
 asio::awaitable<policy::Measured> Preflight::count(const policy::Measurement& m) {
   policy::Measured out;
   if (m.statement) {
@@ -96,23 +108,42 @@ asio::awaitable<policy::Measured> Preflight::count(const policy::Measurement& m)
   }
   metrics_.preflight_counts.fetch_add(1, std::memory_order_relaxed);
   const auto deadline = std::chrono::steady_clock::now() + timeout_;
-  // Only while no client request is in flight here.
-  co_await idle_.wait_until([this] { return replies_.idle() || stopped_; }, deadline);
-  if (stopped_ || !replies_.idle()) {
-    out.error =
-        stopped_ ? "the connection closed" : "requests already in flight did not finish in time";
-    co_return out;
-  }
-  auto reply = co_await send_and_wait(m, deadline, out.error);
+  if (!co_await wait_idle(deadline, out.error)) co_return out;
+  auto reply = co_await send_and_wait([&](std::int32_t id) { return count_message(m, id); },
+                                      "the count", deadline, out.error);
   if (!reply) co_return out;
   co_return read_count_reply(*reply, scratch_, max_message_size_);
 }
 
+asio::awaitable<Asked> Preflight::ask(const std::vector<std::uint8_t>& command) {
+  Asked out;
+  bson_t body;
+  if (!bson_init_static(&body, command.data(), command.size())) {
+    out.error = "mongoguard built an unreadable command";
+    co_return out;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  if (!co_await wait_idle(deadline, out.error)) co_return out;
+  auto reply =
+      co_await send_and_wait([&](std::int32_t id) { return wire::build_op_msg(&body, id, 0); },
+                             "the journal's read", deadline, out.error);
+  if (!reply) co_return out;
+  bson_t doc;
+  if (!reply_body(*reply, scratch_, max_message_size_, &doc)) {
+    out.error = "the reply could not be read";
+    co_return out;
+  }
+  const auto* data = bson_get_data(&doc);
+  out.body.assign(data, data + doc.len);
+  co_return out;
+}
+
+template <typename Build>
 asio::awaitable<std::optional<std::vector<std::uint8_t>>> Preflight::send_and_wait(
-    const policy::Measurement& m, std::chrono::steady_clock::time_point deadline,
+    Build build, const char* what, std::chrono::steady_clock::time_point deadline,
     std::string& error) {
   const std::int32_t id = unused_id();
-  auto message = count_message(m, id);
+  auto message = build(id);
   id_ = id;
   reply_.reset();
   replies_.track_own(id);
@@ -120,14 +151,15 @@ asio::awaitable<std::optional<std::vector<std::uint8_t>>> Preflight::send_and_wa
   co_await upstream_.write(asio::buffer(message), ec);
   if (ec) {
     id_ = 0;
-    error = "could not send the count: " + ec.message();
+    error = std::string("could not send ") + what + ": " + ec.message();
     co_return std::nullopt;
   }
   co_await answered_.wait_until([this] { return reply_.has_value() || stopped_; }, deadline);
   id_ = 0;
   if (stopped_ || !reply_) {
     // A late answer is still taken off the queue (and dropped) by the relay.
-    error = stopped_ ? "the connection closed" : "the count did not answer in time";
+    error = stopped_ ? std::string("the connection closed")
+                     : std::string(what) + " did not answer in time";
     co_return std::nullopt;
   }
   auto reply = std::move(reply_);

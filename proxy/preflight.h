@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "policy/admission.h"
@@ -27,6 +28,13 @@ std::vector<std::uint8_t> count_message(const policy::Measurement& m, std::int32
 policy::Measured read_count_reply(const std::vector<std::uint8_t>& reply,
                                   std::vector<std::uint8_t>& scratch, std::int32_t max_size);
 
+// The answer to one of mongoguard's own commands: the reply's body document,
+// or why there is none.
+struct Asked {
+  std::vector<std::uint8_t> body;  // BSON; empty when `error` says why
+  std::string error;
+};
+
 class Preflight {
  public:
   // `idle` is the reply tracker's: notified when nothing is in flight.
@@ -35,6 +43,9 @@ class Preflight {
 
   // One capped count; its error says why when it has no count.
   asio::awaitable<policy::Measured> count(const policy::Measurement& m);
+  // Any command of mongoguard's own (the journal's reads), sent and answered
+  // under the same rules as a count.
+  asio::awaitable<Asked> ask(const std::vector<std::uint8_t>& command);
   // The reply to one of mongoguard's own requests. One that timed out is
   // answered late and dropped.
   void take_reply(const InFlight& entry, const std::vector<std::uint8_t>& frame);
@@ -43,8 +54,14 @@ class Preflight {
 
  private:
   std::int32_t unused_id();
+  // Waits for no client request to be in flight; false (and `error`) when
+  // that did not happen in time.
+  asio::awaitable<bool> wait_idle(std::chrono::steady_clock::time_point deadline,
+                                  std::string& error);
+  // Sends the message built by `build` under an unused id, and waits.
+  template <typename Build>
   asio::awaitable<std::optional<std::vector<std::uint8_t>>> send_and_wait(
-      const policy::Measurement& m, std::chrono::steady_clock::time_point deadline,
+      Build build, const char* what, std::chrono::steady_clock::time_point deadline,
       std::string& error);
 
   Stream& upstream_;

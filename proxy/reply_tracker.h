@@ -39,6 +39,8 @@ struct PendingReply {
   policy::Operation op = policy::Operation::kDelete;
   std::string ns;  // for the per-namespace metric: "" unless a rule matched
   std::chrono::steady_clock::time_point forwarded_at;
+  // Documents the journal read before forwarding it; set when journaled.
+  std::optional<std::int64_t> journaled;
 };
 
 struct InFlight {

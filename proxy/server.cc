@@ -57,16 +57,27 @@ Server::Server(ServerSettings settings)
     fleet_ledger_ = std::make_unique<FleetLedger>(*fleet_, budgets_);
     ledger = fleet_ledger_.get();
   }
+  if (const auto& journal = settings_.config->journal) {
+    journal::StoreOptions options;
+    options.path = journal->path;
+    options.retention = journal->retention;
+    options.max_size = journal->max_size;
+    journal_ = std::make_unique<journal::Store>(std::move(options));
+  }
   services_ = std::make_unique<SessionServices>(SessionServices{
       metrics_, policies_, audit_, holds_, *ledger, *notifier_, collection_sizes_, [this] {
         if (!draining_.load()) return;
         asio::post(main_io_, [this] { session_ended_.notify(); });
       }});
+  services_->journal = journal_.get();
   admin_state_ = std::make_unique<AdminState>(
       AdminState{metrics_, holds_, budgets_, decisions_, *notifier_,
                  [this](std::string& errors) { return reload("admin API", &errors); }, audit_action,
                  [this] { return read_token(); }, [this] { return listening_; }});
   admin_state_->fleet = fleet_.get();
+  admin_state_->journal = journal_.get();
+  admin_state_->listen = settings_.members.empty() ? settings_.listen.to_string()
+                                                   : settings_.members.front().listen.to_string();
   constexpr rlim_t kReserved = 64;
   struct rlimit files {};
   if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {

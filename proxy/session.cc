@@ -205,6 +205,7 @@ asio::awaitable<void> Session::relay_client_to_upstream() {
     const std::size_t sent = upstream_.write_now(asio::buffer(frame), ec);
     if (!ec && sent < frame.size()) co_await upstream_.write(asio::buffer(frame) + sent, ec);
     if (ec) co_return upstream_write_failed(ec);
+    if (enforcer_.after_pending()) co_await enforcer_.after_forward();
   }
 }
 
@@ -411,6 +412,12 @@ asio::awaitable<void> Session::observe_reply(InFlight& entry,
     metrics_.count_documents(pending.op, *affected);
     metrics_.count_namespace_documents(pending.ns, pending.op, *affected);
   }
+  if (pending.journaled && affected && facts.write_errors == 0 && !facts.n_upserted &&
+      *affected != *pending.journaled) {
+    // What the journal read and what the write did differ: documents
+    // changed in between (README, "What the journal can miss").
+    metrics_.journal_divergent.fetch_add(1, std::memory_order_relaxed);
+  }
   if (!pending.reservations.empty()) co_await settle(pending, affected);
   if (!pending.sasl_user.empty()) {
     identity_.observe_reply({pending.sasl_user, pending.speculative}, body ? &doc : nullptr,
@@ -446,6 +453,11 @@ void Session::report_trip(const std::string& key, policy::TimePoint now) {
 asio::awaitable<policy::Measured> Session::count(const policy::Measurement& m) {
   auto measured = co_await preflight_.count(m);
   co_return measured;
+}
+
+asio::awaitable<Asked> Session::ask(const std::vector<std::uint8_t>& command) {
+  auto asked = co_await preflight_.ask(command);
+  co_return asked;
 }
 
 void Session::watch_while_held() {

@@ -77,6 +77,7 @@ class Session : public std::enable_shared_from_this<Session>, private EnforcerCo
 
   // EnforcerConnection.
   asio::awaitable<policy::Measured> count(const policy::Measurement& m) override;
+  asio::awaitable<Asked> ask(const std::vector<std::uint8_t>& command) override;
   void watch_while_held() override;
   bool closed() const override { return closed_; }
 

@@ -9,6 +9,7 @@
 #include "policy/holds.h"
 #include "proxy/budget_ledger.h"
 #include "proxy/collection_sizes.h"
+#include "proxy/journal/store.h"
 #include "proxy/net/endpoint.h"
 #include "proxy/observe/audit.h"
 #include "proxy/observe/metrics.h"
@@ -41,6 +42,8 @@ struct SessionServices {
   // Called (on the session's thread) once a session is gone; shutdown
   // waits on it. Set before any session starts.
   std::function<void()> session_ended;
+  // The journal (journal.path set), or null.
+  journal::Store* journal = nullptr;
 };
 
 }  // namespace mongoguard::proxy

@@ -29,6 +29,7 @@ if ((!have_config)); then
   # The example policy; its audit log goes to .data/ unless told otherwise.
   mkdir -p .data
   export MONGOGUARD_AUDIT_PATH="${MONGOGUARD_AUDIT_PATH:-$PWD/.data/audit.jsonl}"
+  export MONGOGUARD_JOURNAL_PATH="${MONGOGUARD_JOURNAL_PATH:-$PWD/.data/journal.db}"
   # The admin API's token: made once, kept in .data/ (mode 600).
   export MONGOGUARD_ADMIN_TOKEN_FILE="${MONGOGUARD_ADMIN_TOKEN_FILE:-$PWD/.data/admin.token}"
   if [[ ! -s "$MONGOGUARD_ADMIN_TOKEN_FILE" ]]; then

@@ -26,14 +26,17 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 
+import bson
 import mongoengine as me
 import pymongo
+from bson.raw_bson import RawBSONDocument
 from pymongo.errors import OperationFailure
 
 ALIAS = "incident"
@@ -165,9 +168,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="name recorded with --auto-reject (default incident-demo)")
     p.add_argument("--wait", type=float, default=900,
                    help="seconds to wait for the loop to end (default 900)")
+    p.add_argument("--restore", metavar="MONGOGUARD",
+                   help="afterwards, put the deleted families back with `MONGOGUARD ctl restore` "
+                        "(the path of the mongoguard program) and check every one byte for byte")
     args = p.parse_args(argv)
-    if args.auto_reject and not (args.admin and args.token_file):
-        p.error("--auto-reject needs --admin and --token-file")
+    if (args.auto_reject or args.restore) and not (args.admin and args.token_file):
+        p.error("--auto-reject and --restore need --admin and --token-file")
 
     admin = None
     if args.admin:
@@ -183,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"seeding {args.count} families into {ns} directly...", flush=True)
     seed(direct, args.db, args.count)
     print(f"{direct[args.db][COLLECTION].count_documents({})} families in {ns}\n")
+    before = raw_documents(direct, args.db) if args.restore else {}
 
     print(">>> for family in Family.objects:\n...     family.delete()   # meant: family.save()\n",
           flush=True)
@@ -251,8 +258,32 @@ def main(argv: list[str] | None = None) -> int:
     survivors = direct[args.db][COLLECTION].count_documents({})
     print(f"{loop.deleted} families deleted through the proxy; {survivors} of {args.count} "
           f"survived.")
+    if args.restore and code == 0:
+        code = restore(args, ns, direct, before)
     direct.close()
     return code
+
+
+def raw_documents(direct: pymongo.MongoClient, database: str) -> dict:
+    """_id -> the document's BSON bytes, as the server holds them."""
+    coll = direct[database].get_collection(
+        COLLECTION, codec_options=bson.CodecOptions(document_class=RawBSONDocument))
+    return {bson.decode(d.raw)["_id"]: d.raw for d in coll.find()}
+
+
+def restore(args, ns: str, direct: pymongo.MongoClient, before: dict) -> int:
+    """The deleted families back from the journal; 0 when all are, byte for byte."""
+    command = [args.restore, "ctl", "--admin", args.admin, "--token-file", args.token_file,
+               "--as", args.operator, "restore", "--ns", ns, "--since", "10m"]
+    print(f"\n>>> {' '.join(command[:2])} ... restore --ns {ns} --since 10m --as {args.operator}",
+          flush=True)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    print(done.stdout + done.stderr, end="", flush=True)
+    after = raw_documents(direct, args.db)
+    same = sum(1 for key, raw in before.items() if after.get(key) == raw)
+    print(f"{len(after)} of {len(before)} families there after the restore; {same} byte-identical "
+          "to before (compared as BSON)")
+    return 0 if done.returncode == 0 and same == len(before) == len(after) else 1
 
 
 if __name__ == "__main__":

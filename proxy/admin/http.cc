@@ -429,6 +429,7 @@ void add_local_admin_routes(AdminRouter& router) {
               [](const AdminCall& c) { return list_decisions(c.state, c.query); }});
   router.add({"POST", "/api/reload", kToken,
               [](const AdminCall& c) { return reload(c.state, c.request); }});
+  add_journal_admin_routes(router);
 }
 
 namespace {

@@ -67,5 +67,7 @@ std::optional<AdminResponse> refuse_unauthenticated(const AdminState& state,
 // The local plane's routes (http.cc) and the fleet's (fleet_admin.cc).
 void add_local_admin_routes(AdminRouter& router);
 void add_fleet_admin_routes(AdminRouter& router);
+// The journal's (journal_api.cc): listing, and recording a restore.
+void add_journal_admin_routes(AdminRouter& router);
 
 }  // namespace mongoguard::proxy

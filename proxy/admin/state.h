@@ -11,6 +11,10 @@
 #include "proxy/observe/metrics.h"
 #include "proxy/observe/notifier.h"
 
+namespace mongoguard::journal {
+class Store;
+}
+
 namespace mongoguard::proxy {
 
 class Fleet;
@@ -37,6 +41,11 @@ struct AdminState {
   std::function<bool()> ready;
   // Set in fleet mode: holds and breakers are listed and acted on fleet-wide.
   Fleet* fleet = nullptr;
+  // Set when journal.path is: the before-images of what budgets let through.
+  mongoguard::journal::Store* journal = nullptr;
+  // The proxy's own client address (the first listener), host:port: where
+  // `ctl restore` writes unless told --to.
+  std::string listen;
 };
 
 }  // namespace mongoguard::proxy

@@ -46,6 +46,12 @@ const char* kUsageText =
     "  reset NAME                  empty a breaker's window and close it\n"
     "  decisions [--limit N]       recent audit records, newest first\n"
     "  reload                      reload the configuration file\n"
+    "  journal [--ns NS] [--since T] [--until T] [--rule R] [--hold ID] [--limit N]\n"
+    "                              journaled operations, newest first, and a summary\n"
+    "  journal export --ns NS [--since T] [--until T] --out DIR\n"
+    "                              the before-images as a mongodump folder\n"
+    "  restore --ns NS [--since T] [--until T] [--hold ID] [--to URI] [--dry-run] [--force]\n"
+    "                              put journaled documents back (T: 10m, 2h or an ISO time)\n"
     "options:\n"
     "  --admin URL        admin endpoint, http:// or https:// (default http://127.0.0.1:9901)\n"
     "  --token-file FILE  bearer token (default $MONGOGUARD_ADMIN_TOKEN_FILE,\n"
@@ -250,9 +256,9 @@ struct Command {
   bool takes_name;
 };
 constexpr Command kCommands[] = {
-    {"holds", false},     {"approve", true},   {"reject", true}, {"approve-all", true},
-    {"reject-all", true}, {"breakers", false}, {"grant", true},  {"reset", true},
-    {"decisions", false}, {"reload", false},
+    {"holds", false},     {"approve", true},   {"reject", true},   {"approve-all", true},
+    {"reject-all", true}, {"breakers", false}, {"grant", true},    {"reset", true},
+    {"decisions", false}, {"reload", false},   {"journal", false}, {"restore", false},
 };
 
 bool takes_name(const std::string& command) {
@@ -273,6 +279,22 @@ void add_options(CLI::App& app, CtlArgs& args) {
     auto* sub = app.add_subcommand(c.name)->fallthrough();
     if (c.takes_name) sub->add_option("NAME", args.name);
   }
+  for (const char* name : {"journal", "restore"}) {
+    auto* sub = app.get_subcommand(name);
+    sub->add_option("--ns", args.ns);
+    sub->add_option("--since", args.since);
+    sub->add_option("--until", args.until);
+    sub->add_option("--hold", args.hold);
+  }
+  auto* journal = app.get_subcommand("journal");
+  journal->add_option("ACTION", args.journal_action);
+  journal->add_option("--rule", args.rule);
+  journal->add_option("--out", args.out);
+  journal->add_option("--limit", args.limit);
+  auto* restore = app.get_subcommand("restore");
+  restore->add_option("--to", args.to);
+  restore->add_flag("--dry-run", args.dry_run);
+  restore->add_flag("--force", args.force);
   auto* grant = app.get_subcommand("grant");
   grant->add_option("--documents", args.documents);
   grant->add_option("--minutes", args.minutes);
@@ -292,6 +314,10 @@ std::string command_problem(const CLI::App& app, CtlArgs& args) {
   const auto chosen = app.get_subcommands();
   if (chosen.empty()) return extra ? "unknown command " + *extra : "no command given";
   args.command = chosen.front()->get_name();
+  if (args.command == "journal" && !args.journal_action.empty() &&
+      args.journal_action != "export") {
+    return "journal takes no argument but export, not " + args.journal_action;
+  }
   if (!takes_name(args.command)) return extra ? args.command + " takes no argument" : "";
   if (extra || chosen.front()->count("NAME") != 1) {
     return args.command + " needs exactly one argument";
@@ -393,21 +419,6 @@ void print_result(const CtlArgs& args, const json& data) {
   }
 }
 
-int answer(const CtlArgs& args, const Reply& reply) {
-  json data = json::parse(reply.body, nullptr, false);
-  if (reply.status < 200 || reply.status >= 300) return refused(reply, data, args.json);
-  if (data.is_discarded()) {
-    std::fprintf(stderr, "mongoguard ctl: the admin endpoint answered with something not JSON\n");
-    return kApiError;
-  }
-  if (args.json) {
-    std::cout << proxy::dump_json(data) << "\n";
-  } else {
-    print_result(args, data);
-  }
-  return kOk;
-}
-
 }  // namespace
 
 std::string url_encode(std::string_view in) {
@@ -495,6 +506,44 @@ std::optional<CtlRequest> build_request(const CtlArgs& args, std::string& error)
   return request;
 }
 
+int ctl_api(const CtlArgs& args, bool post, const std::string& path, const std::string& body,
+            json& data) {
+  std::string error;
+  const auto base = admin_endpoint(args, error);
+  if (!base) return usage(error);
+  const auto token = config::read_token_file(args.token_file);
+  if (!token.ok()) return usage(token.error);
+  Reply reply;
+  try {
+    reply = request(*base, token.token, post ? http::verb::post : http::verb::get, path, body);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mongoguard ctl: cannot reach %s: %s\n", args.admin.c_str(), e.what());
+    return kApiError;
+  }
+  data = json::parse(reply.body, nullptr, false);
+  if (reply.status < 200 || reply.status >= 300) return refused(reply, data, args.json);
+  if (data.is_discarded()) {
+    std::fprintf(stderr, "mongoguard ctl: the admin endpoint answered with something not JSON\n");
+    return kApiError;
+  }
+  return kOk;
+}
+
+std::string printable(std::string_view text) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 int ctl_main(int argc, char** argv) {
   CtlArgs args;
   std::string error;
@@ -507,21 +556,19 @@ int ctl_main(int argc, char** argv) {
     default:
       return usage(error);
   }
-  const auto base = admin_endpoint(args, error);
-  if (!base) return usage(error);
+  if (args.command == "journal" || args.command == "restore") return run_journal_command(args);
   const auto call = build_request(args, error);
   if (!call) return usage(error);
-  const auto token = config::read_token_file(args.token_file);
-  if (!token.ok()) return usage(token.error);
-  Reply reply;
-  try {
-    reply = request(*base, token.token, call->post ? http::verb::post : http::verb::get, call->path,
-                    call->body);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "mongoguard ctl: cannot reach %s: %s\n", args.admin.c_str(), e.what());
-    return kApiError;
+  json data;
+  if (const int code = ctl_api(args, call->post, call->path, call->body, data); code != kOk) {
+    return code;
   }
-  return answer(args, reply);
+  if (args.json) {
+    std::cout << proxy::dump_json(data) << "\n";
+  } else {
+    print_result(args, data);
+  }
+  return kOk;
 }
 
 }  // namespace mongoguard::tools

@@ -4,11 +4,14 @@
 //     holds | approve ID | reject ID | approve-all NAME | reject-all NAME
 //     breakers | grant NAME (--documents N | --minutes T) | reset NAME
 //     decisions [--limit N] | reload
+//     journal [export] [--ns NS] [--since T] [--until T] [--rule R] [--hold ID] [--out DIR]
+//     restore --ns NS [--since T] [--until T] [--hold ID] [--to URI] [--dry-run] [--force]
 //
 // Exit 0 on success, 1 when the API refused (its message is printed) or
 // could not be reached, 2 on a usage error.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +34,11 @@ struct CtlArgs {
   std::string command;  // holds, approve, ...
   std::string name;     // the hold's ID or the breaker's NAME, for the commands that take one
   std::optional<std::string> documents, minutes, limit;
+  // journal and restore: which entries, and where a restore writes.
+  std::string journal_action;  // "" (list) or "export"
+  std::string ns, since, until, rule, hold, to, out;
+  bool dry_run = false;
+  bool force = false;
 };
 
 // argv[0] is "ctl". kError leaves the one-line message in `error`.
@@ -43,6 +51,16 @@ struct CtlRequest {
   std::string body;  // JSON, for a POST
 };
 std::optional<CtlRequest> build_request(const CtlArgs& args, std::string& error);
+
+// One API call: 0 with the answer's JSON in `data`; else the exit code, the
+// reason printed (1: refused or unreachable, 2: bad usage).
+int ctl_api(const CtlArgs& args, bool post, const std::string& path, const std::string& body,
+            nlohmann::json& data);
+// journal and restore (ctl_journal.cc); exit code as above, and 1 for a
+// restore that left conflicts or failures.
+int run_journal_command(const CtlArgs& args);
+// Client-chosen text for a terminal: control characters as \xNN.
+std::string printable(std::string_view text);
 
 // Helpers, exposed for tests.
 // Percent-encodes everything but RFC 3986 unreserved characters.

@@ -39,6 +39,8 @@ const Bson* find_current(const CurrentDocuments& current, const Key& key) {
 // left, or "" when it does not.
 std::string conflict_of(const Row& newest, const Bson* now) {
   if (!newest.after) return now ? "re-created since it was deleted" : "";
+  // An update whose after-image could not be read: nothing to compare with.
+  if (newest.after->empty()) return "its state after the journaled write is unknown";
   if (!now) return "deleted since it was changed";
   return *now == *newest.after ? "" : "changed since";
 }

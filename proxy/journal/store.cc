@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -225,6 +226,34 @@ Appended Store::append(Entry entry) {
   return {AppendStatus::kAccepted, ticket};
 }
 
+std::optional<Durability> Store::poll_durable(std::uint64_t ticket) {
+  {
+    std::lock_guard lock(mutex_);
+    if (resolved_through_ >= ticket) {
+      return ticket_failed(ticket) ? Durability::kFailed : Durability::kDurable;
+    }
+    urgent_ = true;
+  }
+  wake_writer_.notify_one();
+  return std::nullopt;
+}
+
+bool Store::set_after(std::uint64_t ticket, std::vector<std::pair<Bson, Bson>> after) {
+  Entry entry;
+  for (auto& [id, doc] : after) {
+    Document d;
+    d.id = std::move(id);
+    d.after = std::move(doc);
+    entry.documents.push_back(std::move(d));
+  }
+  const std::size_t bytes = entry_bytes(entry);
+  std::lock_guard lock(mutex_);
+  if (stopping_ || queued_bytes_ + bytes > options_.max_queue_bytes) return false;
+  queue_.push_back(Queued{next_ticket_++, std::move(entry), ticket});
+  queued_bytes_ += bytes;
+  return true;
+}
+
 bool Store::wait_resolved(std::uint64_t ticket, std::chrono::milliseconds bound) {
   std::unique_lock lock(mutex_);
   if (resolved_through_ >= ticket) return true;
@@ -369,8 +398,15 @@ void Store::write_batch(std::vector<Queued>& batch) {
 void Store::insert_batch(const std::vector<Queued>& batch) {
   sqlite::Transaction transaction(*db_);
   sqlite::Statement insert(*db_, kInsert);
-  for (const auto& [ticket, entry] : batch) {
+  for (const auto& queued : batch) {
+    if (queued.after_of != 0) {
+      update_after(queued);
+      continue;
+    }
+    const auto& entry = queued.entry;
     const std::int64_t entry_id = next_entry_id_++;
+    entry_ids_.emplace_back(queued.ticket, entry_id);
+    if (entry_ids_.size() > kMaxFailedRanges) entry_ids_.pop_front();
     for (const auto& doc : entry.documents) {
       insert.bind(1, entry.time_ms).bind(2, entry_id);
       insert.bind(3, static_cast<std::int64_t>(entry.connection));
@@ -384,9 +420,23 @@ void Store::insert_batch(const std::vector<Queued>& batch) {
   transaction.commit();
 }
 
+void Store::update_after(const Queued& queued) {
+  const auto found = std::find_if(entry_ids_.begin(), entry_ids_.end(),
+                                  [&](const auto& e) { return e.first == queued.after_of; });
+  if (found == entry_ids_.end()) return;  // failed, or long gone: nothing to complete
+  sqlite::Statement update(*db_,
+                           "UPDATE documents SET after = ?1 WHERE entry_id = ?2 AND doc_id = ?3");
+  for (const auto& doc : queued.entry.documents) {
+    update.bind(1, *doc.after).bind(2, found->second).bind(3, doc.id);
+    update.run();
+  }
+}
+
 void Store::finish_batch(const std::vector<Queued>& batch, bool committed) {
   std::uint64_t documents = 0;
-  for (const auto& queued : batch) documents += queued.entry.documents.size();
+  for (const auto& queued : batch) {
+    if (queued.after_of == 0) documents += queued.entry.documents.size();
+  }
   auto& counter = committed ? counters_.documents_written : counters_.failed_documents;
   counter.fetch_add(documents, std::memory_order_relaxed);
   {

@@ -106,6 +106,14 @@ class Store {
   Appended append(Entry entry);
   // Waits until the entry behind `ticket` is committed or failed, or `bound`.
   Durability wait_durable(std::uint64_t ticket, std::chrono::milliseconds bound);
+  // Without waiting: the entry's fate once known (committed or failed), and
+  // nullopt while it is still queued (the writer is then asked to commit
+  // now instead of at its next tick). For callers on an event loop.
+  std::optional<Durability> poll_durable(std::uint64_t ticket);
+  // The after-images of an entry's documents, once its write answered:
+  // each {_id} of the entry gets `after` (a document the read no longer
+  // found keeps its place holder). Queued like an append; false when refused.
+  bool set_after(std::uint64_t ticket, std::vector<std::pair<Bson, Bson>> after);
   // Waits until the writer has opened (or failed to open) the file.
   bool wait_opened(std::chrono::milliseconds bound);
   // Waits until everything accepted so far is committed or failed.
@@ -122,6 +130,9 @@ class Store {
   struct Queued {
     std::uint64_t ticket;
     Entry entry;
+    // Non-zero: not a new entry but the after-images (in entry.documents,
+    // id and after) of the entry appended under this ticket.
+    std::uint64_t after_of = 0;
   };
   // What one round of the writer does.
   struct Work {
@@ -137,6 +148,7 @@ class Store {
   bool ensure_open();
   void write_batch(std::vector<Queued>& batch);
   void insert_batch(const std::vector<Queued>& batch);
+  void update_after(const Queued& queued);
   void finish_batch(const std::vector<Queued>& batch, bool committed);
   void sync_if_due();
   void probe();
@@ -153,6 +165,8 @@ class Store {
   std::atomic<bool> healthy_{true};
   std::unique_ptr<sqlite::Db> db_;  // writer thread only
   std::int64_t next_entry_id_ = 1;  // writer thread only
+  // The entry id each recent ticket was written under, for set_after().
+  std::deque<std::pair<std::uint64_t, std::int64_t>> entry_ids_;  // writer thread only
   Clock::time_point next_retry_{};
   Clock::time_point next_maintenance_{};
   Clock::time_point next_sync_{};

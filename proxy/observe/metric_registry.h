@@ -46,6 +46,16 @@
           "Capped counts sent to measure a statement before forwarding it.")                      \
   COUNTER(preflight_failures, "mongoguard_preflight_failures_total",                              \
           "Pre-flight counts that failed (on_preflight_error decided).")                          \
+  COUNTER(journal_entries, "mongoguard_journal_entries_total",                                   \
+          "Journal entries stored: statements whose before-images were kept.")                    \
+  COUNTER(journal_documents, "mongoguard_journal_documents_total",                                \
+          "Before-images stored in the journal.")                                                 \
+  COUNTER(journal_failures, "mongoguard_journal_failures_total",                                  \
+          "Operations a journaled rule let through whose before-images could not be taken or "    \
+          "stored (held under journal.on_error: hold, forwarded under forward).")                 \
+  COUNTER(journal_divergent, "mongoguard_journal_divergent_total",                                \
+          "Journaled writes whose reply counted other documents than the journal read before "    \
+          "them (documents changed in between).")                                                 \
   COUNTER(measured_unfiltered, "mongoguard_measured_unfiltered_total",                            \
           "Commands judged unfiltered by a count (the filter matched at least "                   \
           "unfiltered_fraction of the collection).")                                              \

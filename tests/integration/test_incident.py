@@ -22,7 +22,7 @@ import pymongo
 import pytest
 from pymongo.errors import OperationFailure
 
-from harness import ROOT
+from harness import PROXY_BIN, ROOT
 from hold_helpers import GuardedProxy, check_hold_error, find_operation_failure, unique_db
 
 sys.path.insert(0, str(ROOT / "deploy" / "demo"))
@@ -33,9 +33,10 @@ BUDGET = 50
 RULE = "families-delete-budget"
 
 
-def incident_policy(database: str, preflight: bool = False) -> str:
+def incident_policy(database: str, preflight: bool = False, journal: str = "") -> str:
+    journal_section = f"journal:\n          path: {journal}\n" if journal else ""
     return f"""
-        holds:
+        {journal_section}        holds:
           timeout: 10m
         rules:
           - name: {RULE}
@@ -138,3 +139,25 @@ def test_incident_demo_runs_unattended(backend, families):
         assert "code 13" in out and "rejected by oncall" in out, out
         assert f"50 families deleted through the proxy; 1950 of {FAMILIES} survived." in out, out
         assert direct[database].family.count_documents({}) == FAMILIES - BUDGET
+
+
+def test_incident_demo_ends_with_every_family_back(backend, families, tmp_path):
+    """The replay with the journal on: 50 deleted, the hold rejected, one
+    `ctl restore` and all 2,000 are back, each byte-identical to before."""
+    database, direct = families
+    policy = incident_policy(database, journal=str(tmp_path / "journal.db"))
+    with GuardedProxy(backend.upstream, policy) as gp:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "deploy" / "demo" / "incident.py"),
+             "--proxy", gp.uri, "--direct", backend.uri, "--db", database,
+             "--count", str(FAMILIES), "--admin", gp.admin.base_url,
+             "--token-file", gp.admin.token_file, "--auto-reject", "--operator", "oncall",
+             "--wait", "60", "--restore", str(PROXY_BIN)],
+            capture_output=True, text=True, timeout=150)
+        out = result.stdout
+        assert result.returncode == 0, out + result.stderr
+        assert f"50 families deleted through the proxy; 1950 of {FAMILIES} survived." in out, out
+        assert "restored 50 document(s)" in out, out
+        assert (f"{FAMILIES} of {FAMILIES} families there after the restore; {FAMILIES} "
+                "byte-identical") in out, out
+        assert direct[database].family.count_documents({}) == FAMILIES
