@@ -60,7 +60,7 @@ asio::awaitable<std::string> Enforcer::read_affected(const journal::CaptureRead&
   for (;;) {
     if (!asked.error.empty()) co_return "reading the documents failed: " + asked.error;
     bson_t reply;
-    bson_init_static(&reply, asked.body.data(), asked.body.size());
+    if (!journal::bson_view(asked.body, &reply)) co_return "the server's reply held no document";
     auto batch = journal::read_capture_reply(&reply);
     if (!batch.error.empty()) co_return "reading the documents failed: " + batch.error;
     for (auto& d : batch.documents) documents.push_back(std::move(d));

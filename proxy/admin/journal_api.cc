@@ -23,7 +23,9 @@ using nlohmann::json;
 
 constexpr std::size_t kDefaultRows = 1000;
 constexpr std::size_t kMaxRows = 20000;
-constexpr std::size_t kMaxMarked = 5000;  // row ids per POST (the body is at most 64 KiB)
+constexpr std::size_t kMaxMarked = 5000;
+constexpr std::string_view kRestoreAppPrefix =
+    "mongoguard-restore-";  // row ids per POST (the body is at most 64 KiB)
 
 std::int64_t now_ms() {
   using namespace std::chrono;
@@ -125,7 +127,16 @@ AdminResponse mark_restored(AdminState& state, const AdminRequest& request) {
   const std::string ns = body->value("ns", std::string());
   try {
     journal::Reader reader(state.journal->path());
-    const auto marked = reader.mark_restored(ids, by, now_ms());
+    auto marked = reader.mark_restored(ids, by, now_ms());
+    // The restore's own journaled writes (see Reader::mark_written_by): its
+    // app name is a secret of this one restore, so no client can claim it.
+    const auto app = body->value("app", std::string());
+    const auto since = body->value("since_ms", std::int64_t{-1});
+    if (app.rfind(kRestoreAppPrefix, 0) == 0 && app.size() >= kRestoreAppPrefix.size() + 16 &&
+        since >= 0) {
+      state.journal->flush(std::chrono::seconds(2));
+      marked += reader.mark_written_by(app, since, by, now_ms());
+    }
     state.audit_operator_action("restore", by, ns.empty() ? "journal" : ns,
                                 restore_details(*body, marked));
     return admin_json(200, json{{"marked", marked}, {"by", by}});

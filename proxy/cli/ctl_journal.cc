@@ -3,9 +3,11 @@
 // then talks to MongoDB itself (libmongoc), by default through the proxy's
 // own client address, and reports what it did back to the API, which marks
 // the rows restored and audits it under the operator's name.
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <random>
 
 #include "proxy/cli/ctl.h"
 #include "proxy/journal/export.h"
@@ -24,6 +26,23 @@ constexpr int kNotAll = 1;
 constexpr int kUsage = 2;
 constexpr std::size_t kRowsAsked = 20000;  // the API's most per call
 constexpr std::size_t kMarkedPerCall = 5000;
+
+std::int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string random_hex(std::size_t bytes) {
+  static const char* kHex = "0123456789abcdef";
+  std::random_device device;
+  std::string out;
+  for (std::size_t i = 0; i < bytes; ++i) {
+    const auto b = static_cast<unsigned>(device()) & 0xffu;
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
 
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "mongoguard ctl: %s (see mongoguard ctl --help)\n", message.c_str());
@@ -186,9 +205,11 @@ void print_steps(const journal::RestoreOutcome& outcome, bool dry_run) {
 }
 
 int report_restore(const CtlArgs& args, const journal::RestoreOutcome& outcome,
-                   const std::string& to) {
+                   const std::string& to, const std::string& app, std::int64_t started_ms) {
   const auto& plan = outcome.plan;
-  for (std::size_t start = 0; start < outcome.restored_rows.size(); start += kMarkedPerCall) {
+  // At least one call, even with no row of its own: the restore's writes are marked then.
+  for (std::size_t start = 0; start == 0 || start < outcome.restored_rows.size();
+       start += kMarkedPerCall) {
     const auto end = std::min(outcome.restored_rows.size(), start + kMarkedPerCall);
     json body{{"by", args.as},
               {"ns", args.ns},
@@ -196,6 +217,8 @@ int report_restore(const CtlArgs& args, const journal::RestoreOutcome& outcome,
               {"rows", std::vector<std::int64_t>(outcome.restored_rows.begin() + start,
                                                  outcome.restored_rows.begin() + end)}};
     if (start == 0) {
+      body["app"] = app;
+      body["since_ms"] = started_ms;
       body["inserted"] = outcome.inserted;
       body["replaced"] = outcome.replaced;
       body["forced"] = plan.forced();
@@ -229,6 +252,10 @@ int restore(const CtlArgs& args) {
   journal::RestoreOptions options;
   options.force = args.force;
   options.dry_run = args.dry_run;
+  // A name no client can know in advance: the rows this restore's own
+  // writes leave in the journal are marked restored with it.
+  options.app_name = "mongoguard-restore-" + random_hex(16);
+  const auto started_ms = now_ms();
   const auto outcome = journal::restore_rows(to, *rows, options);
   if (!outcome.ok()) {
     std::fprintf(stderr, "mongoguard ctl: restore to %s failed, nothing written: %s\n", to.c_str(),
@@ -245,7 +272,7 @@ int restore(const CtlArgs& args) {
               << " conflict(s), " << already << " restored before; nothing written\n";
     return conflicts ? kNotAll : kOk;
   }
-  const int marked = report_restore(args, outcome, to);
+  const int marked = report_restore(args, outcome, to, options.app_name, started_ms);
   std::cout << "restored " << outcome.inserted + outcome.replaced << " document(s) to " << to
             << " (inserted " << outcome.inserted << ", replaced " << outcome.replaced << ")";
   if (plan.forced()) std::cout << ", " << plan.forced() << " conflict(s) overwritten (--force)";

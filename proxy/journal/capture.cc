@@ -213,11 +213,13 @@ class Planner {
     const std::string db = read.ns.substr(0, dot);
     bson_append_utf8(&find, "find", -1, coll.data(), static_cast<int>(coll.size()));
     bson_t filter;
-    bson_init_static(&filter, read.filter.data(), read.filter.size());
+    if (!bson_view(read.filter, &filter)) bson_init(&filter);
     bson_append_document(&find, "filter", -1, &filter);
     const std::int64_t limit = shape.single ? 1 : max_documents_ + 1;
     bson_append_int64(&find, "limit", -1, limit);
     bson_append_int64(&find, "batchSize", -1, limit);
+    // One document at most: no cursor left open for a getMore to close.
+    if (shape.single) bson_append_bool(&find, "singleBatch", -1, true);
     copy(&s, shape.with_sort ? "sort" : nullptr, &find);
     copy(&s, "collation", &find);
     copy(&s, "hint", &find);
@@ -286,7 +288,7 @@ namespace {
 void append_lsid(const CaptureRead& read, bson_t* to) {
   bson_t find;
   bson_iter_t it;
-  if (bson_init_static(&find, read.find.data(), read.find.size()) && field(&find, "lsid", &it)) {
+  if (bson_view(read.find, &find) && field(&find, "lsid", &it)) {
     bson_append_iter(to, "lsid", -1, &it);
   }
 }
@@ -305,7 +307,7 @@ void append_id_set(bson_t* to, const char* op, const std::vector<Bson>& ids) {
   for (const auto& one : ids) {
     bson_t wrapped;
     bson_iter_t it;
-    if (!bson_init_static(&wrapped, one.data(), one.size()) || !field(&wrapped, "_id", &it)) {
+    if (!bson_view(one, &wrapped) || !field(&wrapped, "_id", &it)) {
       continue;
     }
     const std::string key = std::to_string(i++);
@@ -316,6 +318,10 @@ void append_id_set(bson_t* to, const char* op, const std::vector<Bson>& ids) {
 }
 
 }  // namespace
+
+bool bson_view(const Bson& bytes, bson_t* out) {
+  return bytes.size() >= 5 && bson_init_static(out, bytes.data(), bytes.size());
+}
 
 Bson capture_get_more(const CaptureRead& read, std::int64_t cursor) {
   const auto [db, coll] = split_ns(read.ns);
@@ -350,11 +356,10 @@ Bson capture_after_find(const CaptureRead& read, const std::vector<Bson>& ids) {
 Bson capture_excluding(const CaptureRead& read, const std::vector<Bson>& ids) {
   bson_t find, original;
   bson_iter_t it;
-  if (ids.empty() || !bson_init_static(&find, read.find.data(), read.find.size()) ||
-      !bson_iter_init(&it, &find)) {
+  if (ids.empty() || !bson_view(read.find, &find) || !bson_iter_init(&it, &find)) {
     return read.find;
   }
-  bson_init_static(&original, read.filter.data(), read.filter.size());
+  if (!bson_view(read.filter, &original)) bson_init(&original);
   bson_t cmd = BSON_INITIALIZER;
   while (bson_iter_next(&it)) {
     if (std::string_view(bson_iter_key(&it)) != "filter") {
@@ -379,7 +384,7 @@ Bson capture_excluding(const CaptureRead& read, const std::vector<Bson>& ids) {
 std::optional<Bson> document_id(const Bson& document) {
   bson_t doc;
   bson_iter_t it;
-  if (!bson_init_static(&doc, document.data(), document.size()) || !field(&doc, "_id", &it)) {
+  if (!bson_view(document, &doc) || !field(&doc, "_id", &it)) {
     return std::nullopt;
   }
   bson_t wrapped = BSON_INITIALIZER;

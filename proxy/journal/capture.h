@@ -68,6 +68,11 @@ Bson capture_after_find(const CaptureRead& read, const std::vector<Bson>& ids);
 // affect (the server runs them in order; the reads all come first).
 Bson capture_excluding(const CaptureRead& read, const std::vector<Bson>& ids);
 
+// `out` reading `bytes` in place; false (and `out` untouched) when they are
+// not a document: libbson aborts on a null pointer, and an unknown
+// after-image is an empty vector.
+bool bson_view(const Bson& bytes, bson_t* out);
+
 // {_id: <value>} of a document, as the journal keys it; nullopt without _id.
 std::optional<Bson> document_id(const Bson& document);
 

@@ -2,6 +2,7 @@
 
 #include <mongoc/mongoc.h>
 
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,9 +25,18 @@ struct CollectionDeleter {
 using Client = std::unique_ptr<mongoc_client_t, ClientDeleter>;
 using Collection = std::unique_ptr<mongoc_collection_t, CollectionDeleter>;
 
+// The driver's own messages: errors only (its warnings are about what a
+// server does not support, such as endSessions, and say nothing to an operator).
+void log_errors(mongoc_log_level_t level, const char* domain, const char* message, void*) {
+  if (level <= MONGOC_LOG_LEVEL_ERROR) std::fprintf(stderr, "libmongoc %s: %s\n", domain, message);
+}
+
 void init_driver() {
   static std::once_flag once;
-  std::call_once(once, [] { mongoc_init(); });
+  std::call_once(once, [] {
+    mongoc_init();
+    mongoc_log_set_handler(log_errors, nullptr);
+  });
 }
 
 Client connect(const std::string& uri_text, const std::string& app_name, std::string& error) {
@@ -64,8 +74,7 @@ void append_in(bson_t* filter, const std::vector<Bson>& ids) {
   for (const auto& wrapped : ids) {
     bson_t doc;
     bson_iter_t it;
-    if (!bson_init_static(&doc, wrapped.data(), wrapped.size()) ||
-        !bson_iter_init_find(&it, &doc, "_id")) {
+    if (!bson_view(wrapped, &doc) || !bson_iter_init_find(&it, &doc, "_id")) {
       continue;
     }
     const std::string key = std::to_string(i++);
@@ -105,13 +114,14 @@ bool read_current(mongoc_collection_t* coll, const std::vector<Bson>& ids,
 // Writes one step; "" when done, else why not.
 std::string carry_out(mongoc_collection_t* coll, const RestoreStep& step) {
   bson_t doc, filter;
-  bson_init_static(&doc, step.document.data(), step.document.size());
+  if (!bson_view(step.document, &doc) || !bson_view(step.id, &filter)) {
+    return "the journaled document is not BSON";
+  }
   bson_error_t e;
   bool ok = false;
   if (step.action == RestoreAction::kInsert) {
     ok = mongoc_collection_insert_one(coll, &doc, nullptr, nullptr, &e);
   } else {
-    bson_init_static(&filter, step.id.data(), step.id.size());
     bson_t reply;
     ok = mongoc_collection_replace_one(coll, &filter, &doc, nullptr, &reply, &e);
     bson_iter_t it;
@@ -128,7 +138,7 @@ std::string carry_out(mongoc_collection_t* coll, const RestoreStep& step) {
 
 std::string id_text(const Bson& id) {
   bson_t doc;
-  if (!bson_init_static(&doc, id.data(), id.size())) return "(bad id)";
+  if (!bson_view(id, &doc)) return "(bad id)";
   char* text = bson_as_relaxed_extended_json(&doc, nullptr);
   std::string out = text ? text : "(bad id)";
   bson_free(text);

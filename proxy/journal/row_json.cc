@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "config/config.h"
+#include "proxy/journal/capture.h"
 #include "proxy/observe/json.h"
 
 namespace mongoguard::journal {
@@ -26,8 +27,7 @@ std::optional<Bson> bson_field(const json& value, const char* key, std::string& 
   }
   auto bytes = base64_decode(value[key].get<std::string>());
   bson_t doc;
-  if (!bytes || !bson_init_static(&doc, bytes->data(), bytes->size()) ||
-      !bson_validate(&doc, BSON_VALIDATE_NONE, nullptr)) {
+  if (!bytes || !bson_view(*bytes, &doc) || !bson_validate(&doc, BSON_VALIDATE_NONE, nullptr)) {
     error = std::string("row whose ") + key + " is not a BSON document";
     return std::nullopt;
   }
@@ -83,7 +83,7 @@ std::optional<Bson> base64_decode(std::string_view text) {
 
 json document_json(const Bson& bytes) {
   bson_t doc;
-  if (!bson_init_static(&doc, bytes.data(), bytes.size())) return "(not a BSON document)";
+  if (!bson_view(bytes, &doc)) return "(not a BSON document)";
   std::size_t length = 0;
   char* text = bson_as_relaxed_extended_json(&doc, &length);
   if (text == nullptr) return "(not a BSON document)";
@@ -111,7 +111,7 @@ json row_json(const Row& row) {
            {"filter_bson", base64_encode(row.filter)},
            {"id_bson", base64_encode(row.doc_id)},
            {"before_bson", base64_encode(row.before)}};
-  out["after"] = row.after ? document_json(*row.after) : json();
+  out["after"] = row.after && !row.after->empty() ? document_json(*row.after) : json();
   out["after_bson"] = row.after ? json(base64_encode(*row.after)) : json();
   out["hold"] = row.hold_id ? json(*row.hold_id) : json();
   out["restored_at"] = row.restored_at_ms ? json(iso_ms(*row.restored_at_ms)) : json();

@@ -219,6 +219,12 @@ class Reader {
   // first mark. Returns how many were newly marked.
   std::size_t mark_restored(std::span<const std::int64_t> ids, const std::string& by,
                             std::int64_t at_ms);
+  // Marks, as restored, the rows a restore's own writes left (its replaces
+  // go through the proxy and are journaled like any update): those of the
+  // app name the restore used, written since it started. Without it a second
+  // restore would undo the first.
+  std::size_t mark_written_by(const std::string& app, std::int64_t since_ms, const std::string& by,
+                              std::int64_t at_ms);
 
  private:
   std::unique_ptr<sqlite::Db> db_;

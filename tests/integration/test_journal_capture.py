@@ -35,7 +35,7 @@ def policy(database: str, journal_path: str, extra: str = "", rule_extra: str = 
         {extra}
         rules:
           - name: {RULE}
-            match: {{ namespace: "{database}.*", operations: [delete, update, findAndModify] }}
+            match: {{ namespace: "{database}.*", operations: [delete, update, replace, findAndModify] }}
             limit: {{ documents: 1000, per: 1m }}
             action: hold
             {rule_extra}
@@ -76,8 +76,10 @@ def rows(journal_path, ns: str) -> list[dict]:
 
 def wait_rows(journal_path, ns: str, count: int) -> list[dict]:
     """Rows for `ns` once there are `count` (the writer commits within 200 ms)."""
-    return wait_until(lambda: (r := rows(journal_path, ns)) if len(r) >= count else None,
-                      10, f"{count} journal rows for {ns}")
+    def enough():
+        got = rows(journal_path, ns)
+        return got if len(got) >= count else None
+    return wait_until(enough, 10, f"{count} journal rows for {ns}")
 
 
 def seed(direct, database: str, n: int = 6) -> list[dict]:
@@ -112,8 +114,10 @@ def test_updates_keep_the_before_and_the_after_image(guarded):
     assert family.update_one({"_id": 2}, {"$set": {"n": 20}}).modified_count == 1
     assert family.replace_one({"_id": 3}, {"name": "replaced"}).modified_count == 1
     ns = f"{database}.family"
-    got = wait_until(lambda: (r := rows(journal_path, ns)) if len(r) == 2 and
-                     all(x["after"] for x in r) else None, 10, "two rows with after-images")
+    def with_after_images():
+        got = rows(journal_path, ns)
+        return got if len(got) == 2 and all(r["after"] for r in got) else None
+    got = wait_until(with_after_images, 10, "two rows with after-images")
     assert got[0]["before"] == {"_id": 2, "n": 2, "kind": "even"}
     assert got[0]["after"] == {"_id": 2, "n": 20, "kind": "even"}
     assert got[0]["op"] == "update"

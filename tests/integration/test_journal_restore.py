@@ -29,7 +29,7 @@ def policy(database: str, journal_path: str) -> str:
           path: {journal_path}
         rules:
           - name: {RULE}
-            match: {{ namespace: "{database}.*", operations: [delete, update, findAndModify] }}
+            match: {{ namespace: "{database}.*", operations: [delete, update, replace, findAndModify] }}
             limit: {{ documents: 1000, per: 1m }}
             action: hold
     """
@@ -76,7 +76,9 @@ def wait_journaled(g, database, rows: int):
         got = ctl(g, "--json", "journal", "--ns", f"{database}.family")
         assert got.returncode == 0, got.stderr
         data = json.loads(got.stdout)
-        return data if len(data["rows"]) >= rows else None
+        # Updates' after-images are read behind the write: wait for them too.
+        pending = [r for r in data["rows"] if r["operation"] != "delete" and r["after_bson"] == ""]
+        return data if len(data["rows"]) >= rows and not pending else None
     return wait_until(enough, 10, f"{rows} journal rows")
 
 

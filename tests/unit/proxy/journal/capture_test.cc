@@ -55,7 +55,7 @@ TEST(Capture, DeleteOneReadsOneDocumentWithItsFilter) {
   EXPECT_TRUE(r.removes);
   EXPECT_EQ(json(r.filter), R"({ "_id" : 7 })");
   EXPECT_EQ(json(r.find),
-            R"({ "find" : "family", "filter" : { "_id" : 7 }, "limit" : 1, "batchSize" : 1, )"
+            R"({ "find" : "family", "filter" : { "_id" : 7 }, "limit" : 1, "batchSize" : 1, "singleBatch" : true, )"
             R"("$db" : "app" })");
 }
 
@@ -203,7 +203,7 @@ TEST(Capture, ALaterStatementDoesNotReadWhatAnEarlierDeleteRemoves) {
   ASSERT_EQ(p.reads.size(), 2u);
   EXPECT_EQ(json(capture_excluding(p.reads[1], {testing::bson_of(R"({"_id": 1})")})),
             R"({ "find" : "family", "filter" : { "$and" : [ { "odd" : true }, )"
-            R"({ "_id" : { "$nin" : [ 1 ] } } ] }, "limit" : 1, "batchSize" : 1, )"
+            R"({ "_id" : { "$nin" : [ 1 ] } } ] }, "limit" : 1, "batchSize" : 1, "singleBatch" : true, )"
             R"("$db" : "app" })");
   // Nothing removed before: the read stays as planned.
   EXPECT_EQ(capture_excluding(p.reads[1], {}), p.reads[1].find);
