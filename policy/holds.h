@@ -33,6 +33,8 @@ struct HoldDecision {
 };
 
 // What operators see of a held operation.
+inline constexpr std::int64_t kHoldPreviewDocuments = 5;
+
 struct HoldInfo {
   std::uint64_t id = 0;
   std::string breaker;  // budget key, or "" for a plain `action: hold` rule
@@ -49,6 +51,19 @@ struct HoldInfo {
   std::int64_t documents_in_window = 0;
   std::int64_t limit = 0;
   std::string reason;
+  // What it would affect, read on the client's connection when it was held
+  // (deletes, updates, replaces, findAndModify, bulkWrite): up to
+  // kHoldPreviewDocuments documents as relaxed JSON, their _id values (as
+  // JSON, and redacted to their types for the webhooks when audit.redact is
+  // on), and whether more matched. `previewed` is false when no read was
+  // made or it failed (preview_error says why).
+  bool previewed = false;
+  std::vector<std::string> preview;
+  std::vector<std::string> preview_ids;
+  std::vector<std::string> preview_ids_redacted;
+  bool preview_more = false;
+  bool redact_values = true;
+  std::string preview_error;
   std::chrono::system_clock::time_point created_wall;
   std::chrono::steady_clock::time_point created;
 };

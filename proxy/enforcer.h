@@ -154,6 +154,10 @@ class Enforcer {
   // hold) or forwarded anyway (forward).
   asio::awaitable<Decision> journal_or_hold(Judgement& j, AuditRecord& record,
                                             std::unique_ptr<PendingReply>& next);
+  // A held command's preview: up to policy::kHoldPreviewDocuments of the
+  // documents it would affect, read into `hold` before it is parked.
+  asio::awaitable<void> preview(const Judgement& j, policy::HoldInfo& hold);
+  static void add_preview(policy::HoldInfo& hold, const journal::Bson& document);
   // Gives the command's reservations back (it is held after all).
   asio::awaitable<void> release(Judgement& j);
 

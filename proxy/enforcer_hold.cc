@@ -48,6 +48,8 @@ policy::HoldInfo Enforcer::hold_info(const Judgement& j) const {
 asio::awaitable<Decision> Enforcer::hold(Judgement& j, AuditRecord& record,
                                          std::unique_ptr<PendingReply>& next) {
   auto hold = hold_info(j);
+  co_await preview(j, hold);
+  if (io_.closed()) co_return Decision::drop();
   std::optional<std::chrono::milliseconds> max_time;
   if (j.info.max_time_ms && *j.info.max_time_ms > 0) {
     max_time = std::chrono::milliseconds(*j.info.max_time_ms);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "bson/redact.h"
 #include "proxy/enforcer.h"
 
 namespace mongoguard::proxy {
@@ -221,6 +222,67 @@ asio::awaitable<void> Enforcer::after_forward() {
     }
     if (!images.empty()) services_.journal->set_after(after.ticket, std::move(images));
   }
+}
+
+asio::awaitable<void> Enforcer::preview(const Judgement& j, policy::HoldInfo& hold) {
+  if (!j.request) co_return;
+  std::set<std::string> names;
+  for (const auto& target : j.info.targets) {
+    if (journaled_kind(target.op)) names.insert(target.ns);
+  }
+  if (names.empty()) co_return;
+  auto plan = journal::plan_capture(*j.request, names, policy::kHoldPreviewDocuments);
+  if (!plan.ok()) {
+    hold.preview_error = plan.error;
+    co_return;
+  }
+  hold.redact_values = j.config->audit_redact;
+  for (const auto& read : plan.reads) {
+    const auto left =
+        policy::kHoldPreviewDocuments - static_cast<std::int64_t>(hold.preview.size());
+    // One more than is shown: says whether there are more.
+    auto asked = co_await io_.ask(journal::capture_preview(read, left + 1));
+    bson_t reply;
+    if (!asked.error.empty() || !journal::bson_view(asked.body, &reply)) {
+      hold.preview_error = asked.error.empty() ? "no reply" : asked.error;
+      co_return;
+    }
+    auto batch = journal::read_capture_reply(&reply);
+    if (!batch.error.empty()) {
+      hold.preview_error = batch.error;
+      co_return;
+    }
+    for (auto& doc : batch.documents) {
+      if (static_cast<std::int64_t>(hold.preview.size()) >= policy::kHoldPreviewDocuments) {
+        hold.preview_more = true;
+        break;
+      }
+      add_preview(hold, doc);
+    }
+    if (hold.preview_more || io_.closed()) break;
+  }
+  hold.previewed = true;
+}
+
+void Enforcer::add_preview(policy::HoldInfo& hold, const journal::Bson& document) {
+  bson_t doc;
+  if (!journal::bson_view(document, &doc)) return;
+  hold.preview.push_back(wire::relaxed_json(&doc));
+  auto id = journal::document_id(document);
+  bson_t wrapped;
+  if (!id || !journal::bson_view(*id, &wrapped)) return;
+  // {"_id": value} rendered, and the value cut out of it.
+  const auto unwrap = [](const std::string& text) {
+    const auto colon = text.find(':');
+    const auto end = text.rfind('}');
+    if (colon == std::string::npos || end == std::string::npos || end <= colon) return text;
+    auto value = text.substr(colon + 1, end - colon - 1);
+    while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+    while (!value.empty() && value.back() == ' ') value.pop_back();
+    return value;
+  };
+  hold.preview_ids.push_back(unwrap(wire::relaxed_json(&wrapped)));
+  hold.preview_ids_redacted.push_back(unwrap(wire::redacted_json(&wrapped)));
 }
 
 asio::awaitable<void> Enforcer::release(Judgement& j) {

@@ -166,6 +166,22 @@ std::string shorten(std::string s, std::size_t max) {
   return s;
 }
 
+// What a hold would affect, read when it was held: up to five documents.
+void print_preview(const json& hold) {
+  const json preview = hold.value("preview", json());
+  if (!preview.is_object()) return;
+  if (preview.contains("error")) {
+    std::cout << "hold " << field(hold, "id") << ": no preview ("
+              << printable(field(preview, "error")) << ")\n";
+    return;
+  }
+  const json documents = preview.value("documents", json::array());
+  std::cout << "hold " << field(hold, "id") << " would affect " << documents.size()
+            << (preview.value("more", false) ? " or more" : "") << " document(s)"
+            << (documents.empty() ? "" : ":") << "\n";
+  for (const auto& doc : documents) std::cout << "  " << shorten(printable(str(doc)), 160) << "\n";
+}
+
 void print_holds(const json& data) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& h : data.value("holds", json::array())) {
@@ -185,6 +201,7 @@ void print_holds(const json& data) {
                                    "APP", "DOCS",      "WAITING", "RULE",   "FILTER"};
   if (data.contains("fleet")) headers.push_back("PROXY");
   std::cout << format_table(headers, rows);
+  for (const auto& h : data.value("holds", json::array())) print_preview(h);
 }
 
 void print_breakers(const json& data) {

@@ -319,6 +319,25 @@ void append_id_set(bson_t* to, const char* op, const std::vector<Bson>& ids) {
 
 }  // namespace
 
+Bson capture_preview(const CaptureRead& read, std::int64_t n) {
+  bson_t find;
+  bson_iter_t it;
+  if (!bson_view(read.find, &find) || !bson_iter_init(&it, &find)) return read.find;
+  bson_t cmd = BSON_INITIALIZER;
+  while (bson_iter_next(&it)) {
+    const std::string_view key = bson_iter_key(&it);
+    if (key == "limit" || key == "batchSize" || key == "singleBatch") continue;
+    bson_append_iter(&cmd, bson_iter_key(&it), -1, &it);
+  }
+  const std::int64_t limit = read.single ? 1 : n;
+  bson_append_int64(&cmd, "limit", -1, limit);
+  bson_append_int64(&cmd, "batchSize", -1, limit);
+  bson_append_bool(&cmd, "singleBatch", -1, true);
+  auto out = bytes_of(&cmd);
+  bson_destroy(&cmd);
+  return out;
+}
+
 bool bson_view(const Bson& bytes, bson_t* out) {
   return bytes.size() >= 5 && bson_init_static(out, bytes.data(), bytes.size());
 }

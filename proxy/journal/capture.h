@@ -68,6 +68,10 @@ Bson capture_after_find(const CaptureRead& read, const std::vector<Bson>& ids);
 // affect (the server runs them in order; the reads all come first).
 Bson capture_excluding(const CaptureRead& read, const std::vector<Bson>& ids);
 
+// `read`'s find narrowed to a preview: at most `n` documents, in one batch
+// (no cursor left open).
+Bson capture_preview(const CaptureRead& read, std::int64_t n);
+
 // `out` reading `bytes` in place; false (and `out` untouched) when they are
 // not a document: libbson aborts on a null pointer, and an unknown
 // after-image is an empty vector.

@@ -55,6 +55,41 @@ std::string iso_time(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+namespace {
+
+// A JSON text mongoguard rendered itself; a string when it does not parse.
+json parsed(const std::string& text) {
+  auto value = json::parse(text, nullptr, false);
+  return value.is_discarded() ? json(text) : value;
+}
+
+}  // namespace
+
+json hold_preview_json(const policy::HoldInfo& hold, bool values) {
+  if (!hold.previewed) {
+    return hold.preview_error.empty() ? json() : json{{"error", hold.preview_error}};
+  }
+  json ids = json::array();
+  const auto& id_texts =
+      values || !hold.redact_values ? hold.preview_ids : hold.preview_ids_redacted;
+  for (const auto& id : id_texts) ids.push_back(parsed(id));
+  json out{{"count", hold.preview.size()}, {"more", hold.preview_more}, {"ids", std::move(ids)}};
+  if (values) {
+    json documents = json::array();
+    for (const auto& doc : hold.preview) documents.push_back(parsed(doc));
+    out["documents"] = std::move(documents);
+  }
+  return out;
+}
+
+namespace {
+
+// The webhooks' receivers need no token: a hold's preview there is its
+// _ids only (redacted under audit.redact), never the documents.
+json webhook_hold(const policy::HoldInfo& hold, policy::TimePoint now);
+
+}  // namespace
+
 json hold_json(const policy::HoldInfo& hold, policy::TimePoint now) {
   return json{
       {"id", hold.id},
@@ -74,8 +109,19 @@ json hold_json(const policy::HoldInfo& hold, policy::TimePoint now) {
       {"reason", hold.reason},
       {"created", iso_time(hold.created_wall)},
       {"waiting_seconds", now > hold.created ? seconds_between(hold.created, now) : 0.0},
+      {"preview", hold_preview_json(hold, true)},
   };
 }
+
+namespace {
+
+json webhook_hold(const policy::HoldInfo& hold, policy::TimePoint now) {
+  auto body = hold_json(hold, now);
+  body["preview"] = hold_preview_json(hold, false);
+  return body;
+}
+
+}  // namespace
 
 json breaker_json(const policy::BreakerState& b, policy::TimePoint now) {
   json out{
@@ -125,14 +171,14 @@ std::string tripped_text(const policy::BreakerState& b) {
 }
 
 json hold_event(const policy::HoldInfo& hold, policy::TimePoint now) {
-  return json{{"event", "hold"}, {"text", hold_text(hold)}, {"hold", hold_json(hold, now)}};
+  return json{{"event", "hold"}, {"text", hold_text(hold)}, {"hold", webhook_hold(hold, now)}};
 }
 
 json resolved_event(const policy::HoldInfo& hold, const policy::HoldDecision& decision,
                     policy::TimePoint now) {
   return json{{"event", "resolved"},
               {"text", resolved_text(hold, decision)},
-              {"hold", hold_json(hold, now)},
+              {"hold", webhook_hold(hold, now)},
               {"decision",
                {{"outcome", policy::hold_outcome_name(decision.outcome)}, {"by", decision.by}}}};
 }

@@ -22,6 +22,9 @@ std::string dump_json(const nlohmann::json& value);
 // "2024-05-01T12:00:00.123Z"
 std::string iso_time(std::chrono::system_clock::time_point t);
 nlohmann::json hold_json(const policy::HoldInfo& hold, policy::TimePoint now);
+// A hold's preview: {count, more, ids, documents (with `values`)}, null when
+// none was read, {error} when the read failed.
+nlohmann::json hold_preview_json(const policy::HoldInfo& hold, bool values);
 nlohmann::json breaker_json(const policy::BreakerState& breaker, policy::TimePoint now);
 
 // Slack-compatible one-line summaries.

@@ -9,7 +9,7 @@
 "use strict";
 const fs = require("fs");
 const path = require("path");
-const { chromium } = require("playwright-core");
+const { launch } = require("./launch");
 
 const PAGE_FILE = path.join(__dirname, "..", "..", "proxy", "admin", "page.html");
 
@@ -19,11 +19,7 @@ async function main() {
     console.error("usage: node admin_page.js URL TOKEN OPERATOR NAMESPACE SCREENSHOT");
     process.exit(2);
   }
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  const browser = await launch();
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     const errors = [];

@@ -104,3 +104,48 @@ def test_page_shows_a_hold_and_rejects_it(policy_backend, direct, playwright_scr
         assert budget_op.result().deleted_count == 1
     finally:
         p.stop()
+
+
+def test_client_strings_and_document_values_stay_text(policy_backend, direct, playwright_script,
+                                                      tmp_path):  # noqa: F811
+    """A document whose fields hold markup, a client whose appName does: the
+    hold's preview and the Restorable panel show them as text; nothing they
+    carry runs or is built (headless Chromium)."""
+    db = unique_db("inject")
+    payloads = {"_id": 1, "name": "<script>window.__injected='script'</script>",
+                "bio": "<img src=x onerror=\"window.__injected='img'\">",
+                "note": "'; alert(1); '"}
+    direct[db].families.insert_many([payloads, {"_id": 2, "name": "<b>bold</b>"}])
+    policy = f"""
+    journal:
+      path: {tmp_path / "journal.db"}
+    rules:
+      - name: budget
+        match: {{namespace: "{db}.families", operations: [delete]}}
+        action: hold
+        limit: {{documents: 1, per: 1m}}
+    """
+    p = AdminProxy(policy_backend.upstream, policy)
+    try:
+        c = p.client(appname="<img src=x onerror=\"window.__injected='app'\">")
+        assert c[db].families.delete_one({"_id": 2}).deleted_count == 1  # journaled
+        held = Background(lambda: c[db].families.delete_one({"_id": 1}))
+        p.wait_for_holds(1)
+        result = subprocess.run(["node", str(BROWSER_DIR / "page_injection.js"), p.admin_url + "/",
+                                 p.token, f"{db}.families"],
+                                capture_output=True, text=True, timeout=120, cwd=BROWSER_DIR)
+        assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+        seen = json.loads(result.stdout.strip().splitlines()[-1])
+        assert seen["ran"] is None and seen["dialogs"] == [], seen
+        assert seen["images"] == 0 and seen["scripts"] == 0, seen
+        assert "<script>window.__injected='script'</script>" in seen["preview"], seen
+        assert "1 document(s) it would affect" in seen["preview"], seen
+        assert f"{db}.families" in seen["restorable"] and "delete 1" in seen["restorable"], seen
+        [hold] = p.ok("GET", "/api/holds")["holds"]
+        assert hold["preview"]["documents"][0]["bio"] == payloads["bio"]
+        p.ok("POST", f"/api/holds/{hold['id']}/reject", {"by": "alice"})
+        with pytest.raises(OperationFailure):
+            held.result()
+        assert direct[db].families.count_documents({"_id": 1}) == 1
+    finally:
+        p.stop()

@@ -196,8 +196,12 @@ def test_an_unwritable_journal_holds_the_write_and_nothing_reaches_the_database(
         assert hold["rule"] == RULE
         assert "could not be journaled" in hold.get("reason", "") or \
             "could not be journaled" in str(hold)
-        # Held: the document is still there.
+        # Held: the document is still there, and the hold shows it.
         assert direct[database].family.count_documents({"_id": 1}) == 1
+        assert hold["preview"]["documents"] == [{"_id": 1, "n": 1, "kind": "odd"}]
+        shown = g.admin.ctl("holds")
+        assert f"hold {hold['id']} would affect 1 document(s):" in shown.stdout, shown.stdout
+        assert '"kind":"odd"' in shown.stdout, shown.stdout
         g.admin.reject(hold["id"])
         t.join(20)
         assert not t.is_alive()
@@ -230,3 +234,46 @@ def test_a_rule_with_journal_false_keeps_nothing(backend, tmp_path):
         direct.drop_database(database)
         direct.close()
         g.stop()
+
+
+def test_a_corrupt_journal_is_set_aside_at_start_up_and_a_new_one_used(backend, tmp_path):
+    database = unique_db("journal_corrupt")
+    journal_path = tmp_path / "journal.db"
+    journal_path.write_bytes(b"SQLite format 3\x00" + os.urandom(8192))  # a damaged file
+    direct = pymongo.MongoClient(backend.uri, serverSelectionTimeoutMS=5000)
+    seed(direct, database, 2)
+    g = GuardedProxy(backend.upstream, policy(database, str(journal_path)))
+    try:
+        g.wait_for_log("is damaged", timeout=10)
+        assert list(tmp_path.glob("journal.db.corrupt-*")), list(tmp_path.iterdir())
+        g.client()[database].family.delete_one({"_id": 1})
+        got = wait_rows(journal_path, f"{database}.family", 1)
+        assert got[0]["before"]["_id"] == 1
+    finally:
+        direct.drop_database(database)
+        direct.close()
+        g.stop()
+
+
+def test_document_values_never_reach_the_log_and_the_api_needs_the_token(guarded):
+    g, direct, database, journal_path = guarded
+    secret = "s3cr3t-" + os.urandom(6).hex()
+    direct[database].family.insert_one({"_id": 1, "ssn": secret})
+    family = g.client()[database].family
+    family.update_one({"ssn": secret}, {"$set": {"ssn": secret + "-new"}})
+    family.delete_one({"_id": 1})
+    wait_rows(journal_path, f"{database}.family", 2)
+    # The proxy runs at --log-level debug in these tests: still no values.
+    assert secret not in g.log_text()
+    import urllib.error
+    import urllib.request
+    try:
+        urllib.request.urlopen(f"{g.admin.base_url}/api/journal", timeout=5)
+        raise AssertionError("GET /api/journal answered without the token")
+    except urllib.error.HTTPError as e:
+        assert e.code == 401
+    listed = g.admin.request("GET", f"/api/journal?ns={database}.family")
+    assert [r["operation"] for r in listed["rows"]] == ["delete", "update"]
+    assert listed["rows"][1]["before"]["ssn"] == secret  # the token holder sees values
+    bad = g.admin.ctl("journal", "--until", "later")
+    assert bad.returncode == 2 and "--until" in bad.stderr

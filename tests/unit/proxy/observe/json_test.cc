@@ -1,10 +1,11 @@
 // Shapes and sentences shared by the admin API and the webhooks, the
 // webhook URL parser and the ctl helpers.
+#include "proxy/observe/json.h"
+
 #include <gtest/gtest.h>
 
 #include "policy/duration.h"
 #include "proxy/cli/ctl.h"
-#include "proxy/observe/json.h"
 
 namespace mongoguard::proxy {
 namespace {
@@ -120,6 +121,39 @@ TEST(AdminJson, EventBodies) {
   EXPECT_EQ(body["breaker"]["per"], "1m");
   EXPECT_NEAR(body["breaker"]["drains_in_seconds"].get<double>(), 59.0, 0.01);
   EXPECT_TRUE(body["breaker"]["allowance"]["expires_in_seconds"].is_null());
+}
+
+TEST(AdminJson, AHoldsPreviewShowsDocumentsToTheTokenAndOnlyIdsToWebhooks) {
+  policy::HoldInfo hold;
+  hold.id = 4;
+  hold.rule = "budget";
+  hold.operation = "delete";
+  hold.ns = "app.family";
+  hold.created = policy::Clock::now();
+  EXPECT_TRUE(hold_json(hold, hold.created)["preview"].is_null());  // none read
+  hold.preview_error = "the read failed";
+  EXPECT_EQ(hold_json(hold, hold.created)["preview"]["error"], "the read failed");
+  hold.preview_error.clear();
+  hold.previewed = true;
+  hold.preview = {R"({ "_id" : 1, "ssn" : "123" })", R"({ "_id" : "x" })"};
+  hold.preview_ids = {"1", R"("x")"};
+  hold.preview_ids_redacted = {R"("<int32>")", R"("<string>")"};
+  hold.preview_more = true;
+  const auto api = hold_json(hold, hold.created)["preview"];
+  EXPECT_EQ(api["count"], 2);
+  EXPECT_EQ(api["more"], true);
+  EXPECT_EQ(api["documents"][0]["ssn"], "123");
+  EXPECT_EQ(api["ids"], nlohmann::json::parse(R"([1, "x"])"));
+  // Webhooks: no documents, and the ids redacted under audit.redact.
+  const auto event = hold_event(hold, hold.created)["hold"]["preview"];
+  EXPECT_FALSE(event.contains("documents"));
+  EXPECT_EQ(event["ids"], nlohmann::json::parse(R"(["<int32>", "<string>"])"));
+  EXPECT_EQ(event["count"], 2);
+  hold.redact_values = false;
+  EXPECT_EQ(hold_event(hold, hold.created)["hold"]["preview"]["ids"],
+            nlohmann::json::parse(R"([1, "x"])"));
+  const auto resolved = resolved_event(hold, {policy::HoldOutcome::kRejected, "bob"}, hold.created);
+  EXPECT_FALSE(resolved["hold"]["preview"].contains("documents"));
 }
 
 TEST(AdminJson, DumpReplacesInvalidUtf8) {
