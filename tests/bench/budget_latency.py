@@ -3,7 +3,8 @@ backend (FerretDB), directly and through mongoguard with a budget rule that
 never trips (so every operation is reserved, measured where it has to be,
 forwarded and settled), interleaved in rounds.
 
-    python tests/bench/budget_latency.py [--rounds 5] [--ops 200] [--unfiltered] [--out build/bench/budget.json]
+    python tests/bench/budget_latency.py [--rounds 5] [--ops 200] [--unfiltered] [--journal]
+                                         [--batch 1] [--out build/bench/budget.json]
 
 Per round and contender: `--ops` delete_one by _id (one reservation, no
 measurement) and `--ops` delete_many of one document by a range filter (a
@@ -12,6 +13,10 @@ document is put back with an insert that is not timed. Prints medians of
 the per-operation latency and the difference through the proxy.
 `--unfiltered` adds a `filter: unfiltered` rule: delete_many then also
 counts the collection, and its filter count serves both rules.
+`--journal` journals the budget rule (journal.path in a temporary folder):
+each delete is then preceded by the read of what it will delete, stored
+before it is forwarded (on_error: hold). `--batch N` makes each delete_many
+take N documents (one group of N, put back untimed).
 """
 
 from __future__ import annotations
@@ -47,18 +52,24 @@ UNFILTERED_RULE = """
 """
 
 
-def timed(client: MongoClient, ops: int) -> dict[str, list[float]]:
+def documents(ops: int, batch: int) -> list[dict]:
+    """`ops` groups (x) of `batch` documents each."""
+    return [{"_id": i * batch + k, "x": i} for i in range(ops) for k in range(batch)]
+
+
+def timed(client: MongoClient, ops: int, batch: int) -> dict[str, list[float]]:
     coll = client.bench.c
     out: dict[str, list[float]] = {"delete_one": [], "delete_many": []}
     for i in range(ops):
+        first = i * batch
         t = time.perf_counter_ns()
-        assert coll.delete_one({"_id": i}).deleted_count == 1
+        assert coll.delete_one({"_id": first}).deleted_count == 1
         out["delete_one"].append((time.perf_counter_ns() - t) / 1000)
-        coll.insert_one({"_id": i, "x": i})
+        coll.insert_one({"_id": first, "x": i})
         t = time.perf_counter_ns()
-        assert coll.delete_many({"x": {"$gte": i, "$lt": i + 1}}).deleted_count == 1
+        assert coll.delete_many({"x": {"$gte": i, "$lt": i + 1}}).deleted_count == batch
         out["delete_many"].append((time.perf_counter_ns() - t) / 1000)
-        coll.insert_one({"_id": i, "x": i})
+        coll.insert_many([{"_id": first + k, "x": i} for k in range(batch)])
     return out
 
 
@@ -68,16 +79,21 @@ def main() -> int:
     ap.add_argument("--ops", type=int, default=200)
     ap.add_argument("--unfiltered", action="store_true",
                     help="add a filter: unfiltered rule (measured delete_many)")
+    ap.add_argument("--journal", action="store_true",
+                    help="journal the budget rule's deletes (their before-images)")
+    ap.add_argument("--batch", type=int, default=1, help="documents per delete_many")
     ap.add_argument("--out", default=str(ROOT / "build/bench/budget.json"))
     args = ap.parse_args()
     backend = Backend()
     try:
         seed = MongoClient(backend.uri)
         seed.bench.c.drop()
-        seed.bench.c.insert_many([{"_id": i, "x": i} for i in range(args.ops)])
+        seed.bench.c.insert_many(documents(args.ops, args.batch))
         with tempfile.TemporaryDirectory() as tmp:
             policy = pathlib.Path(tmp) / "policy.yaml"
-            policy.write_text(POLICY + (UNFILTERED_RULE if args.unfiltered else ""))
+            journal = f"journal:\n  path: {pathlib.Path(tmp) / 'journal.db'}\n"
+            policy.write_text((journal if args.journal else "") + POLICY +
+                              (UNFILTERED_RULE if args.unfiltered else ""))
             with ProxyProcess(backend.upstream, "--config", str(policy)) as proxy:
                 clients = {"direct": MongoClient(backend.uri, maxPoolSize=1),
                            "mongoguard": MongoClient(proxy.uri, maxPoolSize=1)}
@@ -85,7 +101,7 @@ def main() -> int:
                 for r in range(args.rounds):
                     order = list(clients) if r % 2 == 0 else list(reversed(list(clients)))
                     for name in order:
-                        got = timed(clients[name], args.ops)
+                        got = timed(clients[name], args.ops, args.batch)
                         for kind, values in got.items():
                             samples[name][kind].append(statistics.median(values))
                 result = {name: {kind: statistics.median(v) for kind, v in kinds.items()}
