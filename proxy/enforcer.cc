@@ -22,6 +22,7 @@ asio::awaitable<Decision> Enforcer::judge(const wire::Request& request, policy::
   if (!info.unjudged.empty()) co_return refuse_unjudged(request, info);
   Judgement j{&request, services_.policies.current(), std::move(info), {}, {}};
   journaled_.reset();
+  journal_tickets_.clear();
   co_await apply_rules(j);
   if (io_.closed()) co_return Decision::drop();
   co_await apply_budgets(j);
@@ -286,6 +287,7 @@ void Enforcer::remember(Judgement& j, AuditRecord& record, std::string outcome,
   if (!j.verdict.matched.empty() && !j.info.targets.empty()) pending.ns = j.info.targets.front().ns;
   pending.forwarded_at = std::chrono::steady_clock::now();
   pending.journaled = journaled_;
+  pending.journal_tickets = journal_tickets_;
   if (!j.budget.got.reservations.empty()) {
     pending.config = j.config;
     pending.requests = j.budget.set.requests;

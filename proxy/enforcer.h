@@ -192,6 +192,7 @@ class Enforcer {
   // the rule that journaled them.
   std::vector<After> after_;
   std::optional<std::int64_t> journaled_;
+  std::vector<std::uint64_t> journal_tickets_;
   const policy::Rule* journal_rule_ = nullptr;
 };
 

@@ -174,6 +174,7 @@ asio::awaitable<std::string> Enforcer::store_entries(
   metrics_.journal_documents.fetch_add(static_cast<std::uint64_t>(documents),
                                        std::memory_order_relaxed);
   journaled_ = documents;
+  journal_tickets_ = tickets;
   for (auto& a : afters) after_.push_back(std::move(a));
   co_return "";
 }
@@ -323,6 +324,8 @@ asio::awaitable<Decision> Enforcer::journal_or_hold(Judgement& j, AuditRecord& r
       connection_, identity_.client_address, j.info.command, target, why);
   j.verdict.action = j.verdict.would = policy::Action::kHold;
   if (!j.verdict.rule) j.verdict.rule = journal_rule_;
+  // The hold names the collection and its filter, not just the database.
+  if (!j.verdict.target && !j.info.targets.empty()) j.verdict.target = &j.info.targets.front();
   j.verdict.dry_run = false;
   j.verdict.reason = "its before-images could not be journaled: " + why;
   AuditRecord held(connection_, identity_, j.info, j.verdict, j.config->audit_redact);

@@ -41,6 +41,9 @@ struct PendingReply {
   std::chrono::steady_clock::time_point forwarded_at;
   // Documents the journal read before forwarding it; set when journaled.
   std::optional<std::int64_t> journaled;
+  // The journal entries it made (their tickets): discarded when the server
+  // refuses the write or it affects nothing.
+  std::vector<std::uint64_t> journal_tickets;
 };
 
 struct InFlight {

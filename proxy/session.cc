@@ -418,6 +418,11 @@ asio::awaitable<void> Session::observe_reply(InFlight& entry,
     // changed in between (README, "What the journal can miss").
     metrics_.journal_divergent.fetch_add(1, std::memory_order_relaxed);
   }
+  // Refused, or nothing affected: its journal rows describe nothing.
+  if (!pending.journal_tickets.empty() && services_.journal && body && !facts.n_upserted &&
+      (!facts.ok || (affected && *affected == 0))) {
+    for (const auto ticket : pending.journal_tickets) services_.journal->discard(ticket);
+  }
   if (!pending.reservations.empty()) co_await settle(pending, affected);
   if (!pending.sasl_user.empty()) {
     identity_.observe_reply({pending.sasl_user, pending.speculative}, body ? &doc : nullptr,

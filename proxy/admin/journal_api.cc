@@ -23,9 +23,8 @@ using nlohmann::json;
 
 constexpr std::size_t kDefaultRows = 1000;
 constexpr std::size_t kMaxRows = 20000;
-constexpr std::size_t kMaxMarked = 5000;
-constexpr std::string_view kRestoreAppPrefix =
-    "mongoguard-restore-";  // row ids per POST (the body is at most 64 KiB)
+constexpr std::size_t kMaxMarked = 5000;  // row ids per POST (the body is at most 64 KiB)
+constexpr std::string_view kRestoreAppPrefix = "mongoguard-restore-";
 
 std::int64_t now_ms() {
   using namespace std::chrono;
@@ -124,18 +123,25 @@ AdminResponse mark_restored(AdminState& state, const AdminRequest& request) {
     if (!id.is_number_integer()) return admin_error(400, "rows must hold row numbers");
     ids.push_back(id.get<std::int64_t>());
   }
-  const std::string ns = body->value("ns", std::string());
+  // Everything read before anything is marked: a body that does not read
+  // changes nothing, and every change is audited.
+  const auto text = [&](const char* key) {
+    return body->contains(key) && (*body)[key].is_string() ? (*body)[key].get<std::string>() : "";
+  };
+  if ((body->contains("ns") && !(*body)["ns"].is_string()) ||
+      (body->contains("app") && !(*body)["app"].is_string())) {
+    return admin_error(400, "ns and app must be strings");
+  }
+  const std::string ns = text("ns");
+  const std::string app = text("app");
   try {
     journal::Reader reader(state.journal->path());
     auto marked = reader.mark_restored(ids, by, now_ms());
     // The restore's own journaled writes (see Reader::mark_written_by): its
     // app name is a secret of this one restore, so no client can claim it.
-    const auto app = body->value("app", std::string());
-    const auto since = body->value("since_ms", std::int64_t{-1});
-    if (app.rfind(kRestoreAppPrefix, 0) == 0 && app.size() >= kRestoreAppPrefix.size() + 16 &&
-        since >= 0) {
+    if (app.rfind(kRestoreAppPrefix, 0) == 0 && app.size() >= kRestoreAppPrefix.size() + 16) {
       state.journal->flush(std::chrono::seconds(2));
-      marked += reader.mark_written_by(app, since, by, now_ms());
+      marked += reader.mark_written_by(app, by, now_ms());
     }
     state.audit_operator_action("restore", by, ns.empty() ? "journal" : ns,
                                 restore_details(*body, marked));

@@ -3,7 +3,6 @@
 // then talks to MongoDB itself (libmongoc), by default through the proxy's
 // own client address, and reports what it did back to the API, which marks
 // the rows restored and audits it under the operator's name.
-#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -26,11 +25,6 @@ constexpr int kNotAll = 1;
 constexpr int kUsage = 2;
 constexpr std::size_t kRowsAsked = 20000;  // the API's most per call
 constexpr std::size_t kMarkedPerCall = 5000;
-
-std::int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 std::string random_hex(std::size_t bytes) {
   static const char* kHex = "0123456789abcdef";
@@ -205,7 +199,7 @@ void print_steps(const journal::RestoreOutcome& outcome, bool dry_run) {
 }
 
 int report_restore(const CtlArgs& args, const journal::RestoreOutcome& outcome,
-                   const std::string& to, const std::string& app, std::int64_t started_ms) {
+                   const std::string& to, const std::string& app) {
   const auto& plan = outcome.plan;
   // At least one call, even with no row of its own: the restore's writes are marked then.
   for (std::size_t start = 0; start == 0 || start < outcome.restored_rows.size();
@@ -218,7 +212,6 @@ int report_restore(const CtlArgs& args, const journal::RestoreOutcome& outcome,
                                                  outcome.restored_rows.begin() + end)}};
     if (start == 0) {
       body["app"] = app;
-      body["since_ms"] = started_ms;
       body["inserted"] = outcome.inserted;
       body["replaced"] = outcome.replaced;
       body["forced"] = plan.forced();
@@ -255,7 +248,6 @@ int restore(const CtlArgs& args) {
   // A name no client can know in advance: the rows this restore's own
   // writes leave in the journal are marked restored with it.
   options.app_name = "mongoguard-restore-" + random_hex(16);
-  const auto started_ms = now_ms();
   const auto outcome = journal::restore_rows(to, *rows, options);
   if (!outcome.ok()) {
     std::fprintf(stderr, "mongoguard ctl: restore to %s failed, nothing written: %s\n", to.c_str(),
@@ -272,7 +264,7 @@ int restore(const CtlArgs& args) {
               << " conflict(s), " << already << " restored before; nothing written\n";
     return conflicts ? kNotAll : kOk;
   }
-  const int marked = report_restore(args, outcome, to, options.app_name, started_ms);
+  const int marked = report_restore(args, outcome, to, options.app_name);
   std::cout << "restored " << outcome.inserted + outcome.replaced << " document(s) to " << to
             << " (inserted " << outcome.inserted << ", replaced " << outcome.replaced << ")";
   if (plan.forced()) std::cout << ", " << plan.forced() << " conflict(s) overwritten (--force)";

@@ -142,6 +142,7 @@ class Planner {
     Shape shape;
     shape.single = !truthy(&s, "multi");
     shape.op = update_kind(s, "u");
+    shape.with_sort = shape.single;  // updateOne's sort (MongoDB 8.0): the document it picks
     add(collection_ns(), s, shape);
   }
 

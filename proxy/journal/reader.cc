@@ -130,15 +130,12 @@ std::size_t Reader::mark_restored(std::span<const std::int64_t> ids, const std::
   return marked;
 }
 
-std::size_t Reader::mark_written_by(const std::string& app, std::int64_t since_ms,
-                                    const std::string& by, std::int64_t at_ms) {
+std::size_t Reader::mark_written_by(const std::string& app, const std::string& by,
+                                    std::int64_t at_ms) {
   sqlite::Statement mark(*db_,
                          "UPDATE documents SET restored_at = ?1, restored_by = ?2 "
-                         "WHERE app = ?3 AND time_ms >= ?4 AND restored_at IS NULL");
-  mark.bind(1, at_ms)
-      .bind(2, std::string_view(by))
-      .bind(3, std::string_view(app))
-      .bind(4, since_ms);
+                         "WHERE app = ?3 AND restored_at IS NULL");
+  mark.bind(1, at_ms).bind(2, std::string_view(by)).bind(3, std::string_view(app));
   mark.run();
   return static_cast<std::size_t>(db_->changes());
 }

@@ -254,6 +254,13 @@ bool Store::set_after(std::uint64_t ticket, std::vector<std::pair<Bson, Bson>> a
   return true;
 }
 
+bool Store::discard(std::uint64_t ticket) {
+  std::lock_guard lock(mutex_);
+  if (stopping_) return false;
+  queue_.push_back(Queued{next_ticket_++, Entry{}, ticket, true});
+  return true;
+}
+
 bool Store::wait_resolved(std::uint64_t ticket, std::chrono::milliseconds bound) {
   std::unique_lock lock(mutex_);
   if (resolved_through_ >= ticket) return true;
@@ -424,6 +431,12 @@ void Store::update_after(const Queued& queued) {
   const auto found = std::find_if(entry_ids_.begin(), entry_ids_.end(),
                                   [&](const auto& e) { return e.first == queued.after_of; });
   if (found == entry_ids_.end()) return;  // failed, or long gone: nothing to complete
+  if (queued.discard) {
+    sqlite::Statement drop(*db_, "DELETE FROM documents WHERE entry_id = ?1");
+    drop.bind(1, found->second);
+    drop.run();
+    return;
+  }
   sqlite::Statement update(*db_,
                            "UPDATE documents SET after = ?1 WHERE entry_id = ?2 AND doc_id = ?3");
   for (const auto& doc : queued.entry.documents) {

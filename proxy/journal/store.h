@@ -114,6 +114,11 @@ class Store {
   // each {_id} of the entry gets `after` (a document the read no longer
   // found keeps its place holder). Queued like an append; false when refused.
   bool set_after(std::uint64_t ticket, std::vector<std::pair<Bson, Bson>> after);
+  // Deletes the rows of the entry appended under `ticket`: its write was
+  // refused or affected nothing, so they describe nothing that happened
+  // (and a client cannot fill the journal, pushing out what it really did,
+  // with commands the server rejects). Queued like an append.
+  bool discard(std::uint64_t ticket);
   // Waits until the writer has opened (or failed to open) the file.
   bool wait_opened(std::chrono::milliseconds bound);
   // Waits until everything accepted so far is committed or failed.
@@ -133,6 +138,7 @@ class Store {
     // Non-zero: not a new entry but the after-images (in entry.documents,
     // id and after) of the entry appended under this ticket.
     std::uint64_t after_of = 0;
+    bool discard = false;  // with after_of: delete that entry's rows instead
   };
   // What one round of the writer does.
   struct Work {
@@ -221,10 +227,9 @@ class Reader {
                             std::int64_t at_ms);
   // Marks, as restored, the rows a restore's own writes left (its replaces
   // go through the proxy and are journaled like any update): those of the
-  // app name the restore used, written since it started. Without it a second
-  // restore would undo the first.
-  std::size_t mark_written_by(const std::string& app, std::int64_t since_ms, const std::string& by,
-                              std::int64_t at_ms);
+  // app name the restore used (a random name of that restore alone, so no
+  // clocks are compared). Without it a second restore would undo the first.
+  std::size_t mark_written_by(const std::string& app, const std::string& by, std::int64_t at_ms);
 
  private:
   std::unique_ptr<sqlite::Db> db_;

@@ -277,3 +277,21 @@ def test_document_values_never_reach_the_log_and_the_api_needs_the_token(guarded
     assert listed["rows"][1]["before"]["ssn"] == secret  # the token holder sees values
     bad = g.admin.ctl("journal", "--until", "later")
     assert bad.returncode == 2 and "--until" in bad.stderr
+
+
+def test_a_write_the_server_refuses_leaves_no_rows(guarded):
+    """Rows for a command that did nothing would only take room: a client
+    could fill the journal with refused commands until max_size pushes out
+    what it really deleted."""
+    g, direct, database, journal_path = guarded
+    seed(direct, database, 4)
+    db = g.client()[database]
+    for _ in range(3):
+        with pytest.raises(OperationFailure):
+            db.command({"delete": "family", "deletes": [{"q": {}, "limit": 2}]})
+    db.family.delete_one({"_id": 2})
+    got = wait_rows(journal_path, f"{database}.family", 1)
+    time.sleep(0.5)  # two writer ticks: the refused commands' rows are gone by now
+    got = rows(journal_path, f"{database}.family")
+    assert [r["before"]["_id"] for r in got] == [2], got
+    assert direct[database].family.count_documents({}) == 3

@@ -195,3 +195,17 @@ def test_export_is_read_by_a_real_bson_reader(setup, tmp_path):
         assert d.raw == before[bson.decode(d.raw)["_id"]]
     meta = json.loads((out / database / "family.metadata.json").read_text())
     assert meta["collectionName"] == "family"
+
+
+def test_a_report_that_does_not_read_marks_nothing(setup):
+    g, direct, database = setup
+    seed(direct, database, 3)
+    g.client()[database].family.delete_one({"_id": 1})
+    data = wait_journaled(g, database, 1)
+    row = data["rows"][0]["row"]
+    from hold_helpers import ApiError
+    with pytest.raises(ApiError) as refused:
+        g.admin.request("POST", "/api/journal/restored", {"by": "mallory", "rows": [row], "app": 5})
+    assert refused.value.status == 400
+    done = restore(g, database)  # still restorable: nothing was marked
+    assert done.returncode == 0 and "inserted 1" in done.stdout, done.stdout
