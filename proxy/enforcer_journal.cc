@@ -226,11 +226,11 @@ asio::awaitable<void> Enforcer::after_forward() {
 }
 
 asio::awaitable<void> Enforcer::preview(const Judgement& j, policy::HoldInfo& hold) {
-  if (!j.request) co_return;
+  // Only where a journaled rule applies: the journal's read is what a
+  // preview reuses, and without a journal holds stay as they were.
+  if (!j.request || !services_.journal || !j.config->journal) co_return;
   std::set<std::string> names;
-  for (const auto& target : j.info.targets) {
-    if (journaled_kind(target.op)) names.insert(target.ns);
-  }
+  for (const auto& [ns, rule] : journaled_namespaces(j)) names.insert(ns);
   if (names.empty()) co_return;
   auto plan = journal::plan_capture(*j.request, names, policy::kHoldPreviewDocuments);
   if (!plan.ok()) {

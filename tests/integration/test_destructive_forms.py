@@ -384,7 +384,10 @@ def _example_policy(path: pathlib.Path) -> str:
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
-def test_benign_workload_raises_no_refusal(policy_backend, direct, example):
+def test_benign_workload_raises_no_refusal(policy_backend, direct, example, tmp_path,
+                                          monkeypatch):
+    # The examples journal into ${MONGOGUARD_JOURNAL_PATH:-/var/lib/...}.
+    monkeypatch.setenv("MONGOGUARD_JOURNAL_PATH", str(tmp_path / "journal.db"))
     db = "app"  # the examples protect app.*
     coll = f"benign_{example.stem.replace('-', '_')}"
     direct[db][coll].drop()
