@@ -128,8 +128,11 @@ def test_restore_returns_the_collection_to_its_prior_state(setup, operation):
     assert "restored before" in again.stdout
     assert snapshot(direct, database) == before
     # Audited under the operator's name.
-    actions = [r for r in g.audit_records() if r.get("operator_action") == "restore"]
-    assert actions and actions[0]["by"] == "alice"
+    # (the audit file is written by its own thread: wait for the line)
+    actions = wait_until(lambda: [r for r in g.audit_records()
+                                  if r.get("operator_action") == "restore"], 5,
+                         "the restore's audit record")
+    assert actions[0]["by"] == "alice"
 
 
 def test_changes_after_the_journaled_write_are_conflicts_left_alone(setup):

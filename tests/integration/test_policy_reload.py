@@ -211,7 +211,14 @@ def test_reload_switches_mode_and_audit_redaction(policy_backend, direct, tmp_pa
         wait_for_new_log(p, "policy reloaded (SIGHUP)", seen, 5.0)
         assert "mode dry-run" in p.log_text()
         assert c[db].c.delete_one({"name": "doc-0"}).deleted_count == 1
-        records = [json.loads(line) for line in audit2.read_text().splitlines()]
+        # The audit file is written by its own thread: the line follows the reply.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            records = [json.loads(line) for line in audit2.read_text().splitlines()] \
+                if audit2.exists() else []
+            if records:
+                break
+            time.sleep(0.05)
         assert len(records) == 1, records
         assert records[0]["verdict"] == "would block"
         assert records[0]["targets"][0]["filter"] == {"name": "doc-0"}
