@@ -3,6 +3,7 @@
 #include <mongoc/mongoc.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -35,6 +36,7 @@ void init_driver() {
   static std::once_flag once;
   std::call_once(once, [] {
     mongoc_init();
+    std::atexit(mongoc_cleanup);  // the driver's globals go before the leak check looks
     mongoc_log_set_handler(log_errors, nullptr);
   });
 }
