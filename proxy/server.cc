@@ -76,6 +76,11 @@ Server::Server(ServerSettings settings)
                  [this] { return read_token(); }, [this] { return listening_; }});
   admin_state_->fleet = fleet_.get();
   admin_state_->journal = journal_.get();
+  if (journal_ && !settings_.config->journal->restore_uri.empty()) {
+    restore_worker_ = std::make_unique<asio::thread_pool>(1);
+    admin_state_->restore_uri = settings_.config->journal->restore_uri;
+    admin_state_->restore_worker = restore_worker_.get();
+  }
   admin_state_->listen = settings_.members.empty() ? settings_.listen.to_string()
                                                    : settings_.members.front().listen.to_string();
   constexpr rlim_t kReserved = 64;

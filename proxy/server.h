@@ -116,8 +116,9 @@ class Server {
   std::unique_ptr<SessionServices> services_;
   std::unique_ptr<AdminState> admin_state_;
   std::unique_ptr<AdminHttp> admin_;
-  std::unique_ptr<Fleet> fleet_;  // fleet mode only
-  std::unique_ptr<journal::Store> journal_;  // journal.path set
+  std::unique_ptr<Fleet> fleet_;                       // fleet mode only
+  std::unique_ptr<journal::Store> journal_;            // journal.path set
+  std::unique_ptr<asio::thread_pool> restore_worker_;  // journal.restore_uri set
   std::unique_ptr<FleetLedger> fleet_ledger_;
   // Declared after what sessions use: destroying the workers' contexts
   // destroys the sessions still in them.

@@ -12,6 +12,7 @@
 
 #include "proxy/admin/router.h"
 #include "proxy/admin/state.h"
+#include "proxy/journal/restore.h"
 #include "proxy/journal/row_json.h"
 #include "proxy/journal/store.h"
 
@@ -24,7 +25,6 @@ using nlohmann::json;
 constexpr std::size_t kDefaultRows = 1000;
 constexpr std::size_t kMaxRows = 20000;
 constexpr std::size_t kMaxMarked = 5000;  // row ids per POST (the body is at most 64 KiB)
-constexpr std::string_view kRestoreAppPrefix = "mongoguard-restore-";
 
 std::int64_t now_ms() {
   using namespace std::chrono;
@@ -77,7 +77,10 @@ AdminResponse list_journal(AdminState& state, std::string_view query_text) {
   try {
     journal::Reader reader(state.journal->path());
     auto rows = reader.list(query);
-    json out{{"proxy", {{"listen", state.listen}, {"journal", state.journal->path()}}},
+    json out{{"proxy",
+              {{"listen", state.listen},
+               {"journal", state.journal->path()},
+               {"restore", !state.restore_uri.empty()}}},
              {"truncated", rows.size() > wanted}};
     if (rows.size() > wanted) rows.resize(wanted);
     query.limit = 0;
@@ -139,7 +142,8 @@ AdminResponse mark_restored(AdminState& state, const AdminRequest& request) {
     auto marked = reader.mark_restored(ids, by, now_ms());
     // The restore's own journaled writes (see Reader::mark_written_by): its
     // app name is a secret of this one restore, so no client can claim it.
-    if (app.rfind(kRestoreAppPrefix, 0) == 0 && app.size() >= kRestoreAppPrefix.size() + 16) {
+    if (app.rfind(journal::kRestoreAppPrefix, 0) == 0 &&
+        app.size() >= journal::kRestoreAppPrefix.size() + 16) {
       state.journal->flush(std::chrono::seconds(2));
       marked += reader.mark_written_by(app, by, now_ms());
     }
@@ -157,6 +161,7 @@ AdminResponse mark_restored(AdminState& state, const AdminRequest& request) {
 void add_journal_admin_routes(AdminRouter& router) {
   router.add({"GET", "/api/journal", AdminAuth::kToken,
               [](const AdminCall& c) { return list_journal(c.state, c.query); }});
+  add_journal_restore_route(router);
   router.add({"POST", "/api/journal/restored", AdminAuth::kToken,
               [](const AdminCall& c) { return mark_restored(c.state, c.request); }});
 }

@@ -69,5 +69,7 @@ void add_local_admin_routes(AdminRouter& router);
 void add_fleet_admin_routes(AdminRouter& router);
 // The journal's (journal_api.cc): listing, and recording a restore.
 void add_journal_admin_routes(AdminRouter& router);
+// POST /api/journal/restore (journal_restore_api.cc), with journal.restore_uri.
+void add_journal_restore_route(AdminRouter& router);
 
 }  // namespace mongoguard::proxy

@@ -7,6 +7,7 @@
 
 #include "policy/budget.h"
 #include "policy/holds.h"
+#include "proxy/net/asio.h"
 #include "proxy/observe/decision_log.h"
 #include "proxy/observe/metrics.h"
 #include "proxy/observe/notifier.h"
@@ -46,6 +47,11 @@ struct AdminState {
   // The proxy's own client address (the first listener), host:port: where
   // `ctl restore` writes unless told --to.
   std::string listen;
+  // Set with journal.restore_uri: POST /api/journal/restore writes there, on
+  // its own worker thread (a restore blocks; the admin thread never does).
+  std::string restore_uri;
+  asio::thread_pool* restore_worker = nullptr;
+  bool restoring = false;  // one restore at a time; touched on the admin thread only
 };
 
 }  // namespace mongoguard::proxy

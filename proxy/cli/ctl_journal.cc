@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
-#include <random>
 
 #include "proxy/cli/ctl.h"
 #include "proxy/journal/export.h"
@@ -25,18 +24,6 @@ constexpr int kNotAll = 1;
 constexpr int kUsage = 2;
 constexpr std::size_t kRowsAsked = 20000;  // the API's most per call
 constexpr std::size_t kMarkedPerCall = 5000;
-
-std::string random_hex(std::size_t bytes) {
-  static const char* kHex = "0123456789abcdef";
-  std::random_device device;
-  std::string out;
-  for (std::size_t i = 0; i < bytes; ++i) {
-    const auto b = static_cast<unsigned>(device()) & 0xffu;
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
-}
 
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "mongoguard ctl: %s (see mongoguard ctl --help)\n", message.c_str());
@@ -247,7 +234,7 @@ int restore(const CtlArgs& args) {
   options.dry_run = args.dry_run;
   // A name no client can know in advance: the rows this restore's own
   // writes leave in the journal are marked restored with it.
-  options.app_name = "mongoguard-restore-" + random_hex(16);
+  options.app_name = journal::secret_restore_app_name();
   const auto outcome = journal::restore_rows(to, *rows, options);
   if (!outcome.ok()) {
     std::fprintf(stderr, "mongoguard ctl: restore to %s failed, nothing written: %s\n", to.c_str(),

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <set>
 
 #include "proxy/journal/capture.h"
@@ -173,6 +174,18 @@ RestoreOutcome restore_rows(const std::string& uri, const std::vector<Row>& rows
     }
     (step.action == RestoreAction::kInsert ? out.inserted : out.replaced)++;
     out.restored_rows.insert(out.restored_rows.end(), step.row_ids.begin(), step.row_ids.end());
+  }
+  return out;
+}
+
+std::string secret_restore_app_name() {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::random_device device;
+  std::string out(kRestoreAppPrefix);
+  for (int i = 0; i < 16; ++i) {
+    const auto b = static_cast<unsigned>(device()) & 0xffu;
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
   }
   return out;
 }

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proxy/journal/entry.h"
@@ -37,6 +38,12 @@ struct RestoreOutcome {
 
 RestoreOutcome restore_rows(const std::string& uri, const std::vector<Row>& rows,
                             const RestoreOptions& options);
+
+// The app name a restore connects with: "mongoguard-restore-" and 32 random
+// hex digits, a name no client can know in advance. The journal rows its own
+// writes leave are marked restored by it (Reader::mark_written_by).
+inline constexpr std::string_view kRestoreAppPrefix = "mongoguard-restore-";
+std::string secret_restore_app_name();
 
 // "{ "_id" : 7 }" for messages: the journaled id as relaxed JSON.
 std::string id_text(const Bson& id);

@@ -149,3 +149,52 @@ def test_client_strings_and_document_values_stay_text(policy_backend, direct, pl
         assert direct[db].families.count_documents({"_id": 1}) == 1
     finally:
         p.stop()
+
+
+def test_restore_buttons_dry_run_then_bring_the_documents_back(policy_backend, direct,
+                                                               playwright_script, tmp_path):  # noqa: F811
+    """With journal.restore_uri the Restorable panel has Dry run and Restore
+    buttons (headless Chromium clicks them): the dry run writes nothing, the
+    restore asks for confirmation, brings the deleted documents back and is
+    audited under the name typed in the Operator field."""
+    db = unique_db("pagerestore")
+    seed(direct, db, "families", 6)
+    before = sorted(direct[db].families.find(), key=lambda d: d["_id"])
+    policy = f"""
+    journal:
+      path: {tmp_path / "journal.db"}
+      restore_uri: "{policy_backend.uri}"
+    rules:
+      - name: budget
+        match: {{namespace: "{db}.families", operations: [delete]}}
+        action: hold
+        limit: {{documents: 100, per: 1m}}
+    """
+    p = AdminProxy(policy_backend.upstream, policy)
+    try:
+        c = p.client()
+        assert c[db].families.delete_many({"x": {"$gte": 2}}).deleted_count == 4
+        deadline = time.monotonic() + 10
+        while len(p.ok("GET", f"/api/journal?ns={db}.families")["rows"]) < 4:
+            assert time.monotonic() < deadline, "the journal never held the 4 deletes"
+            time.sleep(0.05)
+        result = subprocess.run(["node", str(BROWSER_DIR / "page_restore.js"), p.admin_url + "/",
+                                 p.token, f"{db}.families", "carol"],
+                                capture_output=True, text=True, timeout=120, cwd=BROWSER_DIR)
+        assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+        seen = json.loads(result.stdout.strip().splitlines()[-1])
+        assert seen["dry"]["kind"] == "info", seen
+        assert f"Dry run for {db}.families: would insert 4, replace 0" in seen["dry"]["text"], seen
+        assert seen["restored"]["kind"] == "info", seen
+        assert f"Restored 4 document(s) of {db}.families" in seen["restored"]["text"], seen
+        assert len(seen["dialogs"]) == 1 and f"{db}.families" in seen["dialogs"][0], seen
+        assert sorted(direct[db].families.find(), key=lambda d: d["_id"]) == before
+        deadline = time.monotonic() + 10  # the audit file is written by its own thread
+        while not [r for r in p.audit_records() if r.get("operator_action") == "restore"]:
+            assert time.monotonic() < deadline, "no restore in the audit log"
+            time.sleep(0.05)
+        [restored] = [r for r in p.audit_records() if r.get("operator_action") == "restore"]
+        assert restored["by"] == "carol" and restored["target"] == f"{db}.families", restored
+    finally:
+        p.stop()
+        direct.drop_database(db)
