@@ -16,6 +16,7 @@
 #include "proxy/admin/fleet_admin.h"
 #include "proxy/admin/page.h"
 #include "proxy/admin/router.h"
+#include "proxy/journal/store.h"
 #include "proxy/observe/json.h"
 #include "proxy/observe/metric_registry.h"
 
@@ -146,6 +147,14 @@ std::string render_metrics(AdminState& state, policy::TimePoint now) {
   writer.single(metric::kBreakersTrippedNow, tripped);
   writer.single(metric::kHoldOldestAge, fmt::format("{:.3f}", oldest_hold_seconds));
   render_breaker_gauges(out, breakers);
+  if (state.journal) {
+    const auto& counters = state.journal->counters();
+    writer.single(metric::kJournalDropped, counters.dropped_documents.load());
+    writer.single(metric::kJournalExpired, counters.expired_documents.load());
+    writer.single(metric::kJournalWriteFailures, counters.failed_writes.load());
+    writer.single(metric::kJournalCorruptFiles, counters.corrupt_files.load());
+    writer.single(metric::kJournalHealthy, state.journal->healthy() ? 1 : 0);
+  }
   if (state.fleet) out += fleet_metrics(*state.fleet);
   return out;
 }

@@ -2,6 +2,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -183,5 +184,9 @@ int main(int argc, char** argv) {
   if (auto failed = set_admin(options, s)) return *failed;
   s.settings.threads = options.threads.value_or(std::max(1u, std::thread::hardware_concurrency()));
   start_logging(options, s);
+  // A file-size limit (ulimit -f) reached by the journal or the audit log
+  // must fail that write (EFBIG: the journal's on_error decides), not kill
+  // the proxy and every connection through it.
+  std::signal(SIGXFSZ, SIG_IGN);
   return serve(std::move(s.settings));
 }

@@ -400,6 +400,16 @@ void Store::write_batch(std::vector<Queued>& batch) {
   }
   finish_batch(batch, committed);
   if (committed) sync_if_due();
+  // A burst must not outgrow max_size until the next maintenance round.
+  if (committed) enforce_max_size_now();
+}
+
+void Store::enforce_max_size_now() {
+  try {
+    if (used_bytes(*db_) > options_.max_size) enforce_max_size();
+  } catch (const sqlite::Error& e) {
+    spdlog::warn("journal: keeping {} within max_size failed: {}", options_.path, e.what());
+  }
 }
 
 void Store::insert_batch(const std::vector<Queued>& batch) {
@@ -519,15 +529,17 @@ void Store::expire() {
                options_.retention.count() / 1000);
 }
 
-// Drops whole entries, oldest first, until the used pages fit max_size, then
-// gives the freed pages back to the file system.
+// Drops whole entries, oldest first, until the used pages fit in nine tenths
+// of max_size (so a journal at its limit does not drop and vacuum on every
+// commit), then gives the freed pages back to the file system.
 void Store::enforce_max_size() {
   std::int64_t dropped = 0;
-  for (std::uint64_t used = used_bytes(*db_); used > options_.max_size; used = used_bytes(*db_)) {
+  const std::uint64_t target = options_.max_size - options_.max_size / 10;
+  for (std::uint64_t used = used_bytes(*db_); used > target; used = used_bytes(*db_)) {
     const std::int64_t rows = db_->query_int("SELECT COUNT(*) FROM documents");
     if (rows == 0) break;
     // The share of rows over the limit, at least one, as the row to cut at.
-    const double excess = static_cast<double>(used - options_.max_size) / static_cast<double>(used);
+    const double excess = static_cast<double>(used - target) / static_cast<double>(used);
     const auto cut = std::max<std::int64_t>(1, static_cast<std::int64_t>(excess * rows + 0.5));
     db_->prepare(
            "DELETE FROM documents WHERE entry_id <= (SELECT entry_id FROM documents "

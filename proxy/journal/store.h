@@ -161,6 +161,7 @@ class Store {
   void maintain();
   void expire();
   void enforce_max_size();
+  void enforce_max_size_now();  // after a commit, when the file is over max_size
   void set_error(const std::string& error);
   void set_healthy();
   bool ticket_failed(std::uint64_t ticket) const;

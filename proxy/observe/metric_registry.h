@@ -127,6 +127,23 @@ inline constexpr MetricFamily kBreakerTripped{
     "1 while the breaker is tripped. First 200 breakers by name.",
     {"breaker", "rule", "per"}};
 
+// The journal's file (journal::StoreCounters, rendered in proxy/admin/http.cc).
+inline constexpr MetricFamily kJournalDropped{
+    "mongoguard_journal_dropped_documents_total", MetricType::kCounter,
+    "Journaled documents dropped, oldest first, to keep the file within journal.max_size."};
+inline constexpr MetricFamily kJournalExpired{
+    "mongoguard_journal_expired_documents_total", MetricType::kCounter,
+    "Journaled documents removed for being older than journal.retention."};
+inline constexpr MetricFamily kJournalWriteFailures{
+    "mongoguard_journal_write_failures_total", MetricType::kCounter,
+    "Journal transactions that failed (disk full, I/O error, file too large)."};
+inline constexpr MetricFamily kJournalCorruptFiles{
+    "mongoguard_journal_corrupt_files_total", MetricType::kCounter,
+    "Damaged journal files moved aside (a new journal was started)."};
+inline constexpr MetricFamily kJournalHealthy{
+    "mongoguard_journal_healthy", MetricType::kGauge,
+    "1 while the journal file can be written, 0 while it cannot (journal.on_error decides)."};
+
 // Fleet mode (proxy/admin/fleet_admin.cc).
 inline constexpr MetricFamily kFleetConnected{
     "mongoguard_fleet_connected", MetricType::kGauge,
