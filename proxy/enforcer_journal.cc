@@ -13,6 +13,8 @@ namespace mongoguard::proxy {
 
 namespace {
 
+using journal::now_ms;
+
 bool journaled_kind(policy::Operation op) {
   switch (op) {
     case policy::Operation::kDelete:
@@ -24,11 +26,6 @@ bool journaled_kind(policy::Operation op) {
     default:
       return false;
   }
-}
-
-std::int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
 asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {

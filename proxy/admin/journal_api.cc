@@ -20,16 +20,12 @@ namespace mongoguard::proxy {
 
 namespace {
 
+using journal::now_ms;
 using nlohmann::json;
 
 constexpr std::size_t kDefaultRows = 1000;
 constexpr std::size_t kMaxRows = 20000;
 constexpr std::size_t kMaxMarked = 5000;  // row ids per POST (the body is at most 64 KiB)
-
-std::int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 std::vector<std::pair<std::string, std::string>> params_of(std::string_view query) {
   std::vector<std::pair<std::string, std::string>> out;

@@ -25,15 +25,11 @@ namespace mongoguard::proxy {
 
 namespace {
 
+using journal::now_ms;
 using nlohmann::json;
 
 constexpr std::size_t kMaxRows = 20000;  // as GET /api/journal: narrow a bigger restore
 constexpr std::size_t kMaxListedSteps = 1000;
-
-std::int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 // The URI without its user and password: for answers and logs.
 std::string without_credentials(const std::string& uri) {

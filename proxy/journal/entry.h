@@ -3,6 +3,7 @@
 // by the store, the restore planner and the export.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -10,6 +11,12 @@
 #include <vector>
 
 namespace mongoguard::journal {
+
+// Wall-clock milliseconds since the epoch: the journal's time column.
+inline std::int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
 
 // One BSON document, as bytes (length prefix included).
 using Bson = std::vector<std::uint8_t>;

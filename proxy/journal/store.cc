@@ -52,11 +52,6 @@ constexpr const char* kInsert =
 
 constexpr std::size_t kMaxFailedRanges = 4096;
 
-std::int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
 std::string utc_stamp() {
   const std::time_t now = std::time(nullptr);
   std::tm tm{};
