@@ -63,6 +63,13 @@ Server::Server(ServerSettings settings)
     options.retention = journal->retention;
     options.max_size = journal->max_size;
     journal_ = std::make_unique<journal::Store>(std::move(options));
+    // The admin API reads the file: it must not see it before its tables
+    // exist. A journal that cannot open in time is unhealthy, and on_error
+    // decides for the writes it would have kept.
+    if (!journal_->wait_opened(std::chrono::seconds(10))) {
+      spdlog::warn("journal: {} is not open after 10 s; starting without it for now",
+                   journal->path);
+    }
   }
   services_ = std::make_unique<SessionServices>(SessionServices{
       metrics_, policies_, audit_, holds_, *ledger, *notifier_, collection_sizes_, [this] {

@@ -63,10 +63,23 @@ def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: floa
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
+def _file_size_limit(limit: int | None):
+    """A preexec hook that caps every file the child writes at `limit` bytes
+    (RLIMIT_FSIZE): how a test fills the disk for one process only."""
+    if limit is None:
+        return None
+
+    def apply() -> None:
+        import resource
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
 class ProxyProcess:
     """build/mongoguard in front of `upstream` (a mongodb:// URI)."""
 
-    def __init__(self, upstream: str, *extra_args: str, threads: int = 2, admin: bool = True):
+    def __init__(self, upstream: str, *extra_args: str, threads: int = 2, admin: bool = True,
+                 file_size_limit: int | None = None):
         self.port = free_port()
         self.admin_port = free_port() if admin else None
         self.workdir = pathlib.Path(tempfile.mkdtemp(prefix="mg-proxy-"))
@@ -81,7 +94,8 @@ class ProxyProcess:
                      "--admin-token-file", str(self.token_file)]
         args += list(extra_args)
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
+                                     preexec_fn=_file_size_limit(file_size_limit))
         try:
             wait_for_port(self.port, self.proc)
         except Exception:

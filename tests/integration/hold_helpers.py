@@ -154,7 +154,8 @@ class GuardedProxy:
     `policy_yaml` holds the rules (and `holds:` if wanted); the admin and audit
     sections are added here."""
 
-    def __init__(self, upstream: str, policy_yaml: str, *extra_args: str, threads: int = 2):
+    def __init__(self, upstream: str, policy_yaml: str, *extra_args: str, threads: int = 2,
+                 file_size_limit: int | None = None):
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="mg-holds-"))
         self.config_path = self.dir / "mongoguard.yaml"
         self.audit_path = self.dir / "audit.jsonl"
@@ -168,7 +169,8 @@ class GuardedProxy:
         self.proxy: ProxyProcess | None = None
         try:
             self.proxy = ProxyProcess(upstream, "--config", str(self.config_path), *extra_args,
-                                      threads=threads, admin=False)
+                                      threads=threads, admin=False,
+                                      file_size_limit=file_size_limit)
             self.proxy.wait_for_log(" listening on ", timeout=10)
         except Exception:
             if self.proxy is not None:

@@ -13,7 +13,6 @@ the database; `journal: false` keeps a rule out of the journal."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import stat
 import time
 
@@ -24,22 +23,10 @@ from pymongo import DeleteOne, ReplaceOne, UpdateOne
 from pymongo.errors import OperationFailure
 
 from hold_helpers import GuardedProxy, find_operation_failure, unique_db, wait_until
+from journal_helpers import RULE, journal_policy, rows, wait_rows
 
-RULE = "journaled-budget"
-
-
-def policy(database: str, journal_path: str, extra: str = "", rule_extra: str = "") -> str:
-    return f"""
-        journal:
-          path: {journal_path}
-        {extra}
-        rules:
-          - name: {RULE}
-            match: {{ namespace: "{database}.*", operations: [delete, update, replace, findAndModify] }}
-            limit: {{ documents: 1000, per: 1m }}
-            action: hold
-            {rule_extra}
-    """
+def policy(database: str, journal_path: str, rule_extra: str = "") -> str:
+    return journal_policy(database, journal_path, rule_extra=rule_extra)
 
 
 @pytest.fixture
@@ -54,32 +41,6 @@ def guarded(backend, tmp_path):
         direct.drop_database(database)
         direct.close()
         g.stop()
-
-
-def rows(journal_path, ns: str) -> list[dict]:
-    """The journal's rows for `ns`, oldest first, BSON decoded."""
-    con = sqlite3.connect(f"file:{journal_path}?mode=ro", uri=True, timeout=5)
-    try:
-        cur = con.execute(
-            "SELECT operation, rule, filter, doc_id, before, after, hold_id, app FROM documents "
-            "WHERE ns = ? ORDER BY id", (ns,))
-        out = []
-        for op, rule, filt, doc_id, before, after, hold_id, app in cur.fetchall():
-            out.append(dict(op=op, rule=rule, filter=bson.decode(filt), id=bson.decode(doc_id),
-                            before=bson.decode(before),
-                            after=None if after is None or len(after) <= 5 else
-                            bson.decode(after), hold_id=hold_id, app=app))
-        return out
-    finally:
-        con.close()
-
-
-def wait_rows(journal_path, ns: str, count: int) -> list[dict]:
-    """Rows for `ns` once there are `count` (the writer commits within 200 ms)."""
-    def enough():
-        got = rows(journal_path, ns)
-        return got if len(got) >= count else None
-    return wait_until(enough, 10, f"{count} journal rows for {ns}")
 
 
 def seed(direct, database: str, n: int = 6) -> list[dict]:

@@ -19,20 +19,10 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import DeleteMany, DeleteOne, ReplaceOne, UpdateMany, UpdateOne
 
 from hold_helpers import GuardedProxy, unique_db, wait_until
-
-RULE = "journaled-budget"
-
+from journal_helpers import journal_policy
 
 def policy(database: str, journal_path: str) -> str:
-    return f"""
-        journal:
-          path: {journal_path}
-        rules:
-          - name: {RULE}
-            match: {{ namespace: "{database}.*", operations: [delete, update, replace, findAndModify] }}
-            limit: {{ documents: 1000, per: 1m }}
-            action: hold
-    """
+    return journal_policy(database, journal_path)
 
 
 @pytest.fixture

@@ -22,21 +22,11 @@ import pytest
 from bson.raw_bson import RawBSONDocument
 
 from hold_helpers import ApiError, GuardedProxy, unique_db, wait_until
-
-RULE = "journaled-budget"
-
+from journal_helpers import journal_policy
 
 def policy(database: str, journal_path: str, restore_uri: str | None) -> str:
-    restore = f"\n  restore_uri: \"{restore_uri}\"" if restore_uri else ""
-    return f"""
-journal:
-  path: {journal_path}{restore}
-rules:
-  - name: {RULE}
-    match: {{ namespace: "{database}.*", operations: [delete, update, replace] }}
-    limit: {{ documents: 1000, per: 1m }}
-    action: hold
-"""
+    extra = {"restore_uri": f'"{restore_uri}"'} if restore_uri else None
+    return journal_policy(database, journal_path, extra, operations="delete, update, replace")
 
 
 @pytest.fixture
