@@ -34,6 +34,21 @@ std::string fingerprint(const std::string& path, const config::Config& config) {
   return out;
 }
 
+std::unique_ptr<journal::Store> open_journal(const config::JournalConfig& journal) {
+  journal::StoreOptions options;
+  options.path = journal.path;
+  options.retention = journal.retention;
+  options.max_size = journal.max_size;
+  auto store = std::make_unique<journal::Store>(std::move(options));
+  // The admin API reads the file: it must not see it before its tables
+  // exist. A journal that cannot open in time is unhealthy, and on_error
+  // decides for the writes it would have kept.
+  if (!store->wait_opened(std::chrono::seconds(10))) {
+    spdlog::warn("journal: {} is not open after 10 s; starting without it for now", journal.path);
+  }
+  return store;
+}
+
 }  // namespace
 
 Server::Server(ServerSettings settings)
@@ -57,20 +72,7 @@ Server::Server(ServerSettings settings)
     fleet_ledger_ = std::make_unique<FleetLedger>(*fleet_, budgets_);
     ledger = fleet_ledger_.get();
   }
-  if (const auto& journal = settings_.config->journal) {
-    journal::StoreOptions options;
-    options.path = journal->path;
-    options.retention = journal->retention;
-    options.max_size = journal->max_size;
-    journal_ = std::make_unique<journal::Store>(std::move(options));
-    // The admin API reads the file: it must not see it before its tables
-    // exist. A journal that cannot open in time is unhealthy, and on_error
-    // decides for the writes it would have kept.
-    if (!journal_->wait_opened(std::chrono::seconds(10))) {
-      spdlog::warn("journal: {} is not open after 10 s; starting without it for now",
-                   journal->path);
-    }
-  }
+  if (const auto& journal = settings_.config->journal) journal_ = open_journal(*journal);
   services_ = std::make_unique<SessionServices>(SessionServices{
       metrics_, policies_, audit_, holds_, *ledger, *notifier_, collection_sizes_, [this] {
         if (!draining_.load()) return;

@@ -38,6 +38,7 @@ const char* kUsageText =
     "usage: mongoguard ctl [--admin URL] [--token-file FILE] [--as NAME] [--json] COMMAND\n"
     "commands:\n"
     "  holds                       pending held operations\n"
+    "  show ID                     one hold in full: who, what, why, the documents\n"
     "  approve ID | reject ID      decide one hold\n"
     "  approve-all NAME            approve every hold of a breaker\n"
     "  reject-all NAME             reject every hold of a breaker\n"
@@ -161,6 +162,11 @@ std::string seconds_text(const json& v) {
   return policy::format_duration(ms, policy::DurationStyle::kElapsed);
 }
 
+std::string pad(std::string s, std::size_t width) {
+  if (s.size() < width) s.resize(width, ' ');
+  return s;
+}
+
 std::string shorten(std::string s, std::size_t max) {
   if (s.size() > max) s = s.substr(0, max - 3) + "...";
   return s;
@@ -266,23 +272,84 @@ void print_decisions(const json& data) {
   std::cout << format_table({"TIME", "VERDICT", "OPERATION", "RULE", "OUTCOME", "WHO"}, rows);
 }
 
-// The commands; those that take an argument name a hold (approve, reject)
-// or a breaker.
+// The commands; those that take an argument name a hold (show, approve,
+// reject) or a breaker. Those that decide are signed with --as.
 struct Command {
   const char* name;
   bool takes_name;
+  bool decides;
 };
 constexpr Command kCommands[] = {
-    {"holds", false},     {"approve", true},   {"reject", true},   {"approve-all", true},
-    {"reject-all", true}, {"breakers", false}, {"grant", true},    {"reset", true},
-    {"decisions", false}, {"reload", false},   {"journal", false}, {"restore", false},
+    {"holds", false, false},     {"show", true, false},       {"approve", true, true},
+    {"reject", true, true},      {"approve-all", true, true}, {"reject-all", true, true},
+    {"breakers", false, false},  {"grant", true, true},       {"reset", true, true},
+    {"decisions", false, false}, {"reload", false, false},    {"journal", false, false},
+    {"restore", false, false},
 };
 
-bool takes_name(const std::string& command) {
+const Command* find_command(const std::string& name) {
   for (const auto& c : kCommands) {
-    if (command == c.name) return c.takes_name;
+    if (name == c.name) return &c;
   }
-  return false;
+  return nullptr;
+}
+
+bool takes_name(const std::string& command) {
+  const auto* c = find_command(command);
+  return c && c->takes_name;
+}
+
+bool decides(const std::string& command) {
+  const auto* c = find_command(command);
+  return c && c->decides;
+}
+
+// The pending hold `id` in GET /api/holds' answer; nullptr when there is none.
+const json* find_hold(const json& data, const std::string& id) {
+  auto it = data.find("holds");
+  if (it == data.end() || !it->is_array()) return nullptr;
+  for (const auto& h : *it) {
+    if (field(h, "id") == id) return &h;
+  }
+  return nullptr;
+}
+
+// `ctl show ID`: one hold, every field on its own line, and the documents
+// it would affect in full.
+void print_hold(const json& h) {
+  const std::string budget = h.value("limit", 0) > 0 ? field(h, "documents_in_window") + " of " +
+                                                           field(h, "limit") + " in the window"
+                                                     : "";
+  const std::pair<const char*, std::string> lines[] = {
+      {"hold", field(h, "id")},
+      {"namespace", field(h, "ns")},
+      {"operation", field(h, "operation") + " (" + field(h, "command") + ", " +
+                        field(h, "statements") + " statement(s))"},
+      {"filter", field(h, "filter")},
+      {"rule", field(h, "rule")},
+      {"breaker", field(h, "breaker")},
+      {"budget", budget},
+      {"reason", field(h, "reason")},
+      {"client", field(h, "client") + " (connection " + field(h, "connection") + ")"},
+      {"user", field(h, "user")},
+      {"app", field(h, "app")},
+      {"proxy", field(h, "owner")},
+      {"held since", field(h, "created") + " (" + seconds_text(h["waiting_seconds"]) + " ago)"},
+  };
+  for (const auto& [key, value] : lines) {
+    if (!value.empty()) std::cout << pad(key, 12) << printable(value) << "\n";
+  }
+  const json preview = h.value("preview", json());
+  if (!preview.is_object()) return;
+  if (preview.contains("error")) {
+    std::cout << pad("affects", 12) << "not read: " << printable(field(preview, "error")) << "\n";
+    return;
+  }
+  const json documents = preview.value("documents", json::array());
+  std::cout << pad("affects", 12) << documents.size()
+            << (preview.value("more", false) ? " or more" : "") << " document(s)"
+            << (documents.empty() ? "" : ":") << "\n";
+  for (const auto& doc : documents) std::cout << "  " << printable(str(doc)) << "\n";
 }
 
 void add_options(CLI::App& app, CtlArgs& args) {
@@ -498,15 +565,15 @@ proxy::CommandLine parse_ctl(int argc, const char* const* argv, CtlArgs& args, s
 std::optional<CtlRequest> build_request(const CtlArgs& args, std::string& error) {
   const auto& command = args.command;
   const bool names = takes_name(command);
-  if (names && args.as.empty()) {
+  if (decides(command) && args.as.empty()) {
     error = "say who you are with --as NAME ($USER is unset)";
     return std::nullopt;
   }
   json body = json::object();
-  if ((names || command == "reload") && !args.as.empty()) body["by"] = args.as;
+  if ((decides(command) || command == "reload") && !args.as.empty()) body["by"] = args.as;
   CtlRequest request;
-  request.post = command != "holds" && command != "breakers" && command != "decisions";
-  if (!request.post || command == "reload") request.path = "/api/" + command;
+  request.post = decides(command) || command == "reload";
+  request.path = "/api/" + std::string(command == "show" ? "holds" : command);
   if (command == "decisions" && args.limit) {
     if (!positive_integer(*args.limit)) {
       error = "--limit needs a positive integer";
@@ -515,7 +582,7 @@ std::optional<CtlRequest> build_request(const CtlArgs& args, std::string& error)
     request.path += "?limit=" + *args.limit;
   } else if (command == "approve" || command == "reject") {
     request.path = "/api/holds/" + url_encode(args.name) + "/" + command;
-  } else if (names) {
+  } else if (names && command != "show") {
     request.path = "/api/breakers/" + url_encode(args.name) + "/" + command;
     if (command == "grant" && !add_allowance(args, body, error)) return std::nullopt;
   }
@@ -579,6 +646,21 @@ int ctl_main(int argc, char** argv) {
   json data;
   if (const int code = ctl_api(args, call->post, call->path, call->body, data); code != kOk) {
     return code;
+  }
+  if (args.command == "show") {
+    const json* hold = find_hold(data, args.name);
+    if (!hold) {
+      std::fprintf(stderr,
+                   "mongoguard ctl: no pending hold %s (decided or gone: see `ctl decisions`)\n",
+                   printable(args.name).c_str());
+      return kApiError;
+    }
+    if (args.json) {
+      std::cout << proxy::dump_json(*hold) << "\n";
+    } else {
+      print_hold(*hold);
+    }
+    return kOk;
   }
   if (args.json) {
     std::cout << proxy::dump_json(data) << "\n";

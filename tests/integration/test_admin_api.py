@@ -307,6 +307,20 @@ def test_ctl_lists_and_decides(held, direct):  # noqa: F811
     assert header.index("NAMESPACE") == row.index(f"{held.db}.held")  # aligned
     r = ctl(held, "--json", "holds")
     assert r.returncode == 0 and json.loads(r.stdout)["holds"][0]["id"] == hold["id"]
+    # One hold in full, one field per line; no --as needed to look.
+    r = ctl(held, "show", str(hold["id"]), env={"USER": ""})
+    assert r.returncode == 0, r
+    shown = dict(line.split(None, 1) for line in r.stdout.splitlines()
+                 if not line.startswith(" ") and not line.startswith("held since"))
+    assert shown["hold"] == str(hold["id"])
+    assert shown["namespace"] == f"{held.db}.held"
+    assert shown["operation"].startswith("delete (delete, 1 statement(s))"), shown
+    assert shown["rule"] == hold["rule"] and shown["client"].startswith("127.0.0.1:")
+    assert f"held since  {hold['created']}" in r.stdout, r.stdout
+    r = ctl(held, "--json", "show", str(hold["id"]))
+    assert r.returncode == 0 and json.loads(r.stdout)["ns"] == f"{held.db}.held", r
+    r = ctl(held, "show", "987654")
+    assert r.returncode == 1 and "no pending hold 987654" in r.stderr, r
     r = ctl(held, "approve", str(hold["id"]))  # --as defaults to $USER
     assert r.returncode == 0, r
     assert r.stdout.strip() == f"hold {hold['id']} approved by ctl-user"
