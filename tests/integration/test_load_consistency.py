@@ -30,6 +30,8 @@ from __future__ import annotations
 import collections
 import os
 import random
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -49,8 +51,13 @@ UNFILTERED = "no-unfiltered"
 CANCEL_RULE = "cancel-holds"
 
 
-def load_policy(database: str) -> str:
+def load_policy(database: str, journal_path: str) -> str:
+    # The budget rules are journaled (they have limits): the load also
+    # measures how often what the journal read differs from what the write
+    # then did (mongoguard_journal_divergent_total).
     return f"""
+        journal:
+          path: {journal_path}
         holds:
           timeout: {HOLD_TIMEOUT}
         rules:
@@ -273,7 +280,9 @@ class HoldDriver(threading.Thread):
 def test_load_consistency(backend):
     database = unique_db("load")
     direct = pymongo.MongoClient(backend.uri, serverSelectionTimeoutMS=10_000)
-    gp = GuardedProxy(backend.upstream, load_policy(database), threads=2)
+    journal_dir = tempfile.mkdtemp(prefix="mg-load-journal-")
+    gp = GuardedProxy(backend.upstream, load_policy(database, f"{journal_dir}/journal.db"),
+                      threads=2)
     stop = threading.Event()
     logs = [ClientLog(f"c{i:03d}") for i in range(DRIVER_CLIENTS)]
     cancel_logs = [ClientLog(f"x{i}") for i in range(CANCELLING_CLIENTS)]
@@ -345,7 +354,14 @@ def test_load_consistency(backend):
                    f"outcomes {dict(outcomes)}, holds {dict(driver.counts)}, "
                    f"documents checked {checked}, uncertain {uncertain}, "
                    f"violations={len(violations)}")
+        metrics = gp.admin.metrics()
+        journaled = metrics["mongoguard_journal_entries_total"]
+        divergent = metrics["mongoguard_journal_divergent_total"]
         print("\n" + figures)
+        print(f"journal: {journaled:.0f} operations journaled, {divergent:.0f} of them divergent "
+              f"({100 * divergent / max(journaled, 1):.2f}%)")
+        if journaled == 0:
+            failures.append("the journal kept nothing during the load")
         if SERVER_ERRORS:
             print(f"server errors (outcome unknown, not checked): {dict(SERVER_ERRORS)}")
         failures += violations[:50]
@@ -363,5 +379,6 @@ def test_load_consistency(backend):
     finally:
         stop.set()
         gp.stop()
+        shutil.rmtree(journal_dir, ignore_errors=True)
         direct.drop_database(database)
         direct.close()
