@@ -18,7 +18,9 @@
 #             reply = one message). Medians over rounds. -> relays.json
 #  callgrind  each relay again under valgrind --tool=callgrind: counters zeroed
 #             after the hello, 8 connections for a few seconds, then dumped:
-#             instructions per forwarded message. And instructions per policy
+#             instructions per forwarded message, mongoguard also without
+#             the policy's journal section (what the journal costs the read
+#             path: the report gives the ratio). And instructions per policy
 #             decision (classify + decide, and decide alone, 100 rules) from
 #             build/bench/policy_bench's fixed-iteration cases. -> callgrind.json
 #  memory     resident size (VmRSS) of each relay before and while it holds
@@ -183,12 +185,20 @@ start_relay() {
   local wait=10
   [[ $# -gt 0 ]] && wait=60  # under valgrind
   case $kind in
-    mongoguard)
-      local admin
+    mongoguard | mongoguard-nojournal)
+      local admin config=deploy/examples/policy.yaml
+      if [[ $kind == mongoguard-nojournal ]]; then
+        # The same policy without its journal section: what the journal
+        # costs the read path (callgrind phase).
+        config=$work/policy-nojournal.yaml
+        awk '/^journal:/ {skip = 1; next} skip && /^[^ #]/ {skip = 0} !skip' \
+          deploy/examples/policy.yaml >"$config"
+      fi
       admin=$(free_port)
       [[ -f $work/admin.token ]] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/admin.token"
       MONGOGUARD_AUDIT_PATH="$work/$name.audit.jsonl" MONGOGUARD_ADMIN_TOKEN_FILE="$work/admin.token" \
-        "$@" build/mongoguard --config deploy/examples/policy.yaml --listen "127.0.0.1:$port" \
+        MONGOGUARD_JOURNAL_PATH="$work/$name.journal.db" \
+        "$@" build/mongoguard --config "$config" --listen "127.0.0.1:$port" \
         --upstream "mongodb://127.0.0.1:$up" --admin-listen "127.0.0.1:$admin" \
         --threads "$relay_threads" --log-level warn >"$work/$name.log" 2>&1 &
       ;;
@@ -295,8 +305,8 @@ for r in "${relays[@]}"; do stop_pid "${pid_of[$r]}"; done
 # --- phase: callgrind --------------------------------------------------------
 
 if ! skipped callgrind; then
-  cg_relays=("${relays[@]}")
-  [[ $smoke == 1 ]] && cg_relays=(mongoguard)
+  cg_relays=("${relays[@]}" mongoguard-nojournal)
+  [[ $smoke == 1 ]] && cg_relays=(mongoguard mongoguard-nojournal)
   : >"$work/callgrind.jsonl"
   for r in "${cg_relays[@]}"; do
     port=$(free_port)

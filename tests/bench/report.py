@@ -111,6 +111,11 @@ def callgrind_table(cg: dict, problems: list[str]) -> list[str]:
         per = ir / msgs if ir and msgs else None
         r["per_message"] = per
         lines.append(f"| {r['relay']} | {fmt(per, ',.0f')} | {msgs:,} | {fmt(ir, ',')} |")
+    per = {r["relay"]: r.get("per_message") for r in cg.get("relays", [])}
+    if per.get("mongoguard") and per.get("mongoguard-nojournal"):
+        ratio = per["mongoguard"] / per["mongoguard-nojournal"]
+        lines += ["", f"With the journal on, a forwarded message costs {ratio:.4f}x the "
+                      f"instructions it costs without one ({(ratio - 1) * 100:+.2f}%)."]
     lines += ["", "| policy case (100 rules) | instructions / decision | iterations |",
               "|---|---:|---:|"]
     for d in cg.get("decisions", []):
