@@ -16,6 +16,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "config/token_file.h"
 #include "config/url.h"
 #include "policy/budget.h"
 #include "policy/identity.h"
@@ -367,10 +368,80 @@ class Parser {
     if (!admin.IsMap()) {
       error(admin, "admin must be a mapping");
     } else {
-      check_keys(admin, {"listen", "token_file", "tls"}, "admin");
+      check_keys(admin, {"listen", "token_file", "tls", "operators", "public_url"}, "admin");
       if (auto n = admin["listen"]) config.admin_listen = scalar(n, "admin.listen");
       if (auto n = admin["token_file"]) config.admin_token_file = scalar(n, "admin.token_file");
       if (auto n = admin["tls"]) config.admin_tls = parse_admin_tls(n);
+      if (auto n = admin["operators"]) parse_operators(n, config.operators);
+      if (auto n = admin["public_url"]) parse_public_url(n, config);
+    }
+    approvers_ = static_cast<int>(
+        std::count_if(config.operators.begin(), config.operators.end(),
+                      [](const auto& o) { return o.role != OperatorRole::kViewer; }));
+  }
+
+  void parse_public_url(const YAML::Node& n, Config& config) {
+    auto text = scalar(n, "admin.public_url");
+    if (!text) return;
+    if (!text->starts_with("https://") && !text->starts_with("http://")) {
+      error(n,
+            "admin.public_url must be an http:// or https:// URL (where operators open the page)");
+      return;
+    }
+    while (text->ends_with('/')) text->pop_back();
+    config.admin_public_url = *text;
+  }
+
+  // [{name, token_file, role}]: names unique and plain (they are written
+  // into logs and client errors), roles viewer, approver or admin.
+  void parse_operators(const YAML::Node& node, std::vector<OperatorConfig>& out) {
+    if (!node.IsSequence()) {
+      error(node, "admin.operators must be a list of { name, token_file, role }");
+      return;
+    }
+    std::map<std::string, int> names;
+    for (const auto& item : node) {
+      if (!item.IsMap()) {
+        error(item, "each operator must be a mapping { name, token_file, role }");
+        continue;
+      }
+      check_keys(item, {"name", "token_file", "role"}, "an operator");
+      OperatorConfig op;
+      if (auto n = item["name"]) {
+        if (auto text = scalar(n, "operator name")) op.name = *text;
+        if (op.name.empty() || op.name.size() > 64 ||
+            op.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789._@-") != std::string::npos) {
+          error(n, "operator name must be 1 to 64 letters, digits, '.', '_', '@' or '-'");
+        } else if (auto [it, inserted] = names.try_emplace(op.name, n.Mark().line + 1); !inserted) {
+          error(n, "operator '" + op.name + "' is already named on line " +
+                       std::to_string(it->second));
+        }
+      } else {
+        error(item, "operator has no name");
+      }
+      if (auto n = item["token_file"]) {
+        if (auto text = scalar(n, "operator token_file")) {
+          op.token_file = {*text, n.Mark().line + 1, n.Mark().column + 1};
+        }
+      } else {
+        error(item, "operator '" + op.name + "' has no token_file (the file holding their token)");
+      }
+      if (auto n = item["role"]) {
+        auto text = scalar(n, "operator role");
+        if (text == "viewer") {
+          op.role = OperatorRole::kViewer;
+        } else if (text == "approver") {
+          op.role = OperatorRole::kApprover;
+        } else if (text == "admin") {
+          op.role = OperatorRole::kAdmin;
+        } else if (text) {
+          error(n, "role must be viewer, approver or admin, not '" + *text + "'");
+        }
+      } else {
+        error(item, "operator '" + op.name + "' has no role (viewer, approver or admin)");
+      }
+      out.push_back(std::move(op));
     }
   }
 
@@ -461,7 +532,8 @@ class Parser {
       return std::nullopt;
     }
     const auto before = errors_.size();
-    check_keys(node, {"name", "match", "action", "mode", "message", "limit", "journal"}, "a rule");
+    check_keys(node, {"name", "match", "action", "mode", "message", "limit", "journal", "hold"},
+               "a rule");
     policy::Rule rule;
     rule.line = node.Mark().line + 1;
     rule.unfiltered = unfiltered_;
@@ -492,6 +564,7 @@ class Parser {
       if (auto text = scalar(n, "message")) rule.message = *text;
     }
     parse_rule_limit(node, rule);
+    if (auto n = node["hold"]) parse_rule_hold(n, rule);
     if (auto match = node["match"]) {
       parse_match(match, rule);
       if (rule.action == policy::Action::kAllow && !rule.apps.empty() && rule.users.empty() &&
@@ -505,6 +578,35 @@ class Parser {
     }
     if (errors_.size() != before) return std::nullopt;
     return rule;
+  }
+
+  // hold: { approvals: N }: how many different operators must approve.
+  void parse_rule_hold(const YAML::Node& node, policy::Rule& rule) {
+    if (!node.IsMap()) {
+      error(node, "hold must be a mapping like { approvals: 2 }");
+      return;
+    }
+    check_keys(node, {"approvals"}, "hold");
+    auto n = node["approvals"];
+    if (!n) return;
+    int value = 0;
+    if (!n.IsScalar() || !YAML::convert<int>::decode(n, value) || value < 1 || value > 5) {
+      error(n, "hold.approvals must be a whole number from 1 to 5");
+      return;
+    }
+    if (rule.action == policy::Action::kAllow || rule.action == policy::Action::kLog) {
+      warning(n, "rule '" + rule.name + "' never holds (action " +
+                     policy::action_name(rule.action) + "): hold.approvals has no effect");
+    }
+    if (value > 1 && approvers_ < value) {
+      error(n, "hold.approvals: " + std::to_string(value) + " needs at least " +
+                   std::to_string(value) +
+                   " named operators who may approve (admin.operators with role approver or "
+                   "admin); " +
+                   std::to_string(approvers_) + " configured");
+      return;
+    }
+    rule.approvals = value;
   }
 
   // The rule's limit, and whether what it lets through is journaled.
@@ -741,6 +843,7 @@ class Parser {
     std::optional<std::pair<std::array<bool, 3>, int>> group_by;
     std::optional<std::pair<bool, int>> preflight;
     std::optional<std::pair<policy::Action, int>> on_preflight_error;
+    std::optional<std::pair<bool, int>> auto_resume;
   };
 
   // The same limit-wide option written twice must say the same thing.
@@ -760,10 +863,10 @@ class Parser {
   // One window (and whatever limit-wide options `node` writes) into `limit`.
   void parse_limit_item(const YAML::Node& node, const std::string& what, policy::Limit& limit,
                         LimitOptions& options) {
-    check_keys(
-        node,
-        {"documents", "percent", "per", "group_by", "preflight", "on_preflight_error", "ceiling"},
-        what == "limit" ? "limit" : "a limit window");
+    check_keys(node,
+               {"documents", "percent", "per", "group_by", "preflight", "on_preflight_error",
+                "ceiling", "auto_resume"},
+               what == "limit" ? "limit" : "a limit window");
     const auto before = errors_.size();
     policy::LimitWindow window = parse_window(node, what);
     parse_limit_options(node, limit, options);
@@ -846,6 +949,11 @@ class Parser {
                   "limit.preflight is off: a multi-document statement of unknown size is "
                   "charged everything left of the budget (and passes while any is left)");
         }
+      }
+    }
+    if (auto n = node["auto_resume"]) {
+      if (auto b = boolean(n, "limit.auto_resume")) {
+        if (agree(n, "auto_resume", options.auto_resume, *b)) limit.auto_resume = *b;
       }
     }
     if (auto n = node["on_preflight_error"]) {
@@ -1165,6 +1273,7 @@ class Parser {
   std::vector<ConfigError> warnings_;
   policy::UnfilteredMeasure unfiltered_;  // the top level's, every rule's default
   bool journal_configured_ = false;       // journal.path is set
+  int approvers_ = 0;                     // admin.operators who may approve holds
 };
 
 }  // namespace
@@ -1207,6 +1316,26 @@ LoadResult load_config_file(const std::string& path) {
     return result;
   }
   return parse_config(text.str(), path);
+}
+
+std::vector<std::string> admin_token_problems(const Config& config,
+                                              const std::optional<std::string>& shared) {
+  std::vector<OperatorTokens> files;
+  if (const auto& path = shared ? shared : config.admin_token_file) files.push_back({"", *path});
+  for (const auto& o : config.operators) files.push_back({o.name, o.token_file.path});
+  return token_file_problems(files);
+}
+
+const char* operator_role_name(OperatorRole role) {
+  switch (role) {
+    case OperatorRole::kViewer:
+      return "viewer";
+    case OperatorRole::kApprover:
+      return "approver";
+    case OperatorRole::kAdmin:
+      return "admin";
+  }
+  return "viewer";
 }
 
 }  // namespace mongoguard::config

@@ -91,6 +91,17 @@ struct FleetConfig {
   std::string key_prefix = "mongoguard";   // keys are <prefix>:...
 };
 
+// admin.operators: who may use the admin API, each with a token of their
+// own. What a role may do: a viewer sees; an approver also decides holds;
+// an admin also grants, resets, resumes and reloads.
+enum class OperatorRole : std::uint8_t { kViewer, kApprover, kAdmin };
+const char* operator_role_name(OperatorRole role);
+struct OperatorConfig {
+  std::string name;
+  FileRef token_file;
+  OperatorRole role = OperatorRole::kViewer;
+};
+
 // admin.tls: HTTPS for the admin endpoint.
 struct AdminTls {
   FileRef cert;
@@ -134,6 +145,11 @@ struct Config {
   std::optional<std::string> admin_listen;
   std::optional<std::string> admin_token_file;  // bearer token for the admin API
   std::optional<AdminTls> admin_tls;            // set: the admin endpoint speaks HTTPS
+  // Named operators, each with their own token (admin.operators). The one
+  // admin.token_file, when set, is a shared admin token besides them.
+  std::vector<OperatorConfig> operators;
+  // Where operators reach the page (admin.public_url): webhooks link holds there.
+  std::optional<std::string> admin_public_url;
   Limits limits;
   // On SIGTERM/SIGINT: how long requests already in flight may take to
   // finish before the remaining connections are closed.
@@ -175,6 +191,12 @@ struct LoadResult {
 
 // Parses configuration text; `file_name` is used in error messages only.
 LoadResult parse_config(std::string_view text, std::string_view file_name);
+
+// What is wrong with the admin endpoint's token files now (token_file.h):
+// `shared` overrides config.admin_token_file (--admin-token-file). Empty
+// when every configured file holds a token.
+std::vector<std::string> admin_token_problems(const Config& config,
+                                              const std::optional<std::string>& shared);
 
 // Reads and parses a file. An unreadable file is one error with line 0.
 LoadResult load_config_file(const std::string& path);

@@ -52,4 +52,25 @@ TokenFile read_token_file(const std::string& path) {
   return parse_token_text(text.str(), path);
 }
 
+std::vector<std::string> token_file_problems(const std::vector<OperatorTokens>& files) {
+  std::vector<std::string> problems;
+  std::vector<std::pair<std::string, std::string>> seen;  // token, whose
+  for (const auto& f : files) {
+    const std::string whose = f.name.empty() ? "admin.token_file" : "operator " + f.name;
+    auto read = read_token_file(f.path);
+    if (!read.ok()) {
+      problems.push_back(whose + ": " + read.error);
+      continue;
+    }
+    for (const auto& [token, other] : seen) {
+      if (token == read.token) {
+        problems.push_back(whose + " has the same token as " + other + " (" + f.path +
+                           "): each operator needs a token of their own");
+      }
+    }
+    seen.emplace_back(read.token, whose);
+  }
+  return problems;
+}
+
 }  // namespace mongoguard::config

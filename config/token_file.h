@@ -10,6 +10,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mongoguard::config {
 
@@ -21,6 +22,16 @@ struct TokenFile {
 };
 
 TokenFile read_token_file(const std::string& path);
+
+// Every token file the admin endpoint would use (the shared one: `shared`,
+// and each named operator's), read now: one line per problem (a file that
+// cannot be read or is empty, two operators with the same token). The
+// proxy refuses to start, or a reload, while there is any.
+struct OperatorTokens {
+  std::string name;  // "" for the shared admin.token_file
+  std::string path;
+};
+std::vector<std::string> token_file_problems(const std::vector<OperatorTokens>& files);
 
 // The rule applied to the file's text; `path` only names it in errors.
 TokenFile parse_token_text(std::string_view text, const std::string& path);

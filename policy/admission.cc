@@ -192,6 +192,7 @@ ReserveRequest request_of(const Policy& policy, const PlannedCharge& pc) {
   r.everything_left = pc.unmeasured > 0;
   r.unbounded = pc.unbounded;
   r.enforced = !dry_run(policy, rule);
+  r.auto_resume = rule.limit->auto_resume;
   return r;
 }
 

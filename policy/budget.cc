@@ -46,6 +46,11 @@ std::optional<TimePoint> SlidingWindow::drained_at(milliseconds per) const {
   return entries_.back().at + per;
 }
 
+std::optional<TimePoint> SlidingWindow::oldest() const {
+  if (entries_.empty()) return std::nullopt;
+  return entries_.front().at;
+}
+
 void SlidingWindow::clear() {
   entries_.clear();
   sum_ = 0;
@@ -80,12 +85,15 @@ BudgetBook::Breaker& BudgetBook::get(const ReserveRequest& r) {
   b.ns = r.ns;
   b.limit = r.limit;
   b.per = r.per;
+  b.auto_resume = r.auto_resume;
   return b;
 }
 
 void BudgetBook::refresh(Breaker& b, TimePoint now) {
-  // A tripped breaker closes by itself once nothing is left in its window.
-  if (b.tripped_at && b.window.total(now, b.per) == 0 && now >= *b.tripped_at + b.per) {
+  // With auto_resume, a tripped breaker closes by itself once nothing is
+  // left in its window; otherwise only an operator closes it.
+  if (b.auto_resume && b.tripped_at && b.window.total(now, b.per) == 0 &&
+      now >= *b.tripped_at + b.per) {
     b.tripped_at.reset();
   }
   if (b.allowance_until && now >= *b.allowance_until) b.allowance_until.reset();
@@ -224,6 +232,7 @@ bool BudgetBook::record(const Rule& rule, const std::string& key, const std::str
     const auto& first = rule.limit->windows.front();
     r.limit = first.documents;
     r.per = first.per;
+    r.auto_resume = rule.limit->auto_resume;
   }
   return record(r, documents, now);
 }
@@ -255,6 +264,15 @@ bool BudgetBook::reset(const std::string& key) {
   return true;
 }
 
+bool BudgetBook::resume(const std::string& key, bool* was_tripped) {
+  std::lock_guard lock(mutex_);
+  auto it = breakers_.find(key);
+  if (it == breakers_.end()) return false;
+  if (was_tripped) *was_tripped = it->second.tripped_at.has_value();
+  it->second.tripped_at.reset();
+  return true;
+}
+
 bool BudgetBook::grant(const std::string& key, std::int64_t documents,
                        std::optional<milliseconds> duration, TimePoint now) {
   std::lock_guard lock(mutex_);
@@ -277,8 +295,10 @@ BreakerState BudgetBook::describe(const std::string& key, Breaker& b, TimePoint 
   s.limit = b.limit;
   s.per = b.per;
   s.tripped = b.tripped_at.has_value();
+  s.auto_resume = b.auto_resume;
   s.tripped_at = b.tripped_at;
   s.drains_at = b.window.drained_at(b.per);
+  s.counting_since = b.window.oldest();
   s.allowance_documents = b.allowance_documents;
   s.allowance_until = b.allowance_until;
   return s;

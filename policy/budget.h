@@ -40,6 +40,8 @@ class SlidingWindow {
   std::optional<TimePoint> next_expiry(milliseconds per) const;
   // When the window will be empty; nullopt when it is.
   std::optional<TimePoint> drained_at(milliseconds per) const;
+  // When the oldest entry still counted was added; nullopt when empty.
+  std::optional<TimePoint> oldest() const;
   void clear();
 
  private:
@@ -73,8 +75,10 @@ struct BreakerState {
   std::int64_t limit = 0;  // the window's documents (a relative one's, as last resolved)
   milliseconds per{0};
   bool tripped = false;
+  bool auto_resume = false;  // closes by itself once the window drains
   std::optional<TimePoint> tripped_at;
   std::optional<TimePoint> drains_at;        // when the window will be empty
+  std::optional<TimePoint> counting_since;   // the oldest entry counted now (local book only)
   std::int64_t allowance_documents = 0;      // granted, not yet used
   std::optional<TimePoint> allowance_until;  // granted free passage until
 };
@@ -105,6 +109,7 @@ struct ReserveRequest {
   bool unbounded = false;        // no count bounds it: more than any budget has
   std::int64_t at_least = 0;     // unbounded because a capped count reached this many
   bool enforced = true;          // false for a dry-run rule: counted, never refused
+  bool auto_resume = false;      // the rule's limit.auto_resume
 };
 
 // What a reservation holds until the reply settles it.
@@ -133,8 +138,9 @@ class BudgetBook {
   // enforced request fits what is left, each is reserved (counted in its
   // window now, concurrent callers see it) and `reserved` is true; when one
   // does not, nothing is reserved. `force` reserves all regardless (an
-  // approved hold). kWouldTrip trips the breaker. A tripped breaker resets
-  // itself once its window is empty.
+  // approved hold). kWouldTrip trips the breaker. A tripped breaker stays
+  // tripped until an operator resumes, resets or grants it, or (with
+  // limit.auto_resume) until its window is empty.
   ReserveResult reserve(const std::vector<ReserveRequest>& requests, TimePoint now,
                         bool force = false);
 
@@ -157,6 +163,10 @@ class BudgetBook {
 
   // Operator actions; false when no breaker has that name.
   bool reset(const std::string& key);
+  // Closes a tripped breaker, keeping what its window counted: the next
+  // operation that does not fit trips it again. False when no breaker has
+  // that name; `was_tripped` says whether it was tripped.
+  bool resume(const std::string& key, bool* was_tripped = nullptr);
   // Lets `documents` more through, and/or everything until now + `duration`,
   // without holding. A grant also closes a tripped breaker.
   bool grant(const std::string& key, std::int64_t documents, std::optional<milliseconds> duration,
@@ -171,6 +181,7 @@ class BudgetBook {
     std::string ns;
     std::int64_t limit = 0;
     milliseconds per{0};
+    bool auto_resume = false;
     SlidingWindow window;
     std::optional<TimePoint> tripped_at;
     std::int64_t allowance_documents = 0;

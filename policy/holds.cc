@@ -42,6 +42,33 @@ bool HoldRegistry::resolve(std::uint64_t id, const HoldDecision& decision) {
   return true;
 }
 
+HoldRegistry::Approval HoldRegistry::approve(std::uint64_t id, const HoldDecision& decision,
+                                             std::chrono::system_clock::time_point at,
+                                             HoldInfo* after) {
+  Resolved callback;
+  HoldDecision released = decision;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = holds_.find(id);
+    if (it == holds_.end()) return Approval::kUnknown;
+    auto& info = it->second.info;
+    for (const auto& a : info.approvals) {
+      if (a.by == decision.by) {
+        if (after) *after = info;
+        return Approval::kAlready;
+      }
+    }
+    info.approvals.push_back({decision.by, decision.reason, at});
+    if (after) *after = info;
+    if (static_cast<int>(info.approvals.size()) < info.approvals_needed) return Approval::kRecorded;
+    released.approvals = info.approvals;
+    callback = std::move(it->second.on_resolved);
+    holds_.erase(it);
+  }
+  if (callback) callback(released);
+  return Approval::kReleased;
+}
+
 std::size_t HoldRegistry::resolve_breaker(const std::string& breaker,
                                           const HoldDecision& decision) {
   std::vector<Resolved> callbacks;

@@ -27,9 +27,19 @@ enum class HoldOutcome : std::uint8_t {
 };
 const char* hold_outcome_name(HoldOutcome o);  // "approved", "rejected", ...
 
+// One operator's approval of a hold.
+struct HoldApproval {
+  std::string by;
+  std::string reason;
+  std::chrono::system_clock::time_point at;
+};
+
 struct HoldDecision {
   HoldOutcome outcome = HoldOutcome::kRejected;
-  std::string by;  // operator name for approve/reject; "" otherwise
+  std::string by;      // operator name for approve/reject; "" otherwise
+  std::string reason;  // the operator's reason, shown to the client; may be ""
+  // Set by HoldRegistry::approve: every approval that released it, oldest first.
+  std::vector<HoldApproval> approvals;
 };
 
 // What operators see of a held operation.
@@ -46,11 +56,24 @@ struct HoldInfo {
   std::string client;
   std::string user;
   std::string app;
+  std::string driver;  // "PyMongo 4.10.1", from the client's hello
   std::string filter;  // redacted
   std::int64_t statements = 0;
   std::int64_t documents_in_window = 0;
   std::int64_t limit = 0;
+  // How many documents releasing it affects, as measured when it was held
+  // (its budget's bound); nullopt when no count bounds it (at_least then
+  // says how many a capped count reached, 0 when none was made).
+  std::optional<std::int64_t> documents;
+  std::int64_t at_least = 0;
+  // The recent rate on its namespace: the documents its breaker's window
+  // counted and the seconds they took (from the oldest counted to the hold).
+  std::int64_t recent_documents = 0;
+  double recent_seconds = 0;
   std::string reason;
+  // Different operators who must approve it (hold.approvals); those who have.
+  int approvals_needed = 1;
+  std::vector<HoldApproval> approvals;
   // What it would affect, read on the client's connection when it was held
   // (deletes, updates, replaces, findAndModify, bulkWrite): up to
   // kHoldPreviewDocuments documents as relaxed JSON, their _id values (as
@@ -78,6 +101,17 @@ class HoldRegistry {
                     std::size_t max_pending = static_cast<std::size_t>(-1));
   // Resolves one hold; false when it is unknown or already resolved.
   bool resolve(std::uint64_t id, const HoldDecision& decision);
+
+  // One operator approves: the hold is released (resolved approved) once
+  // approvals_needed different operators have.
+  enum class Approval : std::uint8_t {
+    kReleased,  // this approval released it
+    kRecorded,  // counted; more operators must approve
+    kAlready,   // this operator approved it already
+    kUnknown,   // no such pending hold
+  };
+  Approval approve(std::uint64_t id, const HoldDecision& decision,
+                   std::chrono::system_clock::time_point at, HoldInfo* after = nullptr);
   // Resolves every pending hold of a breaker / every pending hold.
   std::size_t resolve_breaker(const std::string& breaker, const HoldDecision& decision);
   std::size_t resolve_all(const HoldDecision& decision);

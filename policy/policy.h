@@ -42,7 +42,7 @@ struct Verdict {
 //  2. If any matching rule says allow, that target passes: allow is an exemption.
 //     A whole-database target ("db.*") is exempted only by a rule whose
 //     namespace covers the whole database (rule_matches()).
-//  3. Otherwise the strictest matching action wins (hold > block > log); no match passes.
+//  3. Otherwise the strictest matching action wins (block > hold > log); no match passes.
 // A command's verdict is the strictest over its targets. Dry-run rules (or a
 // global dry-run) report what they would do but only log.
 Verdict decide(const Policy& policy, const CommandInfo& info, const Identity& who);

@@ -13,10 +13,10 @@
 
 namespace mongoguard::policy {
 
-enum class Action : std::uint8_t { kAllow, kLog, kBlock, kHold };
+enum class Action : std::uint8_t { kAllow, kLog, kHold, kBlock };
 const char* action_name(Action a);
 std::optional<Action> parse_action(std::string_view name);
-// hold > block > log > allow
+// block > hold > log > allow: a block can never be approved into the database
 inline bool stricter(Action a, Action b) { return static_cast<int>(a) > static_cast<int>(b); }
 inline Action strictest(Action a, Action b) { return stricter(b, a) ? b : a; }
 
@@ -117,6 +117,10 @@ struct Limit {
   // What to do when that count fails (allow, block or hold). Also decides
   // for a relative window whose collection size is not known.
   Action on_preflight_error = Action::kHold;
+  // A tripped breaker closes by itself once its window has drained. Off by
+  // default: a slow loop would otherwise resume on its own, so a person
+  // resumes it (`ctl resume`), resets it or grants it more.
+  bool auto_resume = false;
 
   bool relative() const;  // some window is a percent of the collection
 };
@@ -140,6 +144,9 @@ struct Rule {
   // Keep the before-images of what this rule lets through (journal.path
   // set; default: rules with a limit).
   bool journal = false;
+  // Different named operators who must approve a hold of this rule
+  // (hold.approvals); 1 = any one operator.
+  int approvals = 1;
   int line = 0;  // where the rule starts in the file (for explain)
 };
 

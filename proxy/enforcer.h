@@ -112,6 +112,8 @@ class Enforcer {
     BudgetStage budget;
   };
 
+  asio::awaitable<void> measure_hold(const Judgement& j, policy::HoldInfo& hold);
+  static std::string approvers(const policy::HoldDecision& decision);
   Decision refuse_unjudged(const wire::Request& request, const policy::CommandInfo& info);
   // The rules, with filters measured where a rule with filter: unfiltered asks.
   asio::awaitable<void> apply_rules(Judgement& j);

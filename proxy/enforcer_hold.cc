@@ -21,6 +21,8 @@ policy::HoldInfo Enforcer::hold_info(const Judgement& j) const {
   hold.client = identity_.client_address;
   hold.user = identity_.user;
   hold.app = identity_.app;
+  hold.driver = identity_.driver;
+  hold.approvals_needed = verdict.rule ? verdict.rule->approvals : 1;
   hold.filter = verdict.target ? verdict.target->filter_redacted() : "";
   for (const auto& t : info.targets) hold.statements += t.statements;
   hold.reason =
@@ -31,12 +33,16 @@ policy::HoldInfo Enforcer::hold_info(const Judgement& j) const {
       continue;
     }
     hold.breaker = pc.charge.key;
+    const auto now = policy::Clock::now();
     auto state = budget.verdict.state && budget.verdict.state->name == pc.charge.key
                      ? budget.verdict.state
-                     : services_.budgets.breaker(pc.charge.key, policy::Clock::now());
+                     : services_.budgets.breaker(pc.charge.key, now);
     if (state) {
       hold.documents_in_window = state->used;
       hold.limit = state->limit;
+      hold.recent_documents = state->used;
+      const auto since = state->counting_since.value_or(now - state->per);
+      hold.recent_seconds = std::chrono::duration<double>(now - since).count();
     }
     break;
   }
@@ -45,10 +51,40 @@ policy::HoldInfo Enforcer::hold_info(const Judgement& j) const {
   return hold;
 }
 
+// What releasing the hold affects, counted now on the client's connection:
+// each statement limited to one document counts one, each multi-document
+// one a capped count of its filter (the whole collection for drops and the
+// like). Only held operations pay for it; a failed count leaves it unknown.
+asio::awaitable<void> Enforcer::measure_hold(const Judgement& j, policy::HoldInfo& hold) {
+  constexpr std::int64_t kCap = 100'000;
+  const auto* target = j.verdict.target;
+  if (!target) co_return;
+  std::vector<const policy::MultiStatement*> statements;
+  for (const auto& m : target->multi) statements.push_back(&m);
+  if (target->multi_statements > static_cast<std::int64_t>(target->multi.size())) {
+    statements.push_back(nullptr);
+  }
+  std::int64_t total = target->single_statements;
+  bool capped = false;
+  for (const auto* statement : statements) {
+    auto got = co_await io_.count({target, statement, kCap + 1});
+    if (io_.closed() || !got.count) co_return;
+    total += *got.count;
+    capped = capped || *got.count > kCap;
+  }
+  if (capped) {
+    hold.at_least = total;
+  } else {
+    hold.documents = total;
+  }
+}
+
 asio::awaitable<Decision> Enforcer::hold(Judgement& j, AuditRecord& record,
                                          std::unique_ptr<PendingReply>& next) {
   auto hold = hold_info(j);
   co_await preview(j, hold);
+  if (io_.closed()) co_return Decision::drop();
+  co_await measure_hold(j, hold);
   if (io_.closed()) co_return Decision::drop();
   std::optional<std::chrono::milliseconds> max_time;
   if (j.info.max_time_ms && *j.info.max_time_ms > 0) {
@@ -143,7 +179,7 @@ asio::awaitable<Decision> Enforcer::answer_hold(Judgement& j, const policy::Hold
   // that fails (the person who approved it decided).
   auto why = co_await journal(j, hold.id);
   if (io_.closed()) co_return Decision::drop();
-  std::string outcome = "approved by " + decision.by;
+  std::string outcome = "approved by " + approvers(decision);
   if (!why.empty()) {
     metrics_.journal_failures.fetch_add(1, std::memory_order_relaxed);
     spdlog::warn("conn {} from {}: hold {} approved; forwarded without its before-images: {}",
@@ -152,6 +188,19 @@ asio::awaitable<Decision> Enforcer::answer_hold(Judgement& j, const policy::Hold
   }
   remember(j, record, outcome, next);
   co_return Decision::forward();
+}
+
+// "alice" or, for a hold that needed several, "alice and bob"; with the
+// releasing operator's reason.
+std::string Enforcer::approvers(const policy::HoldDecision& decision) {
+  std::string out;
+  for (const auto& a : decision.approvals) {
+    if (a.by == decision.by) continue;
+    out += (out.empty() ? "" : ", ") + a.by;
+  }
+  out += (out.empty() ? "" : " and ") + decision.by;
+  if (!decision.reason.empty()) out += ": " + decision.reason;
+  return out;
 }
 
 Decision Enforcer::refuse_held(const Judgement& j, const policy::HoldInfo& hold,
@@ -168,9 +217,11 @@ Decision Enforcer::refuse_held(const Judgement& j, const policy::HoldInfo& hold,
       return refused("cancelled: client gone",
                      Decision::close("client went away while its operation was held; never "
                                      "forwarded"));
-    case policy::HoldOutcome::kRejected:
-      return refused("rejected by " + decision.by,
-                     Decision::unauthorized(held_by + "rejected by " + decision.by));
+    case policy::HoldOutcome::kRejected: {
+      const std::string by =
+          "rejected by " + decision.by + (decision.reason.empty() ? "" : ": " + decision.reason);
+      return refused(by, Decision::unauthorized(held_by + by));
+    }
     case policy::HoldOutcome::kTimedOut:
       return refused(
           "timed out",

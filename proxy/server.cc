@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "config/token_file.h"
 
@@ -60,6 +61,7 @@ Server::Server(ServerSettings settings)
   std::vector<WebhookTarget> targets;
   for (const auto& w : settings_.config->webhooks) targets.push_back({w.url, w.events});
   notifier_ = std::make_unique<Notifier>(main_io_, std::move(targets));
+  notifier_->set_links(event_links(*settings_.config));
   audit_.set_decisions(&decisions_);
   audit_.set_metrics(&metrics_);
   const auto audit_action = [this](const std::string& action, const std::string& by,
@@ -83,6 +85,7 @@ Server::Server(ServerSettings settings)
       AdminState{metrics_, holds_, budgets_, decisions_, *notifier_,
                  [this](std::string& errors) { return reload("admin API", &errors); }, audit_action,
                  [this] { return read_token(); }, [this] { return listening_; }});
+  admin_state_->operators = [this] { return read_operators(); };
   admin_state_->fleet = fleet_.get();
   admin_state_->journal = journal_.get();
   if (journal_ && !settings_.config->journal->restore_uri.empty()) {
@@ -263,6 +266,28 @@ std::string Server::read_token() const {
   return config::read_token_file(*path).token;  // empty (the API refuses) when refused
 }
 
+// The name webhooks give this proxy: its fleet name, else the host's name.
+EventLinks Server::event_links(const config::Config& config) {
+  std::string name;
+  if (config.fleet) {
+    name = config.fleet->name;
+  } else {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) == 0) name = host;
+  }
+  return EventLinks{name, config.admin_public_url.value_or("")};
+}
+
+std::vector<AdminOperator> Server::read_operators() const {
+  const auto config = policies_.current();
+  std::vector<AdminOperator> out;
+  for (const auto& o : config->operators) {
+    // Empty (refused) tokens match nobody.
+    out.push_back({o.name, o.role, config::read_token_file(o.token_file.path).token, false});
+  }
+  return out;
+}
+
 void Server::audit_operator_action(const std::string& action, const std::string& by,
                                    const std::string& target, const std::string& details) {
   spdlog::info("operator {}: {} {}{}{}", by.empty() ? "(unnamed)" : by, action, target,
@@ -381,14 +406,21 @@ std::optional<Server::Loaded> Server::load_for_reload(const char* why, std::stri
   if (settings_.admin_listen) {
     // The listener stays where it is until a restart; what a reload may
     // change is its token, and a reload must not leave it exposed.
-    const bool token =
-        settings_.admin_token_file.has_value() || loaded.config->admin_token_file.has_value();
+    const bool token = settings_.admin_token_file.has_value() ||
+                       loaded.config->admin_token_file.has_value() ||
+                       !loaded.config->operators.empty();
+    auto problems = config::admin_token_problems(*loaded.config, settings_.admin_token_file);
     if (auto problem = admin_exposure_problem(
             *settings_.admin_listen, settings_.admin_tls && loaded.config->admin_tls, token)) {
+      problems.insert(problems.begin(), *problem);
+    }
+    if (!problems.empty()) {
       metrics_.policy_reload_failures.fetch_add(1, std::memory_order_relaxed);
-      spdlog::error("reload ({}) refused, the running configuration stays in place: {}", why,
-                    *problem);
-      if (errors) *errors += path + ": " + *problem + "\n";
+      for (const auto& problem : problems) {
+        spdlog::error("reload ({}) refused, the running configuration stays in place: {}", why,
+                      problem);
+        if (errors) *errors += path + ": " + problem + "\n";
+      }
       return std::nullopt;
     }
   }
@@ -422,6 +454,7 @@ void Server::apply_reload(std::shared_ptr<const config::Config> next, TlsBuild t
   std::vector<WebhookTarget> targets;
   for (const auto& w : next->webhooks) targets.push_back({w.url, w.events});
   notifier_->set_targets(std::move(targets));
+  notifier_->set_links(event_links(*next));
   const bool had_tls = tls_.current()->client || tls_.current()->upstream;
   const bool has_tls = tls.contexts->client || tls.contexts->upstream;
   if (static_cast<bool>(tls_.current()->client) != static_cast<bool>(tls.contexts->client) ||

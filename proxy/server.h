@@ -81,6 +81,8 @@ class Server {
   void audit_operator_action(const std::string& action, const std::string& by,
                              const std::string& target, const std::string& details);
   std::string read_token() const;
+  std::vector<AdminOperator> read_operators() const;
+  static EventLinks event_links(const config::Config& config);
   void shutdown();
   asio::awaitable<void> drain(std::chrono::milliseconds grace);
   void stop();

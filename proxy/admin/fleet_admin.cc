@@ -77,13 +77,14 @@ asio::awaitable<AdminResponse> list_breakers(AdminState& state, AdminRequest req
                                  {"fleet", {{"name", fleet.name()}, {"connected", true}}}});
 }
 
-// Applies a reset or grant to the shared state in Redis: nullopt when Redis
+// Applies a reset, resume or grant to the shared state in Redis: nullopt when Redis
 // is unreachable, false when it has no such breaker. `details` describes a
 // grant for the audit log.
 asio::awaitable<std::optional<bool>> apply_fleet_wide(Fleet& fleet, const std::string& name,
                                                       const std::string& action, const json& body,
                                                       std::string& details) {
   if (action == "reset") co_return co_await fleet.reset(name);
+  if (action == "resume") co_return co_await fleet.resume(name);
   std::string problem;
   auto grant = admin_grant(body, problem);
   if (!grant) co_return std::nullopt;
@@ -109,13 +110,13 @@ AdminResponse not_applied(Fleet& fleet, AdminResponse local, const std::string& 
 // Reset and grant: applied to this proxy's book (which validates the request
 // and audits it) and to the shared state in Redis.
 asio::awaitable<AdminResponse> breaker_action(AdminState& state, AdminRequest request,
-                                              std::string name, std::string action,
-                                              policy::TimePoint now) {
+                                              AdminOperator who, std::string name,
+                                              std::string action, policy::TimePoint now) {
   Fleet& fleet = *state.fleet;
   auto local = answer_locally(state, request, now);
   if (local.status != 200 && local.status != 404) co_return local;
   AdminResponse refusal;
-  auto action_of = admin_operator_action(request, refusal);
+  auto action_of = admin_operator_action(request, &who, refusal);
   if (!action_of) co_return local;
   const auto& by = action_of->by;
   std::string details;
@@ -136,12 +137,13 @@ asio::awaitable<AdminResponse> breaker_action(AdminState& state, AdminRequest re
 }
 
 asio::awaitable<AdminResponse> resolve_remote(AdminState& state, AdminRequest request,
-                                              std::uint64_t id, bool approve) {
+                                              AdminOperator who, std::uint64_t id, bool approve) {
   AdminResponse refusal;
-  auto action_of = admin_operator_action(request, refusal);
+  auto action_of = admin_operator_action(request, &who, refusal);
   if (!action_of) co_return refusal;
   const auto& by = action_of->by;
-  auto result = co_await state.fleet->resolve_remote(id, approve, by);
+  auto result =
+      co_await state.fleet->resolve_remote(id, approve, by, action_of->reason, action_of->named);
   if (result.status == 200) {
     spdlog::info("admin: hold {} of proxy {} {} by {}", id, result.body.value("owner", ""),
                  result.body.value("outcome", ""), by);
@@ -161,20 +163,21 @@ void add_fleet_admin_routes(AdminRouter& router) {
                 auto id = admin_hold_id(c.segments[2]);
                 // This proxy's own holds are resolved here as always.
                 if (!id || c.state.holds.find(*id)) return std::nullopt;
-                return deferred([&state = c.state, request = c.request, id = *id,
+                return deferred([&state = c.state, request = c.request, who = *c.who, id = *id,
                                  approve = c.segments[3] == "approve"] {
-                  return resolve_remote(state, request, id, approve);
+                  return resolve_remote(state, request, who, id, approve);
                 });
-              }});
+              },
+              config::OperatorRole::kApprover});
   router.add({"GET", "/api/breakers", kToken, [](const AdminCall& c) {
                 return deferred([&state = c.state, request = c.request, now = c.now] {
                   return list_breakers(state, request, now);
                 });
               }});
-  router.add({"POST", "/api/breakers/*/reset|grant", kToken, [](const AdminCall& c) {
-                return deferred([&state = c.state, request = c.request, name = c.segments[2],
-                                 action = c.segments[3], now = c.now] {
-                  return breaker_action(state, request, name, action, now);
+  router.add({"POST", "/api/breakers/*/reset|grant|resume", kToken, [](const AdminCall& c) {
+                return deferred([&state = c.state, request = c.request, who = *c.who,
+                                 name = c.segments[2], action = c.segments[3], now = c.now] {
+                  return breaker_action(state, request, who, name, action, now);
                 });
               }});
 }

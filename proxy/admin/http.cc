@@ -71,13 +71,47 @@ std::string admin_operator_name(const AdminRequest& request, const json& body) {
   return "";
 }
 
+namespace {
+
+// The body's "reason": a string of at most kMaxReason characters, without
+// control characters (it is shown to clients and written to logs).
+std::optional<std::string> admin_reason(const json& body, std::string& problem) {
+  auto it = body.find("reason");
+  if (it == body.end() || it->is_null()) return std::string();
+  if (!it->is_string()) {
+    problem = "\"reason\" must be a string";
+    return std::nullopt;
+  }
+  auto text = it->get<std::string>();
+  if (text.size() > kMaxReason) {
+    problem = "\"reason\" is longer than " + std::to_string(kMaxReason) + " characters";
+    return std::nullopt;
+  }
+  for (const unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) {
+      problem = "\"reason\" must be one line of printable text";
+      return std::nullopt;
+    }
+  }
+  const auto first = text.find_first_not_of(' ');
+  return first == std::string::npos ? std::string() : text.substr(first);
+}
+
+}  // namespace
+
 std::optional<AdminOperatorAction> admin_operator_action(const AdminRequest& request,
+                                                         const AdminOperator* who,
                                                          AdminResponse& refusal) {
   std::string problem;
   auto body = admin_body_object(request, problem);
-  if (!body) {
+  auto reason = body ? admin_reason(*body, problem) : std::nullopt;
+  if (!body || !reason) {
     refusal = admin_error(400, problem);
     return std::nullopt;
+  }
+  if (who && !who->shared) {
+    // A named operator's token says who it is: a "by" name is ignored.
+    return AdminOperatorAction{std::move(*body), who->name, std::move(*reason), true};
   }
   std::string by = admin_operator_name(request, *body);
   if (by.empty()) {
@@ -85,7 +119,7 @@ std::optional<AdminOperatorAction> admin_operator_action(const AdminRequest& req
         admin_error(400, "say who you are: {\"by\": \"NAME\"} or an X-Mongoguard-Operator header");
     return std::nullopt;
   }
-  return AdminOperatorAction{std::move(*body), std::move(by)};
+  return AdminOperatorAction{std::move(*body), std::move(by), std::move(*reason), false};
 }
 
 std::optional<std::uint64_t> admin_hold_id(std::string_view text) {
@@ -170,28 +204,93 @@ AdminResponse list_holds(AdminState& state, policy::TimePoint now) {
   return admin_json(200, json{{"holds", std::move(holds)}});
 }
 
-AdminResponse resolve_hold(AdminState& state, const AdminRequest& request, const std::string& id,
+std::string with_reason(std::string details, const std::string& reason) {
+  if (!reason.empty()) details += (details.empty() ? "reason: " : "; reason: ") + reason;
+  return details;
+}
+
+json approvals_json(const std::vector<policy::HoldApproval>& approvals) {
+  json out = json::array();
+  for (const auto& a : approvals) out.push_back({{"by", a.by}, {"reason", a.reason}});
+  return out;
+}
+
+// What the person approving is told about the breaker behind the hold.
+void breaker_note(AdminState& state, const std::string& breaker, json& out) {
+  if (breaker.empty()) return;
+  auto b = state.budgets.breaker(breaker, policy::Clock::now());
+  if (!b || !b->tripped) return;
+  out["breaker"] = breaker;
+  out["breaker_tripped"] = true;
+  out["note"] = "released this one operation; breaker " + breaker +
+                " stays tripped until it is resumed (ctl resume " + breaker + ") or reset";
+}
+
+AdminResponse reject_hold(AdminState& state, const policy::HoldInfo& hold,
+                          const AdminOperatorAction& action) {
+  const policy::HoldDecision decision{policy::HoldOutcome::kRejected, action.by, action.reason, {}};
+  if (!state.holds.resolve(hold.id, decision)) {
+    return admin_error(404, "hold " + std::to_string(hold.id) + " is no longer pending");
+  }
+  audit(
+      state, "reject", action.by, std::to_string(hold.id),
+      with_reason(hold.operation + " on " + hold.ns + " (rule " + hold.rule + ")", action.reason));
+  spdlog::info("admin: hold {} ({} on {}) rejected by {}", hold.id, hold.operation, hold.ns,
+               action.by);
+  return admin_json(200, json{{"id", hold.id}, {"outcome", "rejected"}, {"by", action.by}});
+}
+
+// One approval: releases the hold, or (hold.approvals) records it until
+// enough different operators have approved.
+AdminResponse approve_hold(AdminState& state, const policy::HoldInfo& hold,
+                           const AdminOperatorAction& action) {
+  const auto id = std::to_string(hold.id);
+  if (hold.approvals_needed > 1 && !action.named) {
+    return admin_error(403, "hold " + id + " needs " + std::to_string(hold.approvals_needed) +
+                                " approvals from named operators (admin.operators); the shared "
+                                "admin token cannot give one");
+  }
+  const policy::HoldDecision decision{policy::HoldOutcome::kApproved, action.by, action.reason, {}};
+  policy::HoldInfo after;
+  const auto result =
+      state.holds.approve(hold.id, decision, std::chrono::system_clock::now(), &after);
+  using A = policy::HoldRegistry::Approval;
+  if (result == A::kUnknown) return admin_error(404, "hold " + id + " is no longer pending");
+  const std::string of = std::to_string(after.approvals.size()) + " of " +
+                         std::to_string(hold.approvals_needed) + " approvals";
+  if (result == A::kAlready) {
+    return admin_error(409, action.by + " approved hold " + id + " already (" + of +
+                                "); another operator must approve it");
+  }
+  std::string details = hold.operation + " on " + hold.ns + " (rule " + hold.rule + ")";
+  if (hold.approvals_needed > 1) details += ", " + of;
+  audit(state, "approve", action.by, id, with_reason(details, action.reason));
+  json out{{"id", hold.id},
+           {"by", action.by},
+           {"approvals", approvals_json(after.approvals)},
+           {"approvals_needed", hold.approvals_needed}};
+  if (result == A::kRecorded) {
+    spdlog::info("admin: hold {} ({} on {}) approved by {}: {}, waiting for another operator", id,
+                 hold.operation, hold.ns, action.by, of);
+    out["outcome"] = "waiting";
+    return admin_json(202, out);
+  }
+  spdlog::info("admin: hold {} ({} on {}) approved by {}", id, hold.operation, hold.ns, action.by);
+  out["outcome"] = "approved";
+  breaker_note(state, hold.breaker, out);
+  return admin_json(200, out);
+}
+
+AdminResponse resolve_hold(AdminState& state, const AdminCall& call, const std::string& id,
                            bool approve) {
   AdminResponse refusal;
-  auto action_of = admin_operator_action(request, refusal);
+  auto action_of = admin_operator_action(call.request, call.who, refusal);
   if (!action_of) return refusal;
-  const std::string& by = action_of->by;
   auto number = admin_hold_id(id);
   std::optional<policy::HoldInfo> hold;
   if (number) hold = state.holds.find(*number);
   if (!hold) return admin_error(404, "no pending hold " + id);
-  const policy::HoldDecision decision{
-      approve ? policy::HoldOutcome::kApproved : policy::HoldOutcome::kRejected, by};
-  if (!state.holds.resolve(*number, decision)) {
-    return admin_error(404, "hold " + id + " is no longer pending");
-  }
-  audit(state, approve ? "approve" : "reject", by, id,
-        hold->operation + " on " + hold->ns + " (rule " + hold->rule + ")");
-  spdlog::info("admin: hold {} ({} on {}) {} by {}", id, hold->operation, hold->ns,
-               policy::hold_outcome_name(decision.outcome), by);
-  return admin_json(
-      200,
-      json{{"id", *number}, {"outcome", policy::hold_outcome_name(decision.outcome)}, {"by", by}});
+  return approve ? approve_hold(state, *hold, *action_of) : reject_hold(state, *hold, *action_of);
 }
 
 AdminResponse list_breakers(AdminState& state, policy::TimePoint now) {
@@ -208,63 +307,135 @@ AdminResponse list_breakers(AdminState& state, policy::TimePoint now) {
 }
 
 AdminResponse breaker_reply(AdminState& state, const std::string& name, const std::string& by,
-                            policy::TimePoint now) {
+                            policy::TimePoint now, json extra = json::object()) {
   auto after = state.budgets.breaker(name, now);
-  return admin_json(
-      200, json{{"breaker", after ? breaker_json(*after, now) : json(nullptr)}, {"by", by}});
+  extra["breaker"] = after ? breaker_json(*after, now) : json(nullptr);
+  extra["by"] = by;
+  return admin_json(200, extra);
 }
 
-// approve-all, reject-all: every pending hold of the breaker.
+std::vector<policy::HoldInfo> holds_of(AdminState& state, const std::string& breaker) {
+  std::vector<policy::HoldInfo> out;
+  for (auto& hold : state.holds.pending()) {  // in id order: oldest first
+    if (hold.breaker == breaker) out.push_back(std::move(hold));
+  }
+  return out;
+}
+
+// approve-all, reject-all: every pending hold of the breaker (an approval
+// each, for holds that need more than one).
 AdminResponse resolve_breaker_holds(AdminState& state, const std::string& name,
-                                    const std::string& action, const std::string& by,
+                                    const std::string& action, const AdminOperatorAction& by,
                                     policy::TimePoint now) {
   const bool approve = action == "approve-all";
-  const policy::HoldDecision decision{
-      approve ? policy::HoldOutcome::kApproved : policy::HoldOutcome::kRejected, by};
   const bool known = state.budgets.breaker(name, now).has_value();
-  const std::size_t count = state.holds.resolve_breaker(name, decision);
-  if (!known && count == 0) return admin_error(404, "no breaker or pending holds named " + name);
-  audit(state, action, by, name, std::to_string(count) + " hold(s)");
-  spdlog::info("admin: {} on {} by {}: {} hold(s)", action, name, by, count);
-  return admin_json(200, json{{"breaker", name},
-                              {"outcome", policy::hold_outcome_name(decision.outcome)},
-                              {"resolved", count},
-                              {"by", by}});
+  std::size_t released = 0, waiting = 0;
+  for (const auto& hold : holds_of(state, name)) {
+    if (!approve) {
+      released +=
+          state.holds.resolve(hold.id, {policy::HoldOutcome::kRejected, by.by, by.reason, {}});
+      continue;
+    }
+    if (hold.approvals_needed > 1 && !by.named) {
+      ++waiting;
+      continue;
+    }
+    const auto got =
+        state.holds.approve(hold.id, {policy::HoldOutcome::kApproved, by.by, by.reason, {}},
+                            std::chrono::system_clock::now());
+    released += got == policy::HoldRegistry::Approval::kReleased;
+    waiting += got == policy::HoldRegistry::Approval::kRecorded ||
+               got == policy::HoldRegistry::Approval::kAlready;
+  }
+  if (!known && released + waiting == 0) {
+    return admin_error(404, "no breaker or pending holds named " + name);
+  }
+  std::string details = std::to_string(released) + " hold(s)";
+  if (waiting > 0) details += ", " + std::to_string(waiting) + " waiting for another approval";
+  audit(state, action, by.by, name, with_reason(details, by.reason));
+  spdlog::info("admin: {} on {} by {}: {}", action, name, by.by, details);
+  json out{{"breaker", name},
+           {"outcome", approve ? "approved" : "rejected"},
+           {"resolved", released},
+           {"waiting", waiting},
+           {"by", by.by}};
+  if (approve) breaker_note(state, name, out);
+  return admin_json(200, out);
 }
 
-AdminResponse reset_breaker(AdminState& state, const std::string& name, const std::string& by,
-                            policy::TimePoint now) {
+AdminResponse reset_breaker(AdminState& state, const std::string& name,
+                            const AdminOperatorAction& by, policy::TimePoint now) {
   if (!state.budgets.reset(name)) return admin_error(404, "no breaker named " + name);
-  audit(state, "reset", by, name, "");
-  spdlog::info("admin: breaker {} reset by {}", name, by);
-  return breaker_reply(state, name, by, now);
+  audit(state, "reset", by.by, name, with_reason("", by.reason));
+  spdlog::info("admin: breaker {} reset by {}", name, by.by);
+  return breaker_reply(state, name, by.by, now);
 }
 
-AdminResponse grant_breaker(AdminState& state, const json& body, const std::string& name,
-                            const std::string& by, policy::TimePoint now) {
+AdminResponse resume_breaker(AdminState& state, const std::string& name,
+                             const AdminOperatorAction& by, policy::TimePoint now) {
+  bool was_tripped = false;
+  if (!state.budgets.resume(name, &was_tripped))
+    return admin_error(404, "no breaker named " + name);
+  audit(state, "resume", by.by, name,
+        with_reason(was_tripped ? "" : "it was not tripped", by.reason));
+  spdlog::info("admin: breaker {} resumed by {}", name, by.by);
+  return breaker_reply(state, name, by.by, now, json{{"was_tripped", was_tripped}});
+}
+
+// The holds a grant covers, oldest first, while its documents last (all of
+// them for free passage); one that needs several approvals stays.
+std::pair<std::size_t, std::size_t> release_granted(AdminState& state, const std::string& name,
+                                                    const AdminGrant& grant,
+                                                    const AdminOperatorAction& by) {
+  std::int64_t left = grant.documents;
+  std::size_t released = 0, pending = 0;
+  bool stopped = false;
+  for (const auto& hold : holds_of(state, name)) {
+    const bool covered = grant.duration || (hold.documents && *hold.documents <= left);
+    if (stopped || hold.approvals_needed > 1 || !covered) {
+      stopped = stopped || hold.approvals_needed <= 1;  // first come, first released
+      ++pending;
+      continue;
+    }
+    const auto got = state.holds.approve(
+        hold.id, {policy::HoldOutcome::kApproved, by.by, "released by a grant", {}},
+        std::chrono::system_clock::now());
+    if (got != policy::HoldRegistry::Approval::kReleased) continue;
+    ++released;
+    if (!grant.duration) left -= *hold.documents;
+  }
+  return {released, pending};
+}
+
+AdminResponse grant_breaker(AdminState& state, const std::string& name,
+                            const AdminOperatorAction& by, policy::TimePoint now) {
   std::string problem;
-  auto grant = admin_grant(body, problem);
+  auto grant = admin_grant(by.body, problem);
   if (!grant) return admin_error(400, problem);
   if (!state.budgets.grant(name, grant->documents, grant->duration, now)) {
     return admin_error(404, "no breaker named " + name);
   }
-  const std::string details = grant->details();
-  audit(state, "grant", by, name, details);
-  spdlog::info("admin: breaker {} granted {} by {}", name, details, by);
-  return breaker_reply(state, name, by, now);
+  const auto [released, pending] = release_granted(state, name, *grant, by);
+  std::string details = grant->details() + "; released " + std::to_string(released) + " hold(s)";
+  if (pending > 0) details += ", " + std::to_string(pending) + " still pending";
+  audit(state, "grant", by.by, name, with_reason(details, by.reason));
+  spdlog::info("admin: breaker {} granted {} by {}", name, details, by.by);
+  return breaker_reply(
+      state, name, by.by, now,
+      json{{"released", released}, {"still_pending", pending}, {"message", "granted " + details}});
 }
 
-AdminResponse breaker_action(AdminState& state, const AdminRequest& request,
-                             const std::string& name, const std::string& action,
-                             policy::TimePoint now) {
+AdminResponse breaker_action(AdminState& state, const AdminCall& call, const std::string& name,
+                             const std::string& action, policy::TimePoint now) {
   AdminResponse refusal;
-  auto action_of = admin_operator_action(request, refusal);
+  auto action_of = admin_operator_action(call.request, call.who, refusal);
   if (!action_of) return refusal;
   if (action == "approve-all" || action == "reject-all") {
-    return resolve_breaker_holds(state, name, action, action_of->by, now);
+    return resolve_breaker_holds(state, name, action, *action_of, now);
   }
-  if (action == "reset") return reset_breaker(state, name, action_of->by, now);
-  return grant_breaker(state, action_of->body, name, action_of->by, now);
+  if (action == "reset") return reset_breaker(state, name, *action_of, now);
+  if (action == "resume") return resume_breaker(state, name, *action_of, now);
+  return grant_breaker(state, name, *action_of, now);
 }
 
 AdminResponse readiness(AdminState& state) {
@@ -301,11 +472,11 @@ AdminResponse list_decisions(AdminState& state, std::string_view query) {
   return AdminResponse{200, "application/json", std::move(out)};
 }
 
-AdminResponse reload(AdminState& state, const AdminRequest& request) {
+AdminResponse reload(AdminState& state, const AdminRequest& request, const AdminOperator* who) {
   std::string problem;
   auto body = admin_body_object(request, problem);
   if (!body) return admin_error(400, problem);
-  const std::string by = admin_operator_name(request, *body);
+  const std::string by = who && !who->shared ? who->name : admin_operator_name(request, *body);
   if (!state.reload) return admin_error(503, "reload is not available");
   std::string errors;
   if (!state.reload(errors)) {
@@ -425,19 +596,28 @@ void add_local_admin_routes(AdminRouter& router) {
        }});
   router.add(
       {"GET", "/api/holds", kToken, [](const AdminCall& c) { return list_holds(c.state, c.now); }});
-  router.add({"POST", "/api/holds/*/approve|reject", kToken, [](const AdminCall& c) {
-                return resolve_hold(c.state, c.request, c.segments[2], c.segments[3] == "approve");
-              }});
+  constexpr auto kApprover = config::OperatorRole::kApprover;
+  router.add({"POST", "/api/holds/*/approve|reject", kToken,
+              [](const AdminCall& c) {
+                return resolve_hold(c.state, c, c.segments[2], c.segments[3] == "approve");
+              },
+              kApprover});
   router.add({"GET", "/api/breakers", kToken,
               [](const AdminCall& c) { return list_breakers(c.state, c.now); }});
-  router.add({"POST", "/api/breakers/*/reset|grant|approve-all|reject-all", kToken,
-              [](const AdminCall& c) {
-                return breaker_action(c.state, c.request, c.segments[2], c.segments[3], c.now);
+  const auto breaker = [](const AdminCall& c) {
+    return breaker_action(c.state, c, c.segments[2], c.segments[3], c.now);
+  };
+  router.add({"POST", "/api/breakers/*/approve-all|reject-all", kToken, breaker, kApprover});
+  router.add({"POST", "/api/breakers/*/reset|grant|resume", kToken, breaker});
+  router.add({"GET", "/api/whoami", kToken, [](const AdminCall& c) {
+                return admin_json(200, json{{"name", c.who->name},
+                                            {"role", config::operator_role_name(c.who->role)},
+                                            {"named", !c.who->shared}});
               }});
   router.add({"GET", "/api/decisions", kToken,
               [](const AdminCall& c) { return list_decisions(c.state, c.query); }});
   router.add({"POST", "/api/reload", kToken,
-              [](const AdminCall& c) { return reload(c.state, c.request); }});
+              [](const AdminCall& c) { return reload(c.state, c.request, c.who); }});
   add_journal_admin_routes(router);
 }
 

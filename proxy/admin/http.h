@@ -59,15 +59,21 @@ std::optional<nlohmann::json> admin_body_object(const AdminRequest& request, std
 // The operator's name: the body's "by", else the X-Mongoguard-Operator
 // header. Empty when neither names anyone.
 std::string admin_operator_name(const AdminRequest& request, const nlohmann::json& body);
-// An operator's POST: its body (an object) and who they are.
+// An operator's POST: its body (an object), who they are and why.
 struct AdminOperatorAction {
   nlohmann::json body;
   std::string by;
+  std::string reason;  // the body's "reason"; "" when it gives none
+  bool named = false;  // `by` is a named operator's token, not a claimed name
 };
-// nullopt with the 400 answer in `refusal` when the body is not an object or
-// names nobody (admin_operator_name).
+// nullopt with the 400 answer in `refusal` when the body is not an object,
+// gives a bad reason, or (the shared token) names nobody: admin_operator_name.
+// A named operator's token names them; a "by" it sends is ignored.
 std::optional<AdminOperatorAction> admin_operator_action(const AdminRequest& request,
+                                                         const AdminOperator* who,
                                                          AdminResponse& refusal);
+// Most characters an operator's reason may have.
+inline constexpr std::size_t kMaxReason = 500;
 // A hold id in a path ("123"); nullopt when not a number.
 std::optional<std::uint64_t> admin_hold_id(std::string_view text);
 // What a grant's body asks for: "documents" (a positive integer) and/or

@@ -105,10 +105,11 @@ std::string restore_details(const json& body, std::size_t marked) {
   return out;
 }
 
-AdminResponse mark_restored(AdminState& state, const AdminRequest& request) {
+AdminResponse mark_restored(AdminState& state, const AdminRequest& request,
+                            const AdminOperator* who) {
   if (auto refused = no_journal(state)) return *refused;
   AdminResponse refusal;
-  auto action = admin_operator_action(request, refusal);
+  auto action = admin_operator_action(request, who, refusal);
   if (!action) return refusal;
   const auto* body = &action->body;
   const std::string& by = action->by;
@@ -159,7 +160,7 @@ void add_journal_admin_routes(AdminRouter& router) {
               [](const AdminCall& c) { return list_journal(c.state, c.query); }});
   add_journal_restore_route(router);
   router.add({"POST", "/api/journal/restored", AdminAuth::kToken,
-              [](const AdminCall& c) { return mark_restored(c.state, c.request); }});
+              [](const AdminCall& c) { return mark_restored(c.state, c.request, c.who); }});
 }
 
 }  // namespace mongoguard::proxy

@@ -236,7 +236,7 @@ std::optional<AdminResponse> restore(const AdminCall& c) {
                        "`mongoguard ctl restore`");
   }
   AdminResponse refusal;
-  auto action = admin_operator_action(c.request, refusal);
+  auto action = admin_operator_action(c.request, c.who, refusal);
   if (!action) return refusal;
   RestoreJob job;
   if (std::string problem; !job_from_body(action->body, job, problem)) {

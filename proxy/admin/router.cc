@@ -24,17 +24,46 @@ bool method_matches(const std::string& route_method, const std::string& method) 
 
 }  // namespace
 
-std::optional<AdminResponse> refuse_unauthenticated(const AdminState& state,
-                                                    const AdminRequest& request) {
-  const std::string token = state.token ? state.token() : std::string();
-  if (token.empty()) {
-    return admin_error(401, "the admin API is disabled: no admin.token_file is configured");
+std::optional<AdminOperator> authenticate(const AdminState& state, const AdminRequest& request,
+                                          AdminResponse& refusal) {
+  std::vector<AdminOperator> known =
+      state.operators ? state.operators() : std::vector<AdminOperator>{};
+  if (state.token) {
+    known.push_back(AdminOperator{"", config::OperatorRole::kAdmin, state.token(), true});
   }
-  if (!bearer_matches(request.authorization, token)) {
-    return admin_error(401, "missing or wrong bearer token");
+  const bool any = std::any_of(known.begin(), known.end(),
+                               [](const AdminOperator& o) { return !o.token.empty(); });
+  if (!any) {
+    refusal = admin_error(
+        401, "the admin API is disabled: no admin.token_file or admin.operators is configured");
+    return std::nullopt;
   }
-  return std::nullopt;
+  // Every token is compared, so the time taken does not say which matched.
+  const AdminOperator* found = nullptr;
+  for (const auto& o : known) {
+    if (bearer_matches(request.authorization, o.token) && !found) found = &o;
+  }
+  if (!found) {
+    refusal = admin_error(401, "missing or wrong bearer token");
+    return std::nullopt;
+  }
+  return *found;
 }
+
+namespace {
+
+config::OperatorRole required_role(const AdminRoute& route) {
+  if (route.role) return *route.role;
+  return route.method == "GET" ? config::OperatorRole::kViewer : config::OperatorRole::kAdmin;
+}
+
+AdminResponse refuse_role(const AdminOperator& who, config::OperatorRole needed) {
+  return admin_error(403, "operator " + who.name + " (" + config::operator_role_name(who.role) +
+                              ") may not do this: it needs the " +
+                              config::operator_role_name(needed) + " role");
+}
+
+}  // namespace
 
 AdminResponse admin_json(unsigned status, const nlohmann::json& body) {
   return AdminResponse{status, "application/json", dump_json(body) + "\n", {}};
@@ -79,14 +108,19 @@ AdminResponse AdminRouter::route(AdminState& state, const AdminRequest& request,
   if (!segments) return admin_error(400, "bad percent-encoding in the path");
   const auto routes = matching(*segments);
   const bool open = !routes.empty() && routes.front()->route.auth == AdminAuth::kOpen;
+  std::optional<AdminOperator> who;
   if (!open) {
-    if (auto refused = refuse_unauthenticated(state, request)) return std::move(*refused);
+    AdminResponse refusal;
+    who = authenticate(state, request, refusal);
+    if (!who) return refusal;
   }
-  const AdminCall call{state, request, *segments, query, now};
+  const AdminCall call{state, request, *segments, query, now, who ? &*who : nullptr};
   bool method_known = false;
   for (const Entry* entry : routes) {
     if (!method_matches(entry->route.method, request.method)) continue;
     method_known = true;
+    const auto needed = required_role(entry->route);
+    if (who && !open && who->role < needed) return refuse_role(*who, needed);
     if (auto answer = entry->route.handler(call)) return std::move(*answer);
   }
   if (!routes.empty() && !method_known) {

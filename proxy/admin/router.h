@@ -27,6 +27,7 @@ struct AdminCall {
   const std::vector<std::string>& segments;
   std::string_view query;
   policy::TimePoint now;
+  const AdminOperator* who = nullptr;  // set on every route that needs a token
 };
 
 enum class AdminAuth : bool { kOpen, kToken };
@@ -36,6 +37,8 @@ struct AdminRoute {
   std::string pattern;  // "/api/holds/*/approve|reject"
   AdminAuth auth = AdminAuth::kToken;
   std::function<std::optional<AdminResponse>(const AdminCall&)> handler;
+  // The least role that may call it; unset: viewer for GET, admin for POST.
+  std::optional<config::OperatorRole> role = std::nullopt;
 };
 
 class AdminRouter {
@@ -60,9 +63,10 @@ class AdminRouter {
 AdminResponse admin_json(unsigned status, const nlohmann::json& body);
 AdminResponse admin_error(unsigned status, const std::string& message);
 AdminResponse admin_text(unsigned status, std::string body);
-// The 401 for a request without the right bearer token; nullopt when it has it.
-std::optional<AdminResponse> refuse_unauthenticated(const AdminState& state,
-                                                    const AdminRequest& request);
+// The operator whose token the request carries; nullopt with the 401 in
+// `refusal` when it carries none that is configured.
+std::optional<AdminOperator> authenticate(const AdminState& state, const AdminRequest& request,
+                                          AdminResponse& refusal);
 
 // The local plane's routes (http.cc) and the fleet's (fleet_admin.cc).
 void add_local_admin_routes(AdminRouter& router);

@@ -5,6 +5,7 @@
 #include <functional>
 #include <string>
 
+#include "config/config.h"
 #include "policy/budget.h"
 #include "policy/holds.h"
 #include "proxy/net/asio.h"
@@ -19,6 +20,14 @@ class Store;
 namespace mongoguard::proxy {
 
 class Fleet;
+
+// Who a request's bearer token belongs to.
+struct AdminOperator {
+  std::string name;  // "" for the shared admin.token_file: the request names itself ("by")
+  config::OperatorRole role = config::OperatorRole::kViewer;
+  std::string token;
+  bool shared = false;  // the one admin.token_file, not a named operator's own
+};
 
 struct AdminState {
   Metrics& metrics;
@@ -35,8 +44,9 @@ struct AdminState {
   std::function<void(const std::string& action, const std::string& by, const std::string& target,
                      const std::string& details)>
       audit_operator_action;
-  // The bearer token; when empty the API refuses every request but /healthz
-  // and /readyz (no token configured = no remote control).
+  // The shared bearer token (admin.token_file), an admin whose requests
+  // name themselves; when it is empty and no operator has a token, the API
+  // refuses every request but /healthz and /readyz (no remote control).
   std::function<std::string()> token;
   // True once the listener is accepting (for /readyz).
   std::function<bool()> ready;
@@ -52,6 +62,8 @@ struct AdminState {
   std::string restore_uri;
   asio::thread_pool* restore_worker = nullptr;
   bool restoring = false;  // one restore at a time; touched on the admin thread only
+  // The named operators (admin.operators) with their tokens, read fresh.
+  std::function<std::vector<AdminOperator>()> operators;
 };
 
 }  // namespace mongoguard::proxy

@@ -39,11 +39,13 @@ const char* kUsageText =
     "commands:\n"
     "  holds                       pending held operations\n"
     "  show ID                     one hold in full: who, what, why, the documents\n"
-    "  approve ID | reject ID      decide one hold\n"
+    "  approve ID | reject ID      decide one hold (approve releases that one operation)\n"
     "  approve-all NAME            approve every hold of a breaker\n"
     "  reject-all NAME             reject every hold of a breaker\n"
     "  breakers                    budgets and their windows\n"
-    "  grant NAME --documents N | --minutes T   break-glass allowance\n"
+    "  resume NAME                 close a tripped breaker, keeping what its window counted\n"
+    "  grant NAME --documents N | --minutes T   break-glass allowance; releases the\n"
+    "                              pending holds it covers, oldest first\n"
     "  reset NAME                  empty a breaker's window and close it\n"
     "  decisions [--limit N]       recent audit records, newest first\n"
     "  reload                      reload the configuration file\n"
@@ -59,11 +61,15 @@ const char* kUsageText =
     "                     else /etc/mongoguard/admin.token)\n"
     "  --ca-file FILE     CA certificate(s) that sign an https endpoint's certificate\n"
     "                     (default $MONGOGUARD_ADMIN_CA_FILE, else the system's roots)\n"
-    "  --as NAME          operator name recorded with decisions (default $USER)\n"
-    "  --json             print the API's JSON instead of tables\n";
+    "  --as NAME          operator name recorded with decisions (default $USER) when\n"
+    "                     the shared admin token is used; a named operator's token\n"
+    "                     names them (admin.operators), whatever --as says\n"
+    "  --reason TEXT      why: shown to the held client and written to the audit log\n"
+    "  --json             print the API's JSON instead of tables\n"
+    "A breaker NAME may be a unique prefix of a name `ctl breakers` lists.\n";
 
 int usage(const std::string& message) {
-  std::fprintf(stderr, "mongoguard ctl: %s\n%s", message.c_str(), kUsageText);
+  std::fprintf(stderr, "mongoguard ctl: %s\nsee: mongoguard ctl --help\n", message.c_str());
   return kUsage;
 }
 
@@ -188,14 +194,42 @@ void print_preview(const json& hold) {
   for (const auto& doc : documents) std::cout << "  " << shorten(printable(str(doc)), 160) << "\n";
 }
 
+// "1 of 2 (alice)" for a hold that needs several approvals; "" otherwise.
+std::string approvals_text(const json& h) {
+  const int needed = h.value("approvals_needed", 1);
+  if (needed <= 1) return "";
+  std::string names;
+  for (const auto& a : h.value("approvals", json::array())) {
+    names += (names.empty() ? "" : ", ") + field(a, "by");
+  }
+  return std::to_string(h.value("approvals", json::array()).size()) + " of " +
+         std::to_string(needed) + (names.empty() ? "" : " (" + names + ")");
+}
+
+// Who sent it, shortly: user@authdb, else the app, else the client address.
+std::string who_short(const json& h) {
+  std::string out = field(h, "user");
+  const std::string app = field(h, "app");
+  if (!app.empty()) out += (out.empty() ? "" : " ") + std::string("app=") + app;
+  if (out.empty()) out = field(h, "client");
+  return out;
+}
+
 void print_holds(const json& data) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& h : data.value("holds", json::array())) {
-    std::string docs =
-        h.value("limit", 0) > 0 ? field(h, "documents_in_window") + "/" + field(h, "limit") : "-";
-    rows.push_back({field(h, "id"), field(h, "ns"), field(h, "operation"), field(h, "client"),
-                    field(h, "user"), field(h, "app"), docs, seconds_text(h["waiting_seconds"]),
-                    field(h, "rule"), shorten(field(h, "filter"), 60)});
+    const json rate = h.value("rate", json());
+    std::string recent = "-";
+    if (rate.is_object()) {
+      char span[32];
+      std::snprintf(span, sizeof span, "%.1f s", rate.value("seconds", 0.0));
+      recent = field(rate, "documents") + " in " + span;
+    }
+    const std::string approvals = approvals_text(h);
+    rows.push_back({field(h, "id"), field(h, "ns"), field(h, "operation"), field(h, "size"), recent,
+                    who_short(h), seconds_text(h["waiting_seconds"]), field(h, "rule"),
+                    field(h, "breaker").empty() ? "-" : field(h, "breaker"),
+                    approvals.empty() ? "-" : approvals, shorten(field(h, "reason"), 60)});
     // Fleet mode: which proxy holds the client's connection.
     if (h.contains("owner")) rows.back().push_back(field(h, "owner"));
   }
@@ -203,8 +237,8 @@ void print_holds(const json& data) {
     std::cout << "no pending holds\n";
     return;
   }
-  std::vector<std::string> headers{"ID",  "NAMESPACE", "OP",      "CLIENT", "USER",
-                                   "APP", "DOCS",      "WAITING", "RULE",   "FILTER"};
+  std::vector<std::string> headers{"ID",      "NAMESPACE", "OP",      "AFFECTS",   "RECENT", "WHO",
+                                   "WAITING", "RULE",      "BREAKER", "APPROVALS", "REASON"};
   if (data.contains("fleet")) headers.push_back("PROXY");
   std::cout << format_table(headers, rows);
   for (const auto& h : data.value("holds", json::array())) print_preview(h);
@@ -280,11 +314,11 @@ struct Command {
   bool decides;
 };
 constexpr Command kCommands[] = {
-    {"holds", false, false},     {"show", true, false},       {"approve", true, true},
-    {"reject", true, true},      {"approve-all", true, true}, {"reject-all", true, true},
-    {"breakers", false, false},  {"grant", true, true},       {"reset", true, true},
-    {"decisions", false, false}, {"reload", false, false},    {"journal", false, false},
-    {"restore", false, false},
+    {"holds", false, false},    {"show", true, false},       {"approve", true, true},
+    {"reject", true, true},     {"approve-all", true, true}, {"reject-all", true, true},
+    {"breakers", false, false}, {"grant", true, true},       {"reset", true, true},
+    {"resume", true, true},     {"decisions", false, false}, {"reload", false, false},
+    {"journal", false, false},  {"restore", false, false},
 };
 
 const Command* find_command(const std::string& name) {
@@ -330,11 +364,16 @@ void print_hold(const json& h) {
       {"breaker", field(h, "breaker")},
       {"budget", budget},
       {"reason", field(h, "reason")},
+      {"affects", field(h, "size")},
+      {"recent", h.value("rate", json()).is_object() ? field(h["rate"], "text") : ""},
       {"client", field(h, "client") + " (connection " + field(h, "connection") + ")"},
       {"user", field(h, "user")},
       {"app", field(h, "app")},
+      {"driver", field(h, "driver")},
       {"proxy", field(h, "owner")},
       {"held since", field(h, "created") + " (" + seconds_text(h["waiting_seconds"]) + " ago)"},
+      {"approvals", approvals_text(h)},
+      {"approving", "releases " + field(h, "releases")},
   };
   for (const auto& [key, value] : lines) {
     if (!value.empty()) std::cout << pad(key, 12) << printable(value) << "\n";
@@ -346,8 +385,8 @@ void print_hold(const json& h) {
     return;
   }
   const json documents = preview.value("documents", json::array());
-  std::cout << pad("affects", 12) << documents.size()
-            << (preview.value("more", false) ? " or more" : "") << " document(s)"
+  std::cout << pad("sample", 12) << documents.size()
+            << (preview.value("more", false) ? " (of more)" : "") << " document(s)"
             << (documents.empty() ? "" : ":") << "\n";
   for (const auto& doc : documents) std::cout << "  " << printable(str(doc)) << "\n";
 }
@@ -358,6 +397,7 @@ void add_options(CLI::App& app, CtlArgs& args) {
   app.add_option("--ca-file", args.ca_file)->envname("MONGOGUARD_ADMIN_CA_FILE");
   app.add_option("--as", args.as)->envname("USER");
   app.add_flag("--json", args.json);
+  app.add_option("--reason", args.reason);
   for (const auto& c : kCommands) {
     // Options of the whole line may follow the command.
     auto* sub = app.add_subcommand(c.name)->fallthrough();
@@ -477,6 +517,10 @@ void print_grant(const std::string& name, const json& data) {
   if (a.contains("expires_in_seconds") && a["expires_in_seconds"].is_number()) {
     std::cout << ", free passage for " << seconds_text(a["expires_in_seconds"]);
   }
+  std::cout << "; released " << field(data, "released") << " held operation(s)";
+  if (data.value("still_pending", 0) > 0) {
+    std::cout << ", " << field(data, "still_pending") << " still pending";
+  }
   std::cout << "\n";
 }
 
@@ -491,16 +535,29 @@ void print_result(const CtlArgs& args, const json& data) {
   } else if (command == "reload") {
     std::cout << "configuration reloaded\n";
   } else if (command == "approve" || command == "reject") {
-    std::cout << "hold " << field(data, "id") << " " << field(data, "outcome") << " by "
-              << field(data, "by") << "\n";
+    if (field(data, "outcome") == "waiting") {
+      std::cout << "hold " << field(data, "id") << ": approval by " << field(data, "by")
+                << " recorded (" << data.value("approvals", json::array()).size() << " of "
+                << field(data, "approvals_needed") << "); another operator must approve\n";
+    } else {
+      std::cout << "hold " << field(data, "id") << " " << field(data, "outcome") << " by "
+                << field(data, "by") << "\n";
+    }
   } else if (command == "approve-all" || command == "reject-all") {
     std::cout << field(data, "resolved") << " hold(s) on " << args.name << " "
               << field(data, "outcome") << " by " << field(data, "by") << "\n";
-  } else if (command == "reset") {
-    std::cout << "breaker " << args.name << " reset\n";
+    if (data.value("waiting", 0) > 0) {
+      std::cout << field(data, "waiting") << " hold(s) wait for another operator's approval\n";
+    }
+  } else if (command == "reset" || command == "resume") {
+    std::cout << "breaker " << args.name << (command == "reset" ? " reset" : " resumed")
+              << (command == "resume" && !data.value("was_tripped", true) ? " (it was not tripped)"
+                                                                          : "")
+              << "\n";
   } else {
     print_grant(args.name, data);
   }
+  if (data.contains("note")) std::cout << field(data, "note") << "\n";
 }
 
 }  // namespace
@@ -571,6 +628,7 @@ std::optional<CtlRequest> build_request(const CtlArgs& args, std::string& error)
   }
   json body = json::object();
   if ((decides(command) || command == "reload") && !args.as.empty()) body["by"] = args.as;
+  if (decides(command) && !args.reason.empty()) body["reason"] = args.reason;
   CtlRequest request;
   request.post = decides(command) || command == "reload";
   request.path = "/api/" + std::string(command == "show" ? "holds" : command);
@@ -628,6 +686,53 @@ std::string printable(std::string_view text) {
   return out;
 }
 
+namespace {
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+bool names_breaker(const std::string& command) {
+  return takes_name(command) && command != "show" && command != "approve" && command != "reject";
+}
+
+}  // namespace
+
+std::string match_breaker(const std::vector<std::string>& names, std::string& name) {
+  std::vector<std::string> prefixed;
+  for (const auto& n : names) {
+    if (n == name) return "";
+    if (n.starts_with(name)) prefixed.push_back(n);
+  }
+  if (prefixed.size() == 1) {
+    name = prefixed.front();
+    return "";
+  }
+  std::string list;
+  const auto join = [&list](const std::string& n) { list += (list.empty() ? "" : ", ") + n; };
+  if (prefixed.size() > 1) {
+    for (const auto& n : prefixed) join(n);
+    return printable(name) + " matches several breakers: " + printable(list);
+  }
+  if (names.empty()) return "no breaker named " + printable(name) + " (no breakers yet)";
+  std::vector<std::pair<std::size_t, std::string>> ranked;
+  for (const auto& n : names) ranked.emplace_back(edit_distance(name, n), n);
+  std::sort(ranked.begin(), ranked.end());
+  for (std::size_t i = 0; i < ranked.size() && i < 3; ++i) join(ranked[i].second);
+  return "no breaker named " + printable(name) + "; closest: " + printable(list);
+}
+
 int ctl_main(int argc, char** argv) {
   CtlArgs args;
   std::string error;
@@ -641,6 +746,17 @@ int ctl_main(int argc, char** argv) {
       return usage(error);
   }
   if (args.command == "journal" || args.command == "restore") return run_journal_command(args);
+  if (names_breaker(args.command)) {
+    json listed;
+    if (const int code = ctl_api(args, false, "/api/breakers", "", listed); code != kOk)
+      return code;
+    std::vector<std::string> names;
+    for (const auto& b : listed.value("breakers", json::array())) names.push_back(field(b, "name"));
+    if (auto problem = match_breaker(names, args.name); !problem.empty()) {
+      std::fprintf(stderr, "mongoguard ctl: %s\n", problem.c_str());
+      return kApiError;
+    }
+  }
   const auto call = build_request(args, error);
   if (!call) return usage(error);
   json data;

@@ -30,6 +30,7 @@ struct CtlArgs {
   std::string token_file = "/etc/mongoguard/admin.token";
   std::string ca_file;  // --ca-file, $MONGOGUARD_ADMIN_CA_FILE
   std::string as;       // --as, $USER
+  std::string reason;   // --reason: why, for decisions
   bool json = false;
   std::string command;  // holds, approve, ...
   std::string name;     // the hold's ID or the breaker's NAME, for the commands that take one
@@ -63,6 +64,10 @@ int run_journal_command(const CtlArgs& args);
 std::string printable(std::string_view text);
 
 // Helpers, exposed for tests.
+// Resolves a breaker NAME against the names there are: itself, or the one
+// name it is a prefix of (`name` becomes it). Else a message naming the
+// candidates or the closest names; "" when resolved.
+std::string match_breaker(const std::vector<std::string>& names, std::string& name);
 // Percent-encodes everything but RFC 3986 unreserved characters.
 std::string url_encode(std::string_view in);
 // Left-aligned columns, two spaces apart, a header row first.

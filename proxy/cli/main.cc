@@ -119,10 +119,16 @@ std::optional<int> set_admin(const proxy::Options& options, Startup& s) {
     if (!admin_tls.errors.empty()) return usage_errors(admin_tls.errors);
     s.settings.admin_tls = admin_tls.context;
   }
-  const bool token = options.admin_token_file.has_value() || file.admin_token_file.has_value();
+  const bool token = options.admin_token_file.has_value() || file.admin_token_file.has_value() ||
+                     !file.operators.empty();
   if (auto problem = proxy::admin_exposure_problem(*admin, file.admin_tls.has_value(), token)) {
     return usage_error(*problem);
   }
+  // A token file named but unusable is a mistake to stop at, not an API
+  // that silently refuses everyone.
+  const auto problems = config::admin_token_problems(file, options.admin_token_file);
+  for (const auto& p : problems) usage_error("cannot start the admin endpoint: " + p);
+  if (!problems.empty()) return kUsageError;
   return std::nullopt;
 }
 
@@ -134,15 +140,6 @@ void start_logging(const proxy::Options& options, const Startup& s) {
   spdlog::flush_on(spdlog::level::trace);
   // What validate would warn about, said where an operator reads the log too.
   for (const auto& w : s.warnings) spdlog::warn("policy: {}", w.to_string());
-  // The token file is read on every request, so it may be fixed while the
-  // proxy runs; until then the API refuses everything, which says little why.
-  const auto& token_file = s.settings.admin_token_file ? s.settings.admin_token_file
-                                                       : s.settings.config->admin_token_file;
-  if (s.settings.admin_listen && token_file) {
-    if (auto read = config::read_token_file(*token_file); !read.ok()) {
-      spdlog::warn("admin: {} (the API refuses every request until it is fixed)", read.error);
-    }
-  }
 }
 
 int serve(proxy::ServerSettings settings) {

@@ -34,7 +34,7 @@ std::string channel(const std::string& prefix, const std::string& proxy_name) {
 // compiled in by mg_embed_text (proxy/fleet/CMakeLists.txt).
 
 std::optional<ScriptState> decode_state(const RedisReply& reply, policy::TimePoint now) {
-  if (reply.type != RedisReply::Type::kArray || reply.elements.size() != 12) return std::nullopt;
+  if (reply.type != RedisReply::Type::kArray || reply.elements.size() != 13) return std::nullopt;
   std::vector<long long> n;
   for (std::size_t i = 0; i < 9; ++i) {
     auto v = reply.elements[i].as_integer();
@@ -60,6 +60,7 @@ std::optional<ScriptState> decode_state(const RedisReply& reply, policy::TimePoi
   s.rule = reply.elements[9].str;
   s.ns = reply.elements[10].str;
   s.name = reply.elements[11].str;
+  s.auto_resume = reply.elements[12].as_integer().value_or(0) == 1;
   return out;
 }
 
@@ -146,7 +147,7 @@ constexpr auto kMaxBackoff = 5s;
 constexpr std::size_t kMaxQueued = 100'000;
 const std::vector<const char*> kScripts{
     fleet::kReserveScript, fleet::kSettleScript, fleet::kRecordScript, fleet::kResetScript,
-    fleet::kGrantScript,   fleet::kListScript,   fleet::kHoldsScript};
+    fleet::kGrantScript,   fleet::kListScript,   fleet::kHoldsScript,  fleet::kResumeScript};
 
 }  // namespace
 
@@ -388,7 +389,8 @@ policy::ReserveResult Fleet::local_reserve(const std::vector<policy::ReserveRequ
       const auto& r = requests[i];
       const auto counted = result.reservations[i].documents;
       if (counted > 0) {
-        queue_count({r.key, r.rule->name, r.ns, r.limit, r.per.count(), counted, wall_ms()});
+        queue_count(
+            {r.key, r.rule->name, r.ns, r.limit, r.per.count(), counted, wall_ms(), r.auto_resume});
       }
     }
   }
@@ -408,7 +410,7 @@ asio::awaitable<policy::ReserveResult> Fleet::reserve(
          {r.key, r.rule->name, r.ns, std::to_string(r.limit), std::to_string(r.per.count()),
           std::to_string(r.documents), std::string(r.everything_left ? "1" : "0"),
           std::string(r.unbounded ? "1" : "0"), std::string(r.enforced ? "1" : "0"),
-          std::to_string(r.at_least)}) {
+          std::to_string(r.at_least), std::string(r.auto_resume ? "1" : "0")}) {
       args.push_back(std::move(value));
     }
   }
@@ -481,7 +483,8 @@ asio::awaitable<bool> Fleet::send_count(const Count& c, bool replay) {
                                 std::to_string(c.limit),
                                 std::to_string(c.per_ms),
                                 std::to_string(c.documents),
-                                replay ? std::to_string(c.wall_ms) : std::string()};
+                                replay ? std::to_string(c.wall_ms) : std::string(),
+                                c.auto_resume ? "1" : "0"};
   auto reply = co_await eval(
       fleet::kRecordScript,
       redis_args(fleet::window_key(p, c.key), fleet::state_key(p, c.key), fleet::breakers_key(p)),
@@ -564,9 +567,20 @@ asio::awaitable<void> Fleet::handle_resolve(json message) {
   const auto by = message.value("by", std::string());
   const auto from = message.value("from", std::string());
   const policy::HoldDecision decision{
-      approve ? policy::HoldOutcome::kApproved : policy::HoldOutcome::kRejected, by};
+      approve ? policy::HoldOutcome::kApproved : policy::HoldOutcome::kRejected,
+      by,
+      message.value("reason", std::string()),
+      {}};
   auto hold = holds_.find(id);
-  const bool resolved = hold && !by.empty() && holds_.resolve(id, decision);
+  using A = policy::HoldRegistry::Approval;
+  auto outcome = A::kUnknown;
+  if (hold && !by.empty() && approve &&
+      (hold->approvals_needed <= 1 || message.value("named", false))) {
+    outcome = holds_.approve(id, decision, std::chrono::system_clock::now());
+  } else if (hold && !by.empty() && !approve && holds_.resolve(id, decision)) {
+    outcome = A::kReleased;
+  }
+  const bool resolved = outcome == A::kReleased || outcome == A::kRecorded;
   json ack{{"type", "ack"},
            {"token", message.value("token", std::uint64_t{0})},
            {"ok", resolved},
@@ -579,7 +593,8 @@ asio::awaitable<void> Fleet::handle_resolve(json message) {
     }
     spdlog::info("fleet: hold {} ({} on {}) {} by {} via proxy {}", id, hold->operation, hold->ns,
                  policy::hold_outcome_name(decision.outcome), by, from);
-    ack["outcome"] = policy::hold_outcome_name(decision.outcome);
+    ack["outcome"] =
+        outcome == A::kRecorded ? "waiting" : policy::hold_outcome_name(decision.outcome);
   }
   if (!connected() || from.empty()) co_return;
   co_await commands_->command(
@@ -588,8 +603,10 @@ asio::awaitable<void> Fleet::handle_resolve(json message) {
 }
 
 asio::awaitable<RemoteResolution> Fleet::resolve_remote(std::uint64_t id, bool approve,
-                                                        std::string by) {
-  return on_fleet<RemoteResolution>([this, id, approve, by]() -> asio::awaitable<RemoteResolution> {
+                                                        std::string by, std::string reason,
+                                                        bool named) {
+  return on_fleet<RemoteResolution>([this, id, approve, by, reason,
+                                     named]() -> asio::awaitable<RemoteResolution> {
     auto fail = [](unsigned status, std::string message) {
       return RemoteResolution{status, json{{"error", std::move(message)}}};
     };
@@ -612,7 +629,8 @@ asio::awaitable<RemoteResolution> Fleet::resolve_remote(std::uint64_t id, bool a
     auto waiter = std::make_shared<AckWaiter>(io_);
     acks_[token] = waiter;
     json request{{"type", "resolve"}, {"id", id},       {"approve", approve},
-                 {"by", by},          {"token", token}, {"from", settings_.name}};
+                 {"by", by},          {"token", token}, {"from", settings_.name},
+                 {"reason", reason},  {"named", named}};
     auto receivers = co_await commands_->command(
         redis_args("PUBLISH", fleet::channel(settings_.key_prefix, owner), request.dump()),
         settings_.timeout);
@@ -686,6 +704,18 @@ asio::awaitable<std::optional<bool>> Fleet::reset(std::string key) {
                                redis_args());
     if (!reply || !reply->as_integer()) co_return std::nullopt;
     co_return *reply->as_integer() == 1;
+  });
+}
+
+asio::awaitable<std::optional<bool>> Fleet::resume(std::string key) {
+  return on_fleet<std::optional<bool>>([this, key]() -> asio::awaitable<std::optional<bool>> {
+    if (!connected()) co_return std::nullopt;
+    const auto& p = settings_.key_prefix;
+    auto reply = co_await eval(fleet::kResumeScript,
+                               redis_args(fleet::window_key(p, key), fleet::state_key(p, key)),
+                               redis_args());
+    if (!reply || !reply->as_integer()) co_return std::nullopt;
+    co_return *reply->as_integer() != 0;
   });
 }
 

@@ -61,6 +61,7 @@ extern const char* const kSettleScript;
 extern const char* const kRecordScript;
 extern const char* const kResetScript;
 extern const char* const kGrantScript;
+extern const char* const kResumeScript;
 extern const char* const kListScript;
 extern const char* const kHoldsScript;
 
@@ -124,10 +125,15 @@ class Fleet {
   // The admin surfaces (awaitable from any executor). nullopt: Redis is not
   // reachable now.
   asio::awaitable<std::optional<std::vector<nlohmann::json>>> remote_holds();
-  asio::awaitable<RemoteResolution> resolve_remote(std::uint64_t id, bool approve, std::string by);
+  // `named`: `by` is a named operator's (only they count for hold.approvals).
+  asio::awaitable<RemoteResolution> resolve_remote(std::uint64_t id, bool approve, std::string by,
+                                                   std::string reason = "", bool named = false);
   asio::awaitable<std::optional<std::vector<policy::BreakerState>>> breakers();
   // true: found and changed; false: no such breaker in Redis.
   asio::awaitable<std::optional<bool>> reset(std::string key);
+  // Closes a tripped breaker fleet-wide: nullopt when Redis is away, false
+  // when it has no such breaker.
+  asio::awaitable<std::optional<bool>> resume(std::string key);
   asio::awaitable<std::optional<bool>> grant(std::string key, std::int64_t documents,
                                              std::optional<std::chrono::milliseconds> duration);
 
@@ -138,6 +144,7 @@ class Fleet {
     std::int64_t per_ms = 0;
     std::int64_t documents = 0;
     std::int64_t wall_ms = 0;
+    bool auto_resume = false;
   };
   struct Published {
     std::string json;

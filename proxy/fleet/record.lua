@@ -1,11 +1,12 @@
 -- KEYS: window, state, breakers set. ARGV: name, rule, ns, limit, per_ms,
--- documents, [when_ms]: counts made while Redis was away, replayed.
+-- documents, when_ms ('' = now), auto_resume: counts made while Redis was
+-- away, replayed.
 -- `when_ms` (a replayed count's time) is clamped to now; code 1 = tripped now.
 local limit, per, docs = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local now = now_ms()
 local at = now
 if ARGV[7] and ARGV[7] ~= '' then at = math.min(tonumber(ARGV[7]), now) end
-meta(KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], limit, per)
+meta(KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], limit, per, ARGV[8])
 local st = load(KEYS[1], KEYS[2], per, now)
 local code = 0
 if not st.allow_until and docs > 0 then

@@ -1,6 +1,6 @@
 -- KEYS: breakers set, then window and state of each request. ARGV: force
 -- (1/0), the number of requests, then per request: name, rule, ns, limit,
--- per_ms, documents, everything_left, unbounded, enforced, at_least.
+-- per_ms, documents, everything_left, unbounded, enforced, at_least, auto_resume.
 -- All or none, as policy::BudgetBook::reserve: every enforced request must
 -- fit, or none is reserved (unless forced). Returns {reserved, {state,
 -- {seq, amount, from_allowance, score}}...}. Codes as admission_from_code.
@@ -8,13 +8,13 @@ local force, n = ARGV[1] == '1', tonumber(ARGV[2])
 local now = now_ms()
 local reqs, fits = {}, true
 for i = 1, n do
-  local b = 2 + (i - 1) * 10
+  local b = 2 + (i - 1) * 11
   local r = {name = ARGV[b + 1], rule = ARGV[b + 2], ns = ARGV[b + 3],
     limit = tonumber(ARGV[b + 4]), per = tonumber(ARGV[b + 5]), docs = tonumber(ARGV[b + 6]),
     everything = ARGV[b + 7] == '1', unbounded = ARGV[b + 8] == '1',
     enforced = ARGV[b + 9] == '1', at_least = tonumber(ARGV[b + 10]),
     w = KEYS[2 * i], s = KEYS[2 * i + 1]}
-  meta(r.s, KEYS[1], r.name, r.rule, r.ns, r.limit, r.per)
+  meta(r.s, KEYS[1], r.name, r.rule, r.ns, r.limit, r.per, ARGV[b + 11])
   local st = load(r.w, r.s, r.per, now)
   local code, amount = 0, r.docs
   if st.allow_until then amount = 0

@@ -90,7 +90,54 @@ json webhook_hold(const policy::HoldInfo& hold, policy::TimePoint now);
 
 }  // namespace
 
+std::string hold_size_text(const policy::HoldInfo& hold) {
+  if (hold.documents) return std::to_string(*hold.documents) + " document(s)";
+  if (hold.at_least > 0) return "at least " + std::to_string(hold.at_least) + " documents";
+  return "an unmeasured number of documents";
+}
+
+std::string hold_rate_text(const policy::HoldInfo& hold) {
+  if (hold.breaker.empty()) return "";
+  char span[32];
+  if (hold.recent_seconds < 120) {
+    std::snprintf(span, sizeof span, "%.1f s", hold.recent_seconds);
+  } else {
+    std::snprintf(span, sizeof span, "%.0f min", hold.recent_seconds / 60);
+  }
+  return std::to_string(hold.recent_documents) + " documents in " + span + " on " + hold.ns;
+}
+
+std::string hold_who_text(const policy::HoldInfo& hold) {
+  std::string out = "user " + (hold.user.empty() ? std::string("(not authenticated)") : hold.user);
+  out += ", app " + (hold.app.empty() ? std::string("(none given)") : hold.app);
+  if (!hold.driver.empty()) out += ", driver " + hold.driver;
+  if (!hold.client.empty()) out += ", from " + hold.client;
+  return out;
+}
+
+std::string hold_releases_text(const policy::HoldInfo& hold) {
+  std::string out =
+      "this one " + hold.operation + " on " + hold.ns + " (" + hold_size_text(hold) + ")";
+  if (!hold.breaker.empty()) {
+    out += "; breaker " + hold.breaker + " stays tripped until an operator resumes it";
+  }
+  if (hold.approvals_needed > 1) {
+    out += "; needs " + std::to_string(hold.approvals_needed) + " different operators to approve";
+  }
+  return out;
+}
+
 json hold_json(const policy::HoldInfo& hold, policy::TimePoint now) {
+  json approvals = json::array();
+  for (const auto& a : hold.approvals) {
+    approvals.push_back({{"by", a.by}, {"reason", a.reason}, {"at", iso_time(a.at)}});
+  }
+  json rate = nullptr;
+  if (!hold.breaker.empty()) {
+    rate = {{"documents", hold.recent_documents},
+            {"seconds", hold.recent_seconds},
+            {"text", hold_rate_text(hold)}};
+  }
   return json{
       {"id", hold.id},
       {"breaker", hold.breaker},
@@ -102,11 +149,20 @@ json hold_json(const policy::HoldInfo& hold, policy::TimePoint now) {
       {"client", hold.client},
       {"user", hold.user},
       {"app", hold.app},
+      {"driver", hold.driver},
+      {"who", hold_who_text(hold)},
       {"filter", hold.filter},
       {"statements", hold.statements},
+      {"documents", hold.documents ? json(*hold.documents) : json(nullptr)},
+      {"documents_at_least", hold.at_least},
+      {"size", hold_size_text(hold)},
+      {"rate", std::move(rate)},
       {"documents_in_window", hold.documents_in_window},
       {"limit", hold.limit},
       {"reason", hold.reason},
+      {"releases", hold_releases_text(hold)},
+      {"approvals_needed", hold.approvals_needed},
+      {"approvals", std::move(approvals)},
       {"created", iso_time(hold.created_wall)},
       {"waiting_seconds", now > hold.created ? seconds_between(hold.created, now) : 0.0},
       {"preview", hold_preview_json(hold, true)},
@@ -133,6 +189,7 @@ json breaker_json(const policy::BreakerState& b, policy::TimePoint now) {
       {"per", policy::format_duration(b.per)},
       {"per_seconds", static_cast<double>(b.per.count()) / 1000.0},
       {"tripped", b.tripped},
+      {"auto_resume", b.auto_resume},
   };
   out["tripped_seconds_ago"] =
       b.tripped_at ? json(now > *b.tripped_at ? seconds_between(*b.tripped_at, now) : 0.0)
@@ -145,22 +202,33 @@ json breaker_json(const policy::BreakerState& b, policy::TimePoint now) {
   return out;
 }
 
-std::string hold_text(const policy::HoldInfo& hold) {
-  std::string out = "mongoguard: " + hold.operation + " on " + hold.ns + " held (rule " + hold.rule;
-  if (hold.limit > 0) {
-    out += ", " + std::to_string(hold.documents_in_window) + "/" + std::to_string(hold.limit) +
-           " documents in the window";
-  }
-  out += ")" + who(hold) + " — hold #" + std::to_string(hold.id) +
-         ", approve or reject at the admin page";
+std::string proxy_tag(const EventLinks& links) {
+  return links.proxy.empty() ? "mongoguard" : "mongoguard " + links.proxy;
+}
+
+std::string hold_link(const EventLinks& links, std::uint64_t id) {
+  return links.public_url.empty() ? "" : links.public_url + "/#hold-" + std::to_string(id);
+}
+
+std::string hold_text(const policy::HoldInfo& hold, const EventLinks& links) {
+  std::string out = proxy_tag(links) + ": " + hold.operation + " on " + hold.ns + " held, " +
+                    hold_size_text(hold);
+  if (const auto rate = hold_rate_text(hold); !rate.empty()) out += "; " + rate;
+  out += "; " + hold_who_text(hold) + " (rule " + hold.rule;
+  if (!hold.breaker.empty()) out += ", breaker " + hold.breaker;
+  out += ") — hold #" + std::to_string(hold.id);
+  const auto link = hold_link(links, hold.id);
+  out += link.empty() ? ", approve or reject at the admin page" : ": " + link;
   return out;
 }
 
-std::string resolved_text(const policy::HoldInfo& hold, const policy::HoldDecision& decision) {
-  std::string out = "mongoguard: hold #" + std::to_string(hold.id) + " (" + hold.operation +
-                    " on " + hold.ns + ", rule " + hold.rule + ")" + who(hold) + " " +
-                    policy::hold_outcome_name(decision.outcome);
+std::string resolved_text(const policy::HoldInfo& hold, const policy::HoldDecision& decision,
+                          const EventLinks& links) {
+  std::string out = proxy_tag(links) + ": hold #" + std::to_string(hold.id) + " (" +
+                    hold.operation + " on " + hold.ns + ", rule " + hold.rule + ")" + who(hold) +
+                    " " + policy::hold_outcome_name(decision.outcome);
   if (!decision.by.empty()) out += " by " + decision.by;
+  if (!decision.reason.empty()) out += ": " + decision.reason;
   return out;
 }
 
@@ -170,17 +238,27 @@ std::string tripped_text(const policy::BreakerState& b) {
          b.ns + " (rule " + b.rule + "); further operations are held until an operator decides";
 }
 
-json hold_event(const policy::HoldInfo& hold, policy::TimePoint now) {
-  return json{{"event", "hold"}, {"text", hold_text(hold)}, {"hold", webhook_hold(hold, now)}};
+json hold_event(const policy::HoldInfo& hold, policy::TimePoint now, const EventLinks& links) {
+  json out{{"event", "hold"},
+           {"text", hold_text(hold, links)},
+           {"hold", webhook_hold(hold, now)},
+           {"proxy", links.proxy}};
+  if (const auto link = hold_link(links, hold.id); !link.empty()) out["url"] = link;
+  return out;
 }
 
 json resolved_event(const policy::HoldInfo& hold, const policy::HoldDecision& decision,
-                    policy::TimePoint now) {
-  return json{{"event", "resolved"},
-              {"text", resolved_text(hold, decision)},
-              {"hold", webhook_hold(hold, now)},
-              {"decision",
-               {{"outcome", policy::hold_outcome_name(decision.outcome)}, {"by", decision.by}}}};
+                    policy::TimePoint now, const EventLinks& links) {
+  json out{{"event", "resolved"},
+           {"text", resolved_text(hold, decision, links)},
+           {"hold", webhook_hold(hold, now)},
+           {"proxy", links.proxy},
+           {"decision",
+            {{"outcome", policy::hold_outcome_name(decision.outcome)},
+             {"by", decision.by},
+             {"reason", decision.reason}}}};
+  if (const auto link = hold_link(links, hold.id); !link.empty()) out["url"] = link;
+  return out;
 }
 
 json tripped_event(const policy::BreakerState& breaker, policy::TimePoint now) {

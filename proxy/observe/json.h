@@ -27,15 +27,32 @@ nlohmann::json hold_json(const policy::HoldInfo& hold, policy::TimePoint now);
 nlohmann::json hold_preview_json(const policy::HoldInfo& hold, bool values);
 nlohmann::json breaker_json(const policy::BreakerState& breaker, policy::TimePoint now);
 
+// Where a webhook's reader goes from here: the proxy's name and, with
+// admin.public_url, a link to the hold on the page.
+struct EventLinks {
+  std::string proxy;
+  std::string public_url;  // "" = no link
+};
+
 // Slack-compatible one-line summaries.
-std::string hold_text(const policy::HoldInfo& hold);
-std::string resolved_text(const policy::HoldInfo& hold, const policy::HoldDecision& decision);
+std::string hold_text(const policy::HoldInfo& hold, const EventLinks& links = {});
+std::string resolved_text(const policy::HoldInfo& hold, const policy::HoldDecision& decision,
+                          const EventLinks& links = {});
 std::string tripped_text(const policy::BreakerState& breaker);
 
+// What a hold is, in the words operators read: "3 document(s)", "50
+// documents in 3.1 s", "user bob@admin, app shell, driver PyMongo 4.10,
+// from 10.0.0.7:51234", and what approving it releases.
+std::string hold_size_text(const policy::HoldInfo& hold);
+std::string hold_rate_text(const policy::HoldInfo& hold);
+std::string hold_who_text(const policy::HoldInfo& hold);
+std::string hold_releases_text(const policy::HoldInfo& hold);
+
 // Webhook bodies: {event, text, hold|breaker, ...}.
-nlohmann::json hold_event(const policy::HoldInfo& hold, policy::TimePoint now);
+nlohmann::json hold_event(const policy::HoldInfo& hold, policy::TimePoint now,
+                          const EventLinks& links = {});
 nlohmann::json resolved_event(const policy::HoldInfo& hold, const policy::HoldDecision& decision,
-                              policy::TimePoint now);
+                              policy::TimePoint now, const EventLinks& links = {});
 nlohmann::json tripped_event(const policy::BreakerState& breaker, policy::TimePoint now);
 
 // An http:// URL: a webhook target, or with `allow_https` also an https://

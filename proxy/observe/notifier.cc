@@ -170,12 +170,22 @@ void Notifier::set_targets(std::vector<WebhookTarget> targets) {
              [impl = impl_, t = std::move(targets)]() mutable { impl->replace(std::move(t)); });
 }
 
+void Notifier::set_links(EventLinks links) {
+  std::lock_guard lock(links_mutex_);
+  links_ = std::move(links);
+}
+
+EventLinks Notifier::links() const {
+  std::lock_guard lock(links_mutex_);
+  return links_;
+}
+
 void Notifier::hold_created(const policy::HoldInfo& hold) {
-  impl_->submit("hold", hold_event(hold, policy::Clock::now()));
+  impl_->submit("hold", hold_event(hold, policy::Clock::now(), links()));
 }
 
 void Notifier::hold_resolved(const policy::HoldInfo& hold, const policy::HoldDecision& decision) {
-  impl_->submit("resolved", resolved_event(hold, decision, policy::Clock::now()));
+  impl_->submit("resolved", resolved_event(hold, decision, policy::Clock::now(), links()));
 }
 
 void Notifier::breaker_tripped(const policy::BreakerState& breaker) {

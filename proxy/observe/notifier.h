@@ -4,12 +4,14 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "policy/budget.h"
 #include "policy/holds.h"
 #include "proxy/net/asio.h"
+#include "proxy/observe/json.h"
 
 namespace mongoguard::proxy {
 
@@ -26,14 +28,20 @@ class Notifier {
 
   // Replaces the targets (config reload).
   void set_targets(std::vector<WebhookTarget> targets);
+  // The proxy's name and admin.public_url, put into every event.
+  void set_links(EventLinks links);
 
   void hold_created(const policy::HoldInfo& hold);
   void hold_resolved(const policy::HoldInfo& hold, const policy::HoldDecision& decision);
   void breaker_tripped(const policy::BreakerState& breaker);
 
  private:
+  EventLinks links() const;
+
   struct Impl;
   std::shared_ptr<Impl> impl_;
+  mutable std::mutex links_mutex_;
+  EventLinks links_;
 };
 
 }  // namespace mongoguard::proxy

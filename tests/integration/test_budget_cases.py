@@ -30,7 +30,7 @@ CASES = json.loads((ROOT / "tests" / "budget_cases.json").read_text())["cases"]
 # As proxy/fleet/CMakeLists.txt joins them: the budget scripts begin with the prelude.
 PRELUDE = (FLEET / "prelude.lua").read_text()
 SCRIPTS = {name: PRELUDE + (FLEET / f"{name}.lua").read_text()
-           for name in ("reserve", "settle", "grant", "list")}
+           for name in ("reserve", "settle", "grant", "list", "resume")}
 ADMISSIONS = {0: "pass", 1: "tripped", 2: "would_trip", 3: "too_large"}
 KEY = "case"
 
@@ -53,6 +53,7 @@ class ScriptLedger:
         self.prefix = prefix
         self.limit = case["limit"]
         self.per_ms = case["per_ms"]
+        self.auto_resume = 1 if case.get("auto_resume") else 0
         self.window = f"{prefix}:budget:{KEY}:w"
         self.state_key = f"{prefix}:budget:{KEY}:s"
         self.last: dict | None = None
@@ -68,6 +69,8 @@ class ScriptLedger:
             return self.reserve(step["reserve"])
         if "settle" in step:
             return self.settle(step["settle"])
+        if "resume" in step:
+            return {"found": self.eval("resume", [self.window, self.state_key], []) != 0}
         grant = step["grant"]
         found = self.eval("grant", [self.window, self.state_key],
                           [grant.get("documents", 0), grant.get("minutes", 0) * 60_000])
@@ -76,7 +79,7 @@ class ScriptLedger:
     def reserve(self, documents: int) -> dict:
         out = self.eval("reserve", [f"{self.prefix}:breakers", self.window, self.state_key],
                         [0, 1, KEY, "case-rule", "db.c", self.limit, self.per_ms, documents,
-                         0, 0, 1, 0])
+                         0, 0, 1, 0, self.auto_resume])
         reserved = out[0] == 1
         state, (seq, amount, from_allowance, score) = out[1]
         if reserved:

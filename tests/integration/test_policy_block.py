@@ -678,9 +678,10 @@ def test_dry_run_log_rule_is_named_in_the_audit(policy_backend, direct):
     assert direct[db].c.count_documents({}) == 4
 
 
-def test_strictest_action_wins_and_hold_parks(policy_backend, direct):
-    """log, block and hold rules all match: hold is the strictest, so the
-    delete is parked; nobody decides, the hold times out and is rejected."""
+def test_block_beats_hold_whatever_the_order(policy_backend, direct):
+    """log, hold and block rules all match: block is the strictest, so the
+    delete is refused at once and never parked where someone could approve
+    it; a delete only the hold rule matches is parked (and times out)."""
     db = unique_db("strict")
     seed(direct, db)
     policy = f"""
@@ -690,24 +691,27 @@ def test_strictest_action_wins_and_hold_parks(policy_backend, direct):
       - name: watch
         match: {{namespace: "{db}.*", operations: [delete]}}
         action: log
-      - name: refuse
-        match: {{namespace: "{db}.*", operations: [delete]}}
-        action: block
       - name: park
-        match: {{namespace: "{db}.c", operations: [delete], filter: unfiltered}}
+        match: {{namespace: "{db}.*", operations: [delete]}}
         action: hold
         message: waiting for a human
+      - name: refuse
+        match: {{namespace: "{db}.c", operations: [delete], filter: unfiltered}}
+        action: block
     """
     with _proxy(policy_backend, policy) as p:
         c = p.client()
+        started = time.monotonic()
+        expect_blocked(lambda: c[db].c.delete_many({}), "refuse", "delete", f"{db}.c")
+        assert time.monotonic() - started < 0.9, "a blocked delete must not wait as a hold"
+        blocked = p.wait_for_audit(lambda r: r.get("rule") == "refuse")
+        assert blocked["verdict"] == "block" and blocked["outcome"] != "timed out"
+        assert blocked["matched_rules"] == ["watch", "park", "refuse"]
         with pytest.raises(OperationFailure) as caught:
-            c[db].c.delete_many({})
-        assert caught.value.code == 13
+            c[db].c.delete_one({"_id": 1})
         errmsg = caught.value.details["errmsg"]
         assert errmsg == (f"mongoguard: delete on {db}.c held by rule 'park': "
                           "not approved within 1s; rejected"), errmsg
-        expect_blocked(lambda: c[db].c.delete_one({"_id": 1}), "refuse", "delete", f"{db}.c")
         held = p.wait_for_audit(lambda r: r.get("rule") == "park")
         assert held["verdict"] == "hold" and held["outcome"] == "timed out"
-        assert held["matched_rules"] == ["watch", "refuse", "park"]
     assert direct[db].c.count_documents({}) == 5

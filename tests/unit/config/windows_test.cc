@@ -96,9 +96,9 @@ TEST(ConfigWindows, BadListsAreRefusedWithPositions) {
             std::vector<std::string>{"p.yaml:4:47: limit.ceiling (all groups together) must be at "
                                      "least limit.documents"});
   EXPECT_EQ(errors("[{documents: 5, per: 1m, colour: red}]"),
-            std::vector<std::string>{
-                "p.yaml:4:37: unknown key 'colour' in a limit window (known: ceiling, documents, "
-                "group_by, on_preflight_error, per, percent, preflight)"});
+            std::vector<std::string>{"p.yaml:4:37: unknown key 'colour' in a limit window (known: "
+                                     "auto_resume, ceiling, documents, "
+                                     "group_by, on_preflight_error, per, percent, preflight)"});
   EXPECT_EQ(errors("7"), std::vector<std::string>{"p.yaml:4:12: limit must be a mapping like { "
                                                   "documents: 50, per: 1m } or a list of such "
                                                   "windows"});

@@ -14,13 +14,14 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-Rule budget_rule(std::int64_t documents, milliseconds per) {
+Rule budget_rule(std::int64_t documents, milliseconds per, bool auto_resume = false) {
   Rule r;
   r.name = "families-delete-budget";
   r.action = Action::kHold;
   r.operations.add(Operation::kDelete);
   Limit limit;
   limit.windows.push_back({.documents = documents, .per = per});
+  limit.auto_resume = auto_resume;
   r.limit = limit;
   return r;
 }
@@ -37,6 +38,7 @@ Admission admit(BudgetBook& book, const Rule& rule, const std::string& key, cons
   r.limit = rule.limit->windows[0].documents;
   r.per = rule.limit->windows[0].per;
   r.documents = documents;
+  r.auto_resume = rule.limit->auto_resume;
   auto got = book.reserve({r}, now);
   if (got.reserved) book.settle(got.reservations.front(), 0, now);
   return got.admissions.front();
@@ -95,15 +97,48 @@ TEST(BudgetBookTest, OversizedOperationIsStoppedWithoutTrippingTheBreaker) {
   EXPECT_EQ(admit(book, rule, "k", "a.b", 6, t0), Admission::kPass) << "6 fit in what is left";
 }
 
-TEST(BudgetBookTest, TrippedBreakerClosesOnceTheWindowIsEmpty) {
+TEST(BudgetBookTest, WithAutoResumeATrippedBreakerClosesOnceTheWindowIsEmpty) {
   BudgetBook book;
-  const auto rule = budget_rule(5, seconds(10));
+  const auto rule = budget_rule(5, seconds(10), /*auto_resume=*/true);
   const TimePoint t0{};
   book.record(rule, "k", "a.b", 5, t0);
   EXPECT_EQ(admit(book, rule, "k", "a.b", 1, t0 + seconds(5)), Admission::kTripped);
   EXPECT_EQ(admit(book, rule, "k", "a.b", 1, t0 + seconds(9)), Admission::kTripped);
   EXPECT_EQ(admit(book, rule, "k", "a.b", 1, t0 + seconds(10)), Admission::kPass);
   EXPECT_FALSE(book.breaker("k", t0 + seconds(10))->tripped);
+  EXPECT_TRUE(book.breaker("k", t0 + seconds(10))->auto_resume);
+}
+
+TEST(BudgetBookTest, ATrippedBreakerStaysTrippedUntilAnOperatorResumesIt) {
+  BudgetBook book;
+  const auto rule = budget_rule(5, seconds(10));
+  const TimePoint t0{};
+  book.record(rule, "k", "a.b", 5, t0);
+  EXPECT_TRUE(book.breaker("k", t0)->tripped);
+  // Long after the window drained: still tripped, whatever size comes.
+  for (auto at : {seconds(10), seconds(60), seconds(3600)}) {
+    EXPECT_EQ(admit(book, rule, "k", "a.b", 1, t0 + at), Admission::kTripped) << at.count();
+    EXPECT_TRUE(book.breaker("k", t0 + at)->tripped);
+  }
+  // A forced reservation (an approved hold) counts and leaves it tripped.
+  ReserveRequest r;
+  r.rule = &rule;
+  r.key = "k";
+  r.ns = "a.b";
+  r.limit = 5;
+  r.per = seconds(10);
+  r.documents = 1;
+  EXPECT_TRUE(book.reserve({r}, t0 + seconds(3600), /*force=*/true).reserved);
+  EXPECT_TRUE(book.breaker("k", t0 + seconds(3600))->tripped);
+  bool was = false;
+  EXPECT_FALSE(book.resume("nope", &was));
+  EXPECT_TRUE(book.resume("k", &was));
+  EXPECT_TRUE(was);
+  EXPECT_FALSE(book.breaker("k", t0 + seconds(3600))->tripped);
+  EXPECT_EQ(book.breaker("k", t0 + seconds(3600))->used, 1) << "resume keeps the window's count";
+  EXPECT_EQ(admit(book, rule, "k", "a.b", 4, t0 + seconds(3600)), Admission::kPass);
+  EXPECT_TRUE(book.resume("k", &was));
+  EXPECT_FALSE(was) << "resuming a closed breaker says so";
 }
 
 TEST(BudgetBookTest, GrantAndResetAreOperatorOverrides) {
@@ -226,12 +261,13 @@ ReserveRequest window_request(const Rule& rule, const std::string& key, std::int
   r.limit = limit;
   r.per = per;
   r.documents = documents;
+  r.auto_resume = rule.limit->auto_resume;
   return r;
 }
 
 TEST(BudgetWindows, TheBookKeepsEachRequestsOwnLimitAndPer) {
   BudgetBook book;
-  const auto rule = budget_rule(50, seconds(60));  // numbers the book must not use
+  const auto rule = budget_rule(50, seconds(60), true);  // numbers the book must not use
   const TimePoint t0{};
   const auto r = window_request(rule, "k@10s", 3, seconds(10), 1);
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(book.reserve({r}, t0).reserved) << i;
@@ -246,7 +282,7 @@ TEST(BudgetWindows, ALongWindowStaysTrippedUntilItDrainsOrAnOperatorActs) {
   using std::chrono::hours;
   using std::chrono::minutes;
   BudgetBook book;
-  const auto rule = budget_rule(50, seconds(60));
+  const auto rule = budget_rule(50, seconds(60), /*auto_resume=*/true);
   const TimePoint t0{};
   auto both = [&](std::int64_t documents) {
     return std::vector<ReserveRequest>{
@@ -307,6 +343,33 @@ TEST(BudgetWindows, WindowKeysNameTheWindowOnlyWhenThereAreSeveral) {
   EXPECT_EQ(window_key("deletes:app.family", three, 2), "deletes:app.family@1d");
   EXPECT_EQ(format_duration(std::chrono::hours(48)), "2d");
   EXPECT_EQ(format_duration(std::chrono::hours(36)), "36h");
+}
+
+TEST(HoldRegistryTest, ApprovalsFromDifferentOperatorsRelease) {
+  HoldRegistry holds;
+  HoldInfo info;
+  info.approvals_needed = 2;
+  std::vector<HoldDecision> decided;
+  const auto id = holds.add(info, [&](const HoldDecision& d) { decided.push_back(d); });
+  const auto at = std::chrono::system_clock::now();
+  using A = HoldRegistry::Approval;
+  HoldInfo after;
+  EXPECT_EQ(holds.approve(id, {HoldOutcome::kApproved, "bob", "first", {}}, at, &after),
+            A::kRecorded);
+  EXPECT_EQ(after.approvals.size(), 1u);
+  EXPECT_EQ(holds.approve(id, {HoldOutcome::kApproved, "bob", "again", {}}, at), A::kAlready);
+  EXPECT_TRUE(decided.empty());
+  EXPECT_EQ(holds.find(id)->approvals.front().reason, "first");
+  EXPECT_EQ(holds.approve(id, {HoldOutcome::kApproved, "dave", "", {}}, at), A::kReleased);
+  ASSERT_EQ(decided.size(), 1u);
+  EXPECT_EQ(decided[0].by, "dave");
+  ASSERT_EQ(decided[0].approvals.size(), 2u);
+  EXPECT_EQ(decided[0].approvals[0].by, "bob");
+  EXPECT_EQ(holds.approve(id, {HoldOutcome::kApproved, "erin", "", {}}, at), A::kUnknown);
+  // One approval is enough by default.
+  const auto single = holds.add(HoldInfo{}, [&](const HoldDecision& d) { decided.push_back(d); });
+  EXPECT_EQ(holds.approve(single, {HoldOutcome::kApproved, "bob", "", {}}, at), A::kReleased);
+  EXPECT_EQ(decided.size(), 2u);
 }
 
 TEST(HoldRegistryTest, ConcurrentResolversDecideOnce) {

@@ -117,13 +117,17 @@ TEST(DecideTest, StrictestWinsAndNamesFirstRuleWithThatAction) {
             "mongoguard: delete on app.a blocked by rule 'blockit': delete is not permitted here");
 }
 
-TEST(DecideTest, HoldIsStricterThanBlock) {
-  Policy p;
-  p.rules.push_back(rule("b", Action::kBlock));
-  p.rules.push_back(rule("h", Action::kHold));
-  auto v = decide(p, info_with({delete_target("app.a", FilterShape::kFiltered)}), {});
-  EXPECT_EQ(v.action, Action::kHold);
-  EXPECT_EQ(v.rule->name, "h");
+TEST(DecideTest, BlockBeatsHoldWhateverTheOrder) {
+  // A blocked operation must never be approvable: block is the stricter.
+  for (const bool hold_first : {false, true}) {
+    Policy p;
+    if (hold_first) p.rules.push_back(rule("h", Action::kHold));
+    p.rules.push_back(rule("b", Action::kBlock));
+    if (!hold_first) p.rules.push_back(rule("h", Action::kHold));
+    auto v = decide(p, info_with({delete_target("app.a", FilterShape::kFiltered)}), {});
+    EXPECT_EQ(v.action, Action::kBlock);
+    EXPECT_EQ(v.rule->name, "b");
+  }
 }
 
 TEST(DecideTest, AllowExemptsWhateverElseMatches) {
@@ -196,18 +200,18 @@ TEST(DecideTest, DryRunReportsButOnlyLogs) {
 
 TEST(DecideTest, PerRuleDryRunLeavesEnforcingRulesInForce) {
   Policy p;
-  Rule trial = rule("trial-hold", Action::kHold);
+  Rule trial = rule("trial-block", Action::kBlock);
   trial.mode = Mode::kDryRun;
   p.rules.push_back(trial);
   p.rules.push_back(rule("real-log", Action::kLog));
   auto v = decide(p, info_with({delete_target("a.b", FilterShape::kFiltered)}), {});
   EXPECT_EQ(v.action, Action::kLog);
-  EXPECT_EQ(v.would, Action::kHold);
+  EXPECT_EQ(v.would, Action::kBlock);
   EXPECT_TRUE(v.dry_run);
-  p.rules.push_back(rule("real-block", Action::kBlock));
+  p.rules.push_back(rule("real-hold", Action::kHold));
   v = decide(p, info_with({delete_target("a.b", FilterShape::kFiltered)}), {});
-  EXPECT_EQ(v.action, Action::kBlock);
-  EXPECT_EQ(v.rule->name, "trial-hold") << "the verdict names what the rules asked for";
+  EXPECT_EQ(v.action, Action::kHold);
+  EXPECT_EQ(v.rule->name, "trial-block") << "the verdict names what the rules asked for";
 }
 
 TEST(DecideTest, EnforcedRuleInDryRunPolicyStillEnforces) {

@@ -1,10 +1,10 @@
 // The admin API without sockets: path decoding, token checks, and every
 // endpoint through handle_admin_request against real registries.
+#include "proxy/admin/http.h"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
-
-#include "proxy/admin/http.h"
 
 namespace mongoguard::proxy {
 namespace {
@@ -234,7 +234,8 @@ TEST_F(AdminApi, BreakersListResetAndGrant) {
   EXPECT_EQ(granted["allowance"]["documents"], 10);
   EXPECT_NEAR(granted["allowance"]["expires_in_seconds"].get<double>(), 300.0, 0.01);
   EXPECT_EQ(granted["tripped"], false);
-  EXPECT_EQ(audited.back(), "grant|alice|" + key + "|10 document(s) and free passage for 5m");
+  EXPECT_EQ(audited.back(),
+            "grant|alice|" + key + "|10 document(s) and free passage for 5m; released 1 hold(s)");
 
   EXPECT_EQ(call("POST", path + "/reset", "", "bob").status, 200u);
   EXPECT_EQ(parse(call("GET", "/api/breakers"))["breakers"][0]["used"], 0);

@@ -182,5 +182,40 @@ TEST(CtlRequestTest, RefusesBadValues) {
   EXPECT_TRUE(build_request(parsed({"holds"}), error)) << "reading needs no name";
 }
 
+TEST(CtlBreakerNames, PrefixesAndTheClosestNames) {
+  const std::vector<std::string> names{"families-delete-budget:app.families",
+                                       "families-delete-budget:app.kids", "drops:app.*"};
+  std::string name = "drops";
+  EXPECT_EQ(match_breaker(names, name), "");
+  EXPECT_EQ(name, "drops:app.*") << "a unique prefix names the breaker";
+  name = "families-delete-budget:app.kids";
+  EXPECT_EQ(match_breaker(names, name), "") << "an exact name is itself";
+  name = "families";
+  EXPECT_EQ(match_breaker(names, name),
+            "families matches several breakers: families-delete-budget:app.families, "
+            "families-delete-budget:app.kids");
+  name = "famlies-delete-budget:app.kids";
+  EXPECT_EQ(match_breaker(names, name),
+            "no breaker named famlies-delete-budget:app.kids; closest: "
+            "families-delete-budget:app.kids, families-delete-budget:app.families, drops:app.*");
+  name = "x";
+  EXPECT_EQ(match_breaker({}, name), "no breaker named x (no breakers yet)");
+  name = "\x1b[2J";
+  EXPECT_EQ(match_breaker({}, name), "no breaker named \\x1b[2J (no breakers yet)")
+      << "what the operator typed is printed safely";
+}
+
+TEST(CtlRequestTest, ReasonAndResume) {
+  CtlEnv env;
+  std::string error;
+  auto request = build_request(parsed({"resume", "b", "--reason", "fixed"}), error);
+  ASSERT_TRUE(request) << error;
+  EXPECT_EQ(request->path, "/api/breakers/b/resume");
+  EXPECT_EQ(request->body, R"({"by":"tess","reason":"fixed"})");
+  request = build_request(parsed({"holds", "--reason", "x"}), error);
+  ASSERT_TRUE(request);
+  EXPECT_FALSE(request->post) << "a reason is only sent with a decision";
+}
+
 }  // namespace
 }  // namespace mongoguard::tools

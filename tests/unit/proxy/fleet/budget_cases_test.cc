@@ -45,6 +45,7 @@ class CaseRun {
     request_.ns = "db.c";
     request_.limit = c.at("limit").get<std::int64_t>();
     request_.per = milliseconds(c.at("per_ms").get<std::int64_t>());
+    request_.auto_resume = c.value("auto_resume", false);
   }
 
   // What the step did, for the step's "expect" (besides the breaker's state).
@@ -52,6 +53,7 @@ class CaseRun {
     const auto at = std::chrono::duration_cast<milliseconds>(now_ - TimePoint{});
     now_ = TimePoint{} + milliseconds(s.value("at_ms", at.count()));
     if (s.contains("reserve")) return reserve(s.at("reserve").get<std::int64_t>());
+    if (s.contains("resume")) return {{"found", book_.resume(request_.key)}};
     if (s.contains("settle")) {
       return {{"tripped_now", book_.settle(*last_, s.at("settle").get<std::int64_t>(), now_)}};
     }

@@ -178,7 +178,7 @@ RedisReply string(std::string s) {
 
 TEST(FleetScripts, StateIsReadRelativeToTheScriptsClock) {
   // {code, used, limit, per, tripped_at, drains_at, allowance, allowance_until, now, rule, ns,
-  // name}, with Redis's clock at 1'000'000 ms.
+  // name, auto_resume}, with Redis's clock at 1'000'000 ms.
   RedisReply reply;
   reply.type = RedisReply::Type::kArray;
   for (long long v : {2LL, 12LL, 12LL, 60'000LL, 999'000LL, 1'050'000LL, 3LL, -1LL, 1'000'000LL}) {
@@ -187,6 +187,7 @@ TEST(FleetScripts, StateIsReadRelativeToTheScriptsClock) {
   reply.elements.push_back(string("budget"));
   reply.elements.push_back(string("app.c"));
   reply.elements.push_back(string("budget:app.c"));
+  reply.elements.push_back(integer(1));  // auto_resume
   const auto now = policy::Clock::now();
   auto decoded = proxy::fleet::decode_state(reply, now);
   ASSERT_TRUE(decoded);
@@ -195,6 +196,7 @@ TEST(FleetScripts, StateIsReadRelativeToTheScriptsClock) {
   EXPECT_EQ(s.name, "budget:app.c");
   EXPECT_EQ(s.rule, "budget");
   EXPECT_EQ(s.ns, "app.c");
+  EXPECT_TRUE(s.auto_resume);
   EXPECT_EQ(s.used, 12);
   EXPECT_EQ(s.limit, 12);
   EXPECT_EQ(s.per.count(), 60'000);

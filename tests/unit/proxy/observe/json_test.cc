@@ -72,20 +72,30 @@ policy::HoldInfo sample_hold() {
 
 TEST(AdminJson, HoldSentences) {
   auto h = sample_hold();
+  h.documents = 3;
+  h.recent_documents = 50;
+  h.recent_seconds = 3.14;
+  h.driver = "PyMongo 4.10.1";
   EXPECT_EQ(hold_text(h),
-            "mongoguard: delete on app.families held (rule families-delete-budget, 50/50 "
-            "documents in the window) from 127.0.0.1 app=shell user=bob — hold #7, approve or "
-            "reject at the admin page");
-  EXPECT_EQ(resolved_text(h, {policy::HoldOutcome::kRejected, "alice"}),
-            "mongoguard: hold #7 (delete on app.families, rule families-delete-budget) from "
-            "127.0.0.1 app=shell user=bob rejected by alice");
-  EXPECT_EQ(resolved_text(h, {policy::HoldOutcome::kTimedOut, ""}).substr(0, 30),
+            "mongoguard: delete on app.families held, 3 document(s); 50 documents in 3.1 s on "
+            "app.families; user bob, app shell, driver PyMongo 4.10.1, from 127.0.0.1 (rule "
+            "families-delete-budget, breaker families-delete-budget:app.families) — hold #7, "
+            "approve or reject at the admin page");
+  EXPECT_EQ(
+      resolved_text(h, {policy::HoldOutcome::kRejected, "alice", "a loop, not a migration", {}}),
+      "mongoguard: hold #7 (delete on app.families, rule families-delete-budget) from "
+      "127.0.0.1 app=shell user=bob rejected by alice: a loop, not a migration");
+  EXPECT_EQ(resolved_text(h, {policy::HoldOutcome::kTimedOut, "", "", {}}).substr(0, 30),
             "mongoguard: hold #7 (delete on");
-  h.limit = 0;
+  h.breaker.clear();
   h.user.clear();
-  EXPECT_EQ(hold_text(h),
-            "mongoguard: delete on app.families held (rule families-delete-budget) from "
-            "127.0.0.1 app=shell — hold #7, approve or reject at the admin page");
+  h.documents.reset();
+  h.at_least = 1000;
+  EXPECT_EQ(hold_text(h, {"proxy-a", "https://guard.example"}),
+            "mongoguard proxy-a: delete on app.families held, at least 1000 documents; user (not "
+            "authenticated), app shell, driver PyMongo 4.10.1, from 127.0.0.1 (rule "
+            "families-delete-budget) — hold #7: https://guard.example/#hold-7");
+  EXPECT_EQ(hold_releases_text(h), "this one delete on app.families (at least 1000 documents)");
 }
 
 TEST(AdminJson, EventBodies) {
