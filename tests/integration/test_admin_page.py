@@ -1,9 +1,12 @@
 """The operator's page in headless Chromium (Debian's /usr/bin/chromium,
-driven by playwright-core from tests/browser): it shows a held delete, the
-Reject button refuses it, and the waiting pymongo client gets mongoguard's
-error. Leaves a screenshot in a temporary folder, or, with
-MONGOGUARD_UPDATE_SCREENSHOT=1, in deploy/screenshots/admin-page.png (the
-one the README shows)."""
+driven by playwright-core from tests/browser): a refused token says so, the
+page shows a held delete, the rate chart of a budgeted namespace (bars and
+the budget's line), works at 390 px wide, its decision filters filter, the
+Reject button refuses the hold, and the waiting pymongo client gets
+mongoguard's error. Leaves screenshots (desktop and 390 px) in a temporary
+folder, or, with MONGOGUARD_UPDATE_SCREENSHOT=1, in
+deploy/screenshots/admin-page.png and admin-page-phone.png (the ones the
+README shows)."""
 
 from __future__ import annotations
 
@@ -24,9 +27,12 @@ from policy_helpers import UNAUTHORIZED, policy_backend, direct, seed, unique_db
 
 BROWSER_DIR = ROOT / "tests" / "browser"
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
-SCREENSHOT = (ROOT / "deploy" / "screenshots" / "admin-page.png"
-              if os.environ.get("MONGOGUARD_UPDATE_SCREENSHOT") == "1"
+UPDATE = os.environ.get("MONGOGUARD_UPDATE_SCREENSHOT") == "1"
+SCREENSHOT = (ROOT / "deploy" / "screenshots" / "admin-page.png" if UPDATE
               else pathlib.Path(tempfile.gettempdir()) / f"mongoguard-admin-page-{os.getpid()}.png")
+PHONE_SCREENSHOT = (ROOT / "deploy" / "screenshots" / "admin-page-phone.png" if UPDATE
+                    else pathlib.Path(tempfile.gettempdir())
+                    / f"mongoguard-admin-page-phone-{os.getpid()}.png")
 
 
 @pytest.fixture(scope="module")
@@ -82,13 +88,39 @@ def test_page_shows_a_hold_and_rejects_it(policy_backend, direct, playwright_scr
 
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(["node", str(playwright_script), p.admin_url + "/", p.token,
-                                 "alice", f"{db}.families", str(SCREENSHOT)],
-                                capture_output=True, text=True, timeout=120, cwd=BROWSER_DIR)
+                                 "alice", f"{db}.families", str(SCREENSHOT), f"{db}.budget",
+                                 str(PHONE_SCREENSHOT), "families-hold"],
+                                capture_output=True, text=True, timeout=180, cwd=BROWSER_DIR)
         assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
         seen = json.loads(result.stdout.strip().splitlines()[-1])
         assert f"{db}.families" in seen["row"] and "delete" in seen["row"]
         assert "families-hold" in seen["row"] and "shell" in seen["row"]
         assert "rejected by alice" in seen["message"]
+
+        # A wrong token: a banner says so, and the form asks for another.
+        refused = seen["refused"]
+        assert refused["visible"] and refused["form"], refused
+        assert "token was refused" in refused["text"], refused
+        assert "missing or wrong bearer token" in refused["text"], refused
+        # The budget's two deletes drawn; its budget a line, labelled as written.
+        rates = seen["rates"]
+        assert rates["bars"] and all(h > 0 for h in rates["bars"]), rates
+        assert rates["lines"] == ["budget"], rates
+        assert rates["labels"] == ["budget 2 / 1m"], rates
+        # 390 px: nothing wider than the screen; the hold's buttons on it, tappable.
+        phone = seen["phone"]
+        assert phone["scrollWidth"] <= 390 and phone["wide"] == [], phone
+        assert [b["text"] for b in phone["buttons"]] == ["Approve", "Reject"], phone
+        for b in phone["buttons"]:
+            assert b["left"] >= 0 and b["right"] <= 390 and b["height"] >= 40, phone
+        assert phone["small"] == [], phone
+        assert PHONE_SCREENSHOT.stat().st_size > 10_000
+        # Filters: by rule, by outcome, by namespace, and both at once.
+        filters = seen["filters"]
+        assert len(filters["rule"]) == 2 and all("families-hold" in r for r in filters["rule"]), filters
+        assert filters["outcome"] and all("rejected by alice" in r for r in filters["outcome"]), filters
+        assert len(filters["ns"]) >= 2 and all(f"{db}.budget" in r for r in filters["ns"]), filters
+        assert filters["none"] == [], filters
 
         with pytest.raises(OperationFailure) as caught:
             held.result()
