@@ -35,7 +35,6 @@ def rates_of(p: AdminProxy, ns: str) -> dict | None:
 def test_rates_count_what_the_server_reported_and_show_the_budgets(policy_backend, direct):  # noqa: F811
     db = unique_db("rates")
     seed(direct, db, "families", count=20)
-    seed(direct, db, "scratch", count=5)
     policy = f"""
     rules:
       - name: families-budget
