@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "config/token_file.h"
+#include "proxy/observe/audit_tail.h"
 
 namespace mongoguard::proxy {
 
@@ -50,6 +51,21 @@ std::unique_ptr<journal::Store> open_journal(const config::JournalConfig& journa
   return store;
 }
 
+// The decision log as the audit file's tail left it: the page's recent
+// decisions survive a restart. Read before the file is opened for writing.
+void read_back_decisions(const std::string& path, DecisionLog& decisions, AdminStatus& status) {
+  constexpr std::size_t kRecords = 500;
+  auto tail = read_audit_tail(path, kRecords);
+  if (tail.missing) return;
+  if (!tail.error.empty()) spdlog::warn("audit: recent decisions not read back: {}", tail.error);
+  for (auto& record : tail.records) decisions.add(std::move(record));
+  status.decisions_read_back = tail.records.size();
+  status.audit_lines_skipped = tail.skipped;
+  spdlog::info("audit: {} recent decision(s) read back from {}{}", tail.records.size(), path,
+               tail.skipped ? fmt::format("; {} line(s) that are not records skipped", tail.skipped)
+                            : std::string());
+}
+
 }  // namespace
 
 Server::Server(ServerSettings settings)
@@ -81,12 +97,17 @@ Server::Server(ServerSettings settings)
         asio::post(main_io_, [this] { session_ended_.notify(); });
       }});
   services_->journal = journal_.get();
+  services_->rates = &rates_;
   admin_state_ = std::make_unique<AdminState>(
       AdminState{metrics_, holds_, budgets_, decisions_, *notifier_,
                  [this](std::string& errors) { return reload("admin API", &errors); }, audit_action,
                  [this] { return read_token(); }, [this] { return listening_; }});
   admin_state_->operators = [this] { return read_operators(); };
   admin_state_->fleet = fleet_.get();
+  admin_state_->policy = [this] { return policies_.current()->policy; };
+  admin_state_->rates = &rates_;
+  admin_state_->status = &status_;
+  status_.policy_file = settings_.config_path.value_or("");
   admin_state_->journal = journal_.get();
   if (journal_ && !settings_.config->journal->restore_uri.empty()) {
     restore_worker_ = std::make_unique<asio::thread_pool>(1);
@@ -142,8 +163,9 @@ void Server::bind() {
   wait_for_hangup();
   terminate_.emplace(main_io_, SIGINT, SIGTERM);
   std::string error;
-  if (settings_.config->audit_path && !audit_.open(*settings_.config->audit_path, error)) {
-    throw std::runtime_error(error);
+  if (settings_.config->audit_path) {
+    read_back_decisions(*settings_.config->audit_path, decisions_, status_);
+    if (!audit_.open(*settings_.config->audit_path, error)) throw std::runtime_error(error);
   }
   // One listener per upstream server: a single server, or each member of a
   // replica set (whose hello replies then name these listeners).
@@ -368,15 +390,18 @@ struct Server::Loaded {
 };
 
 bool Server::reload(const char* why, std::string* errors) {
+  std::string seen;  // for GET /api/status, whoever asked
+  std::string& out = errors ? *errors : seen;
+  bool ok = false;
   if (!settings_.config_path) {
-    if (errors) *errors = "mongoguard was started without --config; nothing to reload";
-    return false;
+    out = "mongoguard was started without --config; nothing to reload";
+  } else if (auto loaded = load_for_reload(why, &out)) {
+    warn_restart_only(*loaded->config, *policies_.current(), why);
+    apply_reload(std::move(loaded->config), std::move(loaded->tls), why);
+    ok = true;
   }
-  auto loaded = load_for_reload(why, errors);
-  if (!loaded) return false;
-  warn_restart_only(*loaded->config, *policies_.current(), why);
-  apply_reload(std::move(loaded->config), std::move(loaded->tls), why);
-  return true;
+  status_.reloaded(ok, out, why, std::chrono::system_clock::now());
+  return ok;
 }
 
 // The file and the certificates it names, checked; nullopt (logged, and in

@@ -24,6 +24,7 @@
 #include "proxy/observe/decision_log.h"
 #include "proxy/observe/metrics.h"
 #include "proxy/observe/notifier.h"
+#include "proxy/observe/rate_history.h"
 #include "proxy/policy_store.h"
 #include "proxy/session.h"
 #include "proxy/topology.h"
@@ -97,6 +98,8 @@ class Server {
   TlsStore tls_;
   AuditLog audit_;
   DecisionLog decisions_;
+  RateHistory rates_;
+  AdminStatus status_;  // touched on the main thread only
   policy::HoldRegistry holds_;
   policy::BudgetBook budgets_;
   CollectionSizes collection_sizes_;

@@ -411,6 +411,9 @@ asio::awaitable<void> Session::observe_reply(InFlight& entry,
   if (affected && *affected > 0) {
     metrics_.count_documents(pending.op, *affected);
     metrics_.count_namespace_documents(pending.ns, pending.op, *affected);
+    if (services_.rates && !pending.ns.empty()) {
+      services_.rates->add(pending.ns, *affected, std::chrono::system_clock::now());
+    }
   }
   if (pending.journaled && affected && facts.write_errors == 0 && !facts.n_upserted &&
       *affected != *pending.journaled) {

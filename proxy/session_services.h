@@ -14,6 +14,7 @@
 #include "proxy/observe/audit.h"
 #include "proxy/observe/metrics.h"
 #include "proxy/observe/notifier.h"
+#include "proxy/observe/rate_history.h"
 #include "proxy/policy_store.h"
 #include "proxy/topology.h"
 
@@ -44,6 +45,8 @@ struct SessionServices {
   std::function<void()> session_ended;
   // The journal (journal.path set), or null.
   journal::Store* journal = nullptr;
+  // Documents per minute per namespace a rule matched (the page's chart), or null.
+  RateHistory* rates = nullptr;
 };
 
 }  // namespace mongoguard::proxy

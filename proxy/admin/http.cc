@@ -30,8 +30,6 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr std::size_t kMaxBody = 64 * 1024;
-constexpr std::size_t kDefaultDecisions = 50;
-constexpr std::size_t kMaxDecisions = 500;
 constexpr auto kIdleTimeout = 30s;
 constexpr auto kHandshakeTimeout = 10s;
 constexpr std::size_t kMaxHeader = 16 * 1024;
@@ -446,32 +444,6 @@ AdminResponse readiness(AdminState& state) {
   return admin_text(200, "ready\n");
 }
 
-AdminResponse list_decisions(AdminState& state, std::string_view query) {
-  std::size_t limit = kDefaultDecisions;
-  if (auto given = query_param(query, "limit")) {
-    std::size_t n = 0;
-    auto [end, ec] = std::from_chars(given->data(), given->data() + given->size(), n);
-    if (ec != std::errc() || end != given->data() + given->size() || n == 0) {
-      return admin_error(400, "limit must be a positive integer");
-    }
-    limit = std::min(n, kMaxDecisions);
-  }
-  // The records are JSON already: embed them as they are.
-  std::string out = "{\"decisions\":[";
-  bool first = true;
-  for (const auto& record : state.decisions.recent(limit)) {
-    if (!first) out += ',';
-    first = false;
-    if (json::accept(record)) {
-      out += record;
-    } else {
-      out += dump_json(json{{"unparsed", record}});
-    }
-  }
-  out += "]}\n";
-  return AdminResponse{200, "application/json", std::move(out)};
-}
-
 AdminResponse reload(AdminState& state, const AdminRequest& request, const AdminOperator* who) {
   std::string problem;
   auto body = admin_body_object(request, problem);
@@ -480,16 +452,8 @@ AdminResponse reload(AdminState& state, const AdminRequest& request, const Admin
   if (!state.reload) return admin_error(503, "reload is not available");
   std::string errors;
   if (!state.reload(errors)) {
-    json lines = json::array();
-    std::size_t start = 0;
-    while (start < errors.size()) {
-      auto end = errors.find('\n', start);
-      if (end == std::string::npos) end = errors.size();
-      if (end > start) lines.push_back(errors.substr(start, end - start));
-      start = end + 1;
-    }
     return admin_json(422, json{{"error", "configuration refused; the running one stays"},
-                                {"errors", std::move(lines)}});
+                                {"errors", error_lines(errors)}});
   }
   audit(state, "reload", by.empty() ? "api" : by, "config", "");
   return admin_json(200, json{{"ok", true}});
@@ -614,11 +578,10 @@ void add_local_admin_routes(AdminRouter& router) {
                                             {"role", config::operator_role_name(c.who->role)},
                                             {"named", !c.who->shared}});
               }});
-  router.add({"GET", "/api/decisions", kToken,
-              [](const AdminCall& c) { return list_decisions(c.state, c.query); }});
   router.add({"POST", "/api/reload", kToken,
               [](const AdminCall& c) { return reload(c.state, c.request, c.who); }});
   add_journal_admin_routes(router);
+  add_status_admin_routes(router);
 }
 
 namespace {

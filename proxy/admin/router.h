@@ -75,5 +75,7 @@ void add_fleet_admin_routes(AdminRouter& router);
 void add_journal_admin_routes(AdminRouter& router);
 // POST /api/journal/restore (journal_restore_api.cc), with journal.restore_uri.
 void add_journal_restore_route(AdminRouter& router);
+// The page's status (status_api.cc): rates, status, decisions.
+void add_status_admin_routes(AdminRouter& router);
 
 }  // namespace mongoguard::proxy

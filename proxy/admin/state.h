@@ -3,15 +3,19 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "config/config.h"
 #include "policy/budget.h"
 #include "policy/holds.h"
+#include "policy/policy.h"
+#include "proxy/admin/status.h"
 #include "proxy/net/asio.h"
 #include "proxy/observe/decision_log.h"
 #include "proxy/observe/metrics.h"
 #include "proxy/observe/notifier.h"
+#include "proxy/observe/rate_history.h"
 
 namespace mongoguard::journal {
 class Store;
@@ -64,6 +68,12 @@ struct AdminState {
   bool restoring = false;  // one restore at a time; touched on the admin thread only
   // The named operators (admin.operators) with their tokens, read fresh.
   std::function<std::vector<AdminOperator>()> operators;
+  // For GET /api/rates and /api/status (status_api.cc): the running policy
+  // (its budgets), documents per minute per namespace, and the
+  // configuration's file, load and last reload.
+  std::function<std::shared_ptr<const policy::Policy>()> policy;
+  RateHistory* rates = nullptr;
+  const AdminStatus* status = nullptr;
 };
 
 }  // namespace mongoguard::proxy

@@ -1,9 +1,12 @@
 """The operator's page in headless Chromium (Debian's /usr/bin/chromium,
-driven by playwright-core from tests/browser): it shows a held delete, the
-Reject button refuses it, and the waiting pymongo client gets mongoguard's
-error. Leaves a screenshot in a temporary folder, or, with
-MONGOGUARD_UPDATE_SCREENSHOT=1, in deploy/screenshots/admin-page.png (the
-one the README shows)."""
+driven by playwright-core from tests/browser): a refused token says so, the
+page shows a held delete, the rate chart of a budgeted namespace (bars and
+the budget's line), works at 390 px wide, its decision filters filter, the
+Reject button refuses the hold, and the waiting pymongo client gets
+mongoguard's error. Leaves screenshots (desktop and 390 px) in a temporary
+folder, or, with MONGOGUARD_UPDATE_SCREENSHOT=1, in
+deploy/screenshots/admin-page.png and admin-page-phone.png (the ones the
+README shows)."""
 
 from __future__ import annotations
 
@@ -24,9 +27,12 @@ from policy_helpers import UNAUTHORIZED, policy_backend, direct, seed, unique_db
 
 BROWSER_DIR = ROOT / "tests" / "browser"
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
-SCREENSHOT = (ROOT / "deploy" / "screenshots" / "admin-page.png"
-              if os.environ.get("MONGOGUARD_UPDATE_SCREENSHOT") == "1"
+UPDATE = os.environ.get("MONGOGUARD_UPDATE_SCREENSHOT") == "1"
+SCREENSHOT = (ROOT / "deploy" / "screenshots" / "admin-page.png" if UPDATE
               else pathlib.Path(tempfile.gettempdir()) / f"mongoguard-admin-page-{os.getpid()}.png")
+PHONE_SCREENSHOT = (ROOT / "deploy" / "screenshots" / "admin-page-phone.png" if UPDATE
+                    else pathlib.Path(tempfile.gettempdir())
+                    / f"mongoguard-admin-page-phone-{os.getpid()}.png")
 
 
 @pytest.fixture(scope="module")
@@ -46,62 +52,96 @@ def playwright_script() -> pathlib.Path:
     return BROWSER_DIR / "admin_page.js"
 
 
-def test_page_shows_a_hold_and_rejects_it(policy_backend, direct, playwright_script):  # noqa: F811
+def test_page_shows_a_hold_and_rejects_it(policy_backend, direct, playwright_script,
+                                         tmp_path):  # noqa: F811
+    """A budget of 2 deletes a minute on a journaled namespace, spent, and
+    the third delete held. The page shows it with its measured size, the
+    recent rate, who sent it (app, driver) and a sample of the documents;
+    the named operator bob rejects it with a reason; the client's error
+    names bob and carries the reason; the rate chart is drawn with the
+    budget's line; at 390 px the buttons are on screen."""
     db = unique_db("page")
     seed(direct, db, "families", count=5)
-    seed(direct, db, "budget", count=10)
+    reason = "a loop, not the migration"
     policy = f"""
+    journal:
+      path: {tmp_path / "journal.db"}
     rules:
-      - name: families-hold
+      - name: families-delete-budget
         match: {{namespace: "{db}.families", operations: [delete]}}
-        action: hold
-      - name: budget
-        match: {{namespace: "{db}.budget", operations: [delete]}}
         action: hold
         limit: {{documents: 2, per: 1m}}
     """
-    p = AdminProxy(policy_backend.upstream, policy)
+    tokens = {"bob": "page-token-of-bob-0123456789", "carol": "page-token-of-carol-0123456789"}
+    for name, secret in tokens.items():
+        (tmp_path / f"{name}.token").write_text(secret + "\n")
+    operators = ("admin:\n  operators:\n"
+                 f"    - {{name: bob, token_file: {tmp_path / 'bob.token'}, role: approver}}\n"
+                 f"    - {{name: carol, token_file: {tmp_path / 'carol.token'}, role: admin}}\n")
+    p = AdminProxy(policy_backend.upstream, policy, token=None, extra_yaml=operators)
+    p.token = tokens["carol"]
     try:
-        # Something in every table: a spent budget with a waiting delete, and
-        # the delete the browser will reject.
-        c_budget = p.client(appname="nightly-cleanup")
-        budget_op = None
-        for i in range(10):
-            op = Background(lambda i=i: c_budget[db].budget.delete_one({"_id": i}))
-            deadline = time.monotonic() + 3
-            while not op.done() and time.monotonic() < deadline:
-                time.sleep(0.02)
-            if not op.done():
-                budget_op = op
-                break
-            op.result()
-        assert budget_op is not None
         c = p.client(appname="shell")
+        for i in (0, 1):
+            assert c[db].families.delete_one({"_id": i}).deleted_count == 1
         held = Background(lambda: c[db].families.delete_one({"_id": 3}))
-        p.wait_for_holds(2)
+        [hold] = p.wait_for_holds(1)
+        assert hold["preview"]["count"] == 1
 
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(["node", str(playwright_script), p.admin_url + "/", p.token,
-                                 "alice", f"{db}.families", str(SCREENSHOT)],
-                                capture_output=True, text=True, timeout=120, cwd=BROWSER_DIR)
+        result = subprocess.run(["node", str(playwright_script), p.admin_url + "/", tokens["bob"],
+                                 "-", f"{db}.families", str(SCREENSHOT), f"{db}.families",
+                                 str(PHONE_SCREENSHOT), "families-delete-budget", reason],
+                                capture_output=True, text=True, timeout=180, cwd=BROWSER_DIR)
         assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
         seen = json.loads(result.stdout.strip().splitlines()[-1])
-        assert f"{db}.families" in seen["row"] and "delete" in seen["row"]
-        assert "families-hold" in seen["row"] and "shell" in seen["row"]
-        assert "rejected by alice" in seen["message"]
+        row = seen["row"]
+        assert f"{db}.families" in row and "delete" in row, row
+        assert "1 document(s)" in row, "the measured size: " + row
+        assert f"2 documents in" in row and f"on {db}.families" in row, "the rate: " + row
+        assert "app shell" in row and "driver PyMongo" in row and "from 127.0.0.1" in row, row
+        assert "1 document(s) it would affect" in row, "a sample of the documents: " + row
+        assert f"families-delete-budget:{db}.families" in row, "the breaker: " + row
+        assert "stays tripped until an operator resumes it" in row, "what approving releases: " + row
+        assert seen["whoami"] == "Signed in as bob (approver)", seen
+        assert f"rejected by bob: {reason}" in seen["message"], seen
+
+        # A wrong token: a banner says so, and the form asks for another.
+        refused = seen["refused"]
+        assert refused["visible"] and refused["form"], refused
+        assert "token was refused" in refused["text"], refused
+        assert "missing or wrong bearer token" in refused["text"], refused
+        # The two deletes drawn; the budget a line, labelled as written.
+        rates = seen["rates"]
+        assert rates["bars"] and all(h > 0 for h in rates["bars"]), rates
+        assert rates["lines"] == ["families-delete-budget"], rates
+        assert rates["labels"] == ["budget 2 / 1m"], rates
+        # 390 px: nothing wider than the screen; the hold's buttons on it, tappable.
+        phone = seen["phone"]
+        assert phone["scrollWidth"] <= 390 and phone["wide"] == [], phone
+        assert [b["text"] for b in phone["buttons"]] == ["Approve", "Reject"], phone
+        for b in phone["buttons"]:
+            assert b["left"] >= 0 and b["right"] <= 390 and b["height"] >= 40, phone
+        assert phone["small"] == [], phone
+        assert PHONE_SCREENSHOT.stat().st_size > 10_000
+        # Filters: by rule, by outcome, by namespace, and none for another namespace.
+        filters = seen["filters"]
+        assert len(filters["rule"]) >= 3, filters
+        assert all("families-delete-budget" in r for r in filters["rule"]), filters
+        assert filters["outcome"] and all("rejected by bob" in r for r in filters["outcome"]), filters
+        assert len(filters["ns"]) >= 3 and all(f"{db}.families" in r for r in filters["ns"]), filters
+        assert filters["none"] == [], filters
 
         with pytest.raises(OperationFailure) as caught:
             held.result()
         assert caught.value.code == UNAUTHORIZED
         assert caught.value.details["errmsg"] == (
-            f"mongoguard: delete on {db}.families held by rule 'families-hold': rejected by alice")
+            f"mongoguard: delete on {db}.families held by rule 'families-delete-budget': "
+            f"rejected by bob: {reason}")
         assert direct[db].families.count_documents({"_id": 3}) == 1
         assert SCREENSHOT.stat().st_size > 10_000
-
-        # The budget's hold is still there for the API to finish.
-        [left] = p.ok("GET", "/api/holds")["holds"]
-        p.ok("POST", f"/api/holds/{left['id']}/approve", {"by": "alice"})
-        assert budget_op.result().deleted_count == 1
+        record = p.wait_for_audit(lambda r: r.get("operator_action") == "reject")
+        assert record["by"] == "bob" and record["details"].endswith(f"reason: {reason}")
     finally:
         p.stop()
 

@@ -58,6 +58,7 @@ CHECKED_BY = {
     "demo/incident.py": "test_incident.py",
     "demo/README.md": "test_demo_readme_flags_exist (and test_incident.py runs the demo)",
     "screenshots/admin-page.png": "test_screenshot_is_a_png (test_admin_page.py can rewrite it)",
+    "screenshots/admin-page-phone.png": "test_screenshot_is_a_png (test_admin_page.py can rewrite it)",
 }
 
 
@@ -471,12 +472,15 @@ def test_demo_readme_flags_exist():
     assert not used - known, f"deploy/demo/README.md uses unknown flags: {sorted(used - known)}"
 
 
-def test_screenshot_is_a_png():
-    """The README's picture of the operators' page is a real PNG of a page-sized image."""
-    data = (DEPLOY / "screenshots" / "admin-page.png").read_bytes()
+@pytest.mark.parametrize("name, widths", [("admin-page.png", (400, 4000)),
+                                          ("admin-page-phone.png", (390, 390))])
+def test_screenshot_is_a_png(name, widths):
+    """The README's pictures of the operators' page (desktop, and a phone's
+    390 px) are real PNGs of page-sized images."""
+    data = (DEPLOY / "screenshots" / name).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    assert 400 <= width <= 4000 and 200 <= height <= 8000, (width, height)
+    assert widths[0] <= width <= widths[1] and 200 <= height <= 8000, (width, height)
 
 
 def test_migration_window_grant_flow(backend, tmp_path, monkeypatch):

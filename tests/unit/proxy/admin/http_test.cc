@@ -296,5 +296,108 @@ TEST_F(AdminApi, MetricsAddHoldAndBreakerGauges) {
   EXPECT_NE(r.body.find("# TYPE mongoguard_holds_pending gauge"), std::string::npos);
 }
 
+TEST_F(AdminApi, DecisionsFilterByRuleNamespaceAndOutcome) {
+  decisions.add(R"({"time":1,"verdict":"allow","rule":"a","matched_rules":["a","b"],)"
+                R"("targets":[{"operation":"delete","ns":"app.x"}],"outcome":"forwarded"})");
+  decisions.add(R"({"time":2,"verdict":"hold","rule":"b","matched_rules":["b"],)"
+                R"("targets":[{"operation":"delete","ns":"app.y"}],"outcome":"rejected by al"})");
+  decisions.add(R"({"time":3,"verdict":"block","rule":"c","matched_rules":["c"],)"
+                R"("targets":[{"operation":"drop","ns":"app.x"}],"outcome":"blocked"})");
+  decisions.add(R"({"time":4,"operator_action":"reject","by":"al","target":"7",)"
+                R"j("details":"delete on app.y (rule b)"})j");
+  decisions.add(R"({"time":5,"operator_action":"reset","by":"al","target":"b:app.y@1h"})");
+  decisions.add("not json");
+  const auto times = [this](const std::string& query) {
+    std::vector<int> out;
+    auto r = call("GET", "/api/decisions?" + query);
+    EXPECT_EQ(r.status, 200u) << query;
+    const auto body = parse(r);
+    for (const auto& d : body["decisions"]) out.push_back(d.value("time", 0));
+    return out;
+  };
+  EXPECT_EQ(times("rule=b"), (std::vector<int>{5, 4, 2, 1}));  // matched_rules count too
+  EXPECT_EQ(times("ns=app.x"), (std::vector<int>{3, 1}));
+  EXPECT_EQ(times("ns=app.y&rule=b"), (std::vector<int>{5, 4, 2}));
+  EXPECT_EQ(times("outcome=rejected"), (std::vector<int>{2}));
+  EXPECT_EQ(times("outcome=Block"), (std::vector<int>{3}));  // the verdict, any case
+  EXPECT_EQ(times("outcome=reset"), (std::vector<int>{5}));  // an operator action
+  EXPECT_EQ(times("outcome=forwarded&ns=app.x&rule=a"), (std::vector<int>{1}));
+  EXPECT_EQ(times("rule=a%20b"), std::vector<int>{});
+  EXPECT_EQ(times("rule=b&limit=2"), (std::vector<int>{5, 4}));
+  EXPECT_EQ(parse(call("GET", "/api/decisions"))["decisions"].size(), 6u);  // unfiltered: all
+}
+
+TEST_F(AdminApi, RatesShowTheLastHourAndTheBudgets) {
+  RateHistory rates;
+  auto policy = std::make_shared<policy::Policy>();
+  std::string error;
+  rule.namespaces.push_back(*policy::NamespaceGlob::parse("app.*", error));
+  rule.limit->windows.push_back({.documents = 600, .per = 3600s});
+  rule.limit->group_by_app = true;
+  policy->rules.push_back(rule);
+  policy::Rule other;
+  other.name = "elsewhere";
+  other.namespaces.push_back(*policy::NamespaceGlob::parse("other.*", error));
+  other.limit = policy::Limit{};
+  other.limit->windows.push_back({.documents = 1, .per = 60s});
+  policy->rules.push_back(other);
+  state.rates = &rates;
+  state.policy = [&] { return policy; };
+  const auto wall = std::chrono::system_clock::now();
+  rates.add("app.families", 4, wall);
+  rates.add("app.families", 3, wall - 2min);
+  budgets.record(rule, "families-delete-budget:app.quiet", "app.quiet", 1, now);
+
+  auto r = call("GET", "/api/rates");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  auto body = parse(r);
+  ASSERT_EQ(body["namespaces"].size(), 2u) << body;
+  const auto& families = body["namespaces"][0];
+  EXPECT_EQ(families["ns"], "app.families");
+  ASSERT_EQ(families["per_minute"].size(), 60u);
+  EXPECT_EQ(families["per_minute"][59], 4);
+  EXPECT_EQ(families["per_minute"][57], 3);
+  ASSERT_EQ(families["budgets"].size(), 2u);
+  EXPECT_EQ(families["budgets"][0]["rule"], "families-delete-budget");
+  EXPECT_EQ(families["budgets"][0]["documents"], 2);
+  EXPECT_EQ(families["budgets"][0]["per_seconds"], 60);
+  EXPECT_EQ(families["budgets"][0]["per"], "1m");
+  EXPECT_EQ(families["budgets"][1]["per_minute"], 10);  // 600 per hour
+  EXPECT_EQ(families["budgets"][1]["group_by"], json::array({"app"}));
+  // A namespace a breaker counts is listed while quiet.
+  EXPECT_EQ(body["namespaces"][1]["ns"], "app.quiet");
+  EXPECT_EQ(body["namespaces"][1]["per_minute"][59], 0);
+  EXPECT_TRUE(body["now"].is_string());
+  state.rates = nullptr;
+  EXPECT_EQ(call("GET", "/api/rates").status, 404u);
+  EXPECT_EQ(handle_admin_request(state, AdminRequest{"GET", "/api/rates", "", "", ""}, now).status,
+            401u);
+}
+
+TEST_F(AdminApi, StatusSaysWhatIsLoadedAndHowTheLastReloadWent) {
+  AdminStatus status;
+  status.policy_file = "/etc/mongoguard/policy.yaml";
+  status.decisions_read_back = 12;
+  state.status = &status;
+  auto body = parse(call("GET", "/api/status"));
+  EXPECT_EQ(body["policy_file"], "/etc/mongoguard/policy.yaml");
+  EXPECT_TRUE(body["last_reload"].is_null());
+  EXPECT_EQ(body["version"], MONGOGUARD_VERSION);
+  EXPECT_EQ(body["decisions_read_back"]["records"], 12);
+  const std::string loaded = body["loaded_at"];
+  EXPECT_EQ(loaded.size(), 24u);  // 2026-12-03T12:51:21.123Z
+  const auto later = status.started_at + 90s;
+  status.reloaded(false, "policy.yaml:3:5: unknown key\nsecond\n", "SIGHUP", later);
+  body = parse(call("GET", "/api/status"));
+  EXPECT_EQ(body["last_reload"]["ok"], false);
+  EXPECT_EQ(body["last_reload"]["errors"], json::array({"policy.yaml:3:5: unknown key", "second"}));
+  EXPECT_EQ(body["loaded_at"], loaded);  // a refused file loads nothing
+  status.reloaded(true, "", "admin API", later);
+  body = parse(call("GET", "/api/status"));
+  EXPECT_EQ(body["last_reload"]["ok"], true);
+  EXPECT_EQ(body["last_reload"]["errors"], json::array());
+  EXPECT_EQ(body["loaded_at"], body["last_reload"]["at"]);
+}
+
 }  // namespace
 }  // namespace mongoguard::proxy
