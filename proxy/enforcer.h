@@ -113,6 +113,7 @@ class Enforcer {
   };
 
   asio::awaitable<void> measure_hold(const Judgement& j, policy::HoldInfo& hold);
+  void recent_rate(policy::HoldInfo& hold) const;
   static std::string approvers(const policy::HoldDecision& decision);
   Decision refuse_unjudged(const wire::Request& request, const policy::CommandInfo& info);
   // The rules, with filters measured where a rule with filter: unfiltered asks.

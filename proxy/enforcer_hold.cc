@@ -46,9 +46,26 @@ policy::HoldInfo Enforcer::hold_info(const Judgement& j) const {
     }
     break;
   }
+  if (hold.breaker.empty()) recent_rate(hold);
   hold.created_wall = std::chrono::system_clock::now();
   hold.created = std::chrono::steady_clock::now();
   return hold;
+}
+
+// A hold without a breaker: the recent rate is what the namespace's replies
+// counted over the last ten minutes (the page's rate history).
+void Enforcer::recent_rate(policy::HoldInfo& hold) const {
+  constexpr std::size_t kMinutes = 10;
+  if (!services_.rates) return;
+  for (const auto& series : services_.rates->last_hour(std::chrono::system_clock::now())) {
+    if (series.ns != hold.ns) continue;
+    std::int64_t documents = 0;
+    for (std::size_t i = series.per_minute.size() - kMinutes; i < series.per_minute.size(); ++i) {
+      documents += series.per_minute[i];
+    }
+    hold.recent_documents = documents;
+    hold.recent_seconds = kMinutes * 60.0;
+  }
 }
 
 // What releasing the hold affects, counted now on the client's connection:

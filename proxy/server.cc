@@ -12,6 +12,18 @@ namespace mongoguard::proxy {
 
 namespace {
 
+// Runs `bind`; a failure to resolve or bind says which address, and what
+// set it, instead of "bind: Address already in use".
+template <typename Bind>
+void naming_address(const HostPort& address, const std::string& key, Bind&& bind) {
+  try {
+    bind();
+  } catch (const boost::system::system_error& e) {
+    throw std::runtime_error("cannot listen on " + address.to_string() + " (" + key +
+                             "): " + e.code().message());
+  }
+}
+
 tcp::endpoint resolve_listen(asio::io_context& io, const HostPort& where) {
   tcp::resolver resolver(io);
   auto results = resolver.resolve(where.host, std::to_string(where.port),
@@ -179,17 +191,23 @@ void Server::bind() {
       listeners_.push_back(std::make_unique<Listener>(main_io_, member.listen, session));
     }
   }
+  const std::string listen_key =
+      settings_.members.empty() ? settings_.listen_key : "upstream.members[].listen";
   for (auto& listener : listeners_) {
-    auto endpoint = resolve_listen(main_io_, listener->address);
-    listener->acceptor.open(endpoint.protocol());
-    listener->acceptor.set_option(tcp::acceptor::reuse_address(true));
-    listener->acceptor.bind(endpoint);
-    listener->acceptor.listen(asio::socket_base::max_listen_connections);
+    naming_address(listener->address, listen_key, [&] {
+      auto endpoint = resolve_listen(main_io_, listener->address);
+      listener->acceptor.open(endpoint.protocol());
+      listener->acceptor.set_option(tcp::acceptor::reuse_address(true));
+      listener->acceptor.bind(endpoint);
+      listener->acceptor.listen(asio::socket_base::max_listen_connections);
+    });
   }
   if (settings_.admin_listen) {
-    admin_ =
-        std::make_unique<AdminHttp>(main_io_, resolve_listen(main_io_, *settings_.admin_listen),
-                                    *admin_state_, settings_.admin_tls);
+    naming_address(*settings_.admin_listen, settings_.admin_listen_key, [&] {
+      admin_ =
+          std::make_unique<AdminHttp>(main_io_, resolve_listen(main_io_, *settings_.admin_listen),
+                                      *admin_state_, settings_.admin_tls);
+    });
   }
   const auto configured = settings_.config->limits.max_connections;
   if (configured > descriptor_max_connections_) {

@@ -34,6 +34,9 @@ namespace mongoguard::proxy {
 struct ServerSettings {
   HostPort listen;
   std::optional<HostPort> admin_listen;
+  // What set each address, for the error when it cannot be bound.
+  std::string listen_key = "the default; set --listen or listen:";
+  std::string admin_listen_key = "--admin-listen";
   unsigned threads = 1;
   SessionSettings session;
   // A replica set: one listener per member, hello replies rewritten.
@@ -61,7 +64,8 @@ class Server {
   explicit Server(ServerSettings settings);
   ~Server();
 
-  // Binds the listeners; throws boost::system::system_error when it cannot.
+  // Binds the listeners; throws std::runtime_error naming the address and
+  // what set it when it cannot.
   void bind();
   // Serves until SIGINT/SIGTERM. Returns the process exit code.
   int run();

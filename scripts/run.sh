@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 listen="127.0.0.1:27017"
+admin_listen="127.0.0.1:9901"  # the example policy's admin.listen
 have_upstream=0
 have_config=0
 args=("$@")
@@ -15,6 +16,8 @@ for ((i = 0; i < ${#args[@]}; i++)); do
     --upstream|--upstream=*) have_upstream=1 ;;
     --listen) listen="${args[$((i + 1))]:-$listen}" ;;
     --listen=*) listen="${args[$i]#--listen=}" ;;
+    --admin-listen) admin_listen="${args[$((i + 1))]:-$admin_listen}" ;;
+    --admin-listen=*) admin_listen="${args[$i]#--admin-listen=}" ;;
     --config|--config=*) have_config=1 ;;
     --help|--version) have_upstream=1 ;;
   esac
@@ -35,13 +38,19 @@ if ((!have_config)); then
   if [[ ! -s "$MONGOGUARD_ADMIN_TOKEN_FILE" ]]; then
     (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$MONGOGUARD_ADMIN_TOKEN_FILE")
   fi
-  echo "admin page: http://127.0.0.1:9901/  (token in $MONGOGUARD_ADMIN_TOKEN_FILE)" >&2
+  echo "admin page: http://$admin_listen/  (token in $MONGOGUARD_ADMIN_TOKEN_FILE)" >&2
   extra+=(--config deploy/examples/policy.yaml)
 fi
 if ((!have_upstream)); then
   ferretdb="$(scripts/ferretdb.sh | tail -n 1)"
   port="${MONGOGUARD_BACKEND_PORT:-27018}"
   data="${MONGOGUARD_DATA:-$PWD/.data}/ferretdb"
+  # Something else on that port would be put behind the proxy unnoticed.
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "scripts/run.sh: 127.0.0.1:$port, the embedded backend's port, is already in use;" \
+      "set MONGOGUARD_BACKEND_PORT to a free port, or give --upstream" >&2
+    exit 2
+  fi
   mkdir -p "$data/sqlite" "$data/state"
   "$ferretdb" --handler=sqlite --sqlite-url="file:$data/sqlite/" --state-dir="$data/state" \
     --listen-addr="127.0.0.1:$port" --debug-addr=- --telemetry=disable --log-level=warn \
@@ -58,6 +67,17 @@ if ((!have_upstream)); then
 fi
 
 echo "connect with: mongodb://$listen/?directConnection=true" >&2
+# What this run uses, for scripts/demo.sh (and anyone else) to read back.
+# Blank: not known here (an upstream or a configuration of one's own).
+admin_used=""
+((have_config)) || admin_used="$admin_listen"
+mkdir -p "${MONGOGUARD_DATA:-$PWD/.data}"
+{
+  echo "MONGOGUARD_PROXY=$listen"
+  echo "MONGOGUARD_BACKEND=${port:+127.0.0.1:$port}"
+  echo "MONGOGUARD_ADMIN=$admin_used"
+  echo "MONGOGUARD_ADMIN_TOKEN_FILE=${MONGOGUARD_ADMIN_TOKEN_FILE:-}"
+} >"${MONGOGUARD_DATA:-$PWD/.data}/run.env"
 build/mongoguard "${extra[@]}" "$@" &
 proxy=$!
 trap 'kill "$proxy" 2>/dev/null || true; kill "${backend:-}" 2>/dev/null || true' EXIT INT TERM

@@ -64,12 +64,20 @@ std::optional<int> apply_config_file(proxy::Options& options, Startup& s) {
   s.settings.config_path = options.config_path;
   const auto& file = *loaded.config;
   if (file.connect_timeout) s.settings.session.connect_timeout = *file.connect_timeout;
-  if (!options.listen) options.listen = file.listen;
+  if (options.listen) {
+    s.settings.listen_key = "--listen";
+  } else if (file.listen) {
+    options.listen = file.listen;
+    s.settings.listen_key = "listen in " + *options.config_path;
+  }
   if (!options.upstream) options.upstream = file.upstream;
   s.replica_set = file.replica_set;
   if (!options.threads) options.threads = file.threads;
   if (!options.log_level) options.log_level = file.log_level;
-  if (!options.admin_listen) options.admin_listen = file.admin_listen;
+  if (!options.admin_listen && file.admin_listen) {
+    options.admin_listen = file.admin_listen;
+    s.settings.admin_listen_key = "admin.listen in " + *options.config_path;
+  }
   return std::nullopt;
 }
 
@@ -94,6 +102,9 @@ std::optional<int> set_members(const config::ReplicaSet& replica_set, Startup& s
 // Where clients connect and what the proxy connects them to.
 std::optional<int> set_addresses(const proxy::Options& options, Startup& s) {
   std::string error;
+  if (options.listen && s.settings.listen_key.starts_with("the default")) {
+    s.settings.listen_key = "--listen";
+  }
   auto listen = proxy::parse_host_port(options.listen.value_or("127.0.0.1:27017"), error);
   if (!listen) return usage_error("bad --listen: " + error);
   s.settings.listen = *listen;

@@ -97,7 +97,7 @@ std::string hold_size_text(const policy::HoldInfo& hold) {
 }
 
 std::string hold_rate_text(const policy::HoldInfo& hold) {
-  if (hold.breaker.empty()) return "";
+  if (hold.breaker.empty() && hold.recent_seconds <= 0) return "";
   char span[32];
   if (hold.recent_seconds < 120) {
     std::snprintf(span, sizeof span, "%.1f s", hold.recent_seconds);
@@ -133,7 +133,7 @@ json hold_json(const policy::HoldInfo& hold, policy::TimePoint now) {
     approvals.push_back({{"by", a.by}, {"reason", a.reason}, {"at", iso_time(a.at)}});
   }
   json rate = nullptr;
-  if (!hold.breaker.empty()) {
+  if (!hold.breaker.empty() || hold.recent_seconds > 0) {
     rate = {{"documents", hold.recent_documents},
             {"seconds", hold.recent_seconds},
             {"text", hold_rate_text(hold)}};
