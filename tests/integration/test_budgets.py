@@ -257,3 +257,15 @@ def test_spent_budget_with_hold_parks_until_approved(backend, direct):
             assert f2.result(timeout=10).deleted_count == 1
         assert direct[database].c.count_documents({}) == 6
         wait_until(lambda: gp.admin.breaker(name)["used"] == 4, 5, "approved deletes counted")
+
+
+def test_verdicts_metric_names_the_budget_that_let_an_operation_through(backend, direct):
+    database = direct.fresh("budget_verdict")
+    seed(direct, database, 5)
+    with GuardedProxy(backend.upstream,
+                      policy(budget_rule("families-delete-budget", database, 50))) as gp:
+        assert gp.client()[database].c.delete_one({"_id": 1}).deleted_count == 1
+        metrics = gp.admin.metrics()
+        allowed = 'mongoguard_verdicts_total{rule="families-delete-budget",verdict="allow"}'
+        assert metrics.get(allowed) == 1, {k: v for k, v in metrics.items() if "verdicts" in k}
+        assert 'mongoguard_verdicts_total{rule="",verdict="allow"}' not in metrics
