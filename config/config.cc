@@ -367,10 +367,15 @@ class Parser {
     if (!admin.IsMap()) {
       error(admin, "admin must be a mapping");
     } else {
-      check_keys(admin, {"listen", "token_file", "tls"}, "admin");
+      check_keys(admin, {"listen", "token_file", "tls", "unready_after_failures"}, "admin");
       if (auto n = admin["listen"]) config.admin_listen = scalar(n, "admin.listen");
       if (auto n = admin["token_file"]) config.admin_token_file = scalar(n, "admin.token_file");
       if (auto n = admin["tls"]) config.admin_tls = parse_admin_tls(n);
+      if (auto n = admin["unready_after_failures"]) {
+        if (auto v = count(n, "admin.unready_after_failures", 0, 1'000'000)) {
+          config.admin_unready_after_failures = *v;
+        }
+      }
     }
   }
 

@@ -134,6 +134,9 @@ struct Config {
   std::optional<std::string> admin_listen;
   std::optional<std::string> admin_token_file;  // bearer token for the admin API
   std::optional<AdminTls> admin_tls;            // set: the admin endpoint speaks HTTPS
+  // /readyz says not ready after this many upstream connects failed in a
+  // row (0: the upstream never makes it unready).
+  std::uint64_t admin_unready_after_failures = 3;
   Limits limits;
   // On SIGTERM/SIGINT: how long requests already in flight may take to
   // finish before the remaining connections are closed.

@@ -73,16 +73,22 @@ Server::Server(ServerSettings settings)
     ledger = fleet_ledger_.get();
   }
   if (const auto& journal = settings_.config->journal) journal_ = open_journal(*journal);
+  std::vector<HostPort> upstreams{settings_.session.upstream};
+  for (const auto& member : settings_.members) upstreams.push_back(member.server);
+  upstream_health_ = std::make_unique<UpstreamHealth>(std::move(upstreams), metrics_);
+  upstream_health_->set_unready_after(settings_.config->admin_unready_after_failures);
   services_ = std::make_unique<SessionServices>(SessionServices{
       metrics_, policies_, audit_, holds_, *ledger, *notifier_, collection_sizes_, [this] {
         if (!draining_.load()) return;
         asio::post(main_io_, [this] { session_ended_.notify(); });
       }});
   services_->journal = journal_.get();
+  services_->upstream_health = upstream_health_.get();
   admin_state_ = std::make_unique<AdminState>(
       AdminState{metrics_, holds_, budgets_, decisions_, *notifier_,
                  [this](std::string& errors) { return reload("admin API", &errors); }, audit_action,
                  [this] { return read_token(); }, [this] { return listening_; }});
+  admin_state_->upstream_unready = [this] { return upstream_health_->unready_reason(); };
   admin_state_->fleet = fleet_.get();
   admin_state_->journal = journal_.get();
   if (journal_ && !settings_.config->journal->restore_uri.empty()) {
@@ -192,6 +198,13 @@ int Server::run() {
   for (auto& listener : listeners_) {
     asio::co_spawn(main_io_, accept_loop(*listener), asio::detached);
   }
+  // While connects fail, the upstream is tried every 5 s even when no client
+  // comes, so /readyz recovers with the server.
+  asio::co_spawn(main_io_,
+                 probe_upstreams(main_io_, *upstream_health_, std::chrono::seconds(5),
+                                 std::min<std::chrono::milliseconds>(
+                                     settings_.session.connect_timeout, std::chrono::seconds(5))),
+                 asio::detached);
   if (settings_.config_path) {
     config_fingerprint_ = fingerprint(*settings_.config_path, *policies_.current());
     asio::co_spawn(main_io_, watch_config(), asio::detached);
@@ -429,6 +442,7 @@ void Server::apply_reload(std::shared_ptr<const config::Config> next, TlsBuild t
     spdlog::warn("reload ({}): TLS turned on or off; new connections follow the new setting", why);
   }
   policies_.replace(next);
+  upstream_health_->set_unready_after(next->admin_unready_after_failures);
   tls_.replace(std::move(tls.contexts));
   config_fingerprint_ = fingerprint(*settings_.config_path, *next);
   if (had_tls || has_tls) {

@@ -27,6 +27,7 @@
 #include "proxy/policy_store.h"
 #include "proxy/session.h"
 #include "proxy/topology.h"
+#include "proxy/upstream_health.h"
 
 namespace mongoguard::proxy {
 
@@ -120,6 +121,8 @@ class Server {
   std::unique_ptr<journal::Store> journal_;            // journal.path set
   std::unique_ptr<asio::thread_pool> restore_worker_;  // journal.restore_uri set
   std::unique_ptr<FleetLedger> fleet_ledger_;
+  // Every listener's upstream: how its connects go (for /readyz).
+  std::unique_ptr<UpstreamHealth> upstream_health_;
   // Declared after what sessions use: destroying the workers' contexts
   // destroys the sessions still in them.
   std::vector<std::unique_ptr<asio::io_context>> workers_;

@@ -16,6 +16,7 @@
 #include "proxy/observe/notifier.h"
 #include "proxy/policy_store.h"
 #include "proxy/topology.h"
+#include "proxy/upstream_health.h"
 
 namespace mongoguard::proxy {
 
@@ -44,6 +45,9 @@ struct SessionServices {
   std::function<void()> session_ended;
   // The journal (journal.path set), or null.
   journal::Store* journal = nullptr;
+  // Told of every upstream connect (for /readyz and the rate-limited
+  // warning); null in tests that do not care.
+  UpstreamHealth* upstream_health = nullptr;
 };
 
 }  // namespace mongoguard::proxy

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "policy/budget.h"
@@ -40,6 +41,9 @@ struct AdminState {
   std::function<std::string()> token;
   // True once the listener is accepting (for /readyz).
   std::function<bool()> ready;
+  // Why the upstream makes the proxy not ready (too many failed connects in
+  // a row), or nullopt; unset = never (for /readyz).
+  std::function<std::optional<std::string>()> upstream_unready;
   // Set in fleet mode: holds and breakers are listed and acted on fleet-wide.
   Fleet* fleet = nullptr;
   // Set when journal.path is: the before-images of what budgets let through.
