@@ -18,6 +18,7 @@
 
 #include "config/url.h"
 #include "policy/budget.h"
+#include "policy/coverage.h"
 #include "policy/identity.h"
 
 namespace mongoguard::config {
@@ -321,6 +322,7 @@ class Parser {
     if (auto journal = root["journal"]) config.journal = parse_journal(journal);
     journal_configured_ = config.journal.has_value();
     if (auto rules = root["rules"]) parse_rules(rules, *policy);
+    warn_unreachable(*policy);
     config.policy = policy;
     return config;
   }
@@ -460,6 +462,14 @@ class Parser {
     }
   }
 
+  // Rules that can never act (policy::unreachable_rules), at the rule.
+  void warn_unreachable(const policy::Policy& policy) {
+    for (auto& finding : policy::unreachable_rules(policy)) {
+      const auto& rule = policy.rules[finding.rule];
+      warnings_.push_back({file_, rule.line, rule.column, std::move(finding.message)});
+    }
+  }
+
   std::optional<policy::Rule> parse_rule(const YAML::Node& node) {
     if (!node.IsMap()) {
       error(node, "each rule must be a mapping with name, match and action");
@@ -469,6 +479,7 @@ class Parser {
     check_keys(node, {"name", "match", "action", "mode", "message", "limit", "journal"}, "a rule");
     policy::Rule rule;
     rule.line = node.Mark().line + 1;
+    rule.column = node.Mark().column + 1;
     rule.unfiltered = unfiltered_;
     if (auto n = node["name"]) {
       if (auto text = scalar(n, "name")) rule.name = *text;

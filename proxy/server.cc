@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "config/token_file.h"
+#include "policy/coverage.h"
 
 namespace mongoguard::proxy {
 
@@ -223,6 +224,7 @@ int Server::run() {
                                     : std::string(),
         settings_.threads);
   }
+  spdlog::info("{}", policy::describe_protection(*policies_.current()->policy));
   spdlog::info(
       "limits: max_connections {}{}, max_pending_holds {}, max_message_size {}", max_connections(),
       policies_.current()->limits.max_connections == 0 ? " (from the open-file limit)" : "",
@@ -451,6 +453,7 @@ void Server::apply_reload(std::shared_ptr<const config::Config> next, TlsBuild t
   metrics_.policy_reloads.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("policy reloaded ({}): {} rule(s), mode {}", why, next->policy->rules.size(),
                policy::mode_name(next->policy->mode));
+  spdlog::info("{}", policy::describe_protection(*next->policy));
 }
 
 }  // namespace mongoguard::proxy

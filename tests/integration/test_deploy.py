@@ -238,6 +238,19 @@ def test_example_policies_validate():
     assert r.returncode == 1 and "park" in r.stdout + r.stderr
 
 
+def test_example_policy_protects_every_database_and_says_so(backend, tmp_path, monkeypatch):
+    path = DEPLOY / "examples" / "policy.yaml"
+    r = subprocess.run([str(harness.PROXY_BIN), "validate", str(path)], capture_output=True,
+                       text=True, timeout=30)
+    assert "warning" not in r.stdout, r.stdout  # no rule of the default is dead
+    monkeypatch.setenv("MONGOGUARD_JOURNAL_PATH", str(tmp_path / "journal.db"))
+    with example_proxy(backend, monkeypatch, tmp_path) as proxy:
+        proxy.wait_for_log(
+            "policy: protects *.* (5 rules), admin.* (1 rule), config.* (1 rule), local.* "
+            "(1 rule); exempts app.* (1 rule) for some clients; unprotected: nothing, a rule "
+            "covers every namespace")
+
+
 # ---- Prometheus and Grafana ----
 
 def promtool() -> str:
