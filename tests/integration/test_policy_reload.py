@@ -259,6 +259,9 @@ def test_policy_warnings_are_logged_at_start_and_on_reload(policy_backend):
   - name: migrator-may
     match: {namespace: "app.*", apps: [migrator]}
     action: allow
+  - name: no-drops
+    match: {namespace: "app.*", operations: [drop]}
+    action: block
 """
     with PolicyProxy(policy_backend.upstream, warned) as p:
         path = str(p.config_path)
