@@ -19,6 +19,7 @@
 #include "config/token_file.h"
 #include "config/url.h"
 #include "policy/budget.h"
+#include "policy/coverage.h"
 #include "policy/identity.h"
 
 namespace mongoguard::config {
@@ -322,6 +323,7 @@ class Parser {
     if (auto journal = root["journal"]) config.journal = parse_journal(journal);
     journal_configured_ = config.journal.has_value();
     if (auto rules = root["rules"]) parse_rules(rules, *policy);
+    warn_unreachable(*policy);
     config.policy = policy;
     return config;
   }
@@ -368,12 +370,20 @@ class Parser {
     if (!admin.IsMap()) {
       error(admin, "admin must be a mapping");
     } else {
-      check_keys(admin, {"listen", "token_file", "tls", "operators", "public_url"}, "admin");
+      check_keys(
+          admin,
+          {"listen", "token_file", "tls", "operators", "public_url", "unready_after_failures"},
+          "admin");
       if (auto n = admin["listen"]) config.admin_listen = scalar(n, "admin.listen");
       if (auto n = admin["token_file"]) config.admin_token_file = scalar(n, "admin.token_file");
       if (auto n = admin["tls"]) config.admin_tls = parse_admin_tls(n);
       if (auto n = admin["operators"]) parse_operators(n, config.operators);
       if (auto n = admin["public_url"]) parse_public_url(n, config);
+      if (auto n = admin["unready_after_failures"]) {
+        if (auto v = count(n, "admin.unready_after_failures", 0, 1'000'000)) {
+          config.admin_unready_after_failures = *v;
+        }
+      }
     }
     approvers_ = static_cast<int>(
         std::count_if(config.operators.begin(), config.operators.end(),
@@ -526,6 +536,14 @@ class Parser {
     }
   }
 
+  // Rules that can never act (policy::unreachable_rules), at the rule.
+  void warn_unreachable(const policy::Policy& policy) {
+    for (auto& finding : policy::unreachable_rules(policy)) {
+      const auto& rule = policy.rules[finding.rule];
+      warnings_.push_back({file_, rule.line, rule.column, std::move(finding.message)});
+    }
+  }
+
   std::optional<policy::Rule> parse_rule(const YAML::Node& node) {
     if (!node.IsMap()) {
       error(node, "each rule must be a mapping with name, match and action");
@@ -536,6 +554,7 @@ class Parser {
                "a rule");
     policy::Rule rule;
     rule.line = node.Mark().line + 1;
+    rule.column = node.Mark().column + 1;
     rule.unfiltered = unfiltered_;
     if (auto n = node["name"]) {
       if (auto text = scalar(n, "name")) rule.name = *text;

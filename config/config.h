@@ -150,6 +150,9 @@ struct Config {
   std::vector<OperatorConfig> operators;
   // Where operators reach the page (admin.public_url): webhooks link holds there.
   std::optional<std::string> admin_public_url;
+  // /readyz says not ready after this many upstream connects failed in a
+  // row (0: the upstream never makes it unready).
+  std::uint64_t admin_unready_after_failures = 3;
   Limits limits;
   // On SIGTERM/SIGINT: how long requests already in flight may take to
   // finish before the remaining connections are closed.

@@ -126,6 +126,42 @@ bool NamespaceGlob::Part::matches_everything() const {
          (kind == Kind::kWildcard && text.find_first_not_of('*') == std::string::npos);
 }
 
+bool NamespaceGlob::Part::covers(const Part& other) const {
+  if (matches_everything()) return true;
+  if (kind == Kind::kExact) return other.kind == Kind::kExact && other.text == text;
+  if (kind == Kind::kPrefix) {
+    return (other.kind == Kind::kExact || other.kind == Kind::kPrefix) &&
+           other.text.starts_with(text);
+  }
+  return false;  // a general wildcard: not worked out
+}
+
+bool NamespaceGlob::Part::may_overlap(const Part& other) const {
+  const auto literal = [](const Part& p) {
+    return p.kind == Kind::kExact || p.kind == Kind::kPrefix;
+  };
+  if (!literal(*this) || !literal(other)) return true;
+  if (kind == Kind::kExact && other.kind == Kind::kExact) return text == other.text;
+  if (kind == Kind::kExact) return text.starts_with(other.text);
+  if (other.kind == Kind::kExact) return other.text.starts_with(text);
+  return text.starts_with(other.text) || other.text.starts_with(text);
+}
+
+bool NamespaceGlob::matches_everything() const {
+  return db_.matches_everything() && collection_.matches_everything();
+}
+
+bool NamespaceGlob::covers(const NamespaceGlob& other) const {
+  return db_.covers(other.db_) && collection_.covers(other.collection_);
+}
+
+bool NamespaceGlob::may_overlap(const NamespaceGlob& other) const {
+  // A whole-database target ("app.*") meets a rule of any collection
+  // pattern, but an allow rule exempts it only when its collection part
+  // matches everything, which overlaps every collection pattern anyway.
+  return db_.may_overlap(other.db_) && collection_.may_overlap(other.collection_);
+}
+
 bool NamespaceGlob::covers_database(std::string_view ns) const {
   return db_.matches(ns.substr(0, ns.find('.'))) && collection_.matches_everything();
 }

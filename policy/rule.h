@@ -47,6 +47,18 @@ class NamespaceGlob {
   // allow rule exempts a whole-database target only so.
   bool covers_database(std::string_view ns) const;
   const std::string& text() const { return text_; }
+  // True when the pattern matches every namespace ("*.*").
+  bool matches_everything() const;
+  // True when every namespace `other` matches, this matches too. Only sure
+  // answers: a general wildcard ("a?c*") covers another pattern only when
+  // this part matches everything, so false may mean "not known".
+  bool covers(const NamespaceGlob& other) const;
+  // False only when no namespace can match both patterns (distinct literal
+  // or prefix parts); wildcards may always overlap.
+  bool may_overlap(const NamespaceGlob& other) const;
+  // The collection part matches every collection (an allow rule so written
+  // exempts whole-database operations too).
+  bool covers_every_collection() const { return collection_.matches_everything(); }
 
  private:
   // Most patterns are a literal, "*" or "prefix*"; those skip the general
@@ -57,6 +69,8 @@ class NamespaceGlob {
     static Part compile(std::string_view pattern);
     bool matches(std::string_view value) const;
     bool matches_everything() const;
+    bool covers(const Part& other) const;
+    bool may_overlap(const Part& other) const;
   };
   std::string text_;
   Part db_;
@@ -147,7 +161,8 @@ struct Rule {
   // Different named operators who must approve a hold of this rule
   // (hold.approvals); 1 = any one operator.
   int approvals = 1;
-  int line = 0;  // where the rule starts in the file (for explain)
+  int line = 0;    // where the rule starts in the file (for explain)
+  int column = 0;  // and its column (for validate's warnings)
 };
 
 // Who sent a command, as far as the proxy knows.

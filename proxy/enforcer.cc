@@ -27,7 +27,7 @@ asio::awaitable<Decision> Enforcer::judge(const wire::Request& request, policy::
   if (io_.closed()) co_return Decision::drop();
   co_await apply_budgets(j);
   if (io_.closed()) co_return Decision::drop();
-  count_verdict(j.verdict);
+  count_verdict(j);
   AuditRecord record(connection_, identity_, j.info, j.verdict, j.config->audit_redact);
   switch (j.verdict.action) {
     case policy::Action::kAllow:
@@ -265,8 +265,13 @@ void Enforcer::report_trips(const BudgetStage& stage) {
   }
 }
 
-void Enforcer::count_verdict(const policy::Verdict& verdict) {
-  metrics_.count_verdict(verdict.rule ? verdict.rule->name : std::string(),
+void Enforcer::count_verdict(const Judgement& j) {
+  const auto& verdict = j.verdict;
+  // An operation a budget let through was decided by that budget's rule
+  // (rules with a limit never decide through policy::decide()).
+  const policy::Rule* rule = verdict.rule;
+  if (!rule && !j.budget.plan.charges.empty()) rule = j.budget.plan.charges.front().charge.rule;
+  metrics_.count_verdict(rule ? rule->name : std::string(),
                          verdict.dry_run
                              ? "would " + std::string(policy::action_name(verdict.would))
                              : std::string(policy::action_name(verdict.action)));

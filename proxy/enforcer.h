@@ -132,7 +132,7 @@ class Enforcer {
   asio::awaitable<policy::ReserveResult> reserve(
       const std::vector<policy::ReserveRequest>& requests, bool force);
   void report_trips(const BudgetStage& stage);
-  void count_verdict(const policy::Verdict& verdict);
+  void count_verdict(const Judgement& j);
 
   // The journal step (enforcer_journal.cc): "" when the before-images are
   // stored (or none are wanted), else why they could not be.

@@ -2,6 +2,8 @@
 // the client's going decides, then answer the outcome.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "policy/duration.h"
 #include "proxy/enforcer.h"
 #include "proxy/net/async.h"
@@ -68,14 +70,30 @@ void Enforcer::recent_rate(policy::HoldInfo& hold) const {
   }
 }
 
-// What releasing the hold affects, counted now on the client's connection:
-// each statement limited to one document counts one, each multi-document
-// one a capped count of its filter (the whole collection for drops and the
-// like). Only held operations pay for it; a failed count leaves it unknown.
+// What releasing the hold affects. The budget's measurement when it made
+// one (a bound, or "at least" when its count stopped at the cap); when it
+// made none (a tripped breaker measures nothing, a plain hold rule has no
+// budget), counted now on the client's connection: one per statement limited
+// to one document, a capped count of each multi-document filter (the whole
+// collection for drops and the like). A failed count leaves it unknown.
 asio::awaitable<void> Enforcer::measure_hold(const Judgement& j, policy::HoldInfo& hold) {
   constexpr std::int64_t kCap = 100'000;
   const auto* target = j.verdict.target;
-  if (!target) co_return;
+  if (!target || !j.budget.set.failed.empty()) co_return;
+  const auto& plan = j.budget.plan;
+  const bool measured =
+      std::any_of(plan.measurements.begin(), plan.measurements.end(),
+                  [&](const policy::Measurement& m) { return m.target == target; });
+  for (const auto& r : j.budget.set.requests) {
+    if (!measured || hold.breaker.empty() || r.key != hold.breaker) continue;
+    if (r.everything_left) co_return;
+    if (r.unbounded) {
+      hold.at_least = r.documents + r.at_least;
+    } else {
+      hold.documents = r.documents;
+    }
+    co_return;
+  }
   std::vector<const policy::MultiStatement*> statements;
   for (const auto& m : target->multi) statements.push_back(&m);
   if (target->multi_statements > static_cast<std::int64_t>(target->multi.size())) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "config/token_file.h"
+#include "policy/coverage.h"
 #include "proxy/observe/audit_tail.h"
 
 namespace mongoguard::proxy {
@@ -103,6 +104,10 @@ Server::Server(ServerSettings settings)
     ledger = fleet_ledger_.get();
   }
   if (const auto& journal = settings_.config->journal) journal_ = open_journal(*journal);
+  std::vector<HostPort> upstreams{settings_.session.upstream};
+  for (const auto& member : settings_.members) upstreams.push_back(member.server);
+  upstream_health_ = std::make_unique<UpstreamHealth>(std::move(upstreams), metrics_);
+  upstream_health_->set_unready_after(settings_.config->admin_unready_after_failures);
   services_ = std::make_unique<SessionServices>(SessionServices{
       metrics_, policies_, audit_, holds_, *ledger, *notifier_, collection_sizes_, [this] {
         if (!draining_.load()) return;
@@ -110,11 +115,28 @@ Server::Server(ServerSettings settings)
       }});
   services_->journal = journal_.get();
   services_->rates = &rates_;
+  services_->upstream_health = upstream_health_.get();
+  make_admin_state(audit_action);
+  constexpr rlim_t kReserved = 64;
+  struct rlimit files {};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    descriptor_max_connections_ =
+        files.rlim_cur > 2 * kReserved ? (files.rlim_cur - kReserved) / 2 : 1;
+  } else {
+    descriptor_max_connections_ = 1'000'000;
+  }
+}
+
+// What the admin API and the page act on.
+void Server::make_admin_state(
+    const std::function<void(const std::string&, const std::string&, const std::string&,
+                             const std::string&)>& audit_action) {
   admin_state_ = std::make_unique<AdminState>(
       AdminState{metrics_, holds_, budgets_, decisions_, *notifier_,
                  [this](std::string& errors) { return reload("admin API", &errors); }, audit_action,
                  [this] { return read_token(); }, [this] { return listening_; }});
   admin_state_->operators = [this] { return read_operators(); };
+  admin_state_->upstream_unready = [this] { return upstream_health_->unready_reason(); };
   admin_state_->fleet = fleet_.get();
   admin_state_->policy = [this] { return policies_.current()->policy; };
   admin_state_->rates = &rates_;
@@ -128,14 +150,6 @@ Server::Server(ServerSettings settings)
   }
   admin_state_->listen = settings_.members.empty() ? settings_.listen.to_string()
                                                    : settings_.members.front().listen.to_string();
-  constexpr rlim_t kReserved = 64;
-  struct rlimit files {};
-  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
-    descriptor_max_connections_ =
-        files.rlim_cur > 2 * kReserved ? (files.rlim_cur - kReserved) / 2 : 1;
-  } else {
-    descriptor_max_connections_ = 1'000'000;
-  }
 }
 
 std::size_t Server::max_connections() const {
@@ -235,6 +249,13 @@ int Server::run() {
   for (auto& listener : listeners_) {
     asio::co_spawn(main_io_, accept_loop(*listener), asio::detached);
   }
+  // While connects fail, the upstream is tried every 5 s even when no client
+  // comes, so /readyz recovers with the server.
+  asio::co_spawn(main_io_,
+                 probe_upstreams(main_io_, *upstream_health_, std::chrono::seconds(5),
+                                 std::min<std::chrono::milliseconds>(
+                                     settings_.session.connect_timeout, std::chrono::seconds(5))),
+                 asio::detached);
   if (settings_.config_path) {
     config_fingerprint_ = fingerprint(*settings_.config_path, *policies_.current());
     asio::co_spawn(main_io_, watch_config(), asio::detached);
@@ -253,6 +274,7 @@ int Server::run() {
                                     : std::string(),
         settings_.threads);
   }
+  spdlog::info("{}", policy::describe_protection(*policies_.current()->policy));
   spdlog::info(
       "limits: max_connections {}{}, max_pending_holds {}, max_message_size {}", max_connections(),
       policies_.current()->limits.max_connections == 0 ? " (from the open-file limit)" : "",
@@ -505,6 +527,7 @@ void Server::apply_reload(std::shared_ptr<const config::Config> next, TlsBuild t
     spdlog::warn("reload ({}): TLS turned on or off; new connections follow the new setting", why);
   }
   policies_.replace(next);
+  upstream_health_->set_unready_after(next->admin_unready_after_failures);
   tls_.replace(std::move(tls.contexts));
   config_fingerprint_ = fingerprint(*settings_.config_path, *next);
   if (had_tls || has_tls) {
@@ -513,6 +536,7 @@ void Server::apply_reload(std::shared_ptr<const config::Config> next, TlsBuild t
   metrics_.policy_reloads.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("policy reloaded ({}): {} rule(s), mode {}", why, next->policy->rules.size(),
                policy::mode_name(next->policy->mode));
+  spdlog::info("{}", policy::describe_protection(*next->policy));
 }
 
 }  // namespace mongoguard::proxy

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -28,6 +29,7 @@
 #include "proxy/policy_store.h"
 #include "proxy/session.h"
 #include "proxy/topology.h"
+#include "proxy/upstream_health.h"
 
 namespace mongoguard::proxy {
 
@@ -87,6 +89,9 @@ class Server {
                              const std::string& target, const std::string& details);
   std::string read_token() const;
   std::vector<AdminOperator> read_operators() const;
+  void make_admin_state(
+      const std::function<void(const std::string&, const std::string&, const std::string&,
+                               const std::string&)>& audit_action);
   static EventLinks event_links(const config::Config& config);
   void shutdown();
   asio::awaitable<void> drain(std::chrono::milliseconds grace);
@@ -129,6 +134,8 @@ class Server {
   std::unique_ptr<journal::Store> journal_;            // journal.path set
   std::unique_ptr<asio::thread_pool> restore_worker_;  // journal.restore_uri set
   std::unique_ptr<FleetLedger> fleet_ledger_;
+  // Every listener's upstream: how its connects go (for /readyz).
+  std::unique_ptr<UpstreamHealth> upstream_health_;
   // Declared after what sessions use: destroying the workers' contexts
   // destroys the sessions still in them.
   std::vector<std::unique_ptr<asio::io_context>> workers_;

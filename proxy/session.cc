@@ -151,9 +151,14 @@ asio::awaitable<bool> Session::connect_upstream() {
   }
   if (ec) {
     metrics_.upstream_connect_failures.fetch_add(1, std::memory_order_relaxed);
+    // A client gone meanwhile closed the socket: that says nothing of the server.
+    if (services_.upstream_health && !closed_) {
+      services_.upstream_health->connect_failed(settings_.upstream, ec.message());
+    }
     close("upstream " + settings_.upstream.to_string() + " unreachable: " + ec.message());
     co_return false;
   }
+  if (services_.upstream_health) services_.upstream_health->connected(settings_.upstream);
   tune_socket(upstream_.lowest_layer());
   spdlog::debug("conn {} connected upstream to {}", id_, settings_.upstream.to_string());
   co_return !closed_;
@@ -167,8 +172,11 @@ asio::awaitable<void> Session::upstream_handshake(error_code& ec, const Deadline
   if (!ec || deadline.expired()) co_return;
   metrics_.tls_handshake_failures_upstream.fetch_add(1, std::memory_order_relaxed);
   metrics_.upstream_connect_failures.fetch_add(1, std::memory_order_relaxed);
-  close("upstream " + settings_.upstream.to_string() +
-        " TLS handshake failed: " + upstream_.handshake_error(ec));
+  const auto why = "TLS handshake failed: " + upstream_.handshake_error(ec);
+  if (services_.upstream_health) {
+    services_.upstream_health->connect_failed(settings_.upstream, why, true);
+  }
+  close("upstream " + settings_.upstream.to_string() + " " + why);
 }
 
 // Read, decode, judge, forward.

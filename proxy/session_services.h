@@ -17,6 +17,7 @@
 #include "proxy/observe/rate_history.h"
 #include "proxy/policy_store.h"
 #include "proxy/topology.h"
+#include "proxy/upstream_health.h"
 
 namespace mongoguard::proxy {
 
@@ -47,6 +48,9 @@ struct SessionServices {
   journal::Store* journal = nullptr;
   // Documents per minute per namespace a rule matched (the page's chart), or null.
   RateHistory* rates = nullptr;
+  // Told of every upstream connect (for /readyz and the rate-limited
+  // warning); null in tests that do not care.
+  UpstreamHealth* upstream_health = nullptr;
 };
 
 }  // namespace mongoguard::proxy

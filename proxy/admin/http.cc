@@ -439,6 +439,9 @@ AdminResponse breaker_action(AdminState& state, const AdminCall& call, const std
 AdminResponse readiness(AdminState& state) {
   const bool ready = !state.ready || state.ready();
   if (!ready) return admin_text(503, "not ready\n");
+  if (state.upstream_unready) {
+    if (auto why = state.upstream_unready()) return admin_text(503, "not ready: " + *why + "\n");
+  }
   // Fleet mode without Redis still enforces (local budgets): ready, degraded.
   if (state.fleet) return fleet_readiness(*state.fleet);
   return admin_text(200, "ready\n");

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config/config.h"
@@ -54,6 +55,9 @@ struct AdminState {
   std::function<std::string()> token;
   // True once the listener is accepting (for /readyz).
   std::function<bool()> ready;
+  // Why the upstream makes the proxy not ready (too many failed connects in
+  // a row), or nullopt; unset = never (for /readyz).
+  std::function<std::optional<std::string>()> upstream_unready;
   // Set in fleet mode: holds and breakers are listed and acted on fleet-wide.
   Fleet* fleet = nullptr;
   // Set when journal.path is: the before-images of what budgets let through.

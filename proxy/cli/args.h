@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace mongoguard::tools {
 
@@ -29,5 +30,17 @@ std::optional<ParseFailure> parse(CLI::App& app, int argc, const char* const* ar
 std::optional<std::string> first_unrecognised(const CLI::App& app, bool options_only = false);
 
 bool looks_like_option(const std::string& arg);
+
+// What hints call the program: "mongoguard" when that name, looked up on
+// PATH, is this very binary; otherwise the path it was run as (argv[0]), so
+// that a hint can be pasted as it is. main() records argv[0] first.
+void set_program_path(const char* argv0);
+const std::string& program_name();
+
+// A usage error, said the one way every subcommand says it: the problem on
+// one line, where to read more on the next ("Try 'mongoguard validate
+// --help' ..."), both on stderr. `subcommand` is "" for the proxy itself.
+// Returns the exit code for usage errors, 2.
+int usage_error(std::string_view subcommand, const std::string& problem);
 
 }  // namespace mongoguard::tools

@@ -68,10 +68,7 @@ const char* kUsageText =
     "  --json             print the API's JSON instead of tables\n"
     "A breaker NAME may be a unique prefix of a name `ctl breakers` lists.\n";
 
-int usage(const std::string& message) {
-  std::fprintf(stderr, "mongoguard ctl: %s\nsee: mongoguard ctl --help\n", message.c_str());
-  return kUsage;
-}
+int usage(const std::string& message) { return usage_error("ctl", message); }
 
 struct Reply {
   unsigned status = 0;
@@ -746,6 +743,8 @@ int ctl_main(int argc, char** argv) {
       return usage(error);
   }
   if (args.command == "journal" || args.command == "restore") return run_journal_command(args);
+  // A request that cannot be made is a usage error before anything is asked.
+  if (!build_request(args, error)) return usage(error);
   if (names_breaker(args.command)) {
     json listed;
     if (const int code = ctl_api(args, false, "/api/breakers", "", listed); code != kOk)

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <map>
 
+#include "proxy/cli/args.h"
 #include "proxy/cli/ctl.h"
 #include "proxy/journal/export.h"
 #include "proxy/journal/restore.h"
@@ -25,10 +26,7 @@ constexpr int kUsage = 2;
 constexpr std::size_t kRowsAsked = 20000;  // the API's most per call
 constexpr std::size_t kMarkedPerCall = 5000;
 
-int usage_error(const std::string& message) {
-  std::fprintf(stderr, "mongoguard ctl: %s (see mongoguard ctl --help)\n", message.c_str());
-  return kUsage;
-}
+int ctl_usage(const std::string& message) { return usage_error("ctl", message); }
 
 std::string journal_path(const CtlArgs& args, std::size_t limit) {
   std::string path = "/api/journal?limit=" + std::to_string(limit);
@@ -114,8 +112,8 @@ std::optional<std::vector<journal::Row>> fetch_rows(const CtlArgs& args, json& d
   code = ctl_api(args, false, journal_path(args, kRowsAsked), "", data);
   if (code != kOk) return std::nullopt;
   if (data.value("truncated", false)) {
-    code = usage_error("more than " + std::to_string(kRowsAsked) +
-                       " journal rows match: narrow with --since, --until or --hold");
+    code = ctl_usage("more than " + std::to_string(kRowsAsked) +
+                     " journal rows match: narrow with --since, --until or --hold");
     return std::nullopt;
   }
   std::vector<journal::Row> rows;
@@ -134,8 +132,7 @@ std::optional<std::vector<journal::Row>> fetch_rows(const CtlArgs& args, json& d
 }
 
 int export_rows(const CtlArgs& args) {
-  if (args.ns.empty() || args.out.empty())
-    return usage_error("journal export needs --ns and --out");
+  if (args.ns.empty() || args.out.empty()) return ctl_usage("journal export needs --ns and --out");
   json data;
   int code = kOk;
   auto rows = fetch_rows(args, data, code);
@@ -217,8 +214,8 @@ int report_restore(const CtlArgs& args, const journal::RestoreOutcome& outcome,
 }
 
 int restore(const CtlArgs& args) {
-  if (args.ns.empty()) return usage_error("restore needs --ns NS");
-  if (args.as.empty()) return usage_error("say who you are with --as NAME ($USER is unset)");
+  if (args.ns.empty()) return ctl_usage("restore needs --ns NS");
+  if (args.as.empty()) return ctl_usage("say who you are with --as NAME ($USER is unset)");
   json data;
   int code = kOk;
   auto rows = fetch_rows(args, data, code);
@@ -267,19 +264,19 @@ int restore(const CtlArgs& args) {
 int run_journal_command(const CtlArgs& args) {
   for (const auto& [name, value] : {std::pair{"--since", &args.since}, {"--until", &args.until}}) {
     if (!value->empty() && !journal::parse_time_bound(*value, 0)) {
-      return usage_error(std::string(name) + " needs a duration (10m, 2h) or a time " +
-                         "(2026-12-01T10:00:00Z), not " + *value);
+      return ctl_usage(std::string(name) + " needs a duration (10m, 2h) or a time " +
+                       "(2026-12-01T10:00:00Z), not " + *value);
     }
   }
   if (args.command == "restore") return restore(args);
   if (args.journal_action == "export") return export_rows(args);
-  if (!args.out.empty()) return usage_error("--out goes with journal export");
+  if (!args.out.empty()) return ctl_usage("--out goes with journal export");
   std::size_t limit = 100;
   if (args.limit) {
     try {
       limit = std::stoul(*args.limit);
     } catch (const std::exception&) {
-      return usage_error("--limit needs a positive integer");
+      return ctl_usage("--limit needs a positive integer");
     }
   }
   json data;

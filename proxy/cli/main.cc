@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "config/token_file.h"
 #include "proxy/admin/http.h"
+#include "proxy/cli/args.h"
 #include "proxy/cli/ctl.h"
 #include "proxy/cli/options.h"
 #include "proxy/cli/tools.h"
@@ -24,10 +25,7 @@ using namespace mongoguard;
 
 constexpr int kUsageError = 2;
 
-int usage_error(const std::string& message) {
-  std::fprintf(stderr, "mongoguard: %s\n", message.c_str());
-  return kUsageError;
-}
+int usage_error(const std::string& message) { return tools::usage_error("", message); }
 
 int usage_errors(const std::vector<config::ConfigError>& errors) {
   for (const auto& e : errors) std::fprintf(stderr, "mongoguard: %s\n", e.to_string().c_str());
@@ -167,6 +165,7 @@ int serve(proxy::ServerSettings settings) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tools::set_program_path(argc > 0 ? argv[0] : nullptr);
   for (const auto& tool : kTools) {
     if (argc >= 2 && argv[1] == tool.name) return tool.main(argc - 1, argv + 1);
   }

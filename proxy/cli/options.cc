@@ -59,7 +59,15 @@ const char* usage_text() {
   return R"(Usage: mongoguard [options]
        mongoguard validate FILE
        mongoguard explain --config FILE --db DB --command '<extended JSON>'
+       mongoguard ctl [--admin URL] [--token-file FILE] COMMAND ...
 A MongoDB wire-protocol proxy that stops mass deletes and mass updates.
+Without a subcommand it serves (the options below).
+
+Subcommands (each answers --help):
+  validate   check a configuration file: errors and warnings with FILE:LINE:COL
+  explain    show how the policy judges one command, without a server
+  ctl        talk to a running mongoguard's admin API: holds, approve, reject,
+             breakers, decisions, journal, restore, reload
 
 Options:
   --listen HOST:PORT        address for clients (default 127.0.0.1:27017)
@@ -96,7 +104,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, Options& optio
   }
   if (auto extra = tools::first_unrecognised(app)) {
     error = (tools::looks_like_option(*extra) ? "unknown option '" : "unexpected argument '") +
-            *extra + "' (see --help)";
+            *extra + "'";
     return CommandLine::kError;
   }
   return check_values(threads, options, error) ? CommandLine::kRun : CommandLine::kError;

@@ -17,7 +17,7 @@ int validate_main(int argc, char** argv);
 int explain_main(int argc, char** argv);
 
 // Their command lines, exposed for tests (argv[0] is the subcommand's name).
-// kError leaves the one-line message in `error`; neither answers --help.
+// kError leaves the one-line problem in `error`; kHelp for -h or --help.
 proxy::CommandLine parse_validate(int argc, const char* const* argv, std::string& path,
                                   std::string& error);
 

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "bson/redact.h"
+#include "proxy/observe/json.h"
 
 namespace mongoguard::proxy {
 
@@ -44,10 +45,7 @@ AuditRecord::AuditRecord(std::uint64_t connection, const policy::Identity& who,
                          const policy::CommandInfo& info, const policy::Verdict& verdict,
                          bool redact)
     : doc_(bson_new()) {
-  using namespace std::chrono;
-  bson_append_date_time(
-      doc_, "time", -1,
-      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+  append_string(doc_, "time", iso_time(std::chrono::system_clock::now()));
   bson_append_int64(doc_, "connection", -1, static_cast<std::int64_t>(connection));
   append_string(doc_, "client", who.client_address);
   if (!who.app.empty()) append_string(doc_, "app", who.app);
@@ -149,11 +147,8 @@ void AuditLog::write(const AuditRecord& record) {
 
 void AuditLog::write_operator_action(const std::string& action, const std::string& by,
                                      const std::string& target, const std::string& details) {
-  using namespace std::chrono;
   bson_t doc = BSON_INITIALIZER;
-  bson_append_date_time(
-      &doc, "time", -1,
-      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+  append_string(&doc, "time", iso_time(std::chrono::system_clock::now()));
   append_string(&doc, "operator_action", action);
   append_string(&doc, "by", by);
   append_string(&doc, "target", target);

@@ -25,6 +25,8 @@
           "Client connections closed at once because limits.max_connections were open.")          \
   COUNTER(upstream_connect_failures, "mongoguard_upstream_connect_failures_total",                \
           "Client connections closed because the upstream could not be reached.")                 \
+  GAUGE(upstream_reachable, "mongoguard_upstream_reachable",                                      \
+        "1 after a successful upstream connect (and at start-up), 0 after a failed one.")         \
   FAMILY(tls_handshake_failures, kCounter, "mongoguard_tls_handshake_failures_total",             \
          "TLS handshakes that failed, by side.", "side")                                          \
   COUNTER(upstream_errors, "mongoguard_upstream_errors_total",                                    \

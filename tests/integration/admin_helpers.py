@@ -20,7 +20,8 @@ class AdminProxy(PolicyProxy):
     """PolicyProxy with an admin token (none when token=None)."""
 
     def __init__(self, upstream: str, policy_yaml: str, token: str | None = TOKEN,
-                 extra_yaml: str = "", **kwargs):
+                 extra_yaml: str = "", admin_yaml: str = "", **kwargs):
+        """`admin_yaml`: more keys of the admin section, one per line."""
         import tempfile
 
         self.token_dir = pathlib.Path(tempfile.mkdtemp(prefix="mg-admin-token-"))
@@ -30,6 +31,7 @@ class AdminProxy(PolicyProxy):
         if token is not None:
             self.token_file.write_text(token + "\n")
             header = f"admin:\n  token_file: {self.token_file}\n"
+            header += "".join(f"  {line}\n" for line in admin_yaml.splitlines() if line.strip())
         import textwrap
 
         text = header + textwrap.dedent(extra_yaml).strip() + "\n" + \

@@ -217,13 +217,6 @@ def window_peak(events: Iterable[tuple[float, int]], width: float) -> tuple[int,
 
 
 def audit_time(record: dict) -> float:
-    """A record's `time` ({"$date": ...} or a number of ms) in seconds since the epoch."""
-    value = record["time"]
-    if isinstance(value, dict):
-        value = value.get("$date")
-        if isinstance(value, dict):  # canonical form: {"$numberLong": "..."}
-            value = int(value["$numberLong"])
-    if isinstance(value, str):
-        import datetime
-        return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    return float(value) / 1000.0
+    """A record's `time` (ISO-8601 UTC, "2026-12-03T12:51:21.123Z") in seconds since the epoch."""
+    import datetime
+    return datetime.datetime.fromisoformat(record["time"].replace("Z", "+00:00")).timestamp()

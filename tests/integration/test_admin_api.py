@@ -191,7 +191,10 @@ def test_approve_forwards_the_held_delete(held, direct):  # noqa: F811
         assert key in hold, key
     assert "\nmongoguard_holds_pending 1\n" in held.api("GET", "/metrics")[1]
     data = held.ok("POST", f"/api/holds/{hold['id']}/approve", {"by": "alice"})
-    assert data == {"id": hold["id"], "outcome": "approved", "by": "alice"}
+    assert {k: data[k] for k in ("id", "outcome", "by")} == {
+        "id": hold["id"], "outcome": "approved", "by": "alice"}
+    assert data["approvals"] == [{"by": "alice", "reason": ""}] and data["approvals_needed"] == 1
+    assert "breaker_tripped" not in data, "a plain hold has no breaker to stay tripped"
     assert op.result().deleted_count == 1
     assert direct[held.db].held.count_documents({"_id": 1}) == 0
     assert held.ok("GET", "/api/holds") == {"holds": []}
@@ -374,7 +377,11 @@ def test_ctl_errors_and_usage(admin, tmp_path):
                  ["reset", "x", "--documents", "1"]):
         r = ctl(admin, *args)
         assert r.returncode == 2, (args, r)
-        assert "usage:" in r.stderr
+        # The problem and a pointer to the help, not the whole help.
+        problem, pointer = r.stderr.splitlines()
+        assert problem.startswith("mongoguard ctl: "), r.stderr
+        assert pointer.startswith("Try '") and pointer.endswith(
+            " ctl --help' for more information."), r.stderr
     r = ctl(admin, "holds", token_file=str(tmp_path / "missing"))
     assert r.returncode == 2 and "token file" in r.stderr
     # Nothing listening: an error, not a usage problem.

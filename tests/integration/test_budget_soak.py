@@ -10,8 +10,10 @@ deletes sent in one sendall. 80 threads have a client of their own
 (maxPoolSize=1); 20 share one pooled client.
 
 The policy: deletes on `c` and updates on `u` each have a budget of 50
-documents per minute, `action: hold`, holds time out after 2 s (so every
-held operation is rejected and none is left undecided).
+documents per minute, `action: hold`, `auto_resume: true` (each minute's
+window closes its breaker by itself, so every window is exercised), holds
+time out after 2 s (so every held operation is rejected and none is left
+undecided).
 
 What must hold:
 - what the server really deleted (counted over a direct connection) is at
@@ -88,11 +90,11 @@ holds:
 rules:
   - name: soak-del
     match: {{ namespace: "{database}.c", operations: [delete] }}
-    limit: {{ documents: {BUDGET}, per: 1m }}
+    limit: {{ documents: {BUDGET}, per: 1m, auto_resume: true }}
     action: hold
   - name: soak-upd
     match: {{ namespace: "{database}.u", operations: [update] }}
-    limit: {{ documents: {BUDGET}, per: 1m }}
+    limit: {{ documents: {BUDGET}, per: 1m, auto_resume: true }}
     action: hold
 """
 

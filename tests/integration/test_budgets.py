@@ -20,8 +20,10 @@ from hold_helpers import UNAUTHORIZED, ApiError, GuardedProxy, unique_db, wait_u
 
 def budget_rule(name: str, database: str, documents: int, per: str = "1m", *,
                 action: str = "block", preflight: bool = False, group_by: str = "",
-                operations: str = "[delete]") -> str:
+                operations: str = "[delete]", auto_resume: bool = False) -> str:
     extra = f", group_by: {group_by}" if group_by else ""
+    if auto_resume:
+        extra += ", auto_resume: true"
     return f"""
           - name: {name}
             match: {{ namespace: "{database}.*", operations: {operations} }}
@@ -180,9 +182,12 @@ def test_group_by_app_keeps_apps_apart(backend, direct):
 
 
 def test_window_drains_and_deletes_pass_again(backend, direct):
+    """With limit.auto_resume, a drained window closes the breaker by itself
+    (test_on_call.py: without it, the breaker waits for an operator)."""
     database = direct.fresh("budget_drain")
     seed(direct, database, 10)
-    with GuardedProxy(backend.upstream, policy(budget_rule("short", database, 3, "2s"))) as gp:
+    rule = budget_rule("short", database, 3, "2s", auto_resume=True)
+    with GuardedProxy(backend.upstream, policy(rule)) as gp:
         coll = gp.client()[database].c
         for i in range(3):
             coll.delete_one({"_id": i})
@@ -257,3 +262,15 @@ def test_spent_budget_with_hold_parks_until_approved(backend, direct):
             assert f2.result(timeout=10).deleted_count == 1
         assert direct[database].c.count_documents({}) == 6
         wait_until(lambda: gp.admin.breaker(name)["used"] == 4, 5, "approved deletes counted")
+
+
+def test_verdicts_metric_names_the_budget_that_let_an_operation_through(backend, direct):
+    database = direct.fresh("budget_verdict")
+    seed(direct, database, 5)
+    with GuardedProxy(backend.upstream,
+                      policy(budget_rule("families-delete-budget", database, 50))) as gp:
+        assert gp.client()[database].c.delete_one({"_id": 1}).deleted_count == 1
+        metrics = gp.admin.metrics()
+        allowed = 'mongoguard_verdicts_total{rule="families-delete-budget",verdict="allow"}'
+        assert metrics.get(allowed) == 1, {k: v for k, v in metrics.items() if "verdicts" in k}
+        assert 'mongoguard_verdicts_total{rule="",verdict="allow"}' not in metrics

@@ -239,6 +239,19 @@ def test_example_policies_validate():
     assert r.returncode == 1 and "park" in r.stdout + r.stderr
 
 
+def test_example_policy_protects_every_database_and_says_so(backend, tmp_path, monkeypatch):
+    path = DEPLOY / "examples" / "policy.yaml"
+    r = subprocess.run([str(harness.PROXY_BIN), "validate", str(path)], capture_output=True,
+                       text=True, timeout=30)
+    assert "warning" not in r.stdout, r.stdout  # no rule of the default is dead
+    monkeypatch.setenv("MONGOGUARD_JOURNAL_PATH", str(tmp_path / "journal.db"))
+    with example_proxy(backend, monkeypatch, tmp_path) as proxy:
+        proxy.wait_for_log(
+            "policy: protects *.* (5 rules), admin.* (1 rule), config.* (1 rule), local.* "
+            "(1 rule); exempts app.* (1 rule) for some clients; unprotected: nothing, a rule "
+            "covers every namespace")
+
+
 # ---- Prometheus and Grafana ----
 
 def promtool() -> str:
@@ -486,7 +499,7 @@ def test_screenshot_is_a_png(name, widths):
 def test_migration_window_grant_flow(backend, tmp_path, monkeypatch):
     """The workflow deploy/examples/migration-window.yaml documents, with its
     budget shrunk to 3 documents: the budget is spent, the next write is held,
-    `ctl grant NAME --minutes 30` plus `ctl approve ID` let the migration go on
+    `ctl grant NAME --minutes 30` releases it and lets the migration go on
     without further holds, and unfiltered writes stay blocked."""
     from admin_helpers import Background, http
 
@@ -521,8 +534,8 @@ def test_migration_window_grant_flow(backend, tmp_path, monkeypatch):
                 time.sleep(0.05)
             name = f"migration-budget:{db}.families@1m"  # the minute window tripped
             assert name in ctl("breakers")
-            ctl("grant", name, "--minutes", "30", "--as", "alice")
-            ctl("approve", str(holds[0]["id"]), "--as", "alice")
+            granted = ctl("grant", name, "--minutes", "30", "--as", "alice")
+            assert "released 1 held operation(s)" in granted, granted
             assert op.result().deleted_count == 1
             for i in range(4, 8):  # past the budget again: the grant lets them through
                 assert coll.delete_one({"_id": i}).deleted_count == 1

@@ -93,7 +93,9 @@ def test_approved_hold_is_forwarded_and_counted(backend, seeded, pool):
         assert exists(direct, database, 2), "a held delete reached the server"
 
         answer = gp.admin.approve(hold["id"], by="alice")
-        assert answer == {"id": hold["id"], "outcome": "approved", "by": "alice"}, answer
+        assert {k: answer[k] for k in ("id", "outcome", "by")} == {
+            "id": hold["id"], "outcome": "approved", "by": "alice"}, answer
+        assert answer["breaker_tripped"] is True and "stays tripped" in answer["note"], answer
         result = held.result(timeout=10)
         assert result.deleted_count == 1
         assert time.monotonic() - started < 10

@@ -92,7 +92,10 @@ def test_family_delete_loop_is_held_and_rejected(backend, families, preflight):
             ctl = gp.admin.ctl("holds")
             assert ctl.returncode == 0, ctl.stderr
             assert str(hold["id"]) in ctl.stdout and ns in ctl.stdout, ctl.stdout
-            assert RULE in ctl.stdout and f"{BUDGET}/{BUDGET}" in ctl.stdout, ctl.stdout
+            # What the held delete would affect and the budget behind it, by name.
+            assert RULE in ctl.stdout and "1 document(s)" in ctl.stdout, ctl.stdout
+            assert f"{RULE}:{ns}" in ctl.stdout and "app=python-shell" in ctl.stdout, ctl.stdout
+            assert f"{BUDGET}/{BUDGET}" not in ctl.stdout, ctl.stdout
 
             answer = gp.admin.reject(hold["id"], by="oncall")
             assert answer["outcome"] == "rejected", answer

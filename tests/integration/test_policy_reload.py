@@ -259,6 +259,9 @@ def test_policy_warnings_are_logged_at_start_and_on_reload(policy_backend):
   - name: migrator-may
     match: {namespace: "app.*", apps: [migrator]}
     action: allow
+  - name: no-drops
+    match: {namespace: "app.*", operations: [drop]}
+    action: block
 """
     with PolicyProxy(policy_backend.upstream, warned) as p:
         path = str(p.config_path)
@@ -272,3 +275,19 @@ def test_policy_warnings_are_logged_at_start_and_on_reload(policy_backend):
         p.proxy.proc.send_signal(signal.SIGHUP)
         wait_for_new_log(p, "reload (SIGHUP): policy:", seen, 5.0)
         assert "rule 'migrator-still-may' exempts by appName alone" in p.log_text()
+
+
+def test_start_up_and_every_reload_say_what_the_policy_protects(policy_backend):
+    start = policy(rule("guard-app", "app", "delete"),
+                   rule("guard-billing", "billing", "drop", action="hold"),
+                   rule("app-too", "app", "drop"))
+    with PolicyProxy(policy_backend.upstream, start) as p:
+        p.proxy.wait_for_log("policy: protects app.* (2 rules), billing.* (1 rule); "
+                             "unprotected: every other namespace")
+        everywhere = policy(rule("all", "*", "delete"), rule("watch", "app", "update", "log"))
+        p.write_policy(everywhere)
+        p.proxy.proc.send_signal(signal.SIGHUP)
+        wait_for_new_log(p, "policy: protects *.* (1 rule); 1 log or dry-run rule only log; "
+                            "unprotected: nothing, a rule covers every namespace", 0, 5.0)
+        lines = [line for line in p.log_text().splitlines() if " info policy: protects " in line]
+        assert len(lines) >= 2, lines  # once at start-up, once (or more) per reload

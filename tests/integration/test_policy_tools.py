@@ -252,7 +252,35 @@ def test_validate_directory_is_not_a_policy(tmp_path):
 def test_validate_usage(tmp_path):
     result = run("validate")
     assert result.returncode == 2
-    assert "usage" in result.stderr
+    assert result.stderr.splitlines()[0] == "mongoguard validate: no FILE to check"
+
+
+def test_validate_warns_of_rules_that_never_act(tmp_path):
+    path, body = write(tmp_path, """
+        rules:
+          - name: tmp-ok
+            match: {namespace: "app.tmp*", users: [ops@admin, ci@admin]}
+            action: allow
+          - name: no-tmp-deletes
+            match: {namespace: "app.tmp_cache", operations: [delete], users: [ci@admin]}
+            action: block
+          - name: everyone
+            match: {namespace: "app.*", operations: [delete]}
+            action: hold
+          - name: billing-ok
+            match: {namespace: "billing.*", users: [ops@admin]}
+            action: allow
+        """)
+    result = run("validate", str(path))
+    assert result.returncode == 0, result
+    lines = result.stdout.splitlines()
+    assert lines == [
+        "{}:{}:{}: warning: rule 'no-tmp-deletes' never acts: allow rule 'tmp-ok' (line 2) "
+        "matches everything it matches, and a matching allow rule wins".format(
+            path, *position(body, "name: no-tmp-deletes")),
+        "{}:{}:{}: warning: allow rule 'billing-ok' exempts nothing: no block, hold, log or "
+        "budget rule covers its namespaces".format(path, *position(body, "name: billing-ok")),
+        f"{path}: ok (4 rules, mode enforce)"], lines
 
 
 # --- mongoguard --config with a file it cannot use ---------------------------------
@@ -379,7 +407,7 @@ def test_explain_allowed_when_no_rule_matches(explain):
     assert result.returncode == 0, result
     assert "other.users" in result.stdout
     assert verdict_line(result) == "verdict: allow (no rule matched)"
-    assert "client sees" not in result.stdout
+    assert "client sees: the server's own reply (the operation is forwarded)" in result.stdout
     # A selective filter does not match filter: unfiltered.
     result = explain("app", '{"delete": "users", "deletes": [{"q": {"_id": 7}, "limit": 1}]}')
     assert "filter=filtered" in result.stdout
@@ -391,7 +419,7 @@ def test_explain_allow_exemption(explain):
                      "--app", "migrator")
     assert "matches rule 'no-mass-delete'" in result.stdout
     assert "matches rule 'migrator' (line 13): allow" in result.stdout
-    assert verdict_line(result) == "verdict: allow (exempted by an allow rule)"
+    assert verdict_line(result) == "verdict: allow (exempted by an allow rule 'migrator')"
 
 
 def test_explain_identity_conditions(explain):
@@ -412,7 +440,7 @@ def test_explain_dry_run_block(explain):
                             '[{"key": {"t": 1}, "name": "t_1", "expireAfterSeconds": 60}]}')
     assert "matches rule 'trial-ttl' (line 16): block (dry-run)" in result.stdout
     assert verdict_line(result) == "verdict: log; would block by rule 'trial-ttl' (dry-run)"
-    assert "client sees" not in result.stdout
+    assert "client sees: the server's own reply (the operation is forwarded)" in result.stdout
 
 
 def test_explain_dry_run_log_names_its_rule(explain):
@@ -422,6 +450,50 @@ def test_explain_dry_run_log_names_its_rule(explain):
     assert "matches rule 'watch-index-drops' (line 20): log (dry-run)" in result.stdout
     line = verdict_line(result)
     assert "exempted" not in line and "watch-index-drops" in line, line
+
+
+BUDGET_POLICY = """
+holds: {timeout: 5m}
+rules:
+  - name: families-delete-budget
+    match: {namespace: "app.families", operations: [delete]}
+    limit: [{documents: 50, per: 1m}, {documents: 300, per: 1h}]
+    action: hold
+  - name: hold-drops
+    match: {namespace: "app.*", operations: [drop]}
+    action: hold
+"""
+
+
+def test_explain_within_budget_says_what_applies_not_an_exemption(tmp_path):
+    path, _ = write(tmp_path, BUDGET_POLICY)
+    result = run("explain", "--config", str(path), "--db", "app", "--command",
+                 '{"delete": "families", "deletes": [{"q": {"_id": 1}, "limit": 1}]}')
+    assert result.returncode == 0, result
+    assert verdict_line(result) == (
+        "verdict: allow (within budget: a budget of 50 documents per 1m and 300 documents per 1h "
+        "applies, rule 'families-delete-budget'; explain has no live counts: a spent budget "
+        "would hold it for an operator)")
+    assert "exempted" not in result.stdout
+    assert "client sees: the server's own reply (the operation is forwarded)" in result.stdout
+
+
+def test_explain_hold_says_the_client_waits_not_blocked(tmp_path):
+    path, _ = write(tmp_path, BUDGET_POLICY)
+    result = run("explain", "--config", str(path), "--db", "app", "--command",
+                 '{"drop": "families"}')
+    assert result.returncode == 0, result
+    assert verdict_line(result) == "verdict: hold by rule 'hold-drops'"
+    sees = [line for line in result.stdout.splitlines() if line.startswith("client sees: ")]
+    assert len(sees) == 1, result.stdout
+    assert "blocked" not in sees[0], sees[0]
+    held = "mongoguard: drop on app.families held by rule 'hold-drops': "
+    assert sees[0] == (
+        "client sees: no reply yet: the operation waits for an operator (mongoguard ctl holds); "
+        "approved: the server's own reply; rejected: {ok: 0, code: 13, codeName: "
+        f'"Unauthorized", errmsg: "{held}rejected by NAME"}}; not decided within 5m '
+        f'(holds.timeout): {{ok: 0, code: 13, codeName: "Unauthorized", errmsg: '
+        f'"{held}not approved within 5m; rejected"}}')
 
 
 def test_explain_not_inspected(explain):

@@ -5,6 +5,7 @@ never slows the clients going through the proxy."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import urllib.request
@@ -106,8 +107,10 @@ def test_hold_resolved_and_tripped_events(policy_backend, direct, receivers):  #
     everything = receivers()
     only_resolved = receivers()
     p = AdminProxy(policy_backend.upstream,
-                   policy(db, [(everything.url, None), (only_resolved.url, ["resolved"])]))
+                   policy(db, [(everything.url, None), (only_resolved.url, ["resolved"])]),
+                   admin_yaml="public_url: https://guard.example.com/")
     p.db = db
+    name = socket.gethostname()
     try:
         c = p.client()
         op = Background(lambda: c[db].held.delete_one({"_id": 1}))
@@ -115,12 +118,18 @@ def test_hold_resolved_and_tripped_events(policy_backend, direct, receivers):  #
         [event] = everything.wait_for("hold")
         assert event["hold"]["id"] == hold["id"]
         assert event["hold"]["ns"] == f"{db}.held" and event["hold"]["rule"] == "park"
-        assert event["text"].startswith(f"mongoguard: delete on {db}.held held (rule park)")
-        assert "approve or reject" in event["text"]
+        # Slack-style: the proxy, the namespace, the size, who, the rule, a link.
+        assert event["text"].startswith(
+            f"mongoguard {name}: delete on {db}.held held, 1 document(s); user (not "
+            "authenticated), app (none given), driver PyMongo"), event["text"]
+        assert event["text"].endswith(
+            f"(rule park) — hold #{hold['id']}: https://guard.example.com/#hold-{hold['id']}")
+        assert event["url"] == f"https://guard.example.com/#hold-{hold['id']}"
+        assert event["proxy"] == name
         p.ok("POST", f"/api/holds/{hold['id']}/approve", {"by": "alice"})
         assert op.result().deleted_count == 1
         [resolved] = everything.wait_for("resolved")
-        assert resolved["decision"] == {"outcome": "approved", "by": "alice"}
+        assert resolved["decision"] == {"outcome": "approved", "by": "alice", "reason": ""}
         assert resolved["hold"]["id"] == hold["id"]
         assert resolved["text"].endswith("approved by alice")
         assert only_resolved.wait_for("resolved")[0]["hold"]["id"] == hold["id"]
@@ -146,11 +155,13 @@ def test_hold_resolved_and_tripped_events(policy_backend, direct, receivers):  #
         held2 = everything.wait_for("hold", 2)[1]
         assert held2["hold"]["breaker"] == tripped["breaker"]["name"]
         assert held2["hold"]["limit"] == 2
-        p.ok("POST", f"/api/holds/{held2['hold']['id']}/reject", {"by": "bob"})
+        assert held2["hold"]["rate"]["documents"] == 2, held2["hold"]
+        assert "2 documents in" in held2["text"]
+        p.ok("POST", f"/api/holds/{held2['hold']['id']}/reject", {"by": "bob", "reason": "no"})
         with pytest.raises(Exception):
             held_op.result()
         second = everything.wait_for("resolved", 2)[1]
-        assert second["decision"] == {"outcome": "rejected", "by": "bob"}
+        assert second["decision"] == {"outcome": "rejected", "by": "bob", "reason": "no"}
         only_resolved.wait_for("resolved", 2)
         time.sleep(0.3)
         assert {b["event"] for b in only_resolved.bodies()} == {"resolved"}

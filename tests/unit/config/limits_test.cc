@@ -53,5 +53,19 @@ TEST(ConfigLimits, ErrorsCarryTheirPositions) {
   }
 }
 
+TEST(ConfigAdmin, UnreadyAfterFailuresDefaultsToThreeAndIsValidated) {
+  auto r = parse_config("rules: []\n", "f.yaml");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config->admin_unready_after_failures, 3u);
+  r = parse_config("admin:\n  unready_after_failures: 0\n", "f.yaml");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  EXPECT_EQ(r.config->admin_unready_after_failures, 0u);
+  r = parse_config("admin:\n  listen: 127.0.0.1:9901\n  unready_after_failures: many\n", "f.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.errors.front().to_string(),
+            "f.yaml:3:27: admin.unready_after_failures must be a whole number between 0 and "
+            "1000000");
+}
+
 }  // namespace
 }  // namespace mongoguard::config

@@ -25,12 +25,28 @@ TEST(ValidateLineTest, TakesOneFile) {
   EXPECT_EQ(path, "policy.yaml");
 }
 
-TEST(ValidateLineTest, AnythingElseIsTheUsageLine) {
-  for (const auto& args : std::vector<std::vector<const char*>>{
-           {}, {"a.yaml", "b.yaml"}, {"--help"}, {"--strict", "a.yaml"}, {"--"}}) {
+TEST(ValidateLineTest, AnythingElseNamesTheProblemOnOneLine) {
+  struct Case {
+    std::vector<const char*> args;
+    const char* error;
+  };
+  for (const auto& c : std::vector<Case>{{{}, "no FILE to check"},
+                                         {{"a.yaml", "b.yaml"}, "one FILE only, not also 'b.yaml'"},
+                                         {{"--strict", "a.yaml"}, "unknown option '--strict'"},
+                                         {{"--"}, "unknown option '--'"}}) {
     std::string path, error;
-    EXPECT_EQ(validate(args, path, error), CommandLine::kError);
-    EXPECT_EQ(error, "usage: mongoguard validate FILE");
+    EXPECT_EQ(validate(c.args, path, error), CommandLine::kError);
+    EXPECT_EQ(error, c.error);
+  }
+}
+
+TEST(ToolLinesTest, HelpInEitherFormWhateverElseIsGiven) {
+  for (const char* flag : {"-h", "--help"}) {
+    std::string path, error;
+    EXPECT_EQ(validate({flag}, path, error), CommandLine::kHelp);
+    EXPECT_EQ(validate({"a.yaml", "b.yaml", flag}, path, error), CommandLine::kHelp);
+    ExplainArgs a;
+    EXPECT_EQ(explain({"--db", "app", flag}, a, error), CommandLine::kHelp);
   }
 }
 
@@ -56,13 +72,12 @@ TEST(ExplainLineTest, ErrorsNameTheProblem) {
     const char* error;
   };
   for (const auto& c : std::vector<Case>{
-           {{"--config", "p.yaml", "--db", "app", "--bogus", "1"},
-            "explain: unknown argument '--bogus'"},
-           {{"--config", "p.yaml", "stray"}, "explain: unknown argument 'stray'"},
-           {{"--config", "p.yaml", "--db"}, "explain: --db needs a value"},
+           {{"--config", "p.yaml", "--db", "app", "--bogus", "1"}, "unknown argument '--bogus'"},
+           {{"--config", "p.yaml", "stray"}, "unknown argument 'stray'"},
+           {{"--config", "p.yaml", "--db"}, "--db needs a value"},
            {{"--config", "p.yaml", "--db", "app"},
-            "usage: mongoguard explain --config FILE --db DB --command '<extended JSON>'"},
-           {{}, "usage: mongoguard explain --config FILE --db DB --command '<extended JSON>'"}}) {
+            "needs --config FILE, --db DB and --command JSON"},
+           {{}, "needs --config FILE, --db DB and --command JSON"}}) {
     ExplainArgs a;
     std::string error;
     EXPECT_EQ(explain(c.args, a, error), CommandLine::kError);

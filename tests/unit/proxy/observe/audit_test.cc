@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -112,6 +113,22 @@ TEST(AuditLog, TheDecisionLogHasARecordAtOnceAndTheFileAfterFlush) {
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0]["connection"], 7);
   std::filesystem::remove(path);
+}
+
+TEST(AuditLog, TimeIsAnIsoUtcStringWithMilliseconds) {
+  DecisionLog decisions;
+  AuditLog audit;
+  audit.set_decisions(&decisions);
+  audit.write(blocked_delete(1));
+  audit.write_operator_action("reset", "alice", "b", "");
+  const auto recent = decisions.recent(10);
+  ASSERT_EQ(recent.size(), 2u);
+  const std::regex iso(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)");
+  for (const auto& line : recent) {
+    const auto time = json::parse(line)["time"];
+    ASSERT_TRUE(time.is_string()) << line;
+    EXPECT_TRUE(std::regex_match(time.get<std::string>(), iso)) << line;
+  }
 }
 
 TEST(AuditLog, RecordsAFullQueueLeavesOutAreCountedAndStillInTheDecisionLog) {
