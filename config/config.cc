@@ -370,10 +370,10 @@ class Parser {
     if (!admin.IsMap()) {
       error(admin, "admin must be a mapping");
     } else {
-      check_keys(
-          admin,
-          {"listen", "token_file", "tls", "operators", "public_url", "unready_after_failures"},
-          "admin");
+      check_keys(admin,
+                 {"listen", "token_file", "tls", "operators", "public_url",
+                  "unready_after_failures", "max_connections"},
+                 "admin");
       if (auto n = admin["listen"]) config.admin_listen = scalar(n, "admin.listen");
       if (auto n = admin["token_file"]) config.admin_token_file = scalar(n, "admin.token_file");
       if (auto n = admin["tls"]) config.admin_tls = parse_admin_tls(n);
@@ -383,6 +383,9 @@ class Parser {
         if (auto v = count(n, "admin.unready_after_failures", 0, 1'000'000)) {
           config.admin_unready_after_failures = *v;
         }
+      }
+      if (auto n = admin["max_connections"]) {
+        if (auto v = count(n, "admin.max_connections", 1, 1024)) config.admin_max_connections = *v;
       }
     }
     approvers_ = static_cast<int>(

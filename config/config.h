@@ -153,6 +153,10 @@ struct Config {
   // /readyz says not ready after this many upstream connects failed in a
   // row (0: the upstream never makes it unready).
   std::uint64_t admin_unready_after_failures = 3;
+  // Admin connections open at once (admin.max_connections); more are closed
+  // on accept. Kept small: the admin endpoint shares the process's file
+  // descriptors with the data path, which keeps a reserve beyond them.
+  std::uint64_t admin_max_connections = 16;
   Limits limits;
   // On SIGTERM/SIGINT: how long requests already in flight may take to
   // finish before the remaining connections are closed.

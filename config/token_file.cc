@@ -23,6 +23,8 @@ TokenFile refused(std::string message) { return TokenFile{{}, std::move(message)
 }  // namespace
 
 TokenFile parse_token_text(std::string_view text, const std::string& path) {
+  // A UTF-8 byte order mark (some editors write one) is not part of it.
+  if (text.substr(0, 3) == "\xef\xbb\xbf") text.remove_prefix(3);
   std::string_view token;
   std::size_t lines = 0;
   while (!text.empty()) {
@@ -37,6 +39,19 @@ TokenFile parse_token_text(std::string_view text, const std::string& path) {
     token = line;
   }
   if (token.empty()) return refused("the token file " + path + " is empty");
+  for (const unsigned char c : token) {
+    if (c <= 0x20 || c >= 0x7f) {
+      return refused("the token file " + path +
+                     " holds a space, a control character or a byte that is not printable "
+                     "ASCII; a token is one word of printable ASCII");
+    }
+  }
+  if (token.size() < kMinTokenLength) {
+    return refused("the token in " + path + " is " + std::to_string(token.size()) +
+                   " characters long; a token must have at least " +
+                   std::to_string(kMinTokenLength) +
+                   " (make one with: head -c 24 /dev/urandom | base64)");
+  }
   return TokenFile{std::string(token), {}};
 }
 

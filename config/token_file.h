@@ -6,6 +6,9 @@
 // or after). A file that cannot be read, an empty (or all-blank) file, and a
 // file with more than one non-empty line are refused: a second line is a
 // mistake to report (two tokens pasted in, a comment), not text to guess about.
+// A UTF-8 byte order mark at the start is ignored. The token itself must be
+// one word of printable ASCII (no byte a header could be split on) and at
+// least kMinTokenLength characters: a short token is guessed.
 #pragma once
 
 #include <string>
@@ -13,6 +16,8 @@
 #include <vector>
 
 namespace mongoguard::config {
+
+inline constexpr std::size_t kMinTokenLength = 16;
 
 struct TokenFile {
   std::string token;  // empty whenever error is set

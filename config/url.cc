@@ -95,4 +95,28 @@ std::optional<std::uint16_t> parse_port(std::string_view text, unsigned min,
   return static_cast<std::uint16_t>(value);
 }
 
+std::string redacted_url(std::string_view url, bool hide_path) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return std::string(url);
+  std::string out(url.substr(0, scheme_end + 3));
+  std::string_view rest = url.substr(scheme_end + 3);
+  if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
+    const auto userinfo = rest.substr(0, at);
+    const auto colon = userinfo.find(':');
+    out +=
+        colon == std::string_view::npos ? "***" : std::string(userinfo.substr(0, colon)) + ":***";
+    rest = rest.substr(at);
+  }
+  if (hide_path) {
+    const auto path = rest.find_first_of("/?#");
+    if (path != std::string_view::npos) {
+      out.append(rest.substr(0, path));
+      out += "/***";
+      return out;
+    }
+  }
+  out.append(rest);
+  return out;
+}
+
 }  // namespace mongoguard::config

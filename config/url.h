@@ -55,6 +55,12 @@ std::string_view url_scheme(std::string_view text);
 // Text without "://" is read from the authority on ("db1:27017/app").
 std::optional<Url> parse_url(std::string_view text, std::string& error, UrlSyntax syntax = {});
 
+// `url` fit for a log line: a password in its userinfo (everything from
+// "://" to the last '@', after the user name) becomes "***", and with
+// `hide_path` so do its path and query (a webhook's path is often its
+// secret). Text that is no URL comes back as it is.
+std::string redacted_url(std::string_view url, bool hide_path = false);
+
 // A port of only digits, at most `max_digits` of them, in [min, 65535].
 std::optional<std::uint16_t> parse_port(std::string_view text, unsigned min = 1,
                                         std::size_t max_digits = 5);

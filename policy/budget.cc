@@ -279,7 +279,11 @@ bool BudgetBook::grant(const std::string& key, std::int64_t documents,
   auto it = breakers_.find(key);
   if (it == breakers_.end()) return false;
   Breaker& b = it->second;
-  if (documents > 0) b.allowance_documents += documents;
+  if (documents > 0) {
+    b.allowance_documents = kMaxAllowanceDocuments - b.allowance_documents < documents
+                                ? kMaxAllowanceDocuments
+                                : b.allowance_documents + documents;
+  }
   if (duration) b.allowance_until = now + *duration;
   b.tripped_at.reset();
   return true;

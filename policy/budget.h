@@ -132,6 +132,12 @@ struct ReserveResult {
   bool shared = false;                              // decided by the fleet's shared ledger
 };
 
+// The most one grant may add (the admin API refuses more), and the most a
+// breaker's allowance can hold however many grants add to it: far beyond any
+// real collection, far below where sums of counts could overflow.
+inline constexpr std::int64_t kMaxGrantDocuments = 1'000'000'000;
+inline constexpr std::int64_t kMaxAllowanceDocuments = 1'000'000'000'000;
+
 class BudgetBook {
  public:
   // Before forwarding, atomically for all of `requests`: when every
@@ -168,7 +174,8 @@ class BudgetBook {
   // that name; `was_tripped` says whether it was tripped.
   bool resume(const std::string& key, bool* was_tripped = nullptr);
   // Lets `documents` more through, and/or everything until now + `duration`,
-  // without holding. A grant also closes a tripped breaker.
+  // without holding. A grant also closes a tripped breaker. The allowance
+  // saturates at kMaxAllowanceDocuments (it never wraps).
   bool grant(const std::string& key, std::int64_t documents, std::optional<milliseconds> duration,
              TimePoint now);
 

@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bson/text.h"
 #include "config/token_file.h"
+#include "config/url.h"
 #include "policy/coverage.h"
 #include "proxy/observe/audit_tail.h"
 
@@ -117,11 +119,13 @@ Server::Server(ServerSettings settings)
   services_->rates = &rates_;
   services_->upstream_health = upstream_health_.get();
   make_admin_state(audit_action);
-  constexpr rlim_t kReserved = 64;
+  // Descriptors kept from the data path: the process's own (logs, the
+  // journal, Redis, listeners) and every admin connection it may have open.
+  const rlim_t reserved = 64 + settings_.config->admin_max_connections;
   struct rlimit files {};
   if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
     descriptor_max_connections_ =
-        files.rlim_cur > 2 * kReserved ? (files.rlim_cur - kReserved) / 2 : 1;
+        files.rlim_cur >= reserved + 2 ? (files.rlim_cur - reserved) / 2 : 1;
   } else {
     descriptor_max_connections_ = 1'000'000;
   }
@@ -136,6 +140,8 @@ void Server::make_admin_state(
                  [this](std::string& errors) { return reload("admin API", &errors); }, audit_action,
                  [this] { return read_token(); }, [this] { return listening_; }});
   admin_state_->operators = [this] { return read_operators(); };
+  admin_state_->audit_problem = [this] { return audit_.problem(); };
+  admin_state_->auth_failures = &auth_failures_;
   admin_state_->upstream_unready = [this] { return upstream_health_->unready_reason(); };
   admin_state_->fleet = fleet_.get();
   admin_state_->policy = [this] { return policies_.current()->policy; };
@@ -221,6 +227,7 @@ void Server::bind() {
       admin_ =
           std::make_unique<AdminHttp>(main_io_, resolve_listen(main_io_, *settings_.admin_listen),
                                       *admin_state_, settings_.admin_tls);
+      admin_->set_max_connections(settings_.config->admin_max_connections);
     });
   }
   const auto configured = settings_.config->limits.max_connections;
@@ -235,7 +242,7 @@ void Server::bind() {
 int Server::run() {
   if (fleet_) {
     spdlog::info("fleet mode: proxy '{}' sharing budgets through {}", fleet_->name(),
-                 settings_.config->fleet->redis);
+                 config::redacted_url(settings_.config->fleet->redis));
     fleet_->start();
   }
   for (auto& worker : workers_) {
@@ -352,8 +359,9 @@ std::vector<AdminOperator> Server::read_operators() const {
 
 void Server::audit_operator_action(const std::string& action, const std::string& by,
                                    const std::string& target, const std::string& details) {
-  spdlog::info("operator {}: {} {}{}{}", by.empty() ? "(unnamed)" : by, action, target,
-               details.empty() ? "" : " ", details);
+  spdlog::info("operator {}: {} {}{}{}", by.empty() ? "(unnamed)" : wire::control_escaped(by),
+               action, wire::control_escaped(target), details.empty() ? "" : " ",
+               wire::control_escaped(details));
   audit_.write_operator_action(action, by, target, details);
 }
 

@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "policy/budget.h"
 #include "policy/holds.h"
+#include "proxy/admin/auth_failures.h"
 #include "proxy/admin/http.h"
 #include "proxy/admin/state.h"
 #include "proxy/budget_ledger.h"
@@ -150,6 +151,7 @@ class Server {
   // What the open-file limit allows: two descriptors per client (its own
   // and its upstream's), some kept for listeners, files and the admin API.
   std::size_t descriptor_max_connections_ = 0;
+  AuthFailures auth_failures_{&metrics_};
   // Sessions, so that shutdown can drain them; touched on the main thread only.
   std::vector<std::weak_ptr<Session>> sessions_;
   std::size_t sessions_pruned_at_ = 0;

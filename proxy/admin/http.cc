@@ -12,6 +12,7 @@
 #include <map>
 #include <sstream>
 
+#include "bson/text.h"
 #include "policy/duration.h"
 #include "proxy/admin/fleet_admin.h"
 #include "proxy/admin/page.h"
@@ -31,6 +32,9 @@ namespace {
 
 constexpr std::size_t kMaxBody = 64 * 1024;
 constexpr auto kIdleTimeout = 30s;
+// A request's header and body must have arrived this long after the
+// connection went quiet (a slow sender holds an admin slot for no longer).
+constexpr auto kRequestTimeout = 10s;
 constexpr auto kHandshakeTimeout = 10s;
 constexpr std::size_t kMaxHeader = 16 * 1024;
 
@@ -70,6 +74,23 @@ std::string admin_operator_name(const AdminRequest& request, const json& body) {
 }
 
 namespace {
+
+constexpr std::size_t kMaxOperatorName = 100;
+
+// A self-declared operator name ("by", X-Mongoguard-Operator): it goes to
+// the audit log, the process log and clients' errors, so one line of
+// printable UTF-8, not too long.
+std::string operator_name_problem(const std::string& by) {
+  if (by.size() > kMaxOperatorName) {
+    return "the operator name (\"by\" or X-Mongoguard-Operator) is longer than " +
+           std::to_string(kMaxOperatorName) + " bytes";
+  }
+  if (!wire::printable(by)) {
+    return "the operator name (\"by\" or X-Mongoguard-Operator) must be one line of printable "
+           "UTF-8 text";
+  }
+  return "";
+}
 
 // The body's "reason": a string of at most kMaxReason characters, without
 // control characters (it is shown to clients and written to logs).
@@ -117,6 +138,10 @@ std::optional<AdminOperatorAction> admin_operator_action(const AdminRequest& req
         admin_error(400, "say who you are: {\"by\": \"NAME\"} or an X-Mongoguard-Operator header");
     return std::nullopt;
   }
+  if (auto problem_with_name = operator_name_problem(by); !problem_with_name.empty()) {
+    refusal = admin_error(400, problem_with_name);
+    return std::nullopt;
+  }
   return AdminOperatorAction{std::move(*body), std::move(by), std::move(*reason), false};
 }
 
@@ -132,6 +157,13 @@ std::optional<AdminGrant> admin_grant(const json& body, std::string& problem) {
   if (auto it = body.find("documents"); it != body.end()) {
     if (!it->is_number_integer() || it->get<std::int64_t>() <= 0) {
       problem = "\"documents\" must be a positive integer";
+      return std::nullopt;
+    }
+    if (it->is_number_unsigned()
+            ? it->get<std::uint64_t>() > static_cast<std::uint64_t>(policy::kMaxGrantDocuments)
+            : it->get<std::int64_t>() > policy::kMaxGrantDocuments) {
+      problem = "\"documents\" may be at most " + std::to_string(policy::kMaxGrantDocuments) +
+                " in one grant";
       return std::nullopt;
     }
     grant.documents = it->get<std::int64_t>();
@@ -436,14 +468,20 @@ AdminResponse breaker_action(AdminState& state, const AdminCall& call, const std
   return grant_breaker(state, name, *action_of, now);
 }
 
-AdminResponse readiness(AdminState& state) {
+// Ready or not; why, and fleet mode's degraded state, only to a request
+// with a good token (a probe needs no more, and the detail names hosts).
+AdminResponse readiness(AdminState& state, const AdminRequest& request) {
+  AdminResponse refusal;
+  const bool detailed = !request.authorization.empty() && authenticate(state, request, refusal);
   const bool ready = !state.ready || state.ready();
   if (!ready) return admin_text(503, "not ready\n");
   if (state.upstream_unready) {
-    if (auto why = state.upstream_unready()) return admin_text(503, "not ready: " + *why + "\n");
+    if (auto why = state.upstream_unready()) {
+      return admin_text(503, detailed ? "not ready: " + *why + "\n" : "not ready\n");
+    }
   }
   // Fleet mode without Redis still enforces (local budgets): ready, degraded.
-  if (state.fleet) return fleet_readiness(*state.fleet);
+  if (state.fleet && detailed) return fleet_readiness(*state.fleet);
   return admin_text(200, "ready\n");
 }
 
@@ -452,6 +490,9 @@ AdminResponse reload(AdminState& state, const AdminRequest& request, const Admin
   auto body = admin_body_object(request, problem);
   if (!body) return admin_error(400, problem);
   const std::string by = who && !who->shared ? who->name : admin_operator_name(request, *body);
+  if (auto name_problem = operator_name_problem(by); !name_problem.empty()) {
+    return admin_error(400, name_problem);
+  }
   if (!state.reload) return admin_error(503, "reload is not available");
   std::string errors;
   if (!state.reload(errors)) {
@@ -552,7 +593,8 @@ void add_local_admin_routes(AdminRouter& router) {
   constexpr auto kToken = AdminAuth::kToken;
   // Open to anyone: liveness, readiness, and the page (which holds no data).
   router.add({"GET", "/healthz", kOpen, [](const AdminCall&) { return admin_text(200, "ok\n"); }});
-  router.add({"GET", "/readyz", kOpen, [](const AdminCall& c) { return readiness(c.state); }});
+  router.add(
+      {"GET", "/readyz", kOpen, [](const AdminCall& c) { return readiness(c.state, c.request); }});
   router.add(
       {"GET", "/", kOpen, [](const AdminCall&) {
          return AdminResponse{200, "text/html; charset=utf-8", std::string(admin_page_html()), {}};
@@ -595,7 +637,7 @@ namespace {
 // listener to await.
 std::optional<AdminResponse> answer(AdminState& state, Parser& parser, error_code ec,
                                     bool& keep_alive, unsigned& version, bool& head,
-                                    policy::TimePoint now) {
+                                    policy::TimePoint now, const std::string& peer = "") {
   keep_alive = false;
   head = false;
   version = 11;
@@ -605,9 +647,12 @@ std::optional<AdminResponse> answer(AdminState& state, Parser& parser, error_cod
   keep_alive = request.keep_alive();
   version = request.version();
   head = request.method() == http::verb::head;
-  AdminRequest admin{std::string(request.method_string()), std::string(request.target()),
-                     request.body(), std::string(request[http::field::authorization]),
-                     std::string(request["X-Mongoguard-Operator"])};
+  AdminRequest admin{std::string(request.method_string()),
+                     std::string(request.target()),
+                     request.body(),
+                     std::string(request[http::field::authorization]),
+                     std::string(request["X-Mongoguard-Operator"]),
+                     peer};
   try {
     return handle_admin_request(state, admin, now);
   } catch (const std::exception& e) {
@@ -622,6 +667,12 @@ Response render(AdminResponse result, unsigned version, bool keep_alive, bool he
   response.set(http::field::server, "mongoguard");
   response.set(http::field::content_type, result.content_type);
   response.set(http::field::cache_control, "no-store");
+  // Every answer, the page's and the API's: no framing, no sniffing, no
+  // referrer, and the page's script the only one that may run.
+  response.set("Content-Security-Policy", admin_content_security_policy());
+  response.set("X-Frame-Options", "DENY");
+  response.set("X-Content-Type-Options", "nosniff");
+  response.set("Referrer-Policy", "no-referrer");
   if (result.status == 401) response.set(http::field::www_authenticate, "Bearer");
   response.keep_alive(keep_alive);
   response.body() = std::move(result.body);
@@ -705,16 +756,49 @@ asio::awaitable<void> AdminHttp::accept_loop() {
       co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
+    if (refuse_over_limit(socket)) continue;
+    ++open_;
     asio::co_spawn(
         acceptor_.get_executor(),
         [this, s = std::move(socket)]() mutable { return serve(std::move(s)); }, asio::detached);
   }
 }
 
+// Beyond admin.max_connections: closed at once (reset, nothing read), so
+// that no flood of admin connections takes the descriptors the data path
+// needs; counted, and said at most once a second.
+bool AdminHttp::refuse_over_limit(tcp::socket& socket) {
+  if (open_ < max_connections_) return false;
+  state_.metrics.admin_connections_refused.fetch_add(1, std::memory_order_relaxed);
+  ++refused_unlogged_;
+  error_code ec;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - refusal_logged_ >= 1s) {
+    const auto peer = socket.remote_endpoint(ec);
+    spdlog::warn(
+        "admin: refused {} connection(s) (latest from {}): {} open, "
+        "admin.max_connections is {}",
+        refused_unlogged_, ec ? std::string("?") : peer.address().to_string(), open_,
+        max_connections_);
+    refused_unlogged_ = 0;
+    refusal_logged_ = now;
+  }
+  socket.set_option(asio::socket_base::linger(true, 0), ec);
+  socket.close(ec);
+  return true;
+}
+
 asio::awaitable<void> AdminHttp::serve(tcp::socket socket) {
+  struct Closed {  // counted in accept_loop, uncounted however this ends
+    std::size_t& open;
+    ~Closed() { --open; }
+  } closed{open_};
+  error_code peer_ec;
+  const auto remote = socket.remote_endpoint(peer_ec);
+  const std::string peer = peer_ec ? std::string() : remote.address().to_string();
   if (!tls_) {
     beast::tcp_stream stream(std::move(socket));
-    co_await serve_requests(stream);
+    co_await serve_requests(stream, peer);
     error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     co_return;
@@ -728,25 +812,25 @@ asio::awaitable<void> AdminHttp::serve(tcp::socket socket) {
     spdlog::debug("admin: TLS handshake failed: {}", ec.message());
     co_return;
   }
-  co_await serve_requests(stream);
+  co_await serve_requests(stream, peer);
   beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
   co_await stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
 }
 
 template <typename Stream>
-asio::awaitable<void> AdminHttp::serve_requests(Stream& stream) {
+asio::awaitable<void> AdminHttp::serve_requests(Stream& stream, const std::string& peer) {
   beast::flat_buffer buffer;
   for (;;) {
     Parser parser;
     limit(parser);
     error_code ec;
-    beast::get_lowest_layer(stream).expires_after(kIdleTimeout);
+    beast::get_lowest_layer(stream).expires_after(kRequestTimeout);
     co_await http::async_read(stream, buffer, parser,
                               asio::redirect_error(asio::use_awaitable, ec));
     bool keep_alive = false;
     bool head = false;
     unsigned version = 11;
-    auto result = answer(state_, parser, ec, keep_alive, version, head, policy::Clock::now());
+    auto result = answer(state_, parser, ec, keep_alive, version, head, policy::Clock::now(), peer);
     if (!result) break;
     if (result->deferred) {
       try {
@@ -755,6 +839,10 @@ asio::awaitable<void> AdminHttp::serve_requests(Stream& stream) {
         spdlog::error("admin: fleet request failed: {}", e.what());
         result = admin_error(500, "internal error");
       }
+    }
+    if (result->delay.count() > 0) {
+      asio::steady_timer wait(stream.get_executor(), result->delay);
+      co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
     auto response = render(std::move(*result), version, keep_alive, head);
     beast::get_lowest_layer(stream).expires_after(kIdleTimeout);

@@ -30,6 +30,7 @@ struct AdminRequest {
   std::string body;
   std::string authorization;    // the Authorization header
   std::string operator_header;  // X-Mongoguard-Operator
+  std::string peer;             // the client's address, without its port ("" = unknown)
 };
 
 struct AdminResponse {
@@ -39,6 +40,9 @@ struct AdminResponse {
   // Set when the answer needs other proxies (fleet mode): the server awaits
   // it for the real response. Only after the request was authenticated.
   std::function<asio::awaitable<AdminResponse>()> deferred;
+  // How long the listener waits before sending it (a refused token from an
+  // address that keeps failing: see AuthFailures).
+  std::chrono::milliseconds delay{0};
 };
 
 AdminResponse handle_admin_request(AdminState& state, const AdminRequest& request,
@@ -108,6 +112,9 @@ class AdminHttp {
   // `tls` set: HTTPS only.
   AdminHttp(asio::io_context& io, const tcp::endpoint& endpoint, AdminState& state,
             std::shared_ptr<ssl::context> tls = nullptr);
+  // Connections beyond this many open at once are closed on accept
+  // (admin.max_connections).
+  void set_max_connections(std::size_t n) { max_connections_ = n; }
   void start();
   void stop();
   tcp::endpoint local_endpoint() const;
@@ -117,11 +124,16 @@ class AdminHttp {
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> serve(tcp::socket socket);
   template <typename Stream>
-  asio::awaitable<void> serve_requests(Stream& stream);
+  asio::awaitable<void> serve_requests(Stream& stream, const std::string& peer);
+  bool refuse_over_limit(tcp::socket& socket);
 
   tcp::acceptor acceptor_;
   AdminState& state_;
   std::shared_ptr<ssl::context> tls_;
+  std::size_t max_connections_ = 16;
+  std::size_t open_ = 0;  // connections being served (admin thread only)
+  std::uint64_t refused_unlogged_ = 0;
+  std::chrono::steady_clock::time_point refusal_logged_{};
 };
 
 }  // namespace mongoguard::proxy

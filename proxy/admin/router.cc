@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "proxy/admin/auth_failures.h"
 #include "proxy/observe/json.h"
 
 namespace mongoguard::proxy {
@@ -52,6 +53,25 @@ std::optional<AdminOperator> authenticate(const AdminState& state, const AdminRe
 
 namespace {
 
+// authenticate(), with refusals counted and, from an address that keeps
+// failing, answered late.
+std::optional<AdminOperator> authenticate_counted(AdminState& state, const AdminRequest& request,
+                                                  policy::TimePoint now, AdminResponse& refusal) {
+  auto who = authenticate(state, request, refusal);
+  if (state.auth_failures) {
+    if (!who) {
+      refusal.delay = state.auth_failures->failed(request.peer, now);
+    } else {
+      state.auth_failures->succeeded(request.peer);
+    }
+  }
+  return who;
+}
+
+}  // namespace
+
+namespace {
+
 config::OperatorRole required_role(const AdminRoute& route) {
   if (route.role) return *route.role;
   return route.method == "GET" ? config::OperatorRole::kViewer : config::OperatorRole::kAdmin;
@@ -61,6 +81,25 @@ AdminResponse refuse_role(const AdminOperator& who, config::OperatorRole needed)
   return admin_error(403, "operator " + who.name + " (" + config::operator_role_name(who.role) +
                               ") may not do this: it needs the " +
                               config::operator_role_name(needed) + " role");
+}
+
+// An operator action while the audit log cannot be written: refused, and
+// the refusal itself offered to the log (a write that succeeds clears the
+// problem, so the next attempt goes through once the disk is back).
+std::optional<AdminResponse> refuse_unaudited(AdminState& state, const AdminRequest& request,
+                                              const AdminOperator* who) {
+  if (request.method == "GET" || request.method == "HEAD" || !state.audit_problem) {
+    return std::nullopt;
+  }
+  const std::string problem = state.audit_problem();
+  if (problem.empty()) return std::nullopt;
+  if (state.audit_operator_action) {
+    state.audit_operator_action("refused", who && !who->shared ? who->name : "",
+                                request.method + " " + request.target,
+                                "the audit log cannot be written: " + problem);
+  }
+  return admin_error(503, "operator actions are refused while the audit log cannot be written (" +
+                              problem + "); nothing was done");
 }
 
 }  // namespace
@@ -111,7 +150,7 @@ AdminResponse AdminRouter::route(AdminState& state, const AdminRequest& request,
   std::optional<AdminOperator> who;
   if (!open) {
     AdminResponse refusal;
-    who = authenticate(state, request, refusal);
+    who = authenticate_counted(state, request, now, refusal);
     if (!who) return refusal;
   }
   const AdminCall call{state, request, *segments, query, now, who ? &*who : nullptr};
@@ -121,6 +160,11 @@ AdminResponse AdminRouter::route(AdminState& state, const AdminRequest& request,
     method_known = true;
     const auto needed = required_role(entry->route);
     if (who && !open && who->role < needed) return refuse_role(*who, needed);
+    if (!open) {
+      if (auto refused = refuse_unaudited(state, request, who ? &*who : nullptr)) {
+        return std::move(*refused);
+      }
+    }
     if (auto answer = entry->route.handler(call)) return std::move(*answer);
   }
   if (!routes.empty() && !method_known) {

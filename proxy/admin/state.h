@@ -24,6 +24,7 @@ class Store;
 
 namespace mongoguard::proxy {
 
+class AuthFailures;
 class Fleet;
 
 // Who a request's bearer token belongs to.
@@ -78,6 +79,11 @@ struct AdminState {
   std::function<std::shared_ptr<const policy::Policy>()> policy;
   RateHistory* rates = nullptr;
   const AdminStatus* status = nullptr;
+  // Refused tokens, counted and slowed per address; unset = neither.
+  AuthFailures* auth_failures = nullptr;
+  // Why the audit log is not being written now, or "" when it is. While it
+  // is not, every operator action is refused (never performed unaudited).
+  std::function<std::string()> audit_problem;
 };
 
 }  // namespace mongoguard::proxy

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <optional>
 
+#include "bson/text.h"
 #include "config/token_file.h"
 #include "policy/duration.h"
 #include "proxy/cli/args.h"
@@ -141,9 +142,12 @@ Reply request(const Endpoint& base, const std::string& token, http::verb method,
   return reply;
 }
 
+// Every string the admin endpoint returns may hold a client's text (an
+// appName, a namespace): shown with control characters spelled out, so that
+// none can move the cursor, erase lines or forge output.
 std::string str(const json& v) {
   if (v.is_null()) return "";
-  if (v.is_string()) return v.get<std::string>();
+  if (v.is_string()) return wire::control_escaped(v.get<std::string>());
   if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
   if (v.is_number_float()) {
     char buf[32];
@@ -668,20 +672,7 @@ int ctl_api(const CtlArgs& args, bool post, const std::string& path, const std::
   return kOk;
 }
 
-std::string printable(std::string_view text) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : text) {
-    if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
+std::string printable(std::string_view text) { return wire::control_escaped(text); }
 
 namespace {
 

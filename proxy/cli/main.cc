@@ -1,4 +1,5 @@
 // mongoguard: parse the command line and configuration, then serve.
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -8,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "bson/text.h"
 #include "config/config.h"
 #include "config/token_file.h"
 #include "proxy/admin/http.h"
@@ -141,10 +143,32 @@ std::optional<int> set_admin(const proxy::Options& options, Startup& s) {
   return std::nullopt;
 }
 
+// The message of a log line with control characters spelled out (\xNN):
+// namespaces, appNames and operator names are chosen by others, and a CR,
+// LF or escape sequence in one must not forge a line or repaint a terminal.
+class EscapedMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    const std::string_view text(msg.payload.data(), msg.payload.size());
+    if (wire::printable(text)) {
+      dest.append(text.data(), text.data() + text.size());
+      return;
+    }
+    const std::string escaped = wire::control_escaped(text);
+    dest.append(escaped.data(), escaped.data() + escaped.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<EscapedMessage>();
+  }
+};
+
 void start_logging(const proxy::Options& options, const Startup& s) {
   auto logger = spdlog::stderr_color_mt("mongoguard");
   spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  formatter->add_flag<EscapedMessage>('*').set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %*");
+  spdlog::set_formatter(std::move(formatter));
   spdlog::set_level(spdlog::level::from_str(options.log_level.value_or("info")));
   spdlog::flush_on(spdlog::level::trace);
   // What validate would warn about, said where an operator reads the log too.

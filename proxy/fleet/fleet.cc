@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "config/url.h"
 #include "proxy/fleet/redis.h"
 #include "proxy/net/async.h"
 #include "proxy/observe/json.h"
@@ -221,7 +222,7 @@ void Fleet::mark_down(const std::string& why) {
   if (subscriber_) subscriber_->close(why);
   if (was) {
     spdlog::warn("fleet: lost redis {} ({}); enforcing local budgets until it returns",
-                 settings_.redis, why);
+                 config::redacted_url(settings_.redis), why);
   }
 }
 
@@ -259,7 +260,7 @@ asio::awaitable<std::string> Fleet::connect_and_sync() {
   std::size_t replayed = 0;
   if (auto why = co_await replay_outage(replayed); !why.empty()) co_return why;
   spdlog::info("fleet: connected to redis {} as '{}': budgets, breakers and holds shared{}",
-               settings_.redis, settings_.name,
+               config::redacted_url(settings_.redis), settings_.name,
                replayed ? " (" + std::to_string(replayed) + " count(s) made meanwhile replayed)"
                         : std::string());
   co_return std::string();
@@ -368,7 +369,7 @@ asio::awaitable<void> Fleet::supervise() {
     mark_down(why);
     if (!announced) {
       spdlog::warn("fleet: redis {} unreachable ({}); enforcing local budgets, retrying",
-                   settings_.redis, why);
+                   config::redacted_url(settings_.redis), why);
       announced = true;
     }
     timer.expires_after(backoff);
@@ -721,16 +722,17 @@ asio::awaitable<std::optional<bool>> Fleet::resume(std::string key) {
 
 asio::awaitable<std::optional<bool>> Fleet::grant(
     std::string key, std::int64_t documents, std::optional<std::chrono::milliseconds> duration) {
-  return on_fleet<std::optional<bool>>([this, key, documents,
-                                        duration]() -> asio::awaitable<std::optional<bool>> {
-    if (!connected()) co_return std::nullopt;
-    const auto& p = settings_.key_prefix;
-    auto reply = co_await eval(
-        fleet::kGrantScript, redis_args(fleet::window_key(p, key), fleet::state_key(p, key)),
-        redis_args(std::to_string(documents), std::to_string(duration ? duration->count() : 0)));
-    if (!reply || !reply->as_integer()) co_return std::nullopt;
-    co_return *reply->as_integer() == 1;
-  });
+  return on_fleet<std::optional<bool>>(
+      [this, key, documents, duration]() -> asio::awaitable<std::optional<bool>> {
+        if (!connected()) co_return std::nullopt;
+        const auto& p = settings_.key_prefix;
+        auto reply = co_await eval(
+            fleet::kGrantScript, redis_args(fleet::window_key(p, key), fleet::state_key(p, key)),
+            redis_args(std::to_string(documents), std::to_string(duration ? duration->count() : 0),
+                       std::to_string(policy::kMaxAllowanceDocuments)));
+        if (!reply || !reply->as_integer()) co_return std::nullopt;
+        co_return *reply->as_integer() == 1;
+      });
 }
 
 }  // namespace mongoguard::proxy

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "bson/redact.h"
+#include "bson/text.h"
 #include "proxy/observe/json.h"
 
 namespace mongoguard::proxy {
@@ -14,8 +15,8 @@ namespace {
 // Embeds a target's filter as a sub-document, redacted or as sent. Copied
 // as BSON, not rendered to JSON and parsed back: this runs for every
 // destructive command. A filter that could not be rendered as JSON (a key or
-// string that is not UTF-8) is left out, so that the record itself still
-// renders.
+// string that is not UTF-8) is left out, and the record says so, so that the
+// record itself still renders.
 void append_filter(bson_t* doc, const char* key, const policy::Target& target, bool redact) {
   if (target.filter_bson.empty()) return;
   bson_t filter;
@@ -24,6 +25,7 @@ void append_filter(bson_t* doc, const char* key, const policy::Target& target, b
           &filter,
           static_cast<bson_validate_flags_t>(BSON_VALIDATE_UTF8 | BSON_VALIDATE_UTF8_ALLOW_NULL),
           nullptr)) {
+    BSON_APPEND_UTF8(doc, "filter_not_shown", "not valid BSON or not UTF-8");
     return;
   }
   if (!redact) {
@@ -35,8 +37,15 @@ void append_filter(bson_t* doc, const char* key, const policy::Target& target, b
   bson_destroy(&redacted);
 }
 
+// Text from clients and operators: what is not UTF-8 becomes U+FFFD, so
+// that the record renders (libbson refuses invalid UTF-8).
 void append_string(bson_t* doc, const char* key, std::string_view value) {
-  bson_append_utf8(doc, key, -1, value.data(), static_cast<int>(value.size()));
+  if (wire::valid_utf8(value)) {
+    bson_append_utf8(doc, key, -1, value.data(), static_cast<int>(value.size()));
+    return;
+  }
+  const std::string repaired = wire::utf8_repaired(value);
+  bson_append_utf8(doc, key, -1, repaired.data(), static_cast<int>(repaired.size()));
 }
 
 }  // namespace
@@ -129,7 +138,7 @@ std::string AuditRecord::to_json() const {
   if (auto plain = wire::relaxed_json_plain(doc_)) return std::move(*plain);
   std::size_t length = 0;
   char* json = bson_as_relaxed_extended_json(doc_, &length);
-  if (!json) return "{}";
+  if (!json) return "";
   std::string out(json, length);
   bson_free(json);
   return out;
@@ -141,11 +150,17 @@ bool AuditLog::open(const std::string& path, std::string& error) { return file_.
 
 void AuditLog::write(const AuditRecord& record) {
   const std::string line = record.to_json();
+  if (line.empty()) return unrendered("an operation's record (verdict " + record.verdict() + ")");
   if (record.notable()) spdlog::info("audit: {}", line);
   write_line(line);
 }
 
-void AuditLog::write_operator_action(const std::string& action, const std::string& by,
+void AuditLog::unrendered(std::string_view what) {
+  if (metrics_) metrics_->audit_failures.fetch_add(1, std::memory_order_relaxed);
+  spdlog::error("audit: {} could not be rendered as JSON and is not in the audit log", what);
+}
+
+bool AuditLog::write_operator_action(const std::string& action, const std::string& by,
                                      const std::string& target, const std::string& details) {
   bson_t doc = BSON_INITIALIZER;
   append_string(&doc, "time", iso_time(std::chrono::system_clock::now()));
@@ -156,10 +171,14 @@ void AuditLog::write_operator_action(const std::string& action, const std::strin
   std::size_t length = 0;
   char* json = bson_as_relaxed_extended_json(&doc, &length);
   bson_destroy(&doc);
-  if (!json) return;
+  if (!json) {
+    unrendered("operator action " + wire::control_escaped(action));
+    return false;
+  }
   std::string line(json, length);
   bson_free(json);
   write_line(line);
+  return true;
 }
 
 void AuditLog::write_line(const std::string& line) {
@@ -168,6 +187,7 @@ void AuditLog::write_line(const std::string& line) {
 }
 
 void AuditLog::dropped() {
+  // (mongoguard_audit_failures_total: the file's writer counts it.)
   const std::uint64_t total = dropped_.fetch_add(1, std::memory_order_relaxed) + 1;
   if (metrics_) metrics_->audit_dropped.fetch_add(1, std::memory_order_relaxed);
   // Once every 10 s at most: a stalled disk drops records by the thousand.

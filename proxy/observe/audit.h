@@ -49,6 +49,13 @@ class AuditRecord {
 // keep up, a record waits at most LineWriter::Limits::wait_for_room for
 // room and is then left out of the file, counted in
 // mongoguard_audit_dropped_total and logged at error level.
+//
+// Every string in a record is made valid UTF-8 first (bytes that are not are
+// replaced by U+FFFD), so no client's appName or operator's name can keep a
+// record from rendering. A record that is still not written (dropped, the
+// file refused it, or it would not render) is counted in
+// mongoguard_audit_failures_total and logged at error level; problem() says
+// so, and the admin API refuses operator actions while it does.
 class AuditLog {
  public:
   explicit AuditLog(LineWriter::Limits limits = {});
@@ -61,20 +68,28 @@ class AuditLog {
   // the process log at info level.
   void write(const AuditRecord& record);
   // An operator's action (approve, reject, grant, reset, ...), as one line.
-  void write_operator_action(const std::string& action, const std::string& by,
+  // False when it could not be rendered (counted and logged).
+  bool write_operator_action(const std::string& action, const std::string& by,
                              const std::string& target, const std::string& details);
+  // Why records are not reaching the file now, or "" when they are (or no
+  // file is configured).
+  std::string problem() { return file_.problem(); }
   // Returns once every record written before the call is in the file.
   void flush() { file_.flush(); }
   // Recent records also go here (for the admin API and page), at once.
   void set_decisions(DecisionLog* decisions) { decisions_ = decisions; }
   // Records left out of a full queue are counted here (audit_dropped).
-  void set_metrics(Metrics* metrics) { metrics_ = metrics; }
+  void set_metrics(Metrics* metrics) {
+    metrics_ = metrics;
+    file_.set_lost_counter(metrics ? &metrics->audit_failures : nullptr);
+  }
   // Writes what is queued, then closes the file.
   ~AuditLog() = default;
 
  private:
   void write_line(const std::string& line);
   void dropped();
+  void unrendered(std::string_view what);
 
   DecisionLog* decisions_ = nullptr;
   Metrics* metrics_ = nullptr;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "bson/text.h"
 #include "config/url.h"
 #include "policy/duration.h"
 
@@ -202,6 +203,32 @@ json breaker_json(const policy::BreakerState& b, policy::TimePoint now) {
   return out;
 }
 
+// A webhook's "text" as Slack-style receivers read it: '&', '<' and '>'
+// escaped (so no client's appName or namespace can write <!channel> or a
+// <link|label>), control characters spelled out (so none starts a line of
+// its own).
+std::string slack_text(std::string_view text) {
+  const std::string plain = wire::control_escaped(text);
+  std::string out;
+  out.reserve(plain.size());
+  for (const char c : plain) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
 std::string proxy_tag(const EventLinks& links) {
   return links.proxy.empty() ? "mongoguard" : "mongoguard " + links.proxy;
 }
@@ -240,7 +267,7 @@ std::string tripped_text(const policy::BreakerState& b) {
 
 json hold_event(const policy::HoldInfo& hold, policy::TimePoint now, const EventLinks& links) {
   json out{{"event", "hold"},
-           {"text", hold_text(hold, links)},
+           {"text", slack_text(hold_text(hold, links))},
            {"hold", webhook_hold(hold, now)},
            {"proxy", links.proxy}};
   if (const auto link = hold_link(links, hold.id); !link.empty()) out["url"] = link;
@@ -250,7 +277,7 @@ json hold_event(const policy::HoldInfo& hold, policy::TimePoint now, const Event
 json resolved_event(const policy::HoldInfo& hold, const policy::HoldDecision& decision,
                     policy::TimePoint now, const EventLinks& links) {
   json out{{"event", "resolved"},
-           {"text", resolved_text(hold, decision, links)},
+           {"text", slack_text(resolved_text(hold, decision, links))},
            {"hold", webhook_hold(hold, now)},
            {"proxy", links.proxy},
            {"decision",
@@ -263,7 +290,7 @@ json resolved_event(const policy::HoldInfo& hold, const policy::HoldDecision& de
 
 json tripped_event(const policy::BreakerState& breaker, policy::TimePoint now) {
   return json{{"event", "tripped"},
-              {"text", tripped_text(breaker)},
+              {"text", slack_text(tripped_text(breaker))},
               {"breaker", breaker_json(breaker, now)}};
 }
 

@@ -35,6 +35,9 @@ struct EventLinks {
 };
 
 // Slack-compatible one-line summaries.
+// The Slack-style text of a webhook event: escaped for Slack's markup
+// ('&', '<', '>') and with control characters spelled out.
+std::string slack_text(std::string_view text);
 std::string hold_text(const policy::HoldInfo& hold, const EventLinks& links = {});
 std::string resolved_text(const policy::HoldInfo& hold, const policy::HoldDecision& decision,
                           const EventLinks& links = {});

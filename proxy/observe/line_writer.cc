@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <stdio_ext.h>
 
 #include <cerrno>
 #include <cstring>
@@ -59,6 +60,7 @@ bool LineWriter::append(std::string_view line) {
     }
     if (!has_room(bytes)) {
       dropping_ = true;
+      if (lost_) lost_->fetch_add(1, std::memory_order_relaxed);
       return false;
     }
   }
@@ -88,10 +90,11 @@ void LineWriter::run() {
     batch.swap(queue_);
     queue_.swap(spare_);
     const std::uint64_t lines = queued_lines_;
+    const std::uint64_t in_batch = lines - written_lines_;
     dropping_ = false;
     lock.unlock();
     room_.notify_all();
-    write_batch(batch);
+    write_batch(batch, in_batch);
     batch.clear();
     lock.lock();
     spare_.swap(batch);
@@ -100,16 +103,35 @@ void LineWriter::run() {
   }
 }
 
-void LineWriter::write_batch(const std::string& batch) {
+void LineWriter::write_batch(const std::string& batch, std::uint64_t lines) {
   std::lock_guard lock(file_mutex_);
   if (!file_) return;  // turned off since these lines were queued
   const bool ok =
       std::fwrite(batch.data(), 1, batch.size(), file_) == batch.size() && std::fflush(file_) == 0;
-  if (!ok && !write_failed_) {
-    spdlog::error("writing to the {} {} failed: {}; lines are lost until a write succeeds", what_,
-                  path_, std::strerror(errno));
+  if (!ok) {
+    const std::string why = std::strerror(errno);
+    if (!write_failed_) {
+      spdlog::error("writing to the {} {} failed: {}; lines are lost until a write succeeds", what_,
+                    path_, why);
+    }
+    write_error_ = "writing to " + path_ + " failed: " + why;
+    // What the stream still buffers is counted lost: drop it, so that it
+    // cannot turn up later in the middle of another batch.
+    __fpurge(file_);
+    std::clearerr(file_);
+    if (lost_) lost_->fetch_add(lines, std::memory_order_relaxed);
   }
   write_failed_ = !ok;
+}
+
+std::string LineWriter::problem() {
+  {
+    std::lock_guard lock(file_mutex_);
+    if (write_failed_) return write_error_;
+  }
+  std::lock_guard lock(mutex_);
+  if (dropping_) return "its queue is full (the file is not keeping up)";
+  return "";
 }
 
 }  // namespace mongoguard::proxy

@@ -54,10 +54,17 @@ class LineWriter {
   // Returns once every line queued before the call is written to the file.
   void flush();
 
+  // Lines that did not reach the file (dropped from a full queue, or in a
+  // batch the file refused) are added here too, when set.
+  void set_lost_counter(std::atomic<std::uint64_t>* lost) { lost_ = lost; }
+  // Why lines are being lost now (the last batch failed to write, or the
+  // queue is full and dropping), or "" when the file is taking them.
+  std::string problem();
+
  private:
   bool has_room(std::size_t bytes) const;
   void run();
-  void write_batch(const std::string& batch);
+  void write_batch(const std::string& batch, std::uint64_t lines);
 
   const Limits limits_;
   const std::string what_;
@@ -78,6 +85,8 @@ class LineWriter {
   std::atomic<bool> file_open_{false};  // read by append() without the lock
   std::string path_;
   bool write_failed_ = false;  // the last batch failed (logged once until one succeeds)
+  std::string write_error_;    // why it failed
+  std::atomic<std::uint64_t>* lost_ = nullptr;
 
   std::thread thread_;
 };

@@ -90,6 +90,13 @@
   COUNTER(audit_dropped, "mongoguard_audit_dropped_total",                                        \
           "Audit records not written to the audit file because its queue stayed full (the "       \
           "file did not keep up); the process log has each notable one.")                         \
+  COUNTER(audit_failures, "mongoguard_audit_failures_total",                                      \
+          "Audit records that did not reach the audit file for any reason (queue full, a write "  \
+          "the file refused, a record that would not render); each cause logged at error.")       \
+  COUNTER(admin_auth_failures, "mongoguard_admin_auth_failures_total",                            \
+          "Admin requests refused for a missing or wrong bearer token.")                          \
+  COUNTER(admin_connections_refused, "mongoguard_admin_connections_refused_total",                \
+          "Admin connections closed on accept because admin.max_connections were open.")          \
   FAMILY(hold_wait, kHistogram, "mongoguard_hold_wait_seconds",                                   \
          "Time from a hold's creation to its outcome (any outcome).")                             \
   FAMILY(inspected_reply, kHistogram, "mongoguard_inspected_reply_seconds",                       \

@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 
+#include "config/url.h"
 #include "proxy/observe/json.h"
 
 namespace mongoguard::proxy {
@@ -56,7 +57,9 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
       } else {
         q = std::make_shared<Queue>();
         q->url = parse_http_url(target.url);
-        if (!q->url) spdlog::warn("notify: ignoring webhook {}: not an http:// URL", target.url);
+        if (!q->url)
+          spdlog::warn("notify: ignoring webhook {}: not an http:// URL",
+                       config::redacted_url(target.url, true));
       }
       q->target = std::move(target);
       next[q->target.url] = q;
@@ -82,8 +85,8 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
       if (q->pending.size() > kMaxPending) {
         q->pending.pop_front();
         if (q->dropped++ % 100 == 0) {
-          spdlog::warn("notify: {} is not keeping up; dropped {} oldest event(s) so far", url,
-                       q->dropped);
+          spdlog::warn("notify: {} is not keeping up; dropped {} oldest event(s) so far",
+                       config::redacted_url(url, true), q->dropped);
         }
       }
       if (!q->sending) {
@@ -105,11 +108,11 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
         if (error.empty()) break;
         if (attempt >= kMaxAttempts || stopped || q->removed) {
           spdlog::warn("notify: giving up on {} event to {} after {} attempt(s): {}", event,
-                       q->target.url, attempt, error);
+                       config::redacted_url(q->target.url, true), attempt, error);
           break;
         }
-        spdlog::debug("notify: {} event to {} failed (attempt {}): {}", event, q->target.url,
-                      attempt, error);
+        spdlog::debug("notify: {} event to {} failed (attempt {}): {}", event,
+                      config::redacted_url(q->target.url, true), attempt, error);
         asio::steady_timer timer(io, backoff);
         error_code ignored;
         co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));

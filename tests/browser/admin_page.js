@@ -13,11 +13,11 @@
 //
 // usage: node admin_page.js URL TOKEN OPERATOR NAMESPACE SCREENSHOT
 //                           [RATE_NAMESPACE PHONE_SCREENSHOT RULE REASON]
-// Prints one JSON line: {row, message, refused, rates, phone, filters, whoami}.
+// Prints one JSON line: {row, sample, message, refused, rates, phone, filters, whoami}.
 "use strict";
 const fs = require("fs");
 const path = require("path");
-const { launch } = require("./launch");
+const { launch, waitUntil } = require("./launch");
 
 const PAGE_FILE = path.join(__dirname, "..", "..", "proxy", "admin", "page.html");
 const PHONE = { width: 390, height: 844 };
@@ -33,8 +33,8 @@ async function wrongTokenFirst(page) {
 
 // The chart of `ns`: its bars' heights, its budget lines and their labels.
 async function rateChart(page, ns) {
-  await page.waitForFunction((ns) => [...document.querySelectorAll("#rates .rate")]
-    .some((c) => c.dataset.ns === ns && c.querySelector("rect.rate-bar")), ns, { timeout: 15000 });
+  await waitUntil(page, (ns) => [...document.querySelectorAll("#rates .rate")]
+    .some((c) => c.dataset.ns === ns && c.querySelector("rect.rate-bar")), ns, 15000);
   return page.evaluate((ns) => {
     const card = [...document.querySelectorAll("#rates .rate")].find((c) => c.dataset.ns === ns);
     return {
@@ -121,14 +121,17 @@ async function main() {
     const phone = phoneShot ? await phoneLayout(page, namespace, phoneShot) : null;
     await page.setViewportSize({ width: 1400, height: 900 });
     const rowText = (await row.first().innerText()).replace(/\s+/g, " ").trim();
+    // The sample of documents it would affect: open the list, read it.
+    await row.first().locator("details summary").click();
+    const sample = await row.first().locator("details pre.doc").allInnerTexts();
     const whoami = await page.isVisible("#whoami") ? await page.textContent("#whoami") : null;
     if (reason) {
       await row.first().locator("input.reason").fill(reason);
       await page.waitForTimeout(2200);  // a refresh must keep what was typed
     }
     await row.first().locator("button.reject").click();
-    await page.waitForFunction(() => /rejected by/.test(document.getElementById("message").textContent),
-                               null, { timeout: 10000 });
+    await waitUntil(page, () => /rejected by/.test(document.getElementById("message").textContent),
+                    null, 10000);
     const message = await page.textContent("#message");
     let filters = null;
     if (rule) {
@@ -141,7 +144,7 @@ async function main() {
     }
     if (errors.length) throw new Error("page errors: " + errors.join("; "));
     if (foreign.length) throw new Error("requests to other origins: " + foreign.join(" "));
-    console.log(JSON.stringify({ row: rowText, message, refused, rates, phone, filters, whoami }));
+    console.log(JSON.stringify({ row: rowText, sample, message, refused, rates, phone, filters, whoami }));
   } finally {
     await browser.close();
   }

@@ -11,4 +11,16 @@ function launch() {
   });
 }
 
-module.exports = { launch };
+// Waits until fn(arg), run in the page, is true. page.waitForFunction
+// compiles its predicate with eval, which the admin page's
+// Content-Security-Policy forbids (as it should); page.evaluate does not.
+async function waitUntil(page, fn, arg, timeout = 15000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    if (await page.evaluate(fn, arg)) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${fn}`);
+    await page.waitForTimeout(100);
+  }
+}
+
+module.exports = { launch, waitUntil };

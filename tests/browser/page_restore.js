@@ -5,14 +5,13 @@
 // usage: node page_restore.js URL TOKEN NAMESPACE OPERATOR
 // Prints one JSON line: {dry, restored, dialogs}.
 "use strict";
-const { launch } = require("./launch");
+const { launch, waitUntil } = require("./launch");
 
 async function messageAfter(page, click) {
   await page.evaluate(() => { document.getElementById("message").textContent = ""; });
   await click();
   const message = page.locator("#message");
-  await page.waitForFunction(() => document.getElementById("message").textContent !== "",
-                             null, { timeout: 30000 });
+  await waitUntil(page, () => document.getElementById("message").textContent !== "", null, 30000);
   return { text: await message.textContent(), kind: await message.getAttribute("class") };
 }
 

@@ -63,15 +63,19 @@ def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: floa
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
-def _file_size_limit(limit: int | None):
+def _file_size_limit(limit: int | None, open_files: int | None = None):
     """A preexec hook that caps every file the child writes at `limit` bytes
-    (RLIMIT_FSIZE): how a test fills the disk for one process only."""
-    if limit is None:
+    (RLIMIT_FSIZE): how a test fills the disk for one process only; and,
+    with `open_files`, its descriptors (RLIMIT_NOFILE)."""
+    if limit is None and open_files is None:
         return None
 
     def apply() -> None:
         import resource
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        if limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
     return apply
 
 
@@ -79,7 +83,7 @@ class ProxyProcess:
     """build/mongoguard in front of `upstream` (a mongodb:// URI)."""
 
     def __init__(self, upstream: str, *extra_args: str, threads: int = 2, admin: bool = True,
-                 file_size_limit: int | None = None):
+                 file_size_limit: int | None = None, open_files: int | None = None):
         self.port = free_port()
         self.admin_port = free_port() if admin else None
         self.workdir = pathlib.Path(tempfile.mkdtemp(prefix="mg-proxy-"))
@@ -95,7 +99,7 @@ class ProxyProcess:
         args += list(extra_args)
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
-                                     preexec_fn=_file_size_limit(file_size_limit))
+                                     preexec_fn=_file_size_limit(file_size_limit, open_files))
         try:
             wait_for_port(self.port, self.proc)
         except Exception:

@@ -364,7 +364,7 @@ def test_ctl_errors_and_usage(admin, tmp_path):
     r = ctl(admin, "grant", "no:such", "--documents", "3")
     assert r.returncode == 1 and "no breaker named no:such" in r.stderr, r
     wrong = tmp_path / "wrong.token"
-    wrong.write_text("nope\n")
+    wrong.write_text("a-wrong-token-0123456789\n")
     r = ctl(admin, "holds", token_file=str(wrong))
     assert r.returncode == 1 and "bearer token" in r.stderr, r
     # The token file from the environment when --token-file is not given.

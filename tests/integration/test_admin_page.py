@@ -100,7 +100,10 @@ def test_page_shows_a_hold_and_rejects_it(policy_backend, direct, playwright_scr
         assert "1 document(s)" in row, "the measured size: " + row
         assert f"2 documents in" in row and f"on {db}.families" in row, "the rate: " + row
         assert "app shell" in row and "driver PyMongo" in row and "from 127.0.0.1" in row, row
-        assert "1 document(s) it would affect" in row, "a sample of the documents: " + row
+        assert "1 document(s) it would affect" in row, row
+        # The sample, opened: the one document the delete would remove.
+        assert [json.loads(d) for d in seen["sample"]] == [
+            {"_id": 3, "x": 3, "name": "doc-3"}], seen["sample"]
         assert f"families-delete-budget:{db}.families" in row, "the breaker: " + row
         assert "stays tripped until an operator resumes it" in row, "what approving releases: " + row
         assert seen["whoami"] == "Signed in as bob (approver)", seen

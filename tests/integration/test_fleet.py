@@ -110,8 +110,11 @@ class Fleet:
         self.clients = [p.client() for p in self.proxies]
 
     def readyz(self, i: int) -> str:
+        """The detailed answer (degraded and why), which needs the token."""
         url = f"http://127.0.0.1:{self.proxies[i].admin_port}/readyz"
-        with urllib.request.urlopen(url, timeout=5) as r:
+        request = urllib.request.Request(
+            url, headers={"Authorization": f"Bearer {self.proxies[i].token}"})
+        with urllib.request.urlopen(request, timeout=5) as r:
             assert r.status == 200
             return r.read().decode()
 

@@ -23,8 +23,10 @@ needs_proxy = pytest.mark.skipif(not PROXY_BIN.exists(), reason=f"{PROXY_BIN} no
 WARN = "unreachable: {n} client connect(s) failed since the last such line"
 
 
-def readyz(proxy: ProxyProcess) -> tuple[int, str]:
-    return http(f"http://127.0.0.1:{proxy.admin_port}", "GET", "/readyz")
+def readyz(proxy: ProxyProcess, token: bool = True) -> tuple[int, str]:
+    """/readyz with the admin token (the reason), or without (only ready or not)."""
+    return http(f"http://127.0.0.1:{proxy.admin_port}", "GET", "/readyz",
+                token=proxy.token if token else None)
 
 
 def failed_client(proxy: ProxyProcess) -> None:
@@ -65,6 +67,8 @@ def test_unreachable_upstream_warns_once_gauges_zero_and_is_unready_until_it_lis
         m = re.fullmatch(rf"not ready: upstream 127\.0\.0\.1:{dead} unreachable \((\d+) consecutive "
                          r"failed connects\): Connection refused\n", text)
         assert m and int(m.group(1)) >= 3, text  # the probe may have added its own
+        # Without a token a probe learns only that it is not ready, not which host.
+        assert readyz(proxy, token=False) == (503, "not ready\n")
         # Those held back by the rate limit are said 10 s after the first line.
         wait_until(lambda: len(warn_lines(proxy)) == 2, 20, "the second warn line")
         assert WARN.format(n=failures - 1) in warn_lines(proxy)[1]

@@ -138,5 +138,15 @@ TEST(RedisUrlOverParseUrl, RefusesWithItsOwnWords) {
   EXPECT_EQ(why, "the URL must start with redis:// (got 'REDIS://h')");
 }
 
+TEST(RedactedUrl, HidesPasswordsAndOptionallyPaths) {
+  EXPECT_EQ(redacted_url("redis://mg:Sup3r/s3cret@10.0.0.5:6379/0"),
+            "redis://mg:***@10.0.0.5:6379/0");
+  EXPECT_EQ(redacted_url("redis://s3cret@h:6379"), "redis://***@h:6379");
+  EXPECT_EQ(redacted_url("redis://h:6379"), "redis://h:6379");
+  EXPECT_EQ(redacted_url("https://hooks.example/services/T0/B0/XyZ", true),
+            "https://hooks.example/***");
+  EXPECT_EQ(redacted_url("not a url"), "not a url");
+}
+
 }  // namespace
 }  // namespace mongoguard::config

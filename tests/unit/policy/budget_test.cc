@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <limits>
 #include <thread>
 
 #include "policy/holds.h"
@@ -390,6 +391,18 @@ TEST(HoldRegistryTest, ConcurrentResolversDecideOnce) {
     EXPECT_EQ(wins.load(), 1);
     EXPECT_EQ(calls.load(), 1);
   }
+}
+
+// Grants add up but never wrap: the allowance saturates.
+TEST(BudgetBookTest, GrantsSaturateInsteadOfOverflowing) {
+  BudgetBook book;
+  const auto rule = budget_rule(5, seconds(120));
+  const TimePoint t0{};
+  book.record(rule, "k", "a.b", 1, t0);
+  for (int i = 0; i < 1001; ++i) ASSERT_TRUE(book.grant("k", kMaxGrantDocuments, std::nullopt, t0));
+  EXPECT_EQ(book.breaker("k", t0)->allowance_documents, kMaxAllowanceDocuments);
+  ASSERT_TRUE(book.grant("k", std::numeric_limits<std::int64_t>::max(), std::nullopt, t0));
+  EXPECT_EQ(book.breaker("k", t0)->allowance_documents, kMaxAllowanceDocuments);
 }
 
 }  // namespace

@@ -160,5 +160,58 @@ TEST(AuditLog, RecordsAFullQueueLeavesOutAreCountedAndStillInTheDecisionLog) {
   EXPECT_EQ(records_in(pipe.received()).size(), static_cast<std::size_t>(written) - dropped);
 }
 
+// Whatever bytes a client or an operator chose, the record is one line of
+// JSON: what is not UTF-8 becomes U+FFFD.
+TEST(AuditLog, TextThatIsNotUtf8StillMakesARecord) {
+  Metrics metrics;
+  DecisionLog decisions(10);
+  AuditLog audit;
+  audit.set_metrics(&metrics);
+  audit.set_decisions(&decisions);
+  policy::Identity who;
+  who.client_address = "127.0.0.1:5000";
+  who.app = "a\"b\xc3\x1b[2K";
+  who.user = "u\xff";
+  policy::CommandInfo info;
+  info.command = "delete";
+  info.database = "shop\xc3";
+  policy::Target target;
+  target.op = policy::Operation::kDelete;
+  target.ns = "shop\xc3.orders";
+  target.statements = 1;
+  info.targets.push_back(target);
+  policy::Verdict verdict;
+  verdict.action = verdict.would = policy::Action::kBlock;
+  AuditRecord record(1, who, info, verdict, true);
+  record.set_outcome("blocked");
+  audit.write(record);
+  ASSERT_TRUE(
+      audit.write_operator_action("grant", "ghost\xc3", "cap:shop.orders", "1 document(s)"));
+  const auto lines = decisions.recent(10);
+  ASSERT_EQ(lines.size(), 2u);
+  const auto op = json::parse(lines[1]);
+  EXPECT_EQ(op["app"], "a\"b\xef\xbf\xbd\x1b[2K");
+  EXPECT_EQ(op["user"], "u\xef\xbf\xbd");
+  EXPECT_EQ(op["targets"][0]["ns"], "shop\xef\xbf\xbd.orders");
+  EXPECT_EQ(json::parse(lines[0])["by"], "ghost\xef\xbf\xbd");
+  EXPECT_EQ(metrics.audit_failures.load(), 0u);
+}
+
+// A file that refuses writes (/dev/full): lost lines counted, the problem said.
+TEST(AuditLog, AFileThatRefusesWritesIsCountedAndSaid) {
+  if (!std::filesystem::exists("/dev/full")) GTEST_SKIP() << "no /dev/full";
+  Metrics metrics;
+  AuditLog audit;
+  audit.set_metrics(&metrics);
+  std::string error;
+  ASSERT_TRUE(audit.open("/dev/full", error)) << error;
+  EXPECT_EQ(audit.problem(), "");
+  audit.write(blocked_delete(1));
+  audit.write(blocked_delete(2));
+  audit.flush();
+  EXPECT_EQ(metrics.audit_failures.load(), 2u);
+  EXPECT_EQ(audit.problem(), "writing to /dev/full failed: No space left on device");
+}
+
 }  // namespace
 }  // namespace mongoguard::proxy

@@ -185,5 +185,22 @@ TEST(AdminCtl, FormatTable) {
             "12  x\n");
 }
 
+// Client text in a webhook's Slack-style text: no <!channel>, no link of
+// its own, no new line.
+TEST(AdminJson, WebhookTextEscapesSlackMarkupAndControls) {
+  const auto now = policy::Clock::now();
+  auto h = sample_hold();
+  h.app = "<!channel> <https://evil.example|Approve hold here> & more\nINFO fake";
+  const auto text = hold_event(h, now)["text"].get<std::string>();
+  EXPECT_EQ(text.find('<'), std::string::npos) << text;
+  EXPECT_EQ(text.find('>'), std::string::npos) << text;
+  EXPECT_EQ(text.find('\n'), std::string::npos) << text;
+  EXPECT_NE(text.find("&lt;!channel&gt; &lt;https://evil.example|Approve hold here&gt; &amp; "
+                      "more\\x0aINFO fake"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(slack_text("a < b && c > d"), "a &lt; b &amp;&amp; c &gt; d");
+}
+
 }  // namespace
 }  // namespace mongoguard::proxy
