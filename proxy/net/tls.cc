@@ -55,11 +55,21 @@ class Builder {
   std::string file_;
 };
 
+// TLS 1.2 suites of Mozilla's "intermediate" profile: forward-secret key
+// exchange (ECDHE, DHE) and AEAD ciphers only; no RSA key exchange, no CBC,
+// no SHA-1. TLS 1.3's suites are all of that kind already.
+constexpr const char* kTls12Suites =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305";
+
 void tls12_or_newer(ssl::context& ctx) {
   ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
                   ssl::context::single_dh_use);
   SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+  SSL_CTX_set_cipher_list(ctx.native_handle(), kTls12Suites);
 }
 
 }  // namespace

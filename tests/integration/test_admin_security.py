@@ -157,6 +157,29 @@ def test_https_admin_with_token_ctl_and_open_probes(backend, certs):
         assert s.https("/api/holds")[0] == 200
 
 
+def test_weak_tls_suites_are_refused(backend, certs):
+    """TLS 1.2 with CBC suites, SHA-1 or SHA-2 (OpenSSL's defaults allow them)
+    is refused; a forward-secret AEAD suite is served. (The test certificate
+    is ECDSA, so RSA key exchange is out of reach either way; the suite list
+    that refuses CBC names no RSA key exchange either.)"""
+    import socket
+
+    def handshake(ciphers: str) -> str:
+        ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(ciphers)
+        with socket.create_connection(("127.0.0.1", s.admin_port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                return tls.cipher()[0]
+
+    with Setup(backend.upstream, certs, TLS_ADMIN) as s:
+        for weak in ("@SECLEVEL=0:ECDHE-ECDSA-AES128-SHA", "@SECLEVEL=0:ECDHE-ECDSA-AES256-SHA384"):
+            with pytest.raises(ssl.SSLError):
+                handshake(weak)
+        assert handshake("ECDHE-ECDSA-AES128-GCM-SHA256") == "ECDHE-ECDSA-AES128-GCM-SHA256"
+        assert s.https("/healthz", token=None) == (200, "ok\n")
+
+
 def test_reload_that_would_expose_the_admin_api_is_refused(backend, certs):
     with Setup(backend.upstream, certs, TLS_ADMIN, rest="rules: []\n") as s:
         s.write("admin:\n  listen: 0.0.0.0:{port}\n  tls:\n    cert: {certs}/server.pem\n"

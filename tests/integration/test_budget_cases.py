@@ -44,6 +44,10 @@ def redis_port():
         server.stop()
 
 
+# policy::kMaxAllowanceDocuments, the grant script's third argument.
+MAX_ALLOWANCE = 1_000_000_000_000
+
+
 class ScriptLedger:
     """One case's breaker in Redis, driven the way proxy/fleet/fleet.cc
     calls the scripts (its keys, argument order and settle arithmetic)."""
@@ -73,7 +77,8 @@ class ScriptLedger:
             return {"found": self.eval("resume", [self.window, self.state_key], []) != 0}
         grant = step["grant"]
         found = self.eval("grant", [self.window, self.state_key],
-                          [grant.get("documents", 0), grant.get("minutes", 0) * 60_000])
+                          [grant.get("documents", 0), grant.get("minutes", 0) * 60_000,
+                           MAX_ALLOWANCE])
         return {"found": found == 1}
 
     def reserve(self, documents: int) -> dict:
