@@ -426,7 +426,7 @@ asio::awaitable<void> Session::observe_reply(InFlight& entry,
   if (pending.journaled && affected && facts.write_errors == 0 && !facts.n_upserted &&
       *affected != *pending.journaled) {
     // What the journal read and what the write did differ: documents
-    // changed in between (README, "What the journal can miss").
+    // changed in between (docs/journal.md, "What the journal can miss").
     metrics_.journal_divergent.fetch_add(1, std::memory_order_relaxed);
   }
   // Refused, or nothing affected: its journal rows describe nothing.

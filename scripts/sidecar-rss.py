@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Measures mongoguard's resident memory, the figure the Kubernetes sidecar's
-memory request is sized from (README.md, Deploying, Kubernetes sidecar).
+memory request is sized from (docs/deploying.md, Kubernetes sidecar).
 
 Starts the test backend and build/mongoguard (2 threads, the cautious default
 policy) and prints VmRSS idle, with 100 pymongo clients connected (each opens

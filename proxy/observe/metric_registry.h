@@ -1,6 +1,6 @@
 // Every metric mongoguard exports, declared once: name, type, help, labels.
-// PrometheusWriter (prometheus.h) writes them; README's "Metrics and
-// alerts" table describes them for operators.
+// PrometheusWriter (prometheus.h) writes them; the table in docs/metrics.md
+// describes them for operators.
 #pragma once
 
 #include "proxy/observe/prometheus.h"

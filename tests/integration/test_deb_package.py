@@ -73,9 +73,12 @@ def deb() -> pathlib.Path:
 
 def test_package_contents(deb):
     files = run("dpkg-deb", "--contents", str(deb)).stdout
+    # README.md and the pages under docs/ it links, in the same layout.
+    docs = [f"./usr/share/doc/mongoguard/docs/{p.name}" for p in sorted((ROOT / "docs").iterdir())]
+    assert "./usr/share/doc/mongoguard/docs/configuration.md" in docs
     for path in ["./usr/bin/mongoguard", "./usr/lib/systemd/system/mongoguard.service",
                  "./etc/mongoguard/policy.yaml", "./etc/logrotate.d/mongoguard",
-                 "./usr/share/doc/mongoguard/README.md"]:
+                 "./usr/share/doc/mongoguard/README.md", *docs]:
         assert path in files, f"{path} not in the package:\n{files}"
     conffiles = run("dpkg-deb", "--info", str(deb), "conffiles").stdout.split()
     assert conffiles == ["/etc/mongoguard/policy.yaml", "/etc/logrotate.d/mongoguard"]

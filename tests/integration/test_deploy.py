@@ -1,5 +1,7 @@
-"""The deployment files under deploy/: each one is explained in README.md and
-checked here.
+"""The deployment files under deploy/: each one is explained in
+docs/deploying.md and checked here; the metrics table of docs/metrics.md, the
+README's pictures of the operators' page, and the links between the README
+and the pages under docs/.
 
 - Dockerfile, compose file, Kubernetes manifest: scripts/deploylint (a Go
   program built with BuildKit's Dockerfile parser and linter, compose-go with
@@ -33,11 +35,14 @@ from harness import ROOT, ProxyProcess
 
 DEPLOY = ROOT / "deploy"
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+DEPLOYING = DOCS / "deploying.md"  # where every deploy/ file is explained
+METRICS = DOCS / "metrics.md"  # the table of every metric and its labels
 LINT_SRC = ROOT / "scripts" / "deploylint"
 GO_TIMEOUT = 900  # first build downloads the modules
 
 # Every file under deploy/ and what checks it. A new file must be added here
-# (and to README.md), or test_every_deploy_file_is_explained_and_checked fails.
+# (and to docs/deploying.md), or test_every_deploy_file_is_explained_and_checked fails.
 CHECKED_BY = {
     "Dockerfile": "test_dockerfile_lint",
     "Dockerfile.dockerignore": "test_dockerignore_keeps_sources",
@@ -71,11 +76,11 @@ def deploy_files() -> list[str]:
 
 
 def test_every_deploy_file_is_explained_and_checked():
-    readme = README.read_text()
+    page = DEPLOYING.read_text()
     files = deploy_files()
     assert files, "deploy/ is empty"
-    missing = [f for f in files if f"deploy/{f}" not in readme]
-    assert not missing, f"deploy/ files README.md does not mention: {missing}"
+    missing = [f for f in files if f"deploy/{f}" not in page]
+    assert not missing, f"deploy/ files docs/deploying.md does not mention: {missing}"
     unchecked = [f for f in files if f not in CHECKED_BY]
     assert not unchecked, f"deploy/ files no test checks (add them to CHECKED_BY): {unchecked}"
     stale = [f for f in CHECKED_BY if f not in files]
@@ -163,7 +168,8 @@ def test_dockerignore_keeps_sources():
     ignored = [line.strip() for line in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")]
     # The build stage runs these; ignoring them would break the image build.
-    for needed in ["scripts/", "CMakeLists.txt", "bson/", "policy/", "config/", "proxy/", "deploy/"]:
+    for needed in ["scripts/", "CMakeLists.txt", "bson/", "policy/", "config/", "proxy/", "deploy/",
+                   "README.md", "docs/"]:
         assert not any(needed.startswith(p.rstrip("*")) for p in ignored), (needed, ignored)
     assert "build/" in ignored and ".venv/" in ignored
 
@@ -326,8 +332,8 @@ def test_grafana_dashboard_uses_exported_metrics(backend, tmp_path, monkeypatch)
 
 
 def test_metrics_are_documented_with_their_labels(backend, tmp_path, monkeypatch):
-    """README's metrics table names every exported metric and its labels."""
-    readme = README.read_text()
+    """docs/metrics.md's table names every exported metric and its labels."""
+    page = METRICS.read_text()
     with example_proxy(backend, monkeypatch, tmp_path) as proxy:
         request = urllib.request.Request(f"http://127.0.0.1:{proxy.admin_port}/metrics",
                                          headers={"Authorization": f"Bearer {proxy.token}"})
@@ -335,8 +341,8 @@ def test_metrics_are_documented_with_their_labels(backend, tmp_path, monkeypatch
             text = r.read().decode()
     families = re.findall(r"# TYPE (\S+) \S+", text)
     assert families
-    missing = [f for f in families if f"`{f}`" not in readme]
-    assert not missing, f"metrics README.md does not document: {missing}"
+    missing = [f for f in families if f"`{f}`" not in page]
+    assert not missing, f"metrics docs/metrics.md does not document: {missing}"
     labels: dict[str, set[str]] = {}
     for line in text.splitlines():
         m = re.match(r"([a-z_]+?)(?:_bucket)?\{(.*)\} ", line)
@@ -344,9 +350,9 @@ def test_metrics_are_documented_with_their_labels(backend, tmp_path, monkeypatch
             labels.setdefault(m.group(1), set()).update(
                 k for k in re.findall(r'(\w+)="', m.group(2)) if k != "le")
     for family, keys in labels.items():
-        row = next((line for line in readme.splitlines() if f"`{family}`" in line), "")
+        row = next((line for line in page.splitlines() if f"`{family}`" in line), "")
         for key in keys:
-            assert f"`{key}`" in row, f"README's row for {family} does not name label {key}"
+            assert f"`{key}`" in row, f"docs/metrics.md's row for {family} does not name label {key}"
 
 
 def test_namespace_label_is_bounded(backend, tmp_path):
@@ -489,11 +495,63 @@ def test_demo_readme_flags_exist():
                                           ("admin-page-phone.png", (390, 390))])
 def test_screenshot_is_a_png(name, widths):
     """The README's pictures of the operators' page (desktop, and a phone's
-    390 px) are real PNGs of page-sized images."""
+    390 px) are shown in README.md and are real PNGs of page-sized images."""
+    assert f"](deploy/screenshots/{name})" in README.read_text(), f"README.md does not show {name}"
     data = (DEPLOY / "screenshots" / name).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert widths[0] <= width <= widths[1] and 200 <= height <= 8000, (width, height)
+
+
+def heading_anchors(text: str) -> set[str]:
+    """The anchors GitHub gives a Markdown file's headings."""
+    anchors: set[str] = set()
+    seen: dict[str, int] = {}
+    fenced = False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        m = None if fenced else re.match(r"#{1,6} (.*)", line)
+        if m:
+            slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
+            n = seen.get(slug, 0)
+            seen[slug] = n + 1
+            anchors.add(slug if n == 0 else f"{slug}-{n}")
+    return anchors
+
+
+def markdown_links(text: str) -> list[str]:
+    """Targets of [text](target) and ![alt](target) outside code fences."""
+    out, fenced = [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced:
+            out += re.findall(r"\]\(([^)\s]+)\)", re.sub(r"`[^`]*`", "", line))
+    return out
+
+
+def test_docs_links_resolve():
+    """Every relative link of README.md and the pages under docs/ names a
+    file that exists and, with #anchor, a heading that file has (the README's
+    reference material moved into docs/; links must follow it)."""
+    pages = [README, *sorted(DOCS.glob("*.md")), DEPLOY / "demo" / "README.md"]
+    broken = []
+    for page in pages:
+        for target in markdown_links(page.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            dest = (page.parent / path).resolve() if path else page
+            if not dest.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no such file)")
+            elif anchor and dest.suffix == ".md" and anchor not in heading_anchors(dest.read_text()):
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
+    assert not broken, "broken links:\n" + "\n".join(broken)
+    # The reference pages are all linked from the README.
+    readme = README.read_text()
+    unlinked = [p.name for p in DOCS.glob("*.md") if f"](docs/{p.name}" not in readme]
+    assert not unlinked, f"docs/ pages README.md does not link: {unlinked}"
 
 
 def test_migration_window_grant_flow(backend, tmp_path, monkeypatch):
