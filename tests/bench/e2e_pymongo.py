@@ -102,6 +102,9 @@ def main() -> int:
 
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="mg-e2e-"))
     os.environ.setdefault("MONGOGUARD_AUDIT_PATH", str(workdir / "audit.jsonl"))
+    # The example policy journals what its budgets let through: without a
+    # writable journal every budgeted update would be held.
+    os.environ.setdefault("MONGOGUARD_JOURNAL_PATH", str(workdir / "journal.db"))
     runs = []
     with Backend() as backend:
         with MongoClient(backend.uri) as seed:
