@@ -39,6 +39,21 @@ std::vector<std::string> TlsConfig::files() const {
   return out;
 }
 
+std::vector<std::string> Config::secret_files() const {
+  auto out = tls.files();
+  if (admin_tls) {
+    out.push_back(admin_tls->cert.path);
+    out.push_back(admin_tls->key.path);
+  }
+  if (fleet && fleet->tls) {
+    for (const auto* f : {&fleet->tls->ca, &fleet->tls->cert, &fleet->tls->key}) {
+      if (*f) out.push_back((*f)->path);
+    }
+  }
+  if (fleet && fleet->password_file) out.push_back(fleet->password_file->path);
+  return out;
+}
+
 std::string ConfigError::to_string() const {
   if (line <= 0) return file + ": " + message;
   return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
@@ -146,17 +161,14 @@ std::optional<int> redis_db(std::string_view text) {
 }  // namespace
 
 std::optional<RedisUrl> parse_redis_url(std::string_view text, std::string& error) {
-  if (url_scheme(text) == "rediss") {
-    error = "rediss:// (TLS) is not supported; use redis:// on a trusted network";
-    return std::nullopt;
-  }
-  if (url_scheme(text) != "redis") {
-    error = "the URL must start with redis:// (got '" + std::string(text) + "')";
+  const auto scheme = url_scheme(text);
+  if (scheme != "redis" && scheme != "rediss") {
+    error = "the URL must start with redis:// or rediss:// (got '" + std::string(text) + "')";
     return std::nullopt;
   }
   auto url = parse_url(text, error, {.userinfo_to_last_at = true});
   if (!url) return std::nullopt;
-  RedisUrl out{url->host, 6379, url->user(), url->password(), 0};
+  RedisUrl out{url->host, 6379, url->user(), url->password(), 0, scheme == "rediss"};
   if (!url->bracketed && url->host.find(':') != std::string::npos) {
     // redis://host:a:b: the port is everything after the first ':'.
     error = "bad port '" + url->hostport.substr(url->hostport.find(':') + 1) + "'";
@@ -1157,32 +1169,63 @@ class Parser {
 
   // tls.upstream: how the proxy verifies the server and shows itself to it.
   void parse_upstream_tls(const YAML::Node& upstream, TlsConfig& out) {
-    if (upstream.IsNull()) {
-      out.upstream = UpstreamTls{};
-    } else if (!upstream.IsMap()) {
-      error(upstream,
-            "tls.upstream must be a mapping (ca, verify_hostname, server_name, cert, key)");
-    } else {
-      check_keys(upstream, {"ca", "verify_hostname", "server_name", "cert", "key"}, "tls.upstream");
-      UpstreamTls u;
-      if (auto n = upstream["ca"]) u.ca = file(n, "tls.upstream.ca");
-      if (auto n = upstream["verify_hostname"]) {
-        if (auto b = boolean(n, "tls.upstream.verify_hostname")) u.verify_hostname = *b;
+    out.upstream = parse_tls_as_client(upstream, "tls.upstream");
+  }
+
+  // A TLS client's settings (tls.upstream, fleet.tls): the CA that signs the
+  // server's certificate, the name checked in it, and a client certificate.
+  std::optional<UpstreamTls> parse_tls_as_client(const YAML::Node& node, const std::string& key) {
+    if (node.IsNull()) return UpstreamTls{};
+    if (!node.IsMap()) {
+      error(node, key + " must be a mapping (ca, verify_hostname, server_name, cert, key)");
+      return std::nullopt;
+    }
+    check_keys(node, {"ca", "verify_hostname", "server_name", "cert", "key"}, key);
+    UpstreamTls u;
+    if (auto n = node["ca"]) u.ca = file(n, key + ".ca");
+    if (auto n = node["verify_hostname"]) {
+      if (auto b = boolean(n, key + ".verify_hostname")) u.verify_hostname = *b;
+    }
+    if (auto n = node["server_name"]) {
+      u.server_name = scalar(n, key + ".server_name");
+      if (u.server_name && u.server_name->empty()) error(n, key + ".server_name must not be empty");
+    }
+    if (auto n = node["cert"]) u.cert = file(n, key + ".cert");
+    if (auto n = node["key"]) u.key = file(n, key + ".key");
+    if (node["cert"] && !node["key"]) {
+      error(node["cert"], key + ".cert needs " + key + ".key as well");
+    } else if (node["key"] && !node["cert"]) {
+      error(node["key"], key + ".key needs " + key + ".cert as well");
+    }
+    return u;
+  }
+
+  // fleet.tls and fleet.password_file, checked against the URL.
+  void parse_fleet_security(const YAML::Node& node, FleetConfig& out) {
+    if (auto n = node["tls"]) {
+      if (!out.server.tls) {
+        error(n, "fleet.tls needs a rediss:// URL (TLS to Redis); redis:// is plain TCP");
+      } else {
+        out.tls = parse_tls_as_client(n, "fleet.tls");
       }
-      if (auto n = upstream["server_name"]) {
-        u.server_name = scalar(n, "tls.upstream.server_name");
-        if (u.server_name && u.server_name->empty()) {
-          error(n, "tls.upstream.server_name must not be empty");
-        }
+    } else if (out.server.tls) {
+      out.tls = UpstreamTls{};  // the system's roots; the URL's host checked
+    }
+    if (auto n = node["password_file"]) {
+      out.password_file = file(n, "fleet.password_file");
+      // With the password in a file, rediss://name@host names the user
+      // (alone, the one word would otherwise be the password).
+      const auto rest = std::string_view(out.redis).substr(out.redis.find("://") + 3);
+      const auto at = rest.rfind('@');
+      if (at != std::string_view::npos && rest.substr(0, at).find(':') == std::string_view::npos) {
+        out.server.user = std::move(out.server.password);
+        out.server.password.clear();
       }
-      if (auto n = upstream["cert"]) u.cert = file(n, "tls.upstream.cert");
-      if (auto n = upstream["key"]) u.key = file(n, "tls.upstream.key");
-      if (upstream["cert"] && !upstream["key"]) {
-        error(upstream["cert"], "tls.upstream.cert needs tls.upstream.key as well");
-      } else if (upstream["key"] && !upstream["cert"]) {
-        error(upstream["key"], "tls.upstream.key needs tls.upstream.cert as well");
+      if (!out.server.password.empty()) {
+        error(n,
+              "fleet.password_file and a password in fleet.redis: give it once (the URL keeps "
+              "the user: rediss://user@host:port)");
       }
-      out.upstream = std::move(u);
     }
   }
 
@@ -1193,7 +1236,7 @@ class Parser {
       return std::nullopt;
     }
     const auto before = errors_.size();
-    check_keys(node, {"redis", "name", "timeout", "key_prefix"}, "fleet");
+    check_keys(node, {"redis", "name", "timeout", "key_prefix", "password_file", "tls"}, "fleet");
     FleetConfig out;
     if (auto n = node["redis"]) {
       if (auto text = scalar(n, "fleet.redis")) {
@@ -1201,6 +1244,7 @@ class Parser {
         std::string why;
         if (auto url = parse_redis_url(*text, why)) {
           out.server = *url;
+          parse_fleet_security(node, out);
         } else {
           error(n, "fleet.redis: " + why);
         }

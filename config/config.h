@@ -78,9 +78,10 @@ struct RedisUrl {
   std::string user;      // ACL user ("" = the default user)
   std::string password;  // "" = no AUTH
   int db = 0;
+  bool tls = false;  // rediss://
 };
-// Parses redis://[[user]:password@]host[:port][/db]; nullopt with `error`
-// set when malformed. rediss:// (TLS) is not supported.
+// Parses redis[s]://[[user]:password@]host[:port][/db]; nullopt with
+// `error` set when malformed. rediss:// speaks TLS (port 6379 unless given).
 std::optional<RedisUrl> parse_redis_url(std::string_view url, std::string& error);
 
 struct FleetConfig {
@@ -89,6 +90,13 @@ struct FleetConfig {
   std::string name;                        // this proxy's name in the fleet; unique
   std::chrono::milliseconds timeout{500};  // per Redis command; then local fallback
   std::string key_prefix = "mongoguard";   // keys are <prefix>:...
+  // fleet.password_file: the AUTH password, read at load (and at each
+  // reload) into server.password; the URL then names only the user.
+  std::optional<FileRef> password_file;
+  // fleet.tls: how a rediss:// server is verified and what client
+  // certificate is shown; set (possibly empty: system roots, the URL's
+  // host checked) whenever the URL is rediss://, never otherwise.
+  std::optional<UpstreamTls> tls;
 };
 
 // admin.operators: who may use the admin API, each with a token of their
@@ -173,6 +181,10 @@ struct Config {
 
   // mode + rules; never null in a loaded config.
   std::shared_ptr<const policy::Policy> policy = std::make_shared<policy::Policy>();
+
+  // Every certificate, key, CA and password file named (tls, admin.tls,
+  // fleet): replacing one on disk reloads like editing the policy does.
+  std::vector<std::string> secret_files() const;
 };
 
 // Replaces ${VAR} and ${VAR:-default} from the environment; an unset

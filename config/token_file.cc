@@ -22,7 +22,8 @@ TokenFile refused(std::string message) { return TokenFile{{}, std::move(message)
 
 }  // namespace
 
-TokenFile parse_token_text(std::string_view text, const std::string& path) {
+TokenFile parse_token_text(std::string_view text, const std::string& path, std::string_view kind) {
+  const std::string what(kind);
   // A UTF-8 byte order mark (some editors write one) is not part of it.
   if (text.substr(0, 3) == "\xef\xbb\xbf") text.remove_prefix(3);
   std::string_view token;
@@ -33,30 +34,31 @@ TokenFile parse_token_text(std::string_view text, const std::string& path) {
     text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
     if (line.empty()) continue;
     if (++lines > 1) {
-      return refused("the token file " + path +
-                     " has more than one non-empty line; it must hold the token alone");
+      return refused("the " + what + " file " + path +
+                     " has more than one non-empty line; it must hold the " + what + " alone");
     }
     token = line;
   }
-  if (token.empty()) return refused("the token file " + path + " is empty");
+  if (token.empty()) return refused("the " + what + " file " + path + " is empty");
   for (const unsigned char c : token) {
     if (c <= 0x20 || c >= 0x7f) {
-      return refused("the token file " + path +
+      return refused("the " + what + " file " + path +
                      " holds a space, a control character or a byte that is not printable "
-                     "ASCII; a token is one word of printable ASCII");
+                     "ASCII; a " +
+                     what + " is one word of printable ASCII");
     }
   }
   if (token.size() < kMinTokenLength) {
-    return refused("the token in " + path + " is " + std::to_string(token.size()) +
-                   " characters long; a token must have at least " +
+    return refused("the " + what + " in " + path + " is " + std::to_string(token.size()) +
+                   " characters long; a " + what + " must have at least " +
                    std::to_string(kMinTokenLength) +
                    " (make one with: head -c 24 /dev/urandom | base64)");
   }
   return TokenFile{std::string(token), {}};
 }
 
-TokenFile read_token_file(const std::string& path) {
-  const std::string cannot = "cannot read the token file " + path + ": ";
+TokenFile read_token_file(const std::string& path, std::string_view kind) {
+  const std::string cannot = "cannot read the " + std::string(kind) + " file " + path + ": ";
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) return refused(cannot + "it is a directory");
   std::ifstream in(path, std::ios::binary);
@@ -64,7 +66,7 @@ TokenFile read_token_file(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) return refused(cannot + std::strerror(errno));
-  return parse_token_text(text.str(), path);
+  return parse_token_text(text.str(), path, kind);
 }
 
 std::vector<std::string> token_file_problems(const std::vector<OperatorTokens>& files) {

@@ -26,7 +26,9 @@ struct TokenFile {
   bool ok() const { return error.empty(); }
 };
 
-TokenFile read_token_file(const std::string& path);
+// `kind` names the secret in errors: "token", or "password" for the fleet's
+// Redis password file, which follows the same rule.
+TokenFile read_token_file(const std::string& path, std::string_view kind = "token");
 
 // Every token file the admin endpoint would use (the shared one: `shared`,
 // and each named operator's), read now: one line per problem (a file that
@@ -39,6 +41,7 @@ struct OperatorTokens {
 std::vector<std::string> token_file_problems(const std::vector<OperatorTokens>& files);
 
 // The rule applied to the file's text; `path` only names it in errors.
-TokenFile parse_token_text(std::string_view text, const std::string& path);
+TokenFile parse_token_text(std::string_view text, const std::string& path,
+                           std::string_view kind = "token");
 
 }  // namespace mongoguard::config

@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "proxy/net/async.h"
-#include "proxy/stream.h"
+#include "proxy/net/stream.h"
 
 namespace mongoguard::proxy {
 

@@ -12,7 +12,7 @@
 
 #include "bson/wire.h"
 #include "proxy/net/async.h"
-#include "proxy/stream.h"
+#include "proxy/net/stream.h"
 
 namespace mongoguard::proxy {
 

@@ -18,7 +18,7 @@
 #include "proxy/net/async.h"
 #include "proxy/observe/metrics.h"
 #include "proxy/reply_tracker.h"
-#include "proxy/stream.h"
+#include "proxy/net/stream.h"
 
 namespace mongoguard::proxy {
 

@@ -43,11 +43,11 @@ std::string fingerprint(const std::string& path) {
          std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
 }
 
-// The config file and the certificate files it names: replacing a
-// certificate on disk reloads like editing the policy does.
+// The config file and the certificate and password files it names:
+// replacing one on disk reloads like editing the policy does.
 std::string fingerprint(const std::string& path, const config::Config& config) {
   auto out = fingerprint(path);
-  for (const auto& file : config.tls.files()) out += "|" + fingerprint(file);
+  for (const auto& file : config.secret_files()) out += "|" + fingerprint(file);
   return out;
 }
 
@@ -102,6 +102,7 @@ Server::Server(ServerSettings settings)
   BudgetLedger* ledger = &local_ledger_;
   if (const auto& fleet = settings_.config->fleet) {
     fleet_ = std::make_unique<Fleet>(*fleet, budgets_, holds_, metrics_, *notifier_, audit_action);
+    fleet_->set_transport(settings_.fleet_transport);
     fleet_ledger_ = std::make_unique<FleetLedger>(*fleet_, budgets_);
     ledger = fleet_ledger_.get();
   }
@@ -435,6 +436,8 @@ asio::awaitable<void> Server::watch_config() {
 struct Server::Loaded {
   std::shared_ptr<const config::Config> config;
   TlsBuild tls;
+  std::shared_ptr<ssl::context> admin_tls;                // null: the endpoint is plain or off
+  std::shared_ptr<const RedisTransport> fleet_transport;  // null: no fleet, or it changed
 };
 
 bool Server::reload(const char* why, std::string* errors) {
@@ -445,7 +448,7 @@ bool Server::reload(const char* why, std::string* errors) {
     out = "mongoguard was started without --config; nothing to reload";
   } else if (auto loaded = load_for_reload(why, &out)) {
     warn_restart_only(*loaded->config, *policies_.current(), why);
-    apply_reload(std::move(loaded->config), std::move(loaded->tls), why);
+    apply_reload(std::move(*loaded), why);
     ok = true;
   }
   status_.reloaded(ok, out, why, std::chrono::system_clock::now());
@@ -460,10 +463,11 @@ std::optional<Server::Loaded> Server::load_for_reload(const char* why, std::stri
   auto loaded = config::load_config_file(path);
   // Certificates are loaded before anything is swapped, so a bad one never
   // replaces good ones.
-  TlsBuild tls;
+  Loaded out;
   if (loaded.ok()) {
-    tls = build_tls(loaded.config->tls, path);
-    loaded.errors = std::move(tls.errors);
+    out.tls = build_tls(loaded.config->tls, path);
+    loaded.errors = std::move(out.tls.errors);
+    build_reload_secrets(*loaded.config, path, out, loaded.errors);
     if (!loaded.errors.empty()) loaded.config.reset();
   }
   if (!loaded.ok()) {
@@ -498,7 +502,26 @@ std::optional<Server::Loaded> Server::load_for_reload(const char* why, std::stri
     }
   }
   for (const auto& w : loaded.warnings) spdlog::warn("reload ({}): policy: {}", why, w.to_string());
-  return Loaded{std::make_shared<const config::Config>(std::move(*loaded.config)), std::move(tls)};
+  out.config = std::make_shared<const config::Config>(std::move(*loaded.config));
+  return out;
+}
+
+// The admin endpoint's certificate and the fleet's TLS and password, loaded
+// for a reload like tls: the running ones stay when one fails. The fleet's
+// are rebuilt only while its URL stays (a new URL waits for the restart).
+void Server::build_reload_secrets(const config::Config& next, const std::string& path, Loaded& out,
+                                  std::vector<config::ConfigError>& errors) const {
+  if (admin_ && admin_->is_tls() && next.admin_tls) {
+    auto admin = build_admin_tls(*next.admin_tls, path);
+    errors.insert(errors.end(), admin.errors.begin(), admin.errors.end());
+    out.admin_tls = std::move(admin.context);
+  }
+  const auto& running = settings_.config->fleet;
+  if (fleet_ && next.fleet && running && next.fleet->redis == running->redis) {
+    auto transport = build_redis_transport(*next.fleet, path);
+    errors.insert(errors.end(), transport.errors.begin(), transport.errors.end());
+    out.fleet_transport = std::move(transport.transport);
+  }
 }
 
 void Server::warn_restart_only(const config::Config& next, const config::Config& current,
@@ -518,8 +541,13 @@ void Server::warn_restart_only(const config::Config& next, const config::Config&
   }
 }
 
-void Server::apply_reload(std::shared_ptr<const config::Config> next, TlsBuild tls,
-                          const char* why) {
+void Server::apply_reload(Loaded loaded, const char* why) {
+  const auto& next = loaded.config;
+  auto& tls = loaded.tls;
+  const bool other_certs =
+      loaded.admin_tls || (loaded.fleet_transport && next->fleet && next->fleet->tls);
+  if (admin_ && loaded.admin_tls) admin_->set_tls(std::move(loaded.admin_tls));
+  if (fleet_ && loaded.fleet_transport) fleet_->set_transport(std::move(loaded.fleet_transport));
   std::string error;
   if (!audit_.open(next->audit_path.value_or(""), error)) {
     spdlog::error("reload ({}): {}; keeping the previous audit file", why, error);
@@ -528,7 +556,7 @@ void Server::apply_reload(std::shared_ptr<const config::Config> next, TlsBuild t
   for (const auto& w : next->webhooks) targets.push_back({w.url, w.events});
   notifier_->set_targets(std::move(targets));
   notifier_->set_links(event_links(*next));
-  const bool had_tls = tls_.current()->client || tls_.current()->upstream;
+  const bool had_tls = tls_.current()->client || tls_.current()->upstream || other_certs;
   const bool has_tls = tls.contexts->client || tls.contexts->upstream;
   if (static_cast<bool>(tls_.current()->client) != static_cast<bool>(tls.contexts->client) ||
       static_cast<bool>(tls_.current()->upstream) != static_cast<bool>(tls.contexts->upstream)) {

@@ -59,6 +59,8 @@ struct ServerSettings {
   std::optional<std::string> admin_token_file;
   // Built from admin.tls: the admin endpoint speaks HTTPS only.
   std::shared_ptr<ssl::context> admin_tls;
+  // Built from fleet.tls and fleet.password_file (null: plain, the URL's password).
+  std::shared_ptr<const RedisTransport> fleet_transport;
   std::chrono::milliseconds watch_interval{1000};
 };
 
@@ -85,7 +87,9 @@ class Server {
   std::optional<Loaded> load_for_reload(const char* why, std::string* errors);
   void warn_restart_only(const config::Config& next, const config::Config& current,
                          const char* why) const;
-  void apply_reload(std::shared_ptr<const config::Config> next, TlsBuild tls, const char* why);
+  void build_reload_secrets(const config::Config& next, const std::string& path, Loaded& out,
+                            std::vector<config::ConfigError>& errors) const;
+  void apply_reload(Loaded loaded, const char* why);
   void audit_operator_action(const std::string& action, const std::string& by,
                              const std::string& target, const std::string& details);
   std::string read_token() const;

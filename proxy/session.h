@@ -26,7 +26,7 @@
 #include "proxy/preflight.h"
 #include "proxy/reply_tracker.h"
 #include "proxy/session_services.h"
-#include "proxy/stream.h"
+#include "proxy/net/stream.h"
 
 namespace mongoguard::proxy {
 

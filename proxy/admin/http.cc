@@ -730,7 +730,7 @@ std::optional<std::string> admin_exposure_problem(const HostPort& listen, bool t
 
 AdminHttp::AdminHttp(asio::io_context& io, const tcp::endpoint& endpoint, AdminState& state,
                      std::shared_ptr<ssl::context> tls)
-    : acceptor_(io, endpoint), state_(state), tls_(std::move(tls)) {}
+    : acceptor_(io, endpoint), state_(state), is_tls_(tls != nullptr), tls_(std::move(tls)) {}
 
 void AdminHttp::start() {
   asio::co_spawn(
@@ -796,14 +796,15 @@ asio::awaitable<void> AdminHttp::serve(tcp::socket socket) {
   error_code peer_ec;
   const auto remote = socket.remote_endpoint(peer_ec);
   const std::string peer = peer_ec ? std::string() : remote.address().to_string();
-  if (!tls_) {
+  if (!is_tls_) {
     beast::tcp_stream stream(std::move(socket));
     co_await serve_requests(stream, peer);
     error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     co_return;
   }
-  beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls_);
+  const auto tls = tls_.load(std::memory_order_acquire);  // kept for the connection's life
+  beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls);
   error_code ec;
   beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
   co_await stream.async_handshake(ssl::stream_base::server,

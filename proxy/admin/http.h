@@ -6,6 +6,7 @@
 // <token>`; the page itself carries no data and asks for the token.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -118,7 +119,13 @@ class AdminHttp {
   void start();
   void stop();
   tcp::endpoint local_endpoint() const;
-  bool is_tls() const { return tls_ != nullptr; }
+  bool is_tls() const { return is_tls_; }
+  // New certificates (admin.tls reloaded): connections accepted from now on
+  // use them, open ones keep theirs. Ignored when the endpoint is plain
+  // HTTP: that changes on restart only. Any thread.
+  void set_tls(std::shared_ptr<ssl::context> tls) {
+    if (is_tls_ && tls) tls_.store(std::move(tls), std::memory_order_release);
+  }
 
  private:
   asio::awaitable<void> accept_loop();
@@ -129,7 +136,8 @@ class AdminHttp {
 
   tcp::acceptor acceptor_;
   AdminState& state_;
-  std::shared_ptr<ssl::context> tls_;
+  const bool is_tls_;
+  std::atomic<std::shared_ptr<ssl::context>> tls_;
   std::size_t max_connections_ = 16;
   std::size_t open_ = 0;  // connections being served (admin thread only)
   std::uint64_t refused_unlogged_ = 0;

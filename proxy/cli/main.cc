@@ -58,6 +58,11 @@ std::optional<int> apply_config_file(proxy::Options& options, Startup& s) {
   if (!loaded.ok()) return usage_errors(loaded.errors);
   auto tls = proxy::build_tls(loaded.config->tls, *options.config_path);
   if (!tls.errors.empty()) return usage_errors(tls.errors);
+  if (const auto& fleet = loaded.config->fleet) {
+    auto transport = proxy::build_redis_transport(*fleet, *options.config_path);
+    if (!transport.errors.empty()) return usage_errors(transport.errors);
+    s.settings.fleet_transport = std::move(transport.transport);
+  }
   s.warnings = std::move(loaded.warnings);
   s.settings.tls = tls.contexts;
   s.settings.config = std::make_shared<const config::Config>(*loaded.config);

@@ -268,8 +268,9 @@ asio::awaitable<std::string> Fleet::connect_and_sync() {
 
 asio::awaitable<std::string> Fleet::open_connections() {
   auto executor = io_.get_executor();
-  commands_ = std::make_shared<RedisConnection>(executor);
-  subscriber_ = std::make_shared<RedisConnection>(executor);
+  const auto transport = transport_.load(std::memory_order_acquire);
+  commands_ = std::make_shared<RedisConnection>(executor, transport);
+  subscriber_ = std::make_shared<RedisConnection>(executor, transport);
   auto why = co_await commands_->connect(settings_.server, settings_.timeout);
   if (!why.empty()) co_return why;
   why = co_await subscriber_->connect(settings_.server, settings_.timeout);

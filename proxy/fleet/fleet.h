@@ -43,6 +43,17 @@ namespace mongoguard::proxy {
 
 class RedisConnection;
 struct RedisReply;
+struct RedisTransport;
+
+// fleet.tls and fleet.password_file made ready for connections: the TLS
+// context with its certificates loaded and the password read. Built at
+// start and at each reload; a reload that cannot build it is refused.
+struct RedisTransportBuild {
+  std::shared_ptr<const RedisTransport> transport;  // set only when `errors` is empty
+  std::vector<config::ConfigError> errors;          // FILE:LINE:COL of the offending key
+};
+RedisTransportBuild build_redis_transport(const config::FleetConfig& fleet,
+                                          const std::string& file);
 
 // Pure pieces, exposed for tests.
 namespace fleet {
@@ -101,6 +112,11 @@ class Fleet {
 
   void start();
   void stop();
+  // TLS and the password for the next connection (start, reconnects); the
+  // open ones keep theirs. Any thread.
+  void set_transport(std::shared_ptr<const RedisTransport> transport) {
+    transport_.store(std::move(transport), std::memory_order_release);
+  }
 
   const std::string& name() const { return settings_.name; }
   bool connected() const { return connected_.load(std::memory_order_acquire); }
@@ -184,6 +200,7 @@ class Fleet {
   std::shared_ptr<RedisConnection> commands_;
   std::shared_ptr<RedisConnection> subscriber_;
   std::map<std::string, std::string> shas_;  // script text -> sha1, per connection
+  std::atomic<std::shared_ptr<const RedisTransport>> transport_;
   std::atomic<bool> connected_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> fallbacks_{0};

@@ -4,7 +4,10 @@
 
 #include <charconv>
 
+#include "config/token_file.h"
+#include "proxy/fleet/fleet.h"
 #include "proxy/net/async.h"
+#include "proxy/net/tls.h"
 
 namespace mongoguard::proxy {
 
@@ -103,11 +106,14 @@ struct RedisConnection::Waiter {
   bool failed = false;
 };
 
-RedisConnection::RedisConnection(asio::any_io_executor executor) : socket_(std::move(executor)) {}
+RedisConnection::RedisConnection(asio::any_io_executor executor,
+                                 std::shared_ptr<const RedisTransport> transport)
+    : transport_(transport ? std::move(transport) : std::make_shared<RedisTransport>()),
+      stream_(executor, transport_->tls.get()) {}
 
 RedisConnection::~RedisConnection() {
   error_code ignored;
-  socket_.close(ignored);
+  stream_.lowest_layer().close(ignored);
 }
 
 void RedisConnection::close(const std::string& why) {
@@ -115,7 +121,7 @@ void RedisConnection::close(const std::string& why) {
   if (open_ || last_error_.empty()) last_error_ = why;
   open_ = false;
   error_code ignored;
-  socket_.close(ignored);
+  stream_.lowest_layer().close(ignored);
   // Everyone waiting learns now, not at their own timeouts.
   for (auto& w : waiting_) {
     w->failed = true;
@@ -134,11 +140,12 @@ asio::awaitable<std::string> RedisConnection::connect(const config::RedisUrl& se
   auto self = shared_from_this();
   if (auto why = co_await open_socket(server, timeout); !why.empty()) co_return why;
   asio::co_spawn(
-      socket_.get_executor(), [self] { return self->read_loop(); }, asio::detached);
-  if (!server.password.empty()) {
+      stream_.get_executor(), [self] { return self->read_loop(); }, asio::detached);
+  const auto& password = transport_->password.empty() ? server.password : transport_->password;
+  if (!password.empty()) {
     std::vector<std::string> auth{"AUTH"};
     if (!server.user.empty()) auth.push_back(server.user);
-    auth.push_back(server.password);
+    auth.push_back(password);
     if (!co_await accepted(std::move(auth), "AUTH", timeout)) co_return last_error_;
   }
   if (server.db != 0) {
@@ -153,30 +160,41 @@ asio::awaitable<std::string> RedisConnection::connect(const config::RedisUrl& se
 asio::awaitable<std::string> RedisConnection::open_socket(const config::RedisUrl& server,
                                                           std::chrono::milliseconds timeout) {
   auto self = shared_from_this();
-  auto executor = socket_.get_executor();
+  auto executor = stream_.get_executor();
   Deadline deadline(executor, timeout, [self] {
     error_code ignored;
-    self->socket_.close(ignored);
+    self->stream_.lowest_layer().close(ignored);
   });
   error_code ec;
   tcp::resolver resolver(executor);
   auto endpoints = co_await resolver.async_resolve(server.host, std::to_string(server.port),
                                                    asio::redirect_error(asio::use_awaitable, ec));
   if (!ec) {
-    co_await asio::async_connect(socket_, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+    co_await asio::async_connect(stream_.lowest_layer(), endpoints,
+                                 asio::redirect_error(asio::use_awaitable, ec));
+  }
+  const std::string where = server.host + ":" + std::to_string(server.port);
+  bool handshaking = false;
+  if (!ec && !deadline.expired() && stream_.is_tls()) {
+    handshaking = true;
+    stream_.expect_server_name(
+        transport_->server_name.empty() ? server.host : transport_->server_name,
+        transport_->verify_hostname);
+    co_await stream_.handshake(ssl::stream_base::client, ec);
   }
   deadline.cancel();
-  const std::string where = server.host + ":" + std::to_string(server.port);
   if (deadline.expired()) {
-    last_error_ =
-        "no connection to " + where + " within " + std::to_string(timeout.count()) + " ms";
+    last_error_ = (handshaking ? "no TLS handshake with " : "no connection to ") + where +
+                  " within " + std::to_string(timeout.count()) + " ms";
     co_return last_error_;
   }
   if (ec) {
-    last_error_ = "cannot connect to " + where + ": " + ec.message();
+    last_error_ = handshaking
+                      ? "TLS handshake with " + where + " failed: " + stream_.handshake_error(ec)
+                      : "cannot connect to " + where + ": " + ec.message();
     co_return last_error_;
   }
-  socket_.set_option(tcp::no_delay(true), ec);
+  stream_.lowest_layer().set_option(tcp::no_delay(true), ec);
   open_ = true;
   last_error_.clear();
   co_return std::string();
@@ -198,14 +216,14 @@ asio::awaitable<std::optional<RedisReply>> RedisConnection::command(
     std::vector<std::string> argv, std::chrono::milliseconds timeout) {
   if (!open_) co_return std::nullopt;
   auto self = shared_from_this();
-  auto waiter = std::make_shared<Waiter>(socket_.get_executor());
+  auto waiter = std::make_shared<Waiter>(stream_.get_executor());
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   outbox_ += format_redis_command(argv);
   waiting_.push_back(waiter);
   if (!writing_) {
     writing_ = true;
     asio::co_spawn(
-        socket_.get_executor(), [self] { return self->write_loop(); }, asio::detached);
+        stream_.get_executor(), [self] { return self->write_loop(); }, asio::detached);
   }
   co_await waiter->answered.wait_until([&] { return waiter->reply || waiter->failed; }, deadline);
   if (waiter->reply) co_return std::move(waiter->reply);
@@ -221,8 +239,7 @@ asio::awaitable<void> RedisConnection::write_loop() {
     sending.swap(outbox_);
     outbox_.clear();
     error_code ec;
-    co_await asio::async_write(socket_, asio::buffer(sending),
-                               asio::redirect_error(asio::use_awaitable, ec));
+    co_await stream_.write(asio::buffer(sending), ec);
     sending.clear();
     if (ec) {
       close("write failed: " + ec.message());
@@ -237,8 +254,7 @@ asio::awaitable<void> RedisConnection::read_loop() {
   std::vector<char> buffer(16 * 1024);
   while (open_) {
     error_code ec;
-    const std::size_t n = co_await socket_.async_read_some(
-        asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+    const std::size_t n = co_await stream_.read_at_least(asio::buffer(buffer), 1, ec);
     if (ec) {
       close(ec == asio::error::eof ? std::string("the server closed the connection")
                                    : "read failed: " + ec.message());
@@ -263,6 +279,29 @@ asio::awaitable<void> RedisConnection::read_loop() {
       }
     }
   }
+}
+
+RedisTransportBuild build_redis_transport(const config::FleetConfig& fleet,
+                                          const std::string& file) {
+  RedisTransportBuild out;
+  auto transport = std::make_shared<RedisTransport>();
+  if (fleet.tls) {
+    auto tls = build_client_tls(*fleet.tls, "fleet.tls", file);
+    out.errors = std::move(tls.errors);
+    transport->tls = std::move(tls.context);
+    transport->server_name = fleet.tls->server_name.value_or(fleet.server.host);
+    transport->verify_hostname = fleet.tls->verify_hostname;
+  }
+  if (const auto& ref = fleet.password_file) {
+    auto read = config::read_token_file(ref->path, "password");
+    if (read.ok()) {
+      transport->password = std::move(read.token);
+    } else {
+      out.errors.push_back({file, ref->line, ref->column, "fleet.password_file: " + read.error});
+    }
+  }
+  if (out.errors.empty()) out.transport = std::move(transport);
+  return out;
 }
 
 }  // namespace mongoguard::proxy

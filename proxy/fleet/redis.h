@@ -17,6 +17,7 @@
 
 #include "config/config.h"
 #include "proxy/net/asio.h"
+#include "proxy/net/stream.h"
 
 namespace mongoguard::proxy {
 
@@ -63,13 +64,25 @@ class RedisDecoder {
   void* reader_;  // redisReader
 };
 
+// What a connection needs beyond the URL: TLS for rediss:// and the AUTH
+// password when it comes from a file. Rebuilt on reload (new certificates,
+// a rotated password) and taken by each new connection.
+struct RedisTransport {
+  std::shared_ptr<ssl::context> tls;  // set: speak TLS (rediss://)
+  std::string server_name;            // SNI and the name the certificate must hold
+  bool verify_hostname = true;
+  std::string password;  // "" = the URL's (or none)
+};
+
 class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
  public:
-  explicit RedisConnection(asio::any_io_executor executor);
+  RedisConnection(asio::any_io_executor executor,
+                  std::shared_ptr<const RedisTransport> transport = nullptr);
   ~RedisConnection();
 
-  // Connects, then AUTH and SELECT as the URL asks. Returns "" on success,
-  // else why not.
+  // Connects (and for rediss:// completes the TLS handshake, the server's
+  // certificate verified), then AUTH and SELECT as the URL and the transport
+  // ask. Returns "" on success, else why not.
   asio::awaitable<std::string> connect(const config::RedisUrl& server,
                                        std::chrono::milliseconds timeout);
   // Sends one command and waits for its reply. nullopt when the connection
@@ -88,7 +101,7 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
 
  private:
   struct Waiter;
-  // Resolves and connects within `timeout`; "" or why not.
+  // Resolves, connects and shakes hands within `timeout`; "" or why not.
   asio::awaitable<std::string> open_socket(const config::RedisUrl& server,
                                            std::chrono::milliseconds timeout);
   // Sends a setup command (AUTH, SELECT); false, closed, when refused.
@@ -97,7 +110,8 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   asio::awaitable<void> read_loop();
   asio::awaitable<void> write_loop();
 
-  tcp::socket socket_;
+  std::shared_ptr<const RedisTransport> transport_;
+  Stream stream_;
   RedisDecoder decoder_;
   bool open_ = false;
   bool writing_ = false;

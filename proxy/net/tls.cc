@@ -72,7 +72,42 @@ void tls12_or_newer(ssl::context& ctx) {
   SSL_CTX_set_cipher_list(ctx.native_handle(), kTls12Suites);
 }
 
+// A TLS client's context (tls.upstream, fleet.tls): verifies the server by
+// the CA named, else by the system's roots; shows a certificate when given.
+// `key` prefixes the error messages.
+std::unique_ptr<ssl::context> client_context(const config::UpstreamTls& u, const std::string& key,
+                                             Builder& b) {
+  auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+  tls12_or_newer(*ctx);
+  if (u.ca) {
+    b.load(*u.ca, (key + ".ca").c_str(), [&](const std::string& p) { ctx->load_verify_file(p); });
+  } else {
+    // No CA named: the system's trusted roots, as drivers do.
+    ctx->set_default_verify_paths();
+  }
+  ctx->set_verify_mode(ssl::verify_peer);
+  if (u.cert && u.key) {
+    const auto before = b.errors_.size();
+    b.load(*u.cert, (key + ".cert").c_str(),
+           [&](const std::string& p) { ctx->use_certificate_chain_file(p); });
+    b.load(*u.key, (key + ".key").c_str(),
+           [&](const std::string& p) { ctx->use_private_key_file(p, ssl::context::pem); });
+    if (b.errors_.size() == before) b.check_key_matches(*ctx, *u.key);
+  }
+  return ctx;
+}
+
 }  // namespace
+
+ClientTlsBuild build_client_tls(const config::UpstreamTls& tls, const std::string& key,
+                                const std::string& file) {
+  Builder b(file);
+  std::shared_ptr<ssl::context> ctx = client_context(tls, key, b);
+  ClientTlsBuild out;
+  out.errors = std::move(b.errors_);
+  if (out.errors.empty()) out.context = std::move(ctx);
+  return out;
+}
 
 TlsBuild build_tls(const config::TlsConfig& tls, const std::string& file) {
   TlsBuild out;
@@ -102,24 +137,7 @@ TlsBuild build_tls(const config::TlsConfig& tls, const std::string& file) {
   }
   if (tls.upstream) {
     const auto& u = *tls.upstream;
-    auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
-    tls12_or_newer(*ctx);
-    if (u.ca) {
-      b.load(*u.ca, "tls.upstream.ca", [&](const std::string& p) { ctx->load_verify_file(p); });
-    } else {
-      // No CA named: the system's trusted roots, as drivers do.
-      ctx->set_default_verify_paths();
-    }
-    ctx->set_verify_mode(ssl::verify_peer);
-    if (u.cert && u.key) {
-      const auto before = b.errors_.size();
-      b.load(*u.cert, "tls.upstream.cert",
-             [&](const std::string& p) { ctx->use_certificate_chain_file(p); });
-      b.load(*u.key, "tls.upstream.key",
-             [&](const std::string& p) { ctx->use_private_key_file(p, ssl::context::pem); });
-      if (b.errors_.size() == before) b.check_key_matches(*ctx, *u.key);
-    }
-    contexts->upstream = std::move(ctx);
+    contexts->upstream = client_context(u, "tls.upstream", b);
     contexts->verify_hostname = u.verify_hostname;
     contexts->server_name = u.server_name;
   }

@@ -38,6 +38,15 @@ struct TlsBuild {
 // configuration file's name for error messages.
 TlsBuild build_tls(const config::TlsConfig& tls, const std::string& file);
 
+// A TLS client's context from settings like tls.upstream's (the fleet's
+// rediss:// connection uses it): `key` ("fleet.tls") names them in errors.
+struct ClientTlsBuild {
+  std::shared_ptr<ssl::context> context;    // set only when `errors` is empty
+  std::vector<config::ConfigError> errors;  // FILE:LINE:COL of the offending key
+};
+ClientTlsBuild build_client_tls(const config::UpstreamTls& tls, const std::string& key,
+                                const std::string& file);
+
 // The admin endpoint's HTTPS context, from admin.tls.
 struct AdminTlsBuild {
   std::shared_ptr<ssl::context> context;    // set only when `errors` is empty

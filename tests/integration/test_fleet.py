@@ -285,9 +285,9 @@ def test_redis_outage_falls_back_to_local_budgets_and_resumes(backend, redis, di
 def test_bad_fleet_config_is_refused_with_its_line(backend, tmp_path):
     from harness import PROXY_BIN
     path = tmp_path / "bad.yaml"
-    path.write_text("fleet:\n  redis: \"rediss://127.0.0.1:6379\"\n")
+    path.write_text("fleet:\n  redis: \"redis://127.0.0.1:6379\"\n  tls: { server_name: r }\n")
     r = subprocess.run([str(PROXY_BIN), "--config", str(path), "--upstream", backend.upstream],
                        capture_output=True, text=True, timeout=15)
     assert r.returncode != 0
     assert f"{path}:2:3: fleet has no name" in r.stderr, r.stderr
-    assert f"{path}:2:10: fleet.redis: rediss:// (TLS) is not supported" in r.stderr, r.stderr
+    assert f"{path}:3:8: fleet.tls needs a rediss:// URL" in r.stderr, r.stderr

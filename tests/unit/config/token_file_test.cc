@@ -26,6 +26,16 @@ TEST(TokenFileTest, AShortTokenIsRefused) {
             "with: head -c 24 /dev/urandom | base64)");
 }
 
+TEST(TokenFileTest, ThePasswordFileNamesItselfSo) {
+  const auto read = parse_token_text("a\nb\n", "redis.password", "password");
+  EXPECT_EQ(read.error,
+            "the password file redis.password has more than one non-empty line; it must hold "
+            "the password alone");
+  EXPECT_EQ(parse_token_text("short\n", "redis.password", "password").error,
+            "the password in redis.password is 5 characters long; a password must have at least "
+            "16 (make one with: head -c 24 /dev/urandom | base64)");
+}
+
 TEST(TokenFileTest, SpacesAndBytesOutsidePrintableAsciiAreRefused) {
   for (const char* text :
        {"two words in one token", "token-with-a-tab\there", "caf\xc3\xa9-caf\xc3\xa9-caf\xc3\xa9-x",

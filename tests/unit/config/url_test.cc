@@ -135,7 +135,7 @@ TEST(RedisUrlOverParseUrl, RefusesWithItsOwnWords) {
   EXPECT_EQ(why, "bad database number '1234567' (redis://host:port/N)");
   EXPECT_FALSE(parse_redis_url("redis://h:1?x", why));
   EXPECT_FALSE(parse_redis_url("REDIS://h", why));
-  EXPECT_EQ(why, "the URL must start with redis:// (got 'REDIS://h')");
+  EXPECT_EQ(why, "the URL must start with redis:// or rediss:// (got 'REDIS://h')");
 }
 
 TEST(RedactedUrl, HidesPasswordsAndOptionallyPaths) {

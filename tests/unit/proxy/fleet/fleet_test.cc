@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 
@@ -50,15 +53,94 @@ TEST(RedisUrl, ParsesHostPortPasswordAndDatabase) {
 
 TEST(RedisUrl, RefusesWhatItCannotUse) {
   for (const char* bad :
-       {"http://127.0.0.1:6379", "rediss://127.0.0.1:6379", "redis://", "redis://host:0",
-        "redis://host:99999", "redis://host:port", "redis://host/x", "redis://[::1"}) {
+       {"http://127.0.0.1:6379", "redis://", "rediss://", "redis://host:0", "redis://host:99999",
+        "redis://host:port", "redis://host/x", "redis://[::1"}) {
     std::string why;
     EXPECT_FALSE(config::parse_redis_url(bad, why)) << bad;
     EXPECT_FALSE(why.empty()) << bad;
   }
   std::string why;
-  config::parse_redis_url("rediss://h", why);
-  EXPECT_NE(why.find("not supported"), std::string::npos) << why;
+  config::parse_redis_url("http://h", why);
+  EXPECT_NE(why.find("must start with redis:// or rediss://"), std::string::npos) << why;
+}
+
+TEST(RedisUrl, RedissSpeaksTls) {
+  std::string why;
+  auto tls = config::parse_redis_url("rediss://mongoguard@redis.internal:6380/1", why);
+  ASSERT_TRUE(tls) << why;
+  EXPECT_TRUE(tls->tls);
+  EXPECT_EQ(tls->host, "redis.internal");
+  EXPECT_EQ(tls->port, 6380);
+  EXPECT_EQ(tls->db, 1);
+  auto plain = config::parse_redis_url("redis://h", why);
+  ASSERT_TRUE(plain) << why;
+  EXPECT_FALSE(plain->tls);
+}
+
+TEST(FleetConfig, TlsAndPasswordFile) {
+  // The files must exist to be named: made here.
+  const auto dir = std::filesystem::temp_directory_path() / "mg_fleet_tls_config";
+  std::filesystem::create_directories(dir);
+  for (const char* name : {"redis.password", "redis-ca.pem", "c.pem", "c.key"}) {
+    std::ofstream(dir / name) << "x\n";
+  }
+  const auto d = dir.string();
+  auto r = config::parse_config(
+      "fleet:\n  redis: \"rediss://mongoguard@10.0.0.5:6380\"\n  name: a\n"
+      "  password_file: " +
+          d +
+          "/redis.password\n"
+          "  tls: { ca: " +
+          d +
+          "/redis-ca.pem, server_name: redis.internal,\n"
+          "         cert: " +
+          d + "/c.pem, key: " + d + "/c.key }\n",
+      "p.yaml");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  const auto& f = *r.config->fleet;
+  ASSERT_TRUE(f.tls);
+  EXPECT_EQ(f.tls->ca->path, d + "/redis-ca.pem");
+  EXPECT_EQ(f.tls->server_name.value_or(""), "redis.internal");
+  EXPECT_EQ(f.server.user, "mongoguard");  // the one word is the user, with a password file
+  EXPECT_EQ(f.server.password, "");
+  ASSERT_TRUE(f.password_file);
+  EXPECT_EQ(f.password_file->line, 4);
+  const auto files = r.config->secret_files();
+  for (const char* name : {"/redis-ca.pem", "/c.pem", "/c.key", "/redis.password"}) {
+    EXPECT_NE(std::find(files.begin(), files.end(), d + name), files.end()) << name;
+  }
+
+  // rediss:// alone: TLS with the system's roots and the URL's host checked.
+  auto bare = config::parse_config("fleet:\n  redis: \"rediss://h\"\n  name: a\n", "p.yaml");
+  ASSERT_TRUE(bare.ok()) << errors_of(bare);
+  ASSERT_TRUE(bare.config->fleet->tls);
+  EXPECT_FALSE(bare.config->fleet->tls->ca);
+  // And no TLS settings for plain redis://.
+  auto plain = config::parse_config("fleet:\n  redis: \"redis://h\"\n  name: a\n", "p.yaml");
+  EXPECT_FALSE(plain.config->fleet->tls);
+}
+
+TEST(FleetConfig, TlsAndPasswordMistakes) {
+  auto plain = config::parse_config(
+      "fleet:\n  redis: \"redis://h\"\n  name: a\n  tls: { server_name: x }\n", "p.yaml");
+  EXPECT_NE(errors_of(plain).find("p.yaml:4:8: fleet.tls needs a rediss:// URL"), std::string::npos)
+      << errors_of(plain);
+  const auto password = std::filesystem::temp_directory_path() / "mg_fleet_password";
+  std::ofstream(password) << "x\n";
+  auto twice = config::parse_config(
+      "fleet:\n  redis: \"rediss://u:pw@h\"\n  name: a\n  password_file: " + password.string() +
+          "\n",
+      "p.yaml");
+  EXPECT_NE(errors_of(twice).find("p.yaml:4:18: fleet.password_file and a password in "
+                                  "fleet.redis: give it once"),
+            std::string::npos)
+      << errors_of(twice);
+  auto half = config::parse_config("fleet:\n  redis: \"rediss://h\"\n  name: a\n  tls: { cert: " +
+                                       password.string() + ", colour: x }\n",
+                                   "p.yaml");
+  const auto h = errors_of(half);
+  EXPECT_NE(h.find("fleet.tls.cert needs fleet.tls.key as well"), std::string::npos) << h;
+  EXPECT_NE(h.find("unknown key 'colour' in fleet.tls"), std::string::npos) << h;
 }
 
 TEST(FleetConfig, ReadsTheSection) {
