@@ -2,7 +2,10 @@
 its breaker and the list of holds through Debian's redis-server.
 
 Each test starts its own redis-server on a free loopback port (no
-persistence, its own directory) and three proxies named fleet-0..2. Deletes
+persistence, its own directory) and three proxies named fleet-0..2, and runs
+twice: over plain TCP, and over TLS only (rediss://, the server's certificate
+checked against a CA made in the test, a client certificate required, an ACL
+user whose password the proxies read from fleet.password_file). Deletes
 go round-robin through one pymongo client per proxy; what the backend really
 kept is checked over a direct connection.
 """
@@ -10,6 +13,7 @@ kept is checked over a direct connection.
 from __future__ import annotations
 
 import pathlib
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +27,7 @@ from pymongo.errors import OperationFailure
 from harness import free_port, wait_for_port
 from hold_helpers import UNAUTHORIZED, ApiError, GuardedProxy, wait_until
 from test_budgets import direct  # noqa: F401  (the fixture: a direct client, fresh databases)
+from test_tls import make_ca, make_cert
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -30,26 +35,66 @@ pytestmark = pytest.mark.skipif(not pathlib.Path(REDIS_SERVER).exists(),
                                 reason="redis-server is not installed (scripts/deps.sh test)")
 
 
+REDIS_USER = "mongoguard"  # the ACL user of the TLS server
+
+
+def make_redis_certs(d: pathlib.Path) -> None:
+    """ca (signs the server and the proxies' client certificate), other-ca."""
+    make_ca(d, "ca")
+    make_ca(d, "other-ca")
+    make_cert(d, "redis", "localhost")
+    make_cert(d, "proxy", "mongoguard-fleet", client=True)
+
+
 class RedisServer:
     """Debian's redis-server on 127.0.0.1:<port>, no persistence; can be
-    killed and started again on the same port."""
+    killed and started again on the same port. With `tls`, it listens for
+    TLS only, requires a client certificate and the ACL user REDIS_USER with
+    `password` (the default user is off)."""
 
-    def __init__(self):
+    def __init__(self, tls: bool = False):
         self.port = free_port()
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="mg-redis-"))
+        self.tls = tls
+        self.password = secrets.token_hex(16)
+        self.password_file = self.dir / "redis.password"
         self.proc: subprocess.Popen | None = None
+        if tls:
+            make_redis_certs(self.dir)
+            self.password_file.write_text(self.password + "\n")
         self.start()
 
     @property
     def url(self) -> str:
+        if self.tls:
+            return f"rediss://{REDIS_USER}@127.0.0.1:{self.port}"
         return f"redis://127.0.0.1:{self.port}"
 
+    def fleet_yaml(self, ca: str = "ca.pem", indent: int = 10, **tls_keys: str) -> str:
+        """What the proxies' fleet section adds for this server (nothing for
+        plain TCP), `indent` spaces in. `ca` and `tls_keys` change fleet.tls."""
+        if not self.tls:
+            return ""
+        keys = {"ca": str(self.dir / ca), "cert": str(self.dir / "proxy.pem"),
+                "key": str(self.dir / "proxy.key"), **tls_keys}
+        tls = ", ".join(f"{k}: {v}" for k, v in keys.items() if v)
+        pad = " " * indent
+        return f"{pad}password_file: {self.password_file}\n{pad}tls: {{ {tls} }}\n"
+
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir), "--daemonize", "no",
-             "--logfile", str(self.dir / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
+                  str(self.dir), "--daemonize", "no", "--logfile", str(self.dir / "redis.log")]
+        if self.tls:
+            conf = self.dir / "redis.conf"  # the password stays out of the process list
+            conf.write_text(
+                f"port 0\ntls-port {self.port}\n"
+                f"tls-cert-file {self.dir / 'redis.pem'}\ntls-key-file {self.dir / 'redis.key'}\n"
+                f"tls-ca-cert-file {self.dir / 'ca.pem'}\ntls-auth-clients yes\n"
+                f"user default off\nuser {REDIS_USER} on >{self.password} ~* &* +@all\n")
+            args = [REDIS_SERVER, str(conf), *common]
+        else:
+            args = [REDIS_SERVER, "--port", str(self.port), *common]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port, self.proc, timeout=15)
 
     def kill(self) -> None:
@@ -63,9 +108,9 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-@pytest.fixture
-def redis():
-    server = RedisServer()
+@pytest.fixture(params=["plain", "tls"])
+def redis(request):
+    server = RedisServer(tls=request.param == "tls")
     try:
         yield server
     finally:
@@ -73,14 +118,14 @@ def redis():
 
 
 def fleet_policy(redis_url: str, name: str, database: str, documents: int, action: str,
-                 limit: str | None = None) -> str:
+                 limit: str | None = None, fleet_yaml: str = "") -> str:
     limit = limit or f"{{ documents: {documents}, per: 1m }}"
     return f"""
         fleet:
           redis: "{redis_url}"
           name: {name}
           timeout: 500ms
-        holds:
+{fleet_yaml}        holds:
           timeout: 2m
         rules:
           - name: fleet-budget
@@ -101,7 +146,8 @@ class Fleet:
             for i in range(proxies):
                 self.proxies.append(GuardedProxy(
                     backend.upstream,
-                    fleet_policy(redis.url, f"fleet-{i}", database, documents, action, limit)))
+                    fleet_policy(redis.url, f"fleet-{i}", database, documents, action, limit,
+                                 redis.fleet_yaml())))
             for p in self.proxies:
                 p.wait_for_log("fleet: connected to redis", timeout=15)
         except Exception:

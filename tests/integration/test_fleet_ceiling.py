@@ -41,13 +41,13 @@ MAX_OPS_PER_THREAD = 3000
 RULE = "fleet-cap"
 
 
-def policy(redis_url: str, name: str, database: str) -> str:
+def policy(redis: RedisServer, name: str, database: str) -> str:
     return f"""
         fleet:
-          redis: "{redis_url}"
+          redis: "{redis.url}"
           name: {name}
           timeout: 2s
-        rules:
+{redis.fleet_yaml()}        rules:
           - name: {RULE}
             match: {{ namespace: "{database}.c", operations: [delete] }}
             limit: {{ documents: {BUDGET}, per: 1m }}
@@ -55,9 +55,10 @@ def policy(redis_url: str, name: str, database: str) -> str:
     """
 
 
-@pytest.fixture
-def redis():
-    server = RedisServer()
+@pytest.fixture(params=["plain", "tls"])
+def redis(request):
+    """Plain TCP, then TLS with a client certificate and an ACL user."""
+    server = RedisServer(tls=request.param == "tls")
     try:
         yield server
     finally:
@@ -93,7 +94,7 @@ def test_thirty_clients_on_three_proxies_share_one_ceiling(backend, redis, seede
     clients: list[pymongo.MongoClient] = []
     try:
         for i in range(PROXIES):
-            proxies.append(GuardedProxy(backend.upstream, policy(redis.url, f"fleet-{i}", database)))
+            proxies.append(GuardedProxy(backend.upstream, policy(redis, f"fleet-{i}", database)))
         for p in proxies:
             p.wait_for_log("fleet: connected to redis", timeout=15)
 
