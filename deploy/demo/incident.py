@@ -17,6 +17,9 @@ hold itself with --auto-reject) and prints how many families survived.
         --direct mongodb://127.0.0.1:27018 \\
         [--admin http://127.0.0.1:9901 --token-file admin.token] [--auto-reject]
 
+An https:// --admin is checked against the system's trusted roots, or
+against --admin-ca FILE (a self-signed certificate, as compose makes one).
+
 Needs pymongo and mongoengine. The proxy's policy must give deletes on the
 chosen namespace a budget with `action: hold` (see deploy/demo/README.md).
 """
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import ssl
 import subprocess
 import sys
 import threading
@@ -125,9 +129,10 @@ def operation_failure(exc: BaseException | None) -> OperationFailure | None:
 class Admin:
     """The few admin API calls the demo needs."""
 
-    def __init__(self, url: str, token: str):
+    def __init__(self, url: str, token: str, ca_file: str | None = None):
         self.url = url.rstrip("/")
         self.token = token
+        self.context = ssl.create_default_context(cafile=ca_file) if ca_file else None
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
         data = None if body is None else json.dumps(body).encode()
@@ -135,7 +140,7 @@ class Admin:
         req.add_header("Authorization", f"Bearer {self.token}")
         if data is not None:
             req.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(req, timeout=5) as r:
+        with urllib.request.urlopen(req, timeout=5, context=self.context) as r:
             return json.loads(r.read().decode())
 
     def holds(self, ns: str) -> list[dict]:
@@ -162,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=2000, help="families to seed (default 2000)")
     p.add_argument("--admin", help="mongoguard's admin endpoint, e.g. http://127.0.0.1:9901")
     p.add_argument("--token-file", help="the admin API's bearer token (first line)")
+    p.add_argument("--admin-ca", metavar="FILE",
+                   help="CA certificate(s) for an https:// --admin (default: the system's roots)")
     p.add_argument("--auto-reject", action="store_true",
                    help="reject the first hold through the admin API (unattended runs)")
     p.add_argument("--operator", default="incident-demo",
@@ -181,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.token_file:
             with open(args.token_file) as f:
                 token = f.readline().strip()
-        admin = Admin(args.admin, token)
+        admin = Admin(args.admin, token, args.admin_ca)
 
     ns = f"{args.db}.{COLLECTION}"
     direct = pymongo.MongoClient(args.direct, directConnection=True,
@@ -223,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
             seen.add(h["id"])
             print("\n" + describe_hold(h))
             ctl = f"mongoguard ctl --admin {args.admin}"
+            if args.admin_ca:
+                ctl += f" --ca-file {args.admin_ca}"
             if args.token_file:
                 ctl += f" --token-file {args.token_file}"
             print(f"  see it:    {ctl} holds\n"
@@ -274,6 +283,7 @@ def raw_documents(direct: pymongo.MongoClient, database: str) -> dict:
 def restore(args, ns: str, direct: pymongo.MongoClient, before: dict) -> int:
     """The deleted families back from the journal; 0 when all are, byte for byte."""
     command = [args.restore, "ctl", "--admin", args.admin, "--token-file", args.token_file,
+               *(["--ca-file", args.admin_ca] if args.admin_ca else []),
                "--as", args.operator, "restore", "--ns", ns, "--since", "10m"]
     print(f"\n>>> {' '.join(command[:2])} ... restore --ns {ns} --since 10m --as {args.operator}",
           flush=True)

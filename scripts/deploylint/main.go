@@ -14,12 +14,20 @@
 //	deploylint kubernetes deploy/kubernetes/sidecar.yaml [-policy-out FILE]
 //	    every document decoded strictly (unknown or duplicate fields are
 //	    errors) into the k8s.io/api types of its kind, then: an app container
-//	    and a mongoguard sidecar, probes on /readyz and /healthz, resource
+//	    and a mongoguard sidecar, probes on /readyz and /healthz (HTTP, or exec
+//	    asking the --admin-listen address), resource
 //	    requests, the policy ConfigMap mounted as a directory (so updates
 //	    arrive), the token Secret (in the file, or created by the kubectl
 //	    command the file shows) mounted where --admin-token-file points.
 //	    -policy-out writes the ConfigMap's policy.yaml so the caller can run
 //	    `mongoguard validate` on it.
+//	deploylint yaml FILE
+//	    any YAML file, parsed.
+//
+// -json-out FILE writes what was parsed as JSON: the Dockerfile's final
+// stage (entrypoint, cmd, env, user), the compose project as compose-go
+// loaded it, the Kubernetes documents as decoded, the YAML file's value. The
+// tests read the files through it, with the parsers the real tools use.
 //
 // Every problem is printed as FILE: message; the exit code is 1 if any.
 package main
@@ -27,6 +35,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,25 +64,41 @@ func (c *checker) fail(format string, args ...any) {
 }
 
 func main() {
-	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: deploylint dockerfile|compose|kubernetes FILE [-policy-out FILE]")
+	if len(os.Args) < 3 || len(os.Args)%2 == 0 {
+		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
 	c := &checker{file: os.Args[2]}
+	out := map[string]string{}
+	for i := 3; i+1 < len(os.Args); i += 2 {
+		if os.Args[i] != "-policy-out" && os.Args[i] != "-json-out" {
+			fmt.Fprintln(os.Stderr, usage)
+			os.Exit(2)
+		}
+		out[os.Args[i]] = os.Args[i+1]
+	}
+	var model any
 	switch os.Args[1] {
 	case "dockerfile":
-		checkDockerfile(c)
+		model = checkDockerfile(c)
 	case "compose":
-		checkCompose(c)
+		model = checkCompose(c)
 	case "kubernetes":
-		policyOut := ""
-		if len(os.Args) == 5 && os.Args[3] == "-policy-out" {
-			policyOut = os.Args[4]
-		}
-		checkKubernetes(c, policyOut)
+		model = checkKubernetes(c, out["-policy-out"])
+	case "yaml":
+		model = readYAML(c)
 	default:
 		fmt.Fprintf(os.Stderr, "unknown kind %q\n", os.Args[1])
 		os.Exit(2)
+	}
+	if path := out["-json-out"]; path != "" && model != nil {
+		data, err := json.MarshalIndent(model, "", "  ")
+		if err == nil {
+			err = os.WriteFile(path, data, 0o644)
+		}
+		if err != nil {
+			c.fail("-json-out: %v", err)
+		}
 	}
 	if c.problems > 0 {
 		os.Exit(1)
@@ -81,20 +106,53 @@ func main() {
 	fmt.Printf("%s: ok\n", c.file)
 }
 
+const usage = "usage: deploylint dockerfile|compose|kubernetes|yaml FILE [-policy-out FILE] [-json-out FILE]"
+
+// readYAML: any YAML file as JSON (what `deploylint yaml` writes with -json-out).
+func readYAML(c *checker) any {
+	data, err := os.ReadFile(c.file)
+	if err != nil {
+		c.fail("%v", err)
+		return nil
+	}
+	var v any
+	if err := yaml.Unmarshal(data, &v); err != nil {
+		c.fail("%v", err)
+		return nil
+	}
+	return v
+}
+
 // ---- Dockerfile ----
 
 var buildTools = regexp.MustCompile(`\b(build-essential|cmake|ninja-build|g\+\+|gcc|clang|[a-z0-9.+-]+-dev)\b`)
 
-func checkDockerfile(c *checker) {
+// What the final stage runs: the image's ENTRYPOINT, CMD (exec form, or
+// ["/bin/sh", "-c", line] for the shell form), ENV and USER.
+type imageModel struct {
+	Entrypoint []string          `json:"entrypoint"`
+	Cmd        []string          `json:"cmd"`
+	Env        map[string]string `json:"env"`
+	User       string            `json:"user"`
+}
+
+func execForm(cmd instructions.ShellDependantCmdLine) []string {
+	if cmd.PrependShell {
+		return []string{"/bin/sh", "-c", strings.Join(cmd.CmdLine, " ")}
+	}
+	return cmd.CmdLine
+}
+
+func checkDockerfile(c *checker) any {
 	data, err := os.ReadFile(c.file)
 	if err != nil {
 		c.fail("%v", err)
-		return
+		return nil
 	}
 	result, err := parser.Parse(bytes.NewReader(data))
 	if err != nil {
 		c.fail("parse: %v", err)
-		return
+		return nil
 	}
 	for _, w := range result.Warnings {
 		c.fail("parser warning: %s", w.Short)
@@ -109,13 +167,14 @@ func checkDockerfile(c *checker) {
 	stages, _, err := instructions.Parse(result.AST, lint)
 	if err != nil {
 		c.fail("instructions: %v", err)
-		return
+		return nil
 	}
 	if len(stages) < 2 {
 		c.fail("want a multi-stage build (build stage + runtime stage), found %d stage(s)", len(stages))
-		return
+		return nil
 	}
 	names := map[string]bool{}
+	image := &imageModel{}
 	ranDeps, ranPackage := false, false
 	for i, st := range stages {
 		if !strings.HasPrefix(st.BaseName, "debian:bookworm") {
@@ -123,6 +182,9 @@ func checkDockerfile(c *checker) {
 		}
 		final := i == len(stages)-1
 		var user string
+		if final {
+			image.Env = map[string]string{}
+		}
 		for _, cmd := range st.Commands {
 			switch v := cmd.(type) {
 			case *instructions.RunCommand:
@@ -142,9 +204,21 @@ func checkDockerfile(c *checker) {
 				}
 			case *instructions.UserCommand:
 				user = v.User
+			case *instructions.EntrypointCommand:
+				image.Entrypoint = execForm(v.ShellDependantCmdLine)
+				image.Cmd = nil // ENTRYPOINT resets an earlier CMD
+			case *instructions.CmdCommand:
+				image.Cmd = execForm(v.ShellDependantCmdLine)
+			case *instructions.EnvCommand:
+				if final {
+					for _, kv := range v.Env {
+						image.Env[kv.Key] = kv.Value
+					}
+				}
 			}
 		}
 		if final {
+			image.User = user
 			name := strings.SplitN(user, ":", 2)[0]
 			switch {
 			case user == "":
@@ -162,20 +236,23 @@ func checkDockerfile(c *checker) {
 	if !ranDeps || !ranPackage {
 		c.fail("the build must run scripts/deps.sh and scripts/package.sh (the test command's steps)")
 	}
+	return image
 }
 
 // ---- compose ----
 
-func checkCompose(c *checker) {
+// checkCompose returns the project as `docker compose config` would print it
+// (paths resolved, every service's command a list).
+func checkCompose(c *checker) any {
 	abs, err := filepath.Abs(c.file)
 	if err != nil {
 		c.fail("%v", err)
-		return
+		return nil
 	}
 	data, err := os.ReadFile(abs)
 	if err != nil {
 		c.fail("%v", err)
-		return
+		return nil
 	}
 	dir := filepath.Dir(abs)
 	details := types.ConfigDetails{
@@ -189,7 +266,7 @@ func checkCompose(c *checker) {
 	})
 	if err != nil {
 		c.fail("compose: %v", err)
-		return
+		return nil
 	}
 	services := map[string]types.ServiceConfig{}
 	for name, s := range project.Services {
@@ -223,19 +300,28 @@ func checkCompose(c *checker) {
 	if s, ok := services["demo"]; !ok || !strings.Contains(strings.Join(s.Command, " "), "incident.py") {
 		c.fail("want a service demo running deploy/demo/incident.py")
 	}
+	data, err = project.MarshalJSON()
+	if err != nil {
+		c.fail("compose: %v", err)
+		return nil
+	}
+	return json.RawMessage(data)
 }
 
 // ---- Kubernetes ----
 
-func checkKubernetes(c *checker, policyOut string) {
+// checkKubernetes returns the documents as decoded into their k8s.io/api
+// types (defaults not applied), in the file's order.
+func checkKubernetes(c *checker, policyOut string) any {
 	data, err := os.ReadFile(c.file)
 	if err != nil {
 		c.fail("%v", err)
-		return
+		return nil
 	}
 	configMaps := map[string]*corev1.ConfigMap{}
 	secrets := map[string]*corev1.Secret{}
 	var deployments []*appsv1.Deployment
+	var documents []any
 	for i, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(data), -1) {
 		if strings.TrimSpace(regexp.MustCompile(`(?m)^\s*#.*$`).ReplaceAllString(doc, "")) == "" {
 			continue
@@ -261,6 +347,7 @@ func checkKubernetes(c *checker, policyOut string) {
 			c.fail("document %d (%s): %v", i+1, meta.Kind, err)
 			continue
 		}
+		documents = append(documents, target)
 		switch v := target.(type) {
 		case *corev1.ConfigMap:
 			configMaps[v.Name] = v
@@ -272,9 +359,10 @@ func checkKubernetes(c *checker, policyOut string) {
 	}
 	if len(deployments) != 1 {
 		c.fail("want exactly one Deployment, found %d", len(deployments))
-		return
+		return nil
 	}
 	checkDeployment(c, deployments[0], configMaps, secrets, string(data), policyOut)
+	return documents
 }
 
 func checkDeployment(c *checker, d *appsv1.Deployment, configMaps map[string]*corev1.ConfigMap,
@@ -321,23 +409,6 @@ func checkDeployment(c *checker, d *appsv1.Deployment, configMaps map[string]*co
 	for _, p := range guard.Ports {
 		ports[p.Name] = p.ContainerPort
 	}
-	probe := func(what string, p *corev1.Probe, path string) {
-		if p == nil || p.HTTPGet == nil {
-			c.fail("mongoguard has no %s HTTP probe", what)
-			return
-		}
-		if p.HTTPGet.Path != path {
-			c.fail("mongoguard %s probe asks %s, want %s", what, p.HTTPGet.Path, path)
-		}
-		if name := p.HTTPGet.Port.StrVal; name != "" && ports[name] == 0 {
-			c.fail("mongoguard %s probe names port %s, which the container does not declare", what, name)
-		}
-	}
-	probe("readiness", guard.ReadinessProbe, "/readyz")
-	probe("liveness", guard.LivenessProbe, "/healthz")
-	if guard.Resources.Requests.Cpu().IsZero() || guard.Resources.Requests.Memory().IsZero() {
-		c.fail("mongoguard needs cpu and memory requests")
-	}
 	args := strings.Join(guard.Args, " ")
 	flag := func(name string) string {
 		m := regexp.MustCompile(name + ` (\S+)`).FindStringSubmatch(args)
@@ -345,6 +416,42 @@ func checkDeployment(c *checker, d *appsv1.Deployment, configMaps map[string]*co
 			return ""
 		}
 		return m[1]
+	}
+	// An HTTP probe reaches the pod's IP, so it suits an admin endpoint on
+	// the pod's interface; an exec probe runs in the container and must ask
+	// the address --admin-listen gives (loopback) for the path.
+	probe := func(what string, p *corev1.Probe, path string) {
+		switch {
+		case p != nil && p.HTTPGet != nil:
+			if p.HTTPGet.Path != path {
+				c.fail("mongoguard %s probe asks %s, want %s", what, p.HTTPGet.Path, path)
+			}
+			if name := p.HTTPGet.Port.StrVal; name != "" && ports[name] == 0 {
+				c.fail("mongoguard %s probe names port %s, which the container does not declare", what, name)
+			}
+		case p != nil && p.Exec != nil:
+			admin := flag("--admin-listen")
+			asks, names := false, false
+			for _, arg := range p.Exec.Command {
+				asks = asks || arg == path || (admin != "" && strings.HasSuffix(arg, admin+path))
+				names = names || (admin != "" && strings.Contains(arg, admin))
+			}
+			if !asks {
+				c.fail("mongoguard %s probe runs %q, which does not ask %s, want %s", what,
+					p.Exec.Command, path, path)
+			}
+			if !names {
+				c.fail("mongoguard %s probe runs %q, which does not name --admin-listen %s", what,
+					p.Exec.Command, admin)
+			}
+		default:
+			c.fail("mongoguard has no %s probe (HTTP, or exec asking %s)", what, path)
+		}
+	}
+	probe("readiness", guard.ReadinessProbe, "/readyz")
+	probe("liveness", guard.LivenessProbe, "/healthz")
+	if guard.Resources.Requests.Cpu().IsZero() || guard.Resources.Requests.Memory().IsZero() {
+		c.fail("mongoguard needs cpu and memory requests")
 	}
 	mountOf := func(path string) (corev1.VolumeMount, bool) {
 		for _, m := range guard.VolumeMounts {

@@ -14,6 +14,7 @@ nothing about the proxy, and the run prints so.
 from __future__ import annotations
 
 import os
+import pathlib
 import shutil
 import subprocess
 import uuid
@@ -27,6 +28,8 @@ from backend import Backend
 
 WITHOUT_PROXY = os.environ.get("MONGOGUARD_TEST_WITHOUT_PROXY") == "1"
 NODE_DIR = harness.ROOT / "tests" / "node"
+LINT_SRC = harness.ROOT / "scripts" / "deploylint"
+GO_TIMEOUT = 900  # first build downloads the modules
 
 CLIENT_OPTIONS = dict(
     directConnection=True,
@@ -131,6 +134,20 @@ def db_name(request) -> str:
     """A database name no other test uses (the backend lives for the session)."""
     base = "".join(ch if ch.isalnum() else "_" for ch in request.node.name)[:40]
     return f"{base}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def deploylint() -> pathlib.Path:
+    """scripts/deploylint built into the build folder: the deployment files'
+    checks, and (-json-out) what the files say, read with the real tools'
+    parsers (test_deploy.py, test_deploy_start.py)."""
+    out = harness.BUILD / "deploylint"
+    env = dict(os.environ, GOFLAGS="-buildvcs=false")
+    go = shutil.which("go") or "/usr/local/go/bin/go"
+    result = subprocess.run([go, "build", "-o", str(out), "."], cwd=LINT_SRC, env=env,
+                            capture_output=True, text=True, timeout=GO_TIMEOUT)
+    assert result.returncode == 0, f"go build of scripts/deploylint failed:\n{result.stderr}"
+    return out
 
 
 @pytest.fixture(scope="session")

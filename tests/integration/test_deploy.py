@@ -7,6 +7,7 @@ and the pages under docs/.
   program built with BuildKit's Dockerfile parser and linter, compose-go with
   the Compose Specification schema, and strict decoding into the k8s.io/api
   types), plus mutated copies that must fail, so the checks are known to bite.
+  test_deploy_start.py starts each one's mongoguard as the file says.
 - Example policies (and the ConfigMap's policy): `mongoguard validate`.
 - Prometheus rules: `promtool check rules` and `promtool test rules`.
 - Grafana dashboard: JSON, every PromQL expression parsed by promtool, and
@@ -38,16 +39,15 @@ README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 DEPLOYING = DOCS / "deploying.md"  # where every deploy/ file is explained
 METRICS = DOCS / "metrics.md"  # the table of every metric and its labels
-LINT_SRC = ROOT / "scripts" / "deploylint"
-GO_TIMEOUT = 900  # first build downloads the modules
 
 # Every file under deploy/ and what checks it. A new file must be added here
 # (and to docs/deploying.md), or test_every_deploy_file_is_explained_and_checked fails.
 CHECKED_BY = {
-    "Dockerfile": "test_dockerfile_lint",
+    "Dockerfile": "test_dockerfile_lint, test_deploy_start.py (starts as written)",
     "Dockerfile.dockerignore": "test_dockerignore_keeps_sources",
-    "compose.yaml": "test_compose_lint",
-    "kubernetes/sidecar.yaml": "test_kubernetes_lint",
+    "compose.yaml": "test_compose_lint, test_deploy_start.py (starts as written)",
+    "compose-policy.yaml": "test_deploy_start.py (compose starts with it; else the example's)",
+    "kubernetes/sidecar.yaml": "test_kubernetes_lint, test_deploy_start.py (starts, probes run)",
     "systemd/mongoguard.service": "test_deb_package.py (systemd-analyze verify)",
     "logrotate/mongoguard": "test_deb_package.py (logrotate run)",
     "debian/conffiles": "test_deb_package.py (conffiles kept on remove, gone on purge)",
@@ -87,17 +87,7 @@ def test_every_deploy_file_is_explained_and_checked():
     assert not stale, f"CHECKED_BY names files that are gone: {stale}"
 
 
-# ---- deploylint (Dockerfile, compose, Kubernetes) ----
-
-@pytest.fixture(scope="module")
-def deploylint() -> pathlib.Path:
-    out = harness.BUILD / "deploylint"
-    env = dict(os.environ, GOFLAGS="-buildvcs=false")
-    go = shutil.which("go") or "/usr/local/go/bin/go"
-    result = subprocess.run([go, "build", "-o", str(out), "."], cwd=LINT_SRC, env=env,
-                            capture_output=True, text=True, timeout=GO_TIMEOUT)
-    assert result.returncode == 0, f"go build of scripts/deploylint failed:\n{result.stderr}"
-    return out
+# ---- deploylint (Dockerfile, compose, Kubernetes; the fixture is in conftest.py) ----
 
 
 def lint(tool: pathlib.Path, kind: str, path: pathlib.Path, *extra: str):
@@ -133,6 +123,7 @@ KUBERNETES_REASONS = {
     "unknown field": 'unknown field "periodSecond"',
     "wrong type": "cannot unmarshal string",
     "probe path": "want /readyz",
+    "probe address": "does not name --admin-listen 127.0.0.1:9901",
     "subPath mount": "subPath",
     "missing secret": "neither in this file nor created",
     "secret key": "does not give it the key admin.token",
@@ -210,7 +201,8 @@ def test_kubernetes_lint(deploylint, tmp_path):
     bad = {
         "unknown field": ("periodSeconds: 5", "periodSecond: 5"),
         "wrong type": ("replicas: 1", "replicas: one"),
-        "probe path": ("path: /readyz", "path: /ready"),
+        "probe path": ('"/readyz"]', '"/ready"]'),
+        "probe address": ('"127.0.0.1:9901", "/readyz"]', '"127.0.0.1:9902", "/readyz"]'),
         "subPath mount": ("mountPath: /etc/mongoguard, readOnly: true",
                           "mountPath: /etc/mongoguard, subPath: policy.yaml, readOnly: true"),
         "missing secret": ("secretName: mongoguard-admin-token", "secretName: other-token"),
