@@ -1,7 +1,10 @@
 #include "proxy/cli/ctl.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -56,6 +59,8 @@ const char* kUsageText =
     "                              the before-images as a mongodump folder\n"
     "  restore --ns NS [--since T] [--until T] [--hold ID] [--to URI] [--dry-run] [--force]\n"
     "                              put journaled documents back (T: 10m, 2h or an ISO time)\n"
+    "  ready | alive               a probe: /readyz or /healthz answered 200 (exit 0) or\n"
+    "                              not (exit 1); no token needed, /readyz says why with one\n"
     "options:\n"
     "  --admin URL        admin endpoint, http:// or https:// (default http://127.0.0.1:9901)\n"
     "  --token-file FILE  bearer token (default $MONGOGUARD_ADMIN_TOKEN_FILE,\n"
@@ -90,7 +95,7 @@ Reply exchange(Stream& stream, const Endpoint& base, const std::string& token, h
   http::request<http::string_body> req{method, prefix + path, 11};
   req.set(http::field::host, base.url.host_header());
   req.set(http::field::user_agent, "mongoguard-ctl/" MONGOGUARD_VERSION);
-  req.set(http::field::authorization, "Bearer " + token);
+  if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
   if (method == http::verb::post) {
     req.set(http::field::content_type, "application/json");
     req.body() = body;
@@ -319,7 +324,8 @@ constexpr Command kCommands[] = {
     {"reject", true, true},     {"approve-all", true, true}, {"reject-all", true, true},
     {"breakers", false, false}, {"grant", true, true},       {"reset", true, true},
     {"resume", true, true},     {"decisions", false, false}, {"reload", false, false},
-    {"journal", false, false},  {"restore", false, false},
+    {"journal", false, false},  {"restore", false, false},   {"ready", false, false},
+    {"alive", false, false},
 };
 
 const Command* find_command(const std::string& name) {
@@ -561,6 +567,45 @@ void print_result(const CtlArgs& args, const json& data) {
   if (data.contains("note")) std::cout << field(data, "note") << "\n";
 }
 
+// `ctl ready` and `ctl alive`: a container's exec probe. /readyz and
+// /healthz answer without a token; the token, when the file holds one,
+// gets /readyz's detail. Exit 0 on 200, else 1, the answer on stdout. An
+// endpoint that accepts and never answers fails it within kProbeSeconds.
+constexpr unsigned kProbeSeconds = 2;
+
+void probe_timed_out(int) {
+  static const char kMessage[] = "mongoguard ctl: no answer within 2 s\n";
+  static_assert(kProbeSeconds == 2, "the message names the limit");
+  (void)!write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+  _exit(kApiError);
+}
+
+int probe(const CtlArgs& args) {
+  std::string error;
+  const auto base = admin_endpoint(args, error);
+  if (!base) return usage(error);
+  std::signal(SIGALRM, probe_timed_out);
+  alarm(kProbeSeconds);
+  const auto token = config::read_token_file(args.token_file);
+  const std::string path = args.command == "ready" ? "/readyz" : "/healthz";
+  Reply reply;
+  try {
+    reply = request(*base, token.ok() ? token.token : "", http::verb::get, path, "");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mongoguard ctl: cannot reach %s: %s\n", args.admin.c_str(), e.what());
+    return kApiError;
+  }
+  // Line by line: the detail's lines stay lines, each with its control
+  // characters spelled out.
+  std::string_view rest = reply.body;
+  while (!rest.empty()) {
+    const auto end = std::min(rest.find('\n'), rest.size());
+    std::cout << printable(rest.substr(0, end)) << "\n";
+    rest.remove_prefix(std::min(end + 1, rest.size()));
+  }
+  return reply.status == 200 ? kOk : kApiError;
+}
+
 }  // namespace
 
 std::string url_encode(std::string_view in) {
@@ -734,6 +779,7 @@ int ctl_main(int argc, char** argv) {
       return usage(error);
   }
   if (args.command == "journal" || args.command == "restore") return run_journal_command(args);
+  if (args.command == "ready" || args.command == "alive") return probe(args);
   // A request that cannot be made is a usage error before anything is asked.
   if (!build_request(args, error)) return usage(error);
   if (names_breaker(args.command)) {

@@ -6,6 +6,7 @@
 //     decisions [--limit N] | reload
 //     journal [export] [--ns NS] [--since T] [--until T] [--rule R] [--hold ID] [--out DIR]
 //     restore --ns NS [--since T] [--until T] [--hold ID] [--to URI] [--dry-run] [--force]
+//     ready | alive   (probes: /readyz, /healthz)
 //
 // Exit 0 on success, 1 when the API refused (its message is printed) or
 // could not be reached, 2 on a usage error.

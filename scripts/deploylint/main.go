@@ -431,11 +431,7 @@ func checkDeployment(c *checker, d *appsv1.Deployment, configMaps map[string]*co
 			}
 		case p != nil && p.Exec != nil:
 			admin := flag("--admin-listen")
-			asks, names := false, false
-			for _, arg := range p.Exec.Command {
-				asks = asks || arg == path || (admin != "" && strings.HasSuffix(arg, admin+path))
-				names = names || (admin != "" && strings.Contains(arg, admin))
-			}
+			asks, names := execProbeAsks(p.Exec.Command, admin, path)
 			if !asks {
 				c.fail("mongoguard %s probe runs %q, which does not ask %s, want %s", what,
 					p.Exec.Command, path, path)
@@ -495,4 +491,26 @@ func checkDeployment(c *checker, d *appsv1.Deployment, configMaps map[string]*co
 		sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
 		c.fail("mongoguard must run as non-root without privilege escalation")
 	}
+}
+
+// execProbeAsks says whether an exec probe's command asks path of the admin
+// endpoint at admin (host:port). `mongoguard ctl --admin URL ready|alive`
+// asks /readyz or /healthz of URL; any other command must carry the path
+// and the address among its arguments.
+func execProbeAsks(command []string, admin, path string) (asks, names bool) {
+	ctlPaths := map[string]string{"ready": "/readyz", "alive": "/healthz"}
+	if len(command) >= 3 && strings.HasSuffix(command[0], "mongoguard") && command[1] == "ctl" {
+		for i, arg := range command[2:] {
+			if arg == "--admin" && i+3 < len(command) {
+				url := command[i+3]
+				names = admin != "" && (url == "http://"+admin || url == "https://"+admin)
+			}
+		}
+		return ctlPaths[command[len(command)-1]] == path, names
+	}
+	for _, arg := range command {
+		asks = asks || arg == path || (admin != "" && strings.HasSuffix(arg, admin+path))
+		names = names || (admin != "" && strings.Contains(arg, admin))
+	}
+	return asks, names
 }

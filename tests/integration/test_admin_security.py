@@ -14,6 +14,7 @@ import ssl
 import subprocess
 import tempfile
 import textwrap
+import time
 import urllib.error
 import urllib.request
 
@@ -223,3 +224,79 @@ def test_token_and_filter_values_never_logged_and_audit_redacts_by_default(backe
         assert TOKEN not in text, f"the admin token is in the {where}"
         assert TOKEN[:16] not in text, f"part of the admin token is in the {where}"
         assert secret_value not in text, f"a filter value is in the {where} (redaction is off)"
+
+
+def auth_failures(s: Setup) -> float:
+    status, text = s.https("/metrics")
+    assert status == 200, text
+    [line] = [x for x in text.splitlines() if x.startswith("mongoguard_admin_auth_failures_total ")]
+    return float(line.split()[1])
+
+
+def test_ctl_ready_and_alive_are_probes_that_need_no_token(backend, certs):
+    """`ctl ready` / `ctl alive` (the sidecar's exec probes): exit 0 on /readyz
+    or /healthz answering 200, with the answer on stdout; no token needed and
+    none sent, so probes never count as failed logins; an endpoint that is
+    not there, or accepts and never answers, exits 1 with a reason."""
+    import socket
+
+    with Setup(backend.upstream, certs, TLS_ADMIN) as s:
+        url = f"https://127.0.0.1:{s.admin_port}"
+        ca = ["--ca-file", str(certs / "ca.pem")]
+        no_token = ["--token-file", str(s.dir / "absent.token")]
+        failures = auth_failures(s)
+        for _ in range(3):
+            ready = start(["ctl", "--admin", url, *ca, *no_token, "ready"])
+            assert (ready.returncode, ready.stdout) == (0, "ready\n"), ready
+            alive = start(["ctl", "--admin", url, *ca, *no_token, "alive"])
+            assert (alive.returncode, alive.stdout) == (0, "ok\n"), alive
+        assert auth_failures(s) == failures  # no Authorization header was sent
+        # With the token, /readyz says why.
+        detailed = start(["ctl", "--admin", url, *ca, "--token-file", str(s.token_file), "ready"])
+        assert detailed.returncode == 0 and detailed.stdout.startswith("ready"), detailed
+        # The certificate still counts: a probe trusts no other CA.
+        other = start(["ctl", "--admin", url, "--ca-file", str(certs / "other-ca.pem"), "ready"])
+        assert other.returncode == 1 and "certificate" in other.stderr, other
+
+    # Nothing listening: refused at once.
+    gone = start(["ctl", "--admin", f"http://127.0.0.1:{free_port()}", "ready"])
+    assert gone.returncode == 1 and "cannot reach" in gone.stderr, gone
+    # A listener that accepts and never answers: the probe's own limit ends it.
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(4)
+        hung = start(["ctl", "--admin", f"http://127.0.0.1:{mute.getsockname()[1]}", "alive"],
+                     timeout=20)
+    assert hung.returncode == 1, hung
+    assert hung.stderr == "mongoguard ctl: no answer within 2 s\n", hung.stderr
+
+
+def test_admin_certificate_reloads_with_the_policy(backend, certs):
+    """A renewed admin certificate, moved in place, serves new connections
+    after SIGHUP; a broken one refuses the reload and the renewed one stays."""
+    from hold_helpers import wait_until
+    from test_tls import common_name, peer_cert
+
+    live = certs / "live"
+    live.mkdir(exist_ok=True)
+    make_cert(certs, "renewed", "localhost-renewed")
+    for name in ("pem", "key"):
+        shutil.copy(certs / f"server.{name}", live / f"server.{name}")
+    admin_yaml = TLS_ADMIN.replace("{certs}/server", "{certs}/live/server")
+    with Setup(backend.upstream, certs, admin_yaml, rest="rules: []\n") as s:
+        assert common_name(peer_cert(s.admin_port, certs)) == "localhost"
+        for name in ("key", "pem"):  # written beside, then moved in place
+            shutil.copy(certs / f"renewed.{name}", live / f"server.{name}.new")
+            (live / f"server.{name}.new").replace(live / f"server.{name}")
+        s.proxy.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: common_name(peer_cert(s.admin_port, certs)) == "localhost-renewed", 10,
+                   "new admin connections to get the renewed certificate", interval=0.2)
+        assert s.https("/api/holds") == (200, '{"holds":[]}\n')
+
+        time.sleep(1.5)  # let the file watcher settle on the renewed files
+        (live / "server.pem").write_text("-----BEGIN CERTIFICATE-----\nnot base64\n")
+        s.proxy.proc.send_signal(signal.SIGHUP)
+        s.proxy.wait_for_log("reload (SIGHUP) refused, the running policy stays in place")
+        assert "admin.tls.cert: cannot load" in s.proxy.log_text()
+        assert common_name(peer_cert(s.admin_port, certs)) == "localhost-renewed"
+        assert s.https("/api/holds")[0] == 200

@@ -201,8 +201,8 @@ def test_kubernetes_lint(deploylint, tmp_path):
     bad = {
         "unknown field": ("periodSeconds: 5", "periodSecond: 5"),
         "wrong type": ("replicas: 1", "replicas: one"),
-        "probe path": ('"/readyz"]', '"/ready"]'),
-        "probe address": ('"127.0.0.1:9901", "/readyz"]', '"127.0.0.1:9902", "/readyz"]'),
+        "probe path": ('"http://127.0.0.1:9901", "ready"]', '"http://127.0.0.1:9901", "alive"]'),
+        "probe address": ('"http://127.0.0.1:9901", "ready"]', '"http://127.0.0.1:9902", "ready"]'),
         "subPath mount": ("mountPath: /etc/mongoguard, readOnly: true",
                           "mountPath: /etc/mongoguard, subPath: policy.yaml, readOnly: true"),
         "missing secret": ("secretName: mongoguard-admin-token", "secretName: other-token"),

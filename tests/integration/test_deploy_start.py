@@ -417,12 +417,27 @@ def test_starts_as_written(kind, deploylint, backend, tmp_path, db_name):
         for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
             if probe not in d.probes:
                 continue
-            command = [addresses.get(arg, arg) for arg in d.probes[probe]]
-            assert addresses[c.admin] in command and path in command, command
+            command = probe_command(d, probe, addresses)
+            assert f"http://{addresses[c.admin]}" in command, command
+            assert {"readinessProbe": "ready", "livenessProbe": "alive"}[probe] == command[-1]
             r = subprocess.run(command, capture_output=True, text=True, timeout=10,
                                env=c.process_env())
             assert r.returncode == 0, (probe, command, r.stdout, r.stderr)
+            assert r.stdout == {"readinessProbe": "ready\n", "livenessProbe": "ok\n"}[probe], r.stdout
         assert p.proc.poll() is None, p.log_text()
+
+
+def probe_command(d: Deployment, kind: str, addresses: dict[str, str]) -> list[str]:
+    """The probe's command as written, with the image's binary and the
+    listen addresses (alone or in a URL) mapped to the test's."""
+    def mapped(arg: str) -> str:
+        if arg in IMAGE_BINARY:
+            return str(IMAGE_BINARY[arg])
+        scheme, sep, rest = arg.partition("://")
+        if sep and rest in addresses:
+            return f"{scheme}://{addresses[rest]}"
+        return addresses.get(arg, arg)
+    return [mapped(arg) for arg in d.probes[kind]]
 
 
 def test_compose_admin_endpoint_serves_ctl_and_the_demo(deploylint, backend, tmp_path):
@@ -467,9 +482,8 @@ def test_sidecar_readiness_probe_fails_when_not_ready(deploylint, tmp_path):
     p, addresses = on_loopback(c, "unready")
     with p:
         def probe(kind: str) -> int:
-            command = [addresses.get(arg, arg) for arg in d.probes[kind]]
-            return subprocess.run(command, capture_output=True, timeout=10,
-                                  env=c.process_env()).returncode
+            return subprocess.run(probe_command(d, kind, addresses), capture_output=True,
+                                  timeout=10, env=c.process_env()).returncode
 
         assert probe("readinessProbe") == 0
         deadline = time.monotonic() + 20
