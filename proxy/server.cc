@@ -169,21 +169,11 @@ bool Server::refuse_over_limit(tcp::socket& socket) {
   const auto open = metrics_.connections_open.load(std::memory_order_relaxed);
   if (open < 0 || static_cast<std::size_t>(open) < limit) return false;
   metrics_.connections_refused.fetch_add(1, std::memory_order_relaxed);
-  ++refused_unlogged_;
-  const auto now = std::chrono::steady_clock::now();
-  if (now - refusal_logged_ >= std::chrono::seconds(1)) {
-    error_code ec;
-    const auto peer = socket.remote_endpoint(ec);
+  refusals_.refuse(socket, [&](std::uint64_t refused, const std::string& peer) {
     spdlog::warn(
         "refused {} client connection(s) (latest from {}): {} open, limits.max_connections is {}",
-        refused_unlogged_, ec ? std::string("?") : peer.address().to_string(), open, limit);
-    refused_unlogged_ = 0;
-    refusal_logged_ = now;
-  }
-  error_code ignored;
-  // Reset rather than a graceful close: nothing was read, nothing lingers.
-  socket.set_option(asio::socket_base::linger(true, 0), ignored);
-  socket.close(ignored);
+        refused, peer, open, limit);
+  });
   return true;
 }
 

@@ -21,6 +21,7 @@
 #include "proxy/net/asio.h"
 #include "proxy/net/async.h"
 #include "proxy/net/endpoint.h"
+#include "proxy/net/refusals.h"
 #include "proxy/net/tls.h"
 #include "proxy/observe/audit.h"
 #include "proxy/observe/decision_log.h"
@@ -160,8 +161,7 @@ class Server {
   std::vector<std::weak_ptr<Session>> sessions_;
   std::size_t sessions_pruned_at_ = 0;
   // Refusals since the last log line about them (one line a second at most).
-  std::uint64_t refused_unlogged_ = 0;
-  std::chrono::steady_clock::time_point refusal_logged_{};
+  OverLimitRefusals refusals_;
 };
 
 }  // namespace mongoguard::proxy

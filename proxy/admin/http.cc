@@ -469,10 +469,9 @@ AdminResponse breaker_action(AdminState& state, const AdminCall& call, const std
 }
 
 // Ready or not; why, and fleet mode's degraded state, only to a request
-// with a good token (a probe needs no more, and the detail names hosts).
-AdminResponse readiness(AdminState& state, const AdminRequest& request) {
-  AdminResponse refusal;
-  const bool detailed = !request.authorization.empty() && authenticate(state, request, refusal);
+// with a good token (a probe needs no more, and the detail names hosts). A
+// wrong token is a failed login like anywhere else, and answered as late.
+AdminResponse readiness_answer(AdminState& state, bool detailed) {
   const bool ready = !state.ready || state.ready();
   if (!ready) return admin_text(503, "not ready\n");
   if (state.upstream_unready) {
@@ -483,6 +482,15 @@ AdminResponse readiness(AdminState& state, const AdminRequest& request) {
   // Fleet mode without Redis still enforces (local budgets): ready, degraded.
   if (state.fleet && detailed) return fleet_readiness(*state.fleet);
   return admin_text(200, "ready\n");
+}
+
+AdminResponse readiness(const AdminCall& c) {
+  if (c.request.authorization.empty()) return readiness_answer(c.state, false);
+  AdminResponse refusal;
+  const bool detailed = authenticate(c.state, c.request, c.now, refusal).has_value();
+  auto answer = readiness_answer(c.state, detailed);
+  answer.delay = refusal.delay;
+  return answer;
 }
 
 AdminResponse reload(AdminState& state, const AdminRequest& request, const AdminOperator* who) {
@@ -593,8 +601,7 @@ void add_local_admin_routes(AdminRouter& router) {
   constexpr auto kToken = AdminAuth::kToken;
   // Open to anyone: liveness, readiness, and the page (which holds no data).
   router.add({"GET", "/healthz", kOpen, [](const AdminCall&) { return admin_text(200, "ok\n"); }});
-  router.add(
-      {"GET", "/readyz", kOpen, [](const AdminCall& c) { return readiness(c.state, c.request); }});
+  router.add({"GET", "/readyz", kOpen, [](const AdminCall& c) { return readiness(c); }});
   router.add(
       {"GET", "/", kOpen, [](const AdminCall&) {
          return AdminResponse{200, "text/html; charset=utf-8", std::string(admin_page_html()), {}};
@@ -770,21 +777,12 @@ asio::awaitable<void> AdminHttp::accept_loop() {
 bool AdminHttp::refuse_over_limit(tcp::socket& socket) {
   if (open_ < max_connections_) return false;
   state_.metrics.admin_connections_refused.fetch_add(1, std::memory_order_relaxed);
-  ++refused_unlogged_;
-  error_code ec;
-  const auto now = std::chrono::steady_clock::now();
-  if (now - refusal_logged_ >= 1s) {
-    const auto peer = socket.remote_endpoint(ec);
+  refusals_.refuse(socket, [&](std::uint64_t refused, const std::string& peer) {
     spdlog::warn(
         "admin: refused {} connection(s) (latest from {}): {} open, "
         "admin.max_connections is {}",
-        refused_unlogged_, ec ? std::string("?") : peer.address().to_string(), open_,
-        max_connections_);
-    refused_unlogged_ = 0;
-    refusal_logged_ = now;
-  }
-  socket.set_option(asio::socket_base::linger(true, 0), ec);
-  socket.close(ec);
+        refused, peer, open_, max_connections_);
+  });
   return true;
 }
 

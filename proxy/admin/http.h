@@ -19,6 +19,7 @@
 #include "proxy/admin/state.h"
 #include "proxy/net/asio.h"
 #include "proxy/net/endpoint.h"
+#include "proxy/net/refusals.h"
 #include "proxy/net/tls.h"
 
 namespace mongoguard::proxy {
@@ -140,8 +141,7 @@ class AdminHttp {
   std::atomic<std::shared_ptr<ssl::context>> tls_;
   std::size_t max_connections_ = 16;
   std::size_t open_ = 0;  // connections being served (admin thread only)
-  std::uint64_t refused_unlogged_ = 0;
-  std::chrono::steady_clock::time_point refusal_logged_{};
+  OverLimitRefusals refusals_;
 };
 
 }  // namespace mongoguard::proxy

@@ -25,8 +25,13 @@ bool method_matches(const std::string& route_method, const std::string& method) 
 
 }  // namespace
 
-std::optional<AdminOperator> authenticate(const AdminState& state, const AdminRequest& request,
-                                          AdminResponse& refusal) {
+namespace {
+
+// The operator whose token the request carries. `disabled` when no token is
+// configured at all: nothing a client sends could succeed, so that refusal
+// is not a failed login.
+std::optional<AdminOperator> match_token(const AdminState& state, const AdminRequest& request,
+                                         AdminResponse& refusal, bool& disabled) {
   std::vector<AdminOperator> known =
       state.operators ? state.operators() : std::vector<AdminOperator>{};
   if (state.token) {
@@ -34,6 +39,7 @@ std::optional<AdminOperator> authenticate(const AdminState& state, const AdminRe
   }
   const bool any = std::any_of(known.begin(), known.end(),
                                [](const AdminOperator& o) { return !o.token.empty(); });
+  disabled = !any;
   if (!any) {
     refusal = admin_error(
         401, "the admin API is disabled: no admin.token_file or admin.operators is configured");
@@ -51,14 +57,13 @@ std::optional<AdminOperator> authenticate(const AdminState& state, const AdminRe
   return *found;
 }
 
-namespace {
+}  // namespace
 
-// authenticate(), with refusals counted and, from an address that keeps
-// failing, answered late.
-std::optional<AdminOperator> authenticate_counted(AdminState& state, const AdminRequest& request,
-                                                  policy::TimePoint now, AdminResponse& refusal) {
-  auto who = authenticate(state, request, refusal);
-  if (state.auth_failures) {
+std::optional<AdminOperator> authenticate(AdminState& state, const AdminRequest& request,
+                                          policy::TimePoint now, AdminResponse& refusal) {
+  bool disabled = false;
+  auto who = match_token(state, request, refusal, disabled);
+  if (state.auth_failures && !disabled) {
     if (!who) {
       refusal.delay = state.auth_failures->failed(request.peer, now);
     } else {
@@ -67,8 +72,6 @@ std::optional<AdminOperator> authenticate_counted(AdminState& state, const Admin
   }
   return who;
 }
-
-}  // namespace
 
 namespace {
 
@@ -150,7 +153,7 @@ AdminResponse AdminRouter::route(AdminState& state, const AdminRequest& request,
   std::optional<AdminOperator> who;
   if (!open) {
     AdminResponse refusal;
-    who = authenticate_counted(state, request, now, refusal);
+    who = authenticate(state, request, now, refusal);
     if (!who) return refusal;
   }
   const AdminCall call{state, request, *segments, query, now, who ? &*who : nullptr};

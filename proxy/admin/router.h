@@ -64,9 +64,11 @@ AdminResponse admin_json(unsigned status, const nlohmann::json& body);
 AdminResponse admin_error(unsigned status, const std::string& message);
 AdminResponse admin_text(unsigned status, std::string body);
 // The operator whose token the request carries; nullopt with the 401 in
-// `refusal` when it carries none that is configured.
-std::optional<AdminOperator> authenticate(const AdminState& state, const AdminRequest& request,
-                                          AdminResponse& refusal);
+// `refusal` when it carries none that is configured. A wrong or missing
+// token is counted as a failed login and, from an address that keeps
+// failing, `refusal.delay` says how late to answer.
+std::optional<AdminOperator> authenticate(AdminState& state, const AdminRequest& request,
+                                          policy::TimePoint now, AdminResponse& refusal);
 
 // The local plane's routes (http.cc) and the fleet's (fleet_admin.cc).
 void add_local_admin_routes(AdminRouter& router);

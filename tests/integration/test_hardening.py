@@ -341,6 +341,37 @@ def test_readyz_without_a_token_says_only_ready_or_not(policy_backend):  # noqa:
         assert http(base, "GET", "/readyz") == (503, "not ready\n")
         status, text = http(base, "GET", "/readyz", token=proxy.token)
         assert status == 503 and text.startswith("not ready: upstream 127.0.0.1:"), text
+        # A wrong token gets no detail, and is a failed login like anywhere
+        # else: counted, and slowed from the sixth on, so /readyz is no
+        # place to guess tokens at full speed.
+        for attempt in range(6):
+            started = time.monotonic()
+            assert http(base, "GET", "/readyz", token="wrong-token-0123456789") == \
+                (503, "not ready\n")
+            assert (time.monotonic() - started >= 1.9) == (attempt == 5), attempt
+        assert proxy.metrics()["mongoguard_admin_auth_failures_total"] == 6
+    finally:
+        proxy.stop()
+
+
+def test_an_admin_api_without_tokens_is_not_a_failed_login(policy_backend):  # noqa: F811
+    """With no token configured nothing a client sends can succeed: the 401
+    says the API is disabled, is never slowed and never logged as a wrong
+    token (a probe or a curious colleague is not an attacker)."""
+    admin_port = free_port()
+    proxy = ProxyProcess(policy_backend.upstream, "--admin-listen", f"127.0.0.1:{admin_port}",
+                         admin=False)
+    try:
+        wait_until(lambda: http(f"http://127.0.0.1:{admin_port}", "GET", "/healthz")[0] == 200,
+                   10, "the admin endpoint")
+        for _ in range(8):
+            started = time.monotonic()
+            status, body = http(f"http://127.0.0.1:{admin_port}", "GET", "/api/holds",
+                                token="any-token-0123456789")
+            assert status == 401 and "the admin API is disabled" in body["error"], body
+            assert time.monotonic() - started < 1.5
+        time.sleep(0.2)
+        assert "wrong bearer token" not in proxy.log_text(), proxy.log_text()[-2000:]
     finally:
         proxy.stop()
 
