@@ -468,9 +468,7 @@ AdminResponse breaker_action(AdminState& state, const AdminCall& call, const std
   return grant_breaker(state, name, *action_of, now);
 }
 
-// Ready or not; why, and fleet mode's degraded state, only to a request
-// with a good token (a probe needs no more, and the detail names hosts). A
-// wrong token is a failed login like anywhere else, and answered as late.
+// Ready or not; why, and fleet mode's degraded state, only when `detailed`.
 AdminResponse readiness_answer(AdminState& state, bool detailed) {
   const bool ready = !state.ready || state.ready();
   if (!ready) return admin_text(503, "not ready\n");
@@ -484,6 +482,9 @@ AdminResponse readiness_answer(AdminState& state, bool detailed) {
   return admin_text(200, "ready\n");
 }
 
+// The detail goes only to a request with a good token (a probe needs no
+// more, and the detail names hosts). A wrong token is a failed login like
+// anywhere else, and answered as late.
 AdminResponse readiness(const AdminCall& c) {
   if (c.request.authorization.empty()) return readiness_answer(c.state, false);
   AdminResponse refusal;

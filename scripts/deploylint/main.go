@@ -500,9 +500,9 @@ func checkDeployment(c *checker, d *appsv1.Deployment, configMaps map[string]*co
 func execProbeAsks(command []string, admin, path string) (asks, names bool) {
 	ctlPaths := map[string]string{"ready": "/readyz", "alive": "/healthz"}
 	if len(command) >= 3 && strings.HasSuffix(command[0], "mongoguard") && command[1] == "ctl" {
-		for i, arg := range command[2:] {
-			if arg == "--admin" && i+3 < len(command) {
-				url := command[i+3]
+		for i := 2; i+1 < len(command); i++ {
+			if command[i] == "--admin" {
+				url := command[i+1]
 				names = admin != "" && (url == "http://"+admin || url == "https://"+admin)
 			}
 		}

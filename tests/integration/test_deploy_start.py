@@ -414,16 +414,17 @@ def test_starts_as_written(kind, deploylint, backend, tmp_path, db_name):
             assert {"mongoguard", "localhost", "127.0.0.1"} <= names, names
             with pytest.raises(OSError):  # no plain HTTP beside it (URLError, reset)
                 urllib.request.urlopen(f"http://{admin}/readyz", timeout=5)
-        for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        for probe, verb, answer in (("readinessProbe", "ready", "ready\n"),
+                                    ("livenessProbe", "alive", "ok\n")):
             if probe not in d.probes:
                 continue
             command = probe_command(d, probe, addresses)
             assert f"http://{addresses[c.admin]}" in command, command
-            assert {"readinessProbe": "ready", "livenessProbe": "alive"}[probe] == command[-1]
+            assert command[-1] == verb, command
             r = subprocess.run(command, capture_output=True, text=True, timeout=10,
                                env=c.process_env())
             assert r.returncode == 0, (probe, command, r.stdout, r.stderr)
-            assert r.stdout == {"readinessProbe": "ready\n", "livenessProbe": "ok\n"}[probe], r.stdout
+            assert r.stdout == answer, r.stdout
         assert p.proc.poll() is None, p.log_text()
 
 
