@@ -285,20 +285,67 @@ bool ElementCursor::next(Element& out) {
   return true;
 }
 
+namespace {
+
+// The keys seen so far in one document. Command bodies and filters hold a
+// handful of keys: those are compared in place (length first), with no
+// allocation, since this runs for every message. Past kInline keys they move
+// to a vector that is sorted once at the end, so that a document of many keys
+// stays O(n log n).
+class KeySet {
+ public:
+  // Whether `key` was already seen (only decided here while inline).
+  bool add(std::string_view key) {
+    if (spill_.empty()) {
+      for (std::size_t i = 0; i < count_; ++i) {
+        if (keys_[i].size == key.size() &&
+            std::memcmp(keys_[i].data, key.data(), key.size()) == 0) {
+          return true;
+        }
+      }
+      if (count_ < kInline) {
+        keys_[count_++] = Key{key.data(), key.size()};
+        return false;
+      }
+      for (const Key& k : keys_) spill_.emplace_back(k.data, k.size);
+    }
+    spill_.push_back(key);
+    return false;
+  }
+  // Whether the spilled keys hold a duplicate.
+  bool spilled_duplicate() {
+    if (spill_.empty()) return false;
+    std::sort(spill_.begin(), spill_.end());
+    return std::adjacent_find(spill_.begin(), spill_.end()) != spill_.end();
+  }
+
+ private:
+  static constexpr std::size_t kInline = 16;
+  struct Key {
+    const char* data;
+    std::size_t size;
+  };
+  // Only [0, count_) is ever read: left uninitialised on purpose.
+  std::array<Key, kInline> keys_;
+  std::size_t count_ = 0;
+  std::vector<std::string_view> spill_;
+};
+
+}  // namespace
+
 bool duplicate_keys(const DocView& doc, bool deep, bool compare) {
-  std::vector<std::string_view> keys;
+  KeySet keys;
   ElementCursor cursor(doc);
   Element e;
   while (cursor.next(e)) {
-    if (compare) keys.push_back(e.key);
+    if (compare && keys.add(e.key)) return true;
     // Nesting is bounded by the validation (kMaxBsonDepth), so is this.
     if (deep && (e.type == kDocument || e.type == kArray) &&
         duplicate_keys(DocView{e.value, e.value_size}, true, e.type == kDocument)) {
       return true;
     }
   }
-  std::sort(keys.begin(), keys.end());
-  return std::adjacent_find(keys.begin(), keys.end()) != keys.end();
+  return keys.spilled_duplicate();
 }
 
 bool find_element(const DocView& doc, std::string_view key, Element& out) {

@@ -128,7 +128,13 @@ bool looks_like_http(std::int32_t message_length) {
 }  // namespace
 
 DecodeError check_header(const Header& h, std::int32_t max_size) {
-  if (looks_like_http(h.message_length)) return DecodeError::kHttpRequest;
+  // Each prefix's bytes are all 0x20 or more, so a length below 0x20202020
+  // (512 MiB, above any allowed size) cannot be one: most frames skip the
+  // comparisons.
+  if (static_cast<std::uint32_t>(h.message_length) >= 0x20202020u &&
+      looks_like_http(h.message_length)) {
+    return DecodeError::kHttpRequest;
+  }
   if (h.message_length < kHeaderSize) return DecodeError::kTooShort;
   if (h.message_length > max_size) return DecodeError::kTooLarge;
   if (!is_known_opcode(h.op_code)) return DecodeError::kUnknownOpcode;

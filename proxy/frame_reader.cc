@@ -6,11 +6,18 @@ namespace mongoguard::proxy {
 
 template <class Side>
 std::size_t FrameReader<Side>::take_kept(std::uint8_t* out, std::size_t size) {
-  const std::size_t take = std::min(size, kept_.size());
-  if (take == 0) return 0;
-  std::copy_n(kept_.begin(), take, out);
-  kept_.erase(kept_.begin(), kept_.begin() + static_cast<std::ptrdiff_t>(take));
-  return take;
+  // What the last staging read brought beyond its frame comes first (it was
+  // read first), then what a watch read kept.
+  std::size_t take = std::min(size, staged_end_ - staged_begin_);
+  if (take > 0) {
+    std::copy_n(staging_.get() + staged_begin_, take, out);
+    staged_begin_ += take;
+  }
+  const std::size_t more = std::min(size - take, kept_.size());
+  if (more == 0) return take;
+  std::copy_n(kept_.begin(), more, out + take);
+  kept_.erase(kept_.begin(), kept_.begin() + static_cast<std::ptrdiff_t>(more));
+  return take + more;
 }
 
 template <class Side>
@@ -32,10 +39,13 @@ asio::awaitable<std::size_t> FrameReader<Side>::read_exact(std::uint8_t* out, st
   // Small reads: take whatever has arrived (usually the whole next frame, or
   // several) in one system call and keep the rest for the next read.
   const std::size_t n =
-      co_await stream_.read_at_least(asio::buffer(staging_.data(), staging_.size()), need, ec);
+      co_await stream_.read_at_least(asio::buffer(staging_.get(), kStagingBytes), need, ec);
+  // Nothing was kept (take_kept above found too little), so the staged
+  // window restarts: what is not taken now is served from it, uncopied.
   const std::size_t take = std::min(n, need);
-  std::copy_n(staging_.data(), take, out + have);
-  if (n > take) kept_.insert(kept_.end(), staging_.data() + take, staging_.data() + n);
+  std::copy_n(staging_.get(), take, out + have);
+  staged_begin_ = take;
+  staged_end_ = n;
   co_return have + take;
 }
 
@@ -69,7 +79,9 @@ ReadOutcome FrameReader<Side>::header_rejected(const wire::Header& header,
 template <class Side>
 asio::awaitable<ReadOutcome> FrameReader<Side>::read_frame(std::vector<std::uint8_t>& frame) {
   error_code ec;
-  frame.resize(wire::kHeaderSize);
+  // Never shrunk before the header is read: a frame the size of the last
+  // one (the usual case) then costs no zero-filling of its body.
+  if (frame.size() < wire::kHeaderSize) frame.resize(wire::kHeaderSize);
   std::size_t n = take_kept(frame.data(), wire::kHeaderSize);
   if (n < wire::kHeaderSize) {
     n += co_await read_exact(frame.data() + n, wire::kHeaderSize - n, ec);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -50,14 +51,21 @@ class FrameReader {
   asio::awaitable<std::size_t> read_exact(std::uint8_t* out, std::size_t size, error_code& ec);
 
   Stream& stream_;
-  std::vector<std::uint8_t> kept_;  // read beyond the last frame
+  std::vector<std::uint8_t> kept_;  // what a watch read, behind the staged bytes
 
  private:
   ReadOutcome header_failed(const error_code& ec, std::size_t got) const;
   ReadOutcome header_rejected(const wire::Header& header, wire::DecodeError error) const;
 
   std::int32_t max_message_size_;
-  std::vector<std::uint8_t> staging_ = std::vector<std::uint8_t>(kStagingBytes);
+  // Not zero-filled: the kernel writes what it reads, so an idle
+  // connection's staging pages beyond its largest read are never touched
+  // and never become resident.
+  std::unique_ptr<std::uint8_t[]> staging_{new std::uint8_t[kStagingBytes]};
+  // staging_[staged_begin_, staged_end_): read beyond the last frame, ahead
+  // of kept_.
+  std::size_t staged_begin_ = 0;
+  std::size_t staged_end_ = 0;
 };
 
 // Upstream replies: its stash, then the stream.

@@ -12,6 +12,10 @@ namespace mongoguard::proxy {
 
 namespace {
 
+// Room for a typical record (a few fields, one target, a small filter): it
+// is then written in place, not regrown and copied field after field.
+constexpr std::size_t kRecordReserve = 768;
+
 // Embeds a target's filter as a sub-document, redacted or as sent. Copied
 // as BSON, not rendered to JSON and parsed back: this runs for every
 // destructive command. A filter that could not be rendered as JSON (a key or
@@ -53,7 +57,7 @@ void append_string(bson_t* doc, const char* key, std::string_view value) {
 AuditRecord::AuditRecord(std::uint64_t connection, const policy::Identity& who,
                          const policy::CommandInfo& info, const policy::Verdict& verdict,
                          bool redact)
-    : doc_(bson_new()) {
+    : doc_(bson_sized_new(kRecordReserve)) {
   append_string(doc_, "time", iso_time(std::chrono::system_clock::now()));
   bson_append_int64(doc_, "connection", -1, static_cast<std::int64_t>(connection));
   append_string(doc_, "client", who.client_address);

@@ -48,12 +48,34 @@ std::string iso_time(std::chrono::system_clock::time_point t) {
     frac += 1000;
     --secs;
   }
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-  return buf;
+  // Every audited operation stamps its record: the calendar part is worked
+  // out once a second per thread, the milliseconds appended by hand.
+  struct Cached {
+    std::time_t secs = -1;
+    char text[64] = {};
+    int length = 0;
+  };
+  thread_local Cached cached;
+  if (cached.secs != secs || cached.length <= 0) {
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    cached.length = std::snprintf(cached.text, sizeof cached.text, "%04d-%02d-%02dT%02d:%02d:%02d.",
+                                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                                  tm.tm_min, tm.tm_sec);
+    cached.secs = secs;
+    if (cached.length <= 0 || cached.length >= static_cast<int>(sizeof cached.text)) {
+      cached.length = 0;
+      return {};
+    }
+  }
+  std::string out;
+  out.reserve(static_cast<std::size_t>(cached.length) + 4);
+  out.append(cached.text, static_cast<std::size_t>(cached.length));
+  out += static_cast<char>('0' + frac / 100);
+  out += static_cast<char>('0' + frac / 10 % 10);
+  out += static_cast<char>('0' + frac % 10);
+  out += 'Z';
+  return out;
 }
 
 namespace {

@@ -220,5 +220,40 @@ TEST(WireDocument, SequencesSplitDocuments) {
   EXPECT_TRUE(DocumentSequence{}.docs().empty());
 }
 
+// {"k0": 0, ..., "k<n-1>": n-1}, with key `dup_of`'s name repeated at
+// position `at` when both are given.
+Buf keyed(int n, int dup_of = -1, int at = -1) {
+  std::string json = "{";
+  for (int i = 0; i < n; ++i) {
+    const int name = i == at ? dup_of : i;
+    json +=
+        (i ? ", " : "") + std::string("\"k") + std::to_string(name) + "\": " + std::to_string(i);
+  }
+  return doc(json + "}");
+}
+
+TEST(WireDocument, DuplicateKeysFoundAtEveryPositionAndSize) {
+  // Small documents are checked in place, large ones by sorting: every pair
+  // of positions, on both sides of the switch and across it.
+  for (int n = 1; n <= 40; ++n) {
+    const Buf distinct = keyed(n);
+    EXPECT_FALSE(has_duplicate_keys(*parse_document(bytes(distinct)))) << n;
+    for (int at = 1; at < n; ++at) {
+      for (int of = 0; of < at; ++of) {
+        const Buf twice = keyed(n, of, at);
+        EXPECT_TRUE(has_duplicate_keys(*parse_document(bytes(twice))))
+            << n << " " << of << " " << at;
+      }
+    }
+  }
+  // Keys that differ only past a shared prefix, or in length, are distinct.
+  const Buf prefixes = doc(R"({"a": 1, "ab": 2, "abc": 3, "b": 4})");
+  EXPECT_FALSE(has_duplicate_keys(*parse_document(bytes(prefixes))));
+  // Deep: a nested duplicate in a document of many keys, inside an array.
+  const Buf deep = doc(R"({"q": [{"x": 1}, {"a": 1, "b": 2, "a": 3}], "k1": 1, "k2": 2})");
+  EXPECT_FALSE(has_duplicate_keys(*parse_document(bytes(deep))));
+  EXPECT_TRUE(has_duplicate_keys(*parse_document(bytes(deep)), /*deep=*/true));
+}
+
 }  // namespace
 }  // namespace mongoguard::wire

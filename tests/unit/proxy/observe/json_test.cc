@@ -48,6 +48,15 @@ TEST(AdminParseHttpUrl, Refuses) {
 TEST(AdminJson, IsoTimeAndDurations) {
   EXPECT_EQ(iso_time(std::chrono::system_clock::time_point(1'700'000'000'123ms)),
             "2023-11-14T22:13:20.123Z");
+  // The calendar part is cached per second: the milliseconds change within
+  // it, and moving to another second (either way) renders that one.
+  using TP = std::chrono::system_clock::time_point;
+  EXPECT_EQ(iso_time(TP(1'700'000'000'007ms)), "2023-11-14T22:13:20.007Z");
+  EXPECT_EQ(iso_time(TP(1'700'000'000'090ms)), "2023-11-14T22:13:20.090Z");
+  EXPECT_EQ(iso_time(TP(1'700'000'001'000ms)), "2023-11-14T22:13:21.000Z");
+  EXPECT_EQ(iso_time(TP(1'699'999'999'999ms)), "2023-11-14T22:13:19.999Z");
+  EXPECT_EQ(iso_time(TP(-1ms)), "1969-12-31T23:59:59.999Z");
+  EXPECT_EQ(iso_time(TP(0ms)), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(policy::format_duration(60s), "1m");
   EXPECT_EQ(policy::format_duration(90s), "90s");
   EXPECT_EQ(policy::format_duration(2h), "2h");
