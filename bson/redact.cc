@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "bson/text.h"
+
 namespace mongoguard::wire {
 namespace {
 
@@ -53,12 +55,16 @@ void redact_into(bson_iter_t* in, bson_t* out, int depth) {
 
 // Text that relaxed extended JSON prints as is: no quote, backslash or
 // control character (libbson escapes those, and 0x7f, its own way).
+// Text that is not UTF-8 is declined too: libbson refuses to render it
+// (bson_validate's UTF-8 flag does not look at string values).
 bool plain_text(const char* s, std::size_t n) {
+  bool high = false;
   for (std::size_t i = 0; i < n; ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x20 || c == '"' || c == '\\' || c == 0x7f) return false;
+    high |= c >= 0x80;
   }
-  return true;
+  return !high || valid_utf8(std::string_view(s, n));
 }
 
 void append_quoted(std::string& out, const char* s, std::size_t n) {

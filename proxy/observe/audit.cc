@@ -12,141 +12,190 @@ namespace mongoguard::proxy {
 
 namespace {
 
-// Room for a typical record (a few fields, one target, a small filter): it
-// is then written in place, not regrown and copied field after field.
+// Room for a typical record (a few fields, one target, a small filter).
 constexpr std::size_t kRecordReserve = 768;
 
-// Embeds a target's filter as a sub-document, redacted or as sent. Copied
-// as BSON, not rendered to JSON and parsed back: this runs for every
-// destructive command. A filter that could not be rendered as JSON (a key or
-// string that is not UTF-8) is left out, and the record says so, so that the
-// record itself still renders.
-void append_filter(bson_t* doc, const char* key, const policy::Target& target, bool redact) {
-  if (target.filter_bson.empty()) return;
+// A string value as libbson's relaxed extended JSON writes it. Text from
+// clients and operators: what is not UTF-8 becomes U+FFFD first. Text with
+// nothing to escape (nearly all) is quoted as is; the rest is escaped by
+// libbson itself, so that the record is the bytes libbson would write.
+void append_json_string(std::string& out, std::string_view value) {
+  std::string repaired;
+  if (!wire::valid_utf8(value)) {
+    repaired = wire::utf8_repaired(value);
+    value = repaired;
+  }
+  bool plain = true;
+  for (const char ch : value) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == '"' || c == '\\' || c == 0x7f) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    out += '"';
+    out += value;
+    out += '"';
+    return;
+  }
+  bson_t one = BSON_INITIALIZER;
+  bson_append_utf8(&one, "", 0, value.data(), static_cast<int>(value.size()));
+  std::size_t length = 0;
+  char* json = bson_as_relaxed_extended_json(&one, &length);
+  bson_destroy(&one);
+  // { "" : "..." }
+  constexpr std::size_t kPrefix = 8;  // `{ "" : `
+  constexpr std::size_t kSuffix = 2;  // ` }`
+  if (json != nullptr && length > kPrefix + kSuffix) {
+    out.append(json + kPrefix - 1, length - kPrefix - kSuffix + 1);
+  } else {
+    out += "\"\"";
+  }
+  bson_free(json);
+}
+
+// A target's filter, redacted or as sent, as the JSON libbson would write
+// for it embedded in the record. Empty when it cannot be shown (not valid
+// BSON, or a key or string that is not UTF-8).
+std::string filter_json(const policy::Target& target, bool redact) {
   bson_t filter;
   if (!bson_init_static(&filter, target.filter_bson.data(), target.filter_bson.size()) ||
       !bson_validate(
           &filter,
           static_cast<bson_validate_flags_t>(BSON_VALIDATE_UTF8 | BSON_VALIDATE_UTF8_ALLOW_NULL),
           nullptr)) {
-    BSON_APPEND_UTF8(doc, "filter_not_shown", "not valid BSON or not UTF-8");
-    return;
-  }
-  if (!redact) {
-    bson_append_document(doc, key, -1, &filter);
-    return;
+    return {};
   }
   bson_t redacted = BSON_INITIALIZER;
-  if (wire::redact_document(&filter, &redacted)) bson_append_document(doc, key, -1, &redacted);
-  bson_destroy(&redacted);
-}
-
-// Text from clients and operators: what is not UTF-8 becomes U+FFFD, so
-// that the record renders (libbson refuses invalid UTF-8).
-void append_string(bson_t* doc, const char* key, std::string_view value) {
-  if (wire::valid_utf8(value)) {
-    bson_append_utf8(doc, key, -1, value.data(), static_cast<int>(value.size()));
-    return;
+  const bson_t* shown = &filter;
+  if (redact) {
+    if (!wire::redact_document(&filter, &redacted)) {
+      bson_destroy(&redacted);
+      return {};
+    }
+    shown = &redacted;
   }
-  const std::string repaired = wire::utf8_repaired(value);
-  bson_append_utf8(doc, key, -1, repaired.data(), static_cast<int>(repaired.size()));
+  std::string out;
+  if (auto plain = wire::relaxed_json_plain(shown)) {
+    out = std::move(*plain);
+  } else {
+    out = wire::relaxed_json(shown);
+  }
+  bson_destroy(&redacted);
+  // libbson writes an empty document as "{ }" at the top of a text and as
+  // "{  }" inside one.
+  if (out == "{ }") out = "{  }";
+  return out;
 }
 
 }  // namespace
 
+// The record is written as JSON directly, in libbson's relaxed extended JSON
+// layout ({ "key" : value, ... }): building a BSON document only to render
+// it cost more than the rest of judging a delete.
+void AuditRecord::key(std::string_view name) {
+  if (!empty_) json_ += ", ";
+  empty_ = false;
+  json_ += '"';
+  json_ += name;
+  json_ += "\" : ";
+}
+
+void AuditRecord::add(std::string_view name, std::string_view value) {
+  key(name);
+  append_json_string(json_, value);
+}
+
+void AuditRecord::add(std::string_view name, std::int64_t value) {
+  key(name);
+  json_ += std::to_string(value);
+}
+
+void AuditRecord::add(std::string_view name, bool value) {
+  key(name);
+  json_ += value ? "true" : "false";
+}
+
+void AuditRecord::add_target(const policy::Target& target, bool redact, bool first) {
+  if (!first) json_ += ", ";
+  json_ += "{ ";
+  empty_ = true;
+  add("operation", policy::operation_name(target.op));
+  add("ns", target.ns);
+  add("statements", static_cast<std::int64_t>(target.statements));
+  if (target.multi_statements) add("multi", static_cast<std::int64_t>(target.multi_statements));
+  if (target.filter != policy::FilterShape::kNotApplicable) {
+    add("unfiltered", target.filter == policy::FilterShape::kUnfiltered);
+    if (!target.filter_bson.empty()) {
+      const std::string filter = filter_json(target, redact);
+      if (filter.empty()) {
+        add("filter_not_shown", "not valid BSON or not UTF-8");
+      } else {
+        key("filter");
+        json_ += filter;
+      }
+    }
+  }
+  json_ += " }";
+}
+
 AuditRecord::AuditRecord(std::uint64_t connection, const policy::Identity& who,
                          const policy::CommandInfo& info, const policy::Verdict& verdict,
-                         bool redact)
-    : doc_(bson_sized_new(kRecordReserve)) {
-  append_string(doc_, "time", iso_time(std::chrono::system_clock::now()));
-  bson_append_int64(doc_, "connection", -1, static_cast<std::int64_t>(connection));
-  append_string(doc_, "client", who.client_address);
-  if (!who.app.empty()) append_string(doc_, "app", who.app);
-  if (!who.user.empty()) append_string(doc_, "user", who.user);
-  if (!who.driver.empty()) append_string(doc_, "driver", who.driver);
-  append_string(doc_, "command", info.command);
-  append_string(doc_, "database", info.database);
+                         bool redact) {
+  json_.reserve(kRecordReserve);
+  json_ += "{ ";
+  add("time", iso_time(std::chrono::system_clock::now()));
+  add("connection", static_cast<std::int64_t>(connection));
+  add("client", who.client_address);
+  if (!who.app.empty()) add("app", who.app);
+  if (!who.user.empty()) add("user", who.user);
+  if (!who.driver.empty()) add("driver", who.driver);
+  add("command", info.command);
+  add("database", info.database);
 
-  bson_t targets;
-  bson_append_array_begin(doc_, "targets", -1, &targets);
+  key("targets");
+  json_ += "[ ";
   std::int64_t statements = 0;
-  int index = 0;
+  bool first = true;
   for (const auto& target : info.targets) {
     statements += target.statements;
-    bson_t t;
-    const std::string key = std::to_string(index++);
-    bson_append_document_begin(&targets, key.c_str(), -1, &t);
-    append_string(&t, "operation", policy::operation_name(target.op));
-    append_string(&t, "ns", target.ns);
-    bson_append_int64(&t, "statements", -1, target.statements);
-    if (target.multi_statements) bson_append_int64(&t, "multi", -1, target.multi_statements);
-    if (target.filter != policy::FilterShape::kNotApplicable) {
-      bson_append_bool(&t, "unfiltered", -1, target.filter == policy::FilterShape::kUnfiltered);
-      append_filter(&t, "filter", target, redact);
-    }
-    bson_append_document_end(&targets, &t);
+    add_target(target, redact, first);
+    first = false;
   }
-  bson_append_array_end(doc_, &targets);
-  bson_append_int64(doc_, "statements", -1, statements);
+  json_ += " ]";
+  empty_ = false;
+  add("statements", statements);
 
   verdict_ = verdict.dry_run ? std::string("would ") + policy::action_name(verdict.would)
                              : std::string(policy::action_name(verdict.action));
   notable_ = verdict.action != policy::Action::kAllow || verdict.dry_run;
-  append_string(doc_, "verdict", verdict_);
-  bson_append_bool(doc_, "dry_run", -1, verdict.dry_run);
-  if (verdict.rule) append_string(doc_, "rule", verdict.rule->name);
-  bson_t rules;
-  bson_append_array_begin(doc_, "matched_rules", -1, &rules);
-  index = 0;
+  add("verdict", verdict_);
+  add("dry_run", verdict.dry_run);
+  if (verdict.rule) add("rule", verdict.rule->name);
+  key("matched_rules");
+  json_ += "[ ";
+  first = true;
   for (const auto* rule : verdict.matched) {
-    const std::string key = std::to_string(index++);
-    append_string(&rules, key.c_str(), rule->name);
+    if (!first) json_ += ", ";
+    first = false;
+    append_json_string(json_, rule->name);
   }
-  bson_append_array_end(doc_, &rules);
-  if (info.more_to_come) bson_append_bool(doc_, "unacknowledged", -1, true);
+  json_ += " ]";
+  if (info.more_to_come) add("unacknowledged", true);
 }
 
-AuditRecord::AuditRecord(AuditRecord&& other) noexcept
-    : doc_(other.doc_), verdict_(std::move(other.verdict_)), notable_(other.notable_) {
-  other.doc_ = nullptr;
-}
-
-AuditRecord& AuditRecord::operator=(AuditRecord&& other) noexcept {
-  if (this != &other) {
-    if (doc_) bson_destroy(doc_);
-    doc_ = other.doc_;
-    other.doc_ = nullptr;
-    verdict_ = std::move(other.verdict_);
-    notable_ = other.notable_;
-  }
-  return *this;
-}
-
-AuditRecord::~AuditRecord() {
-  if (doc_) bson_destroy(doc_);
-}
-
-void AuditRecord::set_outcome(std::string_view outcome) { append_string(doc_, "outcome", outcome); }
+void AuditRecord::set_outcome(std::string_view outcome) { add("outcome", outcome); }
 
 void AuditRecord::set_reply(const policy::ReplyFacts& facts) {
-  bson_append_bool(doc_, "ok", -1, facts.ok);
-  if (facts.n) bson_append_int64(doc_, "n", -1, *facts.n);
-  if (facts.n_modified) bson_append_int64(doc_, "n_modified", -1, *facts.n_modified);
-  if (facts.write_errors) bson_append_int64(doc_, "write_errors", -1, facts.write_errors);
-  if (!facts.ok && !facts.errmsg.empty()) append_string(doc_, "errmsg", facts.errmsg);
+  add("ok", facts.ok);
+  if (facts.n) add("n", static_cast<std::int64_t>(*facts.n));
+  if (facts.n_modified) add("n_modified", static_cast<std::int64_t>(*facts.n_modified));
+  if (facts.write_errors) add("write_errors", static_cast<std::int64_t>(facts.write_errors));
+  if (!facts.ok && !facts.errmsg.empty()) add("errmsg", facts.errmsg);
 }
 
-std::string AuditRecord::to_json() const {
-  // Records are plain text, numbers and dates nearly always: written
-  // directly, the same bytes libbson would write at a fraction of the cost.
-  if (auto plain = wire::relaxed_json_plain(doc_)) return std::move(*plain);
-  std::size_t length = 0;
-  char* json = bson_as_relaxed_extended_json(doc_, &length);
-  if (!json) return "";
-  std::string out(json, length);
-  bson_free(json);
-  return out;
-}
+std::string AuditRecord::to_json() const { return json_ + " }"; }
 
 AuditLog::AuditLog(LineWriter::Limits limits) : file_(limits, "audit log", "mg-audit") {}
 
@@ -154,35 +203,26 @@ bool AuditLog::open(const std::string& path, std::string& error) { return file_.
 
 void AuditLog::write(const AuditRecord& record) {
   const std::string line = record.to_json();
-  if (line.empty()) return unrendered("an operation's record (verdict " + record.verdict() + ")");
   if (record.notable()) spdlog::info("audit: {}", line);
   write_line(line);
 }
 
-void AuditLog::unrendered(std::string_view what) {
-  if (metrics_) metrics_->audit_failures.fetch_add(1, std::memory_order_relaxed);
-  spdlog::error("audit: {} could not be rendered as JSON and is not in the audit log", what);
-}
-
-bool AuditLog::write_operator_action(const std::string& action, const std::string& by,
+void AuditLog::write_operator_action(const std::string& action, const std::string& by,
                                      const std::string& target, const std::string& details) {
-  bson_t doc = BSON_INITIALIZER;
-  append_string(&doc, "time", iso_time(std::chrono::system_clock::now()));
-  append_string(&doc, "operator_action", action);
-  append_string(&doc, "by", by);
-  append_string(&doc, "target", target);
-  if (!details.empty()) append_string(&doc, "details", details);
-  std::size_t length = 0;
-  char* json = bson_as_relaxed_extended_json(&doc, &length);
-  bson_destroy(&doc);
-  if (!json) {
-    unrendered("operator action " + wire::control_escaped(action));
-    return false;
+  std::string line = "{ \"time\" : ";
+  append_json_string(line, iso_time(std::chrono::system_clock::now()));
+  line += ", \"operator_action\" : ";
+  append_json_string(line, action);
+  line += ", \"by\" : ";
+  append_json_string(line, by);
+  line += ", \"target\" : ";
+  append_json_string(line, target);
+  if (!details.empty()) {
+    line += ", \"details\" : ";
+    append_json_string(line, details);
   }
-  std::string line(json, length);
-  bson_free(json);
+  line += " }";
   write_line(line);
-  return true;
 }
 
 void AuditLog::write_line(const std::string& line) {

@@ -25,37 +25,30 @@ class AuditRecord {
  public:
   AuditRecord(std::uint64_t connection, const policy::Identity& who,
               const policy::CommandInfo& info, const policy::Verdict& verdict, bool redact);
-  AuditRecord(AuditRecord&&) noexcept;
-  AuditRecord& operator=(AuditRecord&&) noexcept;
-  ~AuditRecord();
 
   // "forwarded", "blocked", "dropped" (a refused w:0 write), ...
   void set_outcome(std::string_view outcome);
   void set_reply(const policy::ReplyFacts& facts);
 
+  // One line of relaxed extended JSON, as libbson would write the record.
   std::string to_json() const;
   const std::string& verdict() const { return verdict_; }
   bool notable() const { return notable_; }
 
  private:
-  bson_t* doc_;
+  void key(std::string_view name);
+  void add(std::string_view name, std::string_view value);
+  void add(std::string_view name, const char* value) { add(name, std::string_view(value)); }
+  void add(std::string_view name, std::int64_t value);
+  void add(std::string_view name, bool value);
+  void add_target(const policy::Target& target, bool redact, bool first);
+
+  std::string json_;   // the record so far, without its closing brace
+  bool empty_ = true;  // no field yet at the current level
   std::string verdict_;
   bool notable_ = false;
 };
 
-// Records are rendered on the calling thread, shown at once in the decision
-// log and the process log, and written to the file by a thread of its own
-// (LineWriter): a worker never waits on the disk. When the file does not
-// keep up, a record waits at most LineWriter::Limits::wait_for_room for
-// room and is then left out of the file, counted in
-// mongoguard_audit_dropped_total and logged at error level.
-//
-// Every string in a record is made valid UTF-8 first (bytes that are not are
-// replaced by U+FFFD), so no client's appName or operator's name can keep a
-// record from rendering. A record that is still not written (dropped, the
-// file refused it, or it would not render) is counted in
-// mongoguard_audit_failures_total and logged at error level; problem() says
-// so, and the admin API refuses operator actions while it does.
 class AuditLog {
  public:
   explicit AuditLog(LineWriter::Limits limits = {});
@@ -68,8 +61,7 @@ class AuditLog {
   // the process log at info level.
   void write(const AuditRecord& record);
   // An operator's action (approve, reject, grant, reset, ...), as one line.
-  // False when it could not be rendered (counted and logged).
-  bool write_operator_action(const std::string& action, const std::string& by,
+  void write_operator_action(const std::string& action, const std::string& by,
                              const std::string& target, const std::string& details);
   // Why records are not reaching the file now, or "" when they are (or no
   // file is configured).
@@ -89,7 +81,6 @@ class AuditLog {
  private:
   void write_line(const std::string& line);
   void dropped();
-  void unrendered(std::string_view what);
 
   DecisionLog* decisions_ = nullptr;
   Metrics* metrics_ = nullptr;

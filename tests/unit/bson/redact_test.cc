@@ -1,9 +1,9 @@
+#include "bson/redact.h"
+
 #include <gtest/gtest.h>
 
 #include <stdexcept>
 #include <string>
-
-#include "bson/redact.h"
 
 namespace mongoguard::wire {
 namespace {
@@ -112,6 +112,18 @@ TEST(RelaxedJsonPlain, DeclinesWhatNeedsLibbson) {
     EXPECT_FALSE(relaxed_json_plain(d.b).has_value()) << json;
   }
   EXPECT_FALSE(relaxed_json_plain(nullptr).has_value());
+  // Not UTF-8, in a value or in a key: libbson refuses it, so must this.
+  bson_t bad = BSON_INITIALIZER;
+  bson_append_utf8(&bad, "k", 1, "\xff\xfe", 2);
+  EXPECT_EQ(relaxed_json(&bad), "");
+  EXPECT_FALSE(relaxed_json_plain(&bad).has_value());
+  bson_destroy(&bad);
+  bson_t bad_key = BSON_INITIALIZER;
+  bson_append_int32(&bad_key, "k\xc3", 2, 1);
+  EXPECT_FALSE(relaxed_json_plain(&bad_key).has_value());
+  bson_destroy(&bad_key);
+  Doc accented(R"({"caf\u00e9": "na\u00efve"})");
+  EXPECT_TRUE(relaxed_json_plain(accented.b).has_value());
 }
 
 TEST(TypePlaceholder, Names) {

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "bson/redact.h"
 #include "proxy/observe/stalled_pipe.h"
 
 namespace mongoguard::proxy {
@@ -185,8 +186,7 @@ TEST(AuditLog, TextThatIsNotUtf8StillMakesARecord) {
   AuditRecord record(1, who, info, verdict, true);
   record.set_outcome("blocked");
   audit.write(record);
-  ASSERT_TRUE(
-      audit.write_operator_action("grant", "ghost\xc3", "cap:shop.orders", "1 document(s)"));
+  audit.write_operator_action("grant", "ghost\xc3", "cap:shop.orders", "1 document(s)");
   const auto lines = decisions.recent(10);
   ASSERT_EQ(lines.size(), 2u);
   const auto op = json::parse(lines[1]);
@@ -211,6 +211,158 @@ TEST(AuditLog, AFileThatRefusesWritesIsCountedAndSaid) {
   audit.flush();
   EXPECT_EQ(metrics.audit_failures.load(), 2u);
   EXPECT_EQ(audit.problem(), "writing to /dev/full failed: No space left on device");
+}
+
+// The record is written as JSON directly; it must be the bytes libbson's
+// relaxed extended JSON writer gives for the same fields as a document, so
+// that every reader of the audit log sees what it always saw.
+namespace reference {
+
+bson_t* filter_doc(const char* json) {
+  bson_error_t error;
+  bson_t* doc = bson_new_from_json(reinterpret_cast<const std::uint8_t*>(json), -1, &error);
+  EXPECT_NE(doc, nullptr) << error.message;
+  return doc;
+}
+
+std::vector<std::uint8_t> bytes_of(const bson_t* doc) {
+  return {bson_get_data(doc), bson_get_data(doc) + doc->len};
+}
+
+}  // namespace reference
+
+TEST(AuditRecord, IsTheTextLibbsonWritesForTheSameDocument) {
+  using reference::bytes_of;
+  using reference::filter_doc;
+  const char* filters[] = {
+      R"({"_id": {"$oid": "65a1b2c3d4e5f60718293a4b"}, "n": 1.5, "s": "q\"\\\n\t\u0001\u007f",
+          "a": [1, {"b": {}}, []], "d": {"$date": "2024-01-02T03:04:05.678Z"}, "z": null})",
+      R"({})",
+      R"({"x": {"$in": [1, 2, 3]}, "y": {"$regex": "^a", "$options": "i"}, "big": {"$numberLong": "9007199254740993"}})",
+  };
+  for (const bool redact : {false, true}) {
+    policy::Identity who;
+    who.client_address = "[::1]:5000";
+    who.app = "sh\"ell\\\x01\x7f\n";
+    who.user = "al\xc3\xa9ice@admin";
+    who.driver = "pymongo 4.6 \xff";
+    policy::CommandInfo info;
+    info.command = "delete";
+    info.database = "shop";
+    info.more_to_come = true;
+    for (const char* text_of : filters) {
+      bson_t* doc = filter_doc(text_of);
+      policy::Target target;
+      target.op = policy::Operation::kDelete;
+      target.ns = "shop.orders";
+      target.statements = 3;
+      target.multi_statements = 2;
+      target.filter = policy::FilterShape::kFiltered;
+      target.filter_bson = bytes_of(doc);
+      bson_destroy(doc);
+      info.targets.push_back(target);
+    }
+    policy::Target drop;  // no filter at all
+    drop.op = policy::Operation::kDrop;
+    drop.ns = "shop.tmp";
+    drop.statements = 1;
+    info.targets.push_back(drop);
+    policy::Rule a, b;
+    a.name = "cap \"deletes\"";
+    b.name = "log";
+    policy::Verdict verdict;
+    verdict.action = policy::Action::kAllow;
+    verdict.would = policy::Action::kBlock;
+    verdict.dry_run = true;
+    verdict.rule = &a;
+    verdict.matched = {&a, &b};
+    AuditRecord record(42, who, info, verdict, redact);
+    record.set_outcome("forwarded");
+    policy::ReplyFacts facts;
+    facts.ok = false;
+    facts.n = 2;
+    facts.n_modified = 0;
+    facts.write_errors = 1;
+    facts.errmsg = "E11000 \"dup\"\tkey";
+    record.set_reply(facts);
+    const std::string text = record.to_json();
+    const auto time = json::parse(text)["time"].get<std::string>();
+
+    bson_t expected = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&expected, "time", time.c_str());
+    BSON_APPEND_INT64(&expected, "connection", 42);
+    BSON_APPEND_UTF8(&expected, "client", "[::1]:5000");
+    BSON_APPEND_UTF8(&expected, "app", "sh\"ell\\\x01\x7f\n");
+    BSON_APPEND_UTF8(&expected, "user", "al\xc3\xa9ice@admin");
+    BSON_APPEND_UTF8(&expected, "driver", "pymongo 4.6 \xef\xbf\xbd");
+    BSON_APPEND_UTF8(&expected, "command", "delete");
+    BSON_APPEND_UTF8(&expected, "database", "shop");
+    bson_t targets;
+    BSON_APPEND_ARRAY_BEGIN(&expected, "targets", &targets);
+    int index = 0;
+    for (const char* text_of : filters) {
+      bson_t t;
+      const std::string key = std::to_string(index++);
+      bson_append_document_begin(&targets, key.c_str(), -1, &t);
+      BSON_APPEND_UTF8(&t, "operation", "delete");
+      BSON_APPEND_UTF8(&t, "ns", "shop.orders");
+      BSON_APPEND_INT64(&t, "statements", 3);
+      BSON_APPEND_INT64(&t, "multi", 2);
+      BSON_APPEND_BOOL(&t, "unfiltered", false);
+      bson_t* doc = filter_doc(text_of);
+      bson_t redacted = BSON_INITIALIZER;
+      ASSERT_TRUE(wire::redact_document(doc, &redacted));
+      BSON_APPEND_DOCUMENT(&t, "filter", redact ? &redacted : doc);
+      bson_destroy(&redacted);
+      bson_destroy(doc);
+      bson_append_document_end(&targets, &t);
+    }
+    bson_t t;
+    bson_append_document_begin(&targets, "3", -1, &t);
+    BSON_APPEND_UTF8(&t, "operation", "drop");
+    BSON_APPEND_UTF8(&t, "ns", "shop.tmp");
+    BSON_APPEND_INT64(&t, "statements", 1);
+    bson_append_document_end(&targets, &t);
+    bson_append_array_end(&expected, &targets);
+    BSON_APPEND_INT64(&expected, "statements", 10);
+    BSON_APPEND_UTF8(&expected, "verdict", "would block");
+    BSON_APPEND_BOOL(&expected, "dry_run", true);
+    BSON_APPEND_UTF8(&expected, "rule", "cap \"deletes\"");
+    bson_t rules;
+    BSON_APPEND_ARRAY_BEGIN(&expected, "matched_rules", &rules);
+    BSON_APPEND_UTF8(&rules, "0", "cap \"deletes\"");
+    BSON_APPEND_UTF8(&rules, "1", "log");
+    bson_append_array_end(&expected, &rules);
+    BSON_APPEND_BOOL(&expected, "unacknowledged", true);
+    BSON_APPEND_UTF8(&expected, "outcome", "forwarded");
+    BSON_APPEND_BOOL(&expected, "ok", false);
+    BSON_APPEND_INT64(&expected, "n", 2);
+    BSON_APPEND_INT64(&expected, "n_modified", 0);
+    BSON_APPEND_INT64(&expected, "write_errors", 1);
+    BSON_APPEND_UTF8(&expected, "errmsg", "E11000 \"dup\"\tkey");
+    char* rendered = bson_as_relaxed_extended_json(&expected, nullptr);
+    ASSERT_NE(rendered, nullptr);
+    EXPECT_EQ(text, std::string(rendered)) << (redact ? "redacted" : "as sent");
+    bson_free(rendered);
+    bson_destroy(&expected);
+  }
+}
+
+// A filter that is not UTF-8 is left out, and the record says so.
+TEST(AuditRecord, AFilterThatIsNotUtf8IsLeftOutAndSaid) {
+  bson_t doc = BSON_INITIALIZER;
+  bson_append_utf8(&doc, "k", 1, "\xff\xfe", 2);
+  policy::CommandInfo info;
+  info.command = "delete";
+  policy::Target target;
+  target.filter = policy::FilterShape::kFiltered;
+  target.filter_bson = reference::bytes_of(&doc);
+  bson_destroy(&doc);
+  info.targets.push_back(target);
+  const AuditRecord record(1, {}, info, {}, false);
+  const auto parsed = json::parse(record.to_json());
+  EXPECT_FALSE(parsed["targets"][0].contains("filter"));
+  EXPECT_EQ(parsed["targets"][0]["filter_not_shown"], "not valid BSON or not UTF-8");
 }
 
 }  // namespace
