@@ -83,7 +83,16 @@ asio::awaitable<ReadOutcome> FrameReader<Side>::read_frame(std::vector<std::uint
   // one (the usual case) then costs no zero-filling of its body.
   if (frame.size() < wire::kHeaderSize) frame.resize(wire::kHeaderSize);
   std::size_t n = take_kept(frame.data(), wire::kHeaderSize);
-  if (n < wire::kHeaderSize) {
+  if (n < wire::kHeaderSize && !static_cast<Side&>(*this).must_wait()) {
+    // The usual wait for the next frame, read here rather than through
+    // read_exact(): one coroutine frame fewer to allocate per frame. Nothing
+    // is kept (take_kept found too little), so the staged window restarts.
+    const std::size_t got = co_await stream_.read_at_least(
+        asio::buffer(staging_.get(), kStagingBytes), wire::kHeaderSize - n, ec);
+    staged_begin_ = 0;
+    staged_end_ = got;
+    n += take_kept(frame.data() + n, wire::kHeaderSize - n);
+  } else if (n < wire::kHeaderSize) {
     n += co_await read_exact(frame.data() + n, wire::kHeaderSize - n, ec);
   }
   if (ec) co_return header_failed(ec, n);
