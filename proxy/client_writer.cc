@@ -19,4 +19,14 @@ asio::awaitable<bool> ClientWriter::write(asio::const_buffer bytes, error_code& 
   co_return !ec && !stopped_;
 }
 
+std::size_t ClientWriter::write_at_once(asio::const_buffer bytes, error_code& ec) {
+  ec.clear();
+  if (stopped_) {
+    ec = asio::error::operation_aborted;
+    return 0;
+  }
+  if (queued() != 0) return 0;  // another write goes first
+  return client_.write_now(bytes, ec);
+}
+
 }  // namespace mongoguard::proxy

@@ -19,6 +19,12 @@ class ClientWriter {
   // failed (`ec` says why), when kMaxQueued writes wait already (`ec` is
   // no_buffer_space), or when the writer was stopped (`ec` clear).
   asio::awaitable<bool> write(asio::const_buffer bytes, error_code& ec);
+  // The common case without a coroutine: when no write is in progress or
+  // waiting, sends `bytes` at once. Returns how many bytes went out (all of
+  // them, usually); the caller passes the rest, if any, to write() straight
+  // away, before anything else can run. Sets `ec` on failure and when
+  // stopped (operation_aborted).
+  std::size_t write_at_once(asio::const_buffer bytes, error_code& ec);
   // The session closes: waiting writers give up.
   void stop() {
     stopped_ = true;

@@ -357,7 +357,11 @@ asio::awaitable<void> Session::relay_upstream_to_client() {
     if (closed_) co_return;
     if (!hello_ids_.empty()) rewrite_topology(frame);
     error_code ec;
-    if (!co_await writer_.write(asio::buffer(frame), ec)) co_return client_write_failed(ec);
+    const std::size_t sent = writer_.write_at_once(asio::buffer(frame), ec);
+    if (ec) co_return client_write_failed(ec);
+    if (sent < frame.size() && !co_await writer_.write(asio::buffer(frame) + sent, ec)) {
+      co_return client_write_failed(ec);
+    }
     if (closed_) co_return;
     finish_drain_if_idle();
   }
