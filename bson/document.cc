@@ -348,6 +348,21 @@ bool duplicate_keys(const DocView& doc, bool deep, bool compare) {
   return keys.spilled_duplicate();
 }
 
+bool duplicate_keys_finding(const DocView& doc, std::string_view key, Element& found, bool& have) {
+  KeySet keys;
+  ElementCursor cursor(doc);
+  Element e;
+  have = false;
+  while (cursor.next(e)) {
+    if (keys.add(e.key)) return true;
+    if (!have && e.key == key) {
+      found = e;
+      have = true;
+    }
+  }
+  return keys.spilled_duplicate();
+}
+
 bool find_element(const DocView& doc, std::string_view key, Element& out) {
   ElementCursor cursor(doc);
   while (cursor.next(out)) {

@@ -20,11 +20,13 @@ DecodeError decode_msg(Bytes message, Request& req) {
   req.command = msg.body.first_key();
   req.body = msg.body;
   if (req.command.empty()) return DecodeError::kEmptyCommand;
-  if (has_duplicate_keys(msg.body)) return DecodeError::kDuplicateField;
+  // One walk over the body: repeated fields, and $db.
   detail::Element db;
-  if (!detail::find_element(msg.body, "$db", db) || db.type != kBsonString) {
-    return DecodeError::kMissingDb;
+  bool have_db = false;
+  if (detail::duplicate_keys_finding(msg.body, "$db", db, have_db)) {
+    return DecodeError::kDuplicateField;
   }
+  if (!have_db || db.type != kBsonString) return DecodeError::kMissingDb;
   // int32 length (counting the NUL), bytes, NUL.
   req.database = std::string_view(reinterpret_cast<const char*>(db.value + 4), db.value_size - 5);
   req.more_to_come = msg.more_to_come();

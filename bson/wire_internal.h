@@ -85,6 +85,10 @@ class ElementCursor {
 // Finds a top-level key (case-sensitive) in a validated document.
 bool find_element(const DocView& doc, std::string_view key, Element& out);
 
+// has_duplicate_keys(doc) and find_element(doc, key) in one walk: true when
+// a top-level key repeats; else `have` says whether `key` was found.
+bool duplicate_keys_finding(const DocView& doc, std::string_view key, Element& found, bool& have);
+
 // has_duplicate_keys(); `compare` false walks an array's elements without
 // comparing its index keys.
 bool duplicate_keys(const DocView& doc, bool deep, bool compare);

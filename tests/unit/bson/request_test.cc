@@ -73,6 +73,35 @@ TEST(WireRequest, OpMsgDbAndCommandErrors) {
             DecodeError::kBadChecksum);
 }
 
+// The body's repeated fields and its $db are found in one walk, which keeps
+// the first 16 keys in place and the rest aside: both halves are checked.
+TEST(WireRequest, ManyFieldsDecodeAndTheirRepeatsAreFound) {
+  auto body = [](int fields, int repeat_at, bool db_last) {
+    std::string s = R"({"find": "c")";
+    if (!db_last) s += R"(, "$db": "app")";
+    for (int i = 1; i < fields; ++i) {
+      s += ", \"f" + std::to_string(i == repeat_at ? repeat_at - 1 : i) + "\": 1";
+    }
+    if (db_last) s += R"(, "$db": "app")";
+    return s + "}";
+  };
+  for (const bool db_last : {false, true}) {
+    const auto ok = decode(MsgBuilder().body(body(30, 0, db_last)).build());
+    ASSERT_TRUE(ok.ok()) << error_name(ok.error);
+    EXPECT_EQ(ok.view.database, "app");
+    for (const int at : {3, 16, 17, 18, 29}) {
+      EXPECT_EQ(err(MsgBuilder().body(body(30, at, db_last)).build()), DecodeError::kDuplicateField)
+          << "repeat at " << at;
+    }
+  }
+  EXPECT_EQ(err(MsgBuilder()
+                    .body(R"({"find": "c", "f1": 1, "f2": 2, "f3": 3, "f4": 4, "f5": 5,
+      "f6": 6, "f7": 7, "f8": 8, "f9": 9, "f10": 10, "f11": 11, "f12": 12, "f13": 13, "f14": 14,
+      "f15": 15, "f16": 16, "f17": 17, "$db": 1})")
+                    .build()),
+            DecodeError::kMissingDb);
+}
+
 // Which copy of a duplicated field a server reads differs between servers:
 // a command with one cannot be judged, so it is refused.
 TEST(WireRequest, DuplicateTopLevelFieldsRefused) {
