@@ -243,11 +243,11 @@ bool Session::admit(const wire::Request& request, const std::vector<std::uint8_t
   }
   next_.reset();
   ++messages_in_;
-  metrics_.client_messages.fetch_add(1, std::memory_order_relaxed);
+  metrics_.relay.add(RelayCounters::kClientMessages, 1);
   metrics_.count_opcode(request.effective_opcode);
-  metrics_.client_bytes.fetch_add(frame.size(), std::memory_order_relaxed);
+  metrics_.relay.add(RelayCounters::kClientBytes, frame.size());
   if (request.compressed) {
-    metrics_.compressed_messages.fetch_add(1, std::memory_order_relaxed);
+    metrics_.relay.add(RelayCounters::kCompressedMessages, 1);
     metrics_.count_opcode(static_cast<std::int32_t>(wire::OpCode::kCompressed));
   }
   if (spdlog::should_log(spdlog::level::debug)) {
@@ -369,8 +369,8 @@ asio::awaitable<void> Session::relay_upstream_to_client() {
 
 void Session::count_reply(const std::vector<std::uint8_t>& frame) {
   ++messages_out_;
-  metrics_.upstream_messages.fetch_add(1, std::memory_order_relaxed);
-  metrics_.upstream_bytes.fetch_add(frame.size(), std::memory_order_relaxed);
+  metrics_.relay.add(RelayCounters::kUpstreamMessages, 1);
+  metrics_.relay.add(RelayCounters::kUpstreamBytes, frame.size());
   if (spdlog::should_log(spdlog::level::debug)) {
     auto header = wire::read_header(frame);
     spdlog::debug("conn {} reply {} to {} {} size={}", id_, header.request_id, header.response_to,

@@ -15,7 +15,9 @@
 //                                Metrics::render_family's case for `id`
 //
 // COUNTER and GAUGE members are what the data path counts into, with
-// `metrics.member.fetch_add(1, std::memory_order_relaxed)`: no lookup.
+// `metrics.member.fetch_add(1, std::memory_order_relaxed)`: no lookup. What
+// the relay counts for every message is a FAMILY kept in Metrics::relay
+// (relay_counters.h), per thread, so that threads share no counter.
 // clang-format off
 #define MONGOGUARD_METRICS(COUNTER, GAUGE, FAMILY)                                                \
   COUNTER(connections_accepted, "mongoguard_connections_accepted_total",                          \
@@ -31,13 +33,15 @@
          "TLS handshakes that failed, by side.", "side")                                          \
   COUNTER(upstream_errors, "mongoguard_upstream_errors_total",                                    \
           "Connections closed because the upstream failed or sent an undecodable frame.")         \
-  COUNTER(client_messages, "mongoguard_client_messages_total", "Messages read from clients.")     \
-  COUNTER(client_bytes, "mongoguard_client_bytes_total", "Bytes read from clients.")              \
-  COUNTER(upstream_messages, "mongoguard_upstream_messages_total",                                \
-          "Messages relayed from upstream servers.")                                              \
-  COUNTER(upstream_bytes, "mongoguard_upstream_bytes_total", "Bytes relayed from upstream servers.") \
-  COUNTER(compressed_messages, "mongoguard_compressed_messages_total",                            \
-          "OP_COMPRESSED messages inflated for inspection.")                                      \
+  FAMILY(client_messages, kCounter, "mongoguard_client_messages_total",                           \
+         "Messages read from clients.")                                                           \
+  FAMILY(client_bytes, kCounter, "mongoguard_client_bytes_total", "Bytes read from clients.")     \
+  FAMILY(upstream_messages, kCounter, "mongoguard_upstream_messages_total",                       \
+         "Messages relayed from upstream servers.")                                               \
+  FAMILY(upstream_bytes, kCounter, "mongoguard_upstream_bytes_total",                             \
+         "Bytes relayed from upstream servers.")                                                  \
+  FAMILY(compressed_messages, kCounter, "mongoguard_compressed_messages_total",                   \
+         "OP_COMPRESSED messages inflated for inspection.")                                       \
   COUNTER(blocked_operations, "mongoguard_blocked_operations_total",                              \
           "Operations refused by policy (answered with an error, or dropped when "                \
           "unacknowledged).")                                                                     \

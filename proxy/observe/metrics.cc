@@ -16,7 +16,10 @@ std::uint64_t Metrics::rejected(wire::DecodeError reason) const {
 
 namespace {
 
+// OP_REPLY, OP_UPDATE, OP_INSERT, OP_QUERY, OP_GET_MORE, OP_DELETE,
+// OP_KILL_CURSORS, OP_COMPRESSED, OP_MSG: the relay's opcode slots.
 constexpr std::int32_t kOpcodes[] = {1, 2001, 2002, 2004, 2005, 2006, 2007, 2012, 2013};
+static_assert(std::size(kOpcodes) == RelayCounters::kOpcodeSlots);
 
 template <class Atomic>
 auto load(const Atomic& a) {
@@ -116,7 +119,7 @@ void Metrics::count_documents(policy::Operation op, std::int64_t n) {
 void Metrics::count_opcode(std::int32_t opcode) {
   for (std::size_t i = 0; i < std::size(kOpcodes); ++i) {
     if (kOpcodes[i] == opcode) {
-      opcodes_[i].fetch_add(1, std::memory_order_relaxed);
+      relay.add(RelayCounters::kOpcodeFirst + i, 1);
       return;
     }
   }
@@ -151,9 +154,22 @@ void Metrics::render_family(PrometheusWriter& writer, Family id, const MetricFam
         const char* name = i == 0 ? nullptr : wire::error_name(static_cast<wire::DecodeError>(i));
         return name && std::string_view(name) != "unknown" ? name : nullptr;
       });
+    case Family::client_messages:
+      return writer.sample(family, {}, relay.sum(RelayCounters::kClientMessages));
+    case Family::client_bytes:
+      return writer.sample(family, {}, relay.sum(RelayCounters::kClientBytes));
+    case Family::upstream_messages:
+      return writer.sample(family, {}, relay.sum(RelayCounters::kUpstreamMessages));
+    case Family::upstream_bytes:
+      return writer.sample(family, {}, relay.sum(RelayCounters::kUpstreamBytes));
+    case Family::compressed_messages:
+      return writer.sample(family, {}, relay.sum(RelayCounters::kCompressedMessages));
     case Family::messages:
-      return render_slots(writer, family, opcodes_,
-                          [](std::size_t i) { return wire::opcode_name(kOpcodes[i]); });
+      for (std::size_t i = 0; i < std::size(kOpcodes); ++i) {
+        writer.sample(family, {wire::opcode_name(kOpcodes[i])},
+                      relay.sum(RelayCounters::kOpcodeFirst + i));
+      }
+      return;
     case Family::holds_resolved:
       return render_slots(writer, family, hold_outcomes_, [](std::size_t i) {
         return policy::hold_outcome_name(static_cast<policy::HoldOutcome>(i));

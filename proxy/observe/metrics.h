@@ -21,6 +21,7 @@
 #include "policy/holds.h"
 #include "proxy/observe/metric_registry.h"
 #include "proxy/observe/prometheus.h"
+#include "proxy/observe/relay_counters.h"
 
 namespace mongoguard::proxy {
 
@@ -57,6 +58,9 @@ class Metrics {
   // mongoguard_tls_handshake_failures_total{side="client"|"upstream"}.
   std::atomic<std::uint64_t> tls_handshake_failures_client{0};
   std::atomic<std::uint64_t> tls_handshake_failures_upstream{0};
+  // Messages and bytes in each direction, and messages by opcode: counted
+  // for every message, per thread (relay.add(RelayCounters::kClientBytes, n)).
+  RelayCounters relay;
 
   void count_rejected(wire::DecodeError reason);
   // Inspected operations only (not the hot path): a short lock is fine.
@@ -91,9 +95,6 @@ class Metrics {
   std::array<std::atomic<std::uint64_t>, kReasonSlots> rejected_{};
   std::array<std::atomic<std::uint64_t>, 6> hold_outcomes_{};
   std::array<std::atomic<std::uint64_t>, policy::kOperationCount> documents_{};
-  // OP_REPLY, OP_UPDATE, OP_INSERT, OP_QUERY, OP_GET_MORE, OP_DELETE,
-  // OP_KILL_CURSORS, OP_COMPRESSED, OP_MSG.
-  std::array<std::atomic<std::uint64_t>, 9> opcodes_{};
   mutable std::mutex verdicts_mutex_;
   std::map<std::pair<std::string, std::string>, std::uint64_t> verdicts_;
   mutable std::mutex namespaces_mutex_;

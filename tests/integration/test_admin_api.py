@@ -14,7 +14,8 @@ import pytest
 from pymongo.errors import OperationFailure
 
 from admin_helpers import AdminProxy, Background
-from harness import PROXY_BIN
+import wire
+from harness import PROXY_BIN, ProxyProcess
 from policy_helpers import UNAUTHORIZED, policy_backend, direct, seed, unique_db  # noqa: F401
 
 PROTECTED = [
@@ -103,6 +104,42 @@ def test_empty_lists_and_metrics_gauges(admin):
     assert "\nmongoguard_holds_pending 0\n" in text
     assert "\nmongoguard_breakers_tripped 0\n" in text
     assert "mongoguard_connections_accepted_total" in text
+
+
+def test_message_counts_are_exact_across_worker_threads(policy_backend):  # noqa: F811
+    """The relay counts messages and bytes per worker thread and /metrics sums
+    them: raw connections spread over four workers, each sending a known
+    number of frames, must add up exactly, in both directions."""
+    proxy = ProxyProcess(policy_backend.upstream, threads=4)
+    try:
+        before = proxy.metrics()
+        sent_bytes = received_bytes = 0
+        connections, per_connection = 12, 25
+        for c in range(connections):
+            sock = wire.connect(proxy.port)
+            try:
+                for i in range(per_connection):
+                    msg = wire.op_msg({"ping": 1, "$db": "admin", "comment": "x" * (c * 7 + i)})
+                    sock.sendall(msg)
+                    reply = wire.read_message(sock)
+                    sent_bytes += len(msg)
+                    received_bytes += len(reply)
+                    assert wire.parse_message(reply).body["ok"] == 1
+            finally:
+                sock.close()
+        after = proxy.metrics()
+
+        def grew(name: str) -> float:
+            return after.get(name, 0) - before.get(name, 0)
+
+        total = connections * per_connection
+        assert grew("mongoguard_client_messages_total") == total
+        assert grew('mongoguard_messages_total{opcode="OP_MSG"}') == total
+        assert grew("mongoguard_upstream_messages_total") == total
+        assert grew("mongoguard_client_bytes_total") == sent_bytes
+        assert grew("mongoguard_upstream_bytes_total") == received_bytes
+    finally:
+        proxy.stop()
 
 
 def test_errors(admin):

@@ -58,7 +58,7 @@ TEST(MetricRegistry, EveryDeclaredFamilyIsRenderedInOrderWithItsHelpAndType) {
 
 TEST(MetricRegistry, CounterMembersAreWhatTheSamplesShow) {
   Metrics metrics;
-  metrics.client_messages.fetch_add(3, std::memory_order_relaxed);
+  metrics.relay.add(RelayCounters::kClientMessages, 3);
   metrics.connections_open.fetch_sub(1, std::memory_order_relaxed);
   metrics.tls_handshake_failures_upstream.fetch_add(2, std::memory_order_relaxed);
   const std::string text = metrics.render_prometheus();
