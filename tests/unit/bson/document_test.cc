@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "bson/wire.h"
 #include "bson/wire_internal.h"
 #include "wire_test_util.h"
@@ -253,6 +256,36 @@ TEST(WireDocument, DuplicateKeysFoundAtEveryPositionAndSize) {
   const Buf deep = doc(R"({"q": [{"x": 1}, {"a": 1, "b": 2, "a": 3}], "k1": 1, "k2": 2})");
   EXPECT_FALSE(has_duplicate_keys(*parse_document(bytes(deep))));
   EXPECT_TRUE(has_duplicate_keys(*parse_document(bytes(deep)), /*deep=*/true));
+}
+
+// The one walk decode uses (repeats and one key together) must say what
+// the two separate checks say, for every document of the test above and for
+// the looked-for key at every position, absent, and itself repeated.
+TEST(WireDocument, OneWalkAgreesWithTheSeparateChecks) {
+  auto agree = [](const Buf& b, std::string_view key) {
+    const auto v = parse_document(bytes(b));
+    ASSERT_TRUE(v);
+    detail::Element one;
+    bool have = false;
+    const bool repeated = detail::duplicate_keys_finding(*v, key, one, have);
+    EXPECT_EQ(repeated, has_duplicate_keys(*v)) << key;
+    if (repeated) return;
+    detail::Element two;
+    EXPECT_EQ(have, detail::find_element(*v, key, two)) << key;
+    if (have) {
+      EXPECT_EQ(one.value, two.value) << key;
+    }
+  };
+  for (int n = 1; n <= 40; ++n) {
+    const std::vector<std::string> keys{"k0", "k" + std::to_string(n / 2),
+                                        "k" + std::to_string(n - 1), "absent"};
+    for (const std::string& key : keys) {
+      agree(keyed(n), key);
+      for (int at = 1; at < n; ++at) {
+        for (int of = 0; of < at; ++of) agree(keyed(n, of, at), key);
+      }
+    }
+  }
 }
 
 }  // namespace
