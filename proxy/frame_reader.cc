@@ -21,47 +21,69 @@ std::size_t FrameReader<Side>::take_kept(std::uint8_t* out, std::size_t size) {
 }
 
 template <class Side>
-asio::awaitable<std::size_t> FrameReader<Side>::read_exact(std::uint8_t* out, std::size_t size,
-                                                           error_code& ec) {
-  std::size_t have = take_kept(out, size);
-  if (have == size) co_return have;
-  auto& side = static_cast<Side&>(*this);
-  if (side.must_wait()) {
-    have = co_await side.wait_for_watch(out, have, size, ec);
-    if (have == size || ec) co_return have;
+bool FrameReader<Side>::assemble(std::vector<std::uint8_t>& frame, ReadOutcome& out,
+                                 std::size_t just_read) {
+  if (last_read_ == Into::kStaging) {
+    // take_kept() had drained the staged window before that read.
+    staged_begin_ = 0;
+    staged_end_ = just_read;
+  } else if (last_read_ == Into::kFrame) {
+    assembled_ += just_read;
   }
-  const std::size_t need = size - have;
-  if (need >= kStagingBytes) {
-    // Large bodies go straight into the frame.
-    const std::size_t n = co_await stream_.read(asio::buffer(out + have, need), ec);
-    co_return have + n;
+  last_read_ = Into::kNothing;
+  if (assembled_ < wire::kHeaderSize) {
+    // Never shrunk before the header is read: a frame the size of the last
+    // one (the usual case) then costs no zero-filling of its body.
+    if (frame.size() < wire::kHeaderSize) frame.resize(wire::kHeaderSize);
+    assembled_ += take_kept(frame.data() + assembled_, wire::kHeaderSize - assembled_);
+    if (assembled_ < wire::kHeaderSize) return stalled(out);
+    const auto header = wire::read_header(frame);
+    if (auto error = wire::check_header(header, max_message_size_);
+        error != wire::DecodeError::kNone) {
+      out = header_rejected(header, error);
+      assembled_ = 0;
+      return true;
+    }
+    frame.resize(static_cast<std::size_t>(header.message_length));
   }
-  // Small reads: take whatever has arrived (usually the whole next frame, or
-  // several) in one system call and keep the rest for the next read.
-  const std::size_t n =
-      co_await stream_.read_at_least(asio::buffer(staging_.get(), kStagingBytes), need, ec);
-  // Nothing was kept (take_kept above found too little), so the staged
-  // window restarts: what is not taken now is served from it, uncopied.
-  const std::size_t take = std::min(n, need);
-  std::copy_n(staging_.get(), take, out + have);
-  staged_begin_ = take;
-  staged_end_ = n;
-  co_return have + take;
+  assembled_ += take_kept(frame.data() + assembled_, frame.size() - assembled_);
+  if (assembled_ < frame.size()) return stalled(out);
+  assembled_ = 0;
+  out.ok = true;
+  return true;
 }
 
 template <class Side>
-ReadOutcome FrameReader<Side>::header_failed(const error_code& ec, std::size_t got) const {
-  ReadOutcome out;
-  if (ec == asio::error::eof && got == 0) {
+asio::awaitable<std::size_t> FrameReader<Side>::read_more(std::vector<std::uint8_t>& frame) {
+  auto& side = static_cast<Side&>(*this);
+  if (side.must_wait()) return side.wait_for_watch();
+  stream_error_ = {};
+  if (assembled_ >= wire::kHeaderSize && frame.size() - assembled_ >= kStagingBytes) {
+    // Large bodies go straight into the frame.
+    last_read_ = Into::kFrame;
+    return stream_.read_some(asio::buffer(frame.data() + assembled_, frame.size() - assembled_),
+                             stream_error_);
+  }
+  last_read_ = Into::kStaging;
+  return stream_.read_some(asio::buffer(staging_.get(), kStagingBytes), stream_error_);
+}
+
+template <class Side>
+bool FrameReader<Side>::stalled(ReadOutcome& out) {
+  const error_code ec = stream_error_ ? stream_error_ : static_cast<const Side&>(*this).ended();
+  if (!ec) return false;
+  const bool in_header = assembled_ < wire::kHeaderSize;
+  if (ec == asio::error::eof && assembled_ == 0) {
     out.clean_eof = true;
     out.reason = "closed by peer";
   } else if (ec == asio::error::eof) {
     out.rejected = wire::DecodeError::kTruncated;
-    out.reason = "connection ended inside a frame header";
+    out.reason =
+        in_header ? "connection ended inside a frame header" : "connection ended inside a frame";
   } else {
     out.reason = ec.message();
   }
-  return out;
+  return true;
 }
 
 template <class Side>
@@ -76,61 +98,15 @@ ReadOutcome FrameReader<Side>::header_rejected(const wire::Header& header,
   return out;
 }
 
-template <class Side>
-asio::awaitable<ReadOutcome> FrameReader<Side>::read_frame(std::vector<std::uint8_t>& frame) {
-  error_code ec;
-  // Never shrunk before the header is read: a frame the size of the last
-  // one (the usual case) then costs no zero-filling of its body.
-  if (frame.size() < wire::kHeaderSize) frame.resize(wire::kHeaderSize);
-  std::size_t n = take_kept(frame.data(), wire::kHeaderSize);
-  if (n < wire::kHeaderSize && !static_cast<Side&>(*this).must_wait()) {
-    // The usual wait for the next frame, read here rather than through
-    // read_exact(): one coroutine frame fewer to allocate per frame. Nothing
-    // is kept (take_kept found too little), so the staged window restarts.
-    const std::size_t got = co_await stream_.read_at_least(
-        asio::buffer(staging_.get(), kStagingBytes), wire::kHeaderSize - n, ec);
-    staged_begin_ = 0;
-    staged_end_ = got;
-    n += take_kept(frame.data() + n, wire::kHeaderSize - n);
-  } else if (n < wire::kHeaderSize) {
-    n += co_await read_exact(frame.data() + n, wire::kHeaderSize - n, ec);
-  }
-  if (ec) co_return header_failed(ec, n);
-  auto header = wire::read_header(frame);
-  if (auto error = wire::check_header(header, max_message_size_);
-      error != wire::DecodeError::kNone) {
-    co_return header_rejected(header, error);
-  }
-  frame.resize(static_cast<std::size_t>(header.message_length));
-  const std::size_t body = frame.size() - wire::kHeaderSize;
-  const std::size_t buffered = take_kept(frame.data() + wire::kHeaderSize, body);
-  if (buffered < body) {
-    co_await read_exact(frame.data() + wire::kHeaderSize + buffered, body - buffered, ec);
-  }
-  ReadOutcome out;
-  if (ec == asio::error::eof) {
-    out.rejected = wire::DecodeError::kTruncated;
-    out.reason = "connection ended inside a frame";
-  } else if (ec) {
-    out.reason = ec.message();
-  } else {
-    out.ok = true;
-  }
-  co_return out;
+asio::awaitable<std::size_t> ClientFrameReader::wait_for_watch() {
+  while (watch_pending_ && !stopped_) co_await watch_done_.wait();
+  co_return 0;
 }
 
-asio::awaitable<std::size_t> ClientFrameReader::wait_for_watch(std::uint8_t* out, std::size_t have,
-                                                               std::size_t size, error_code& ec) {
-  for (;;) {
-    have += take_kept(out + have, size - have);
-    if (have == size) co_return have;
-    if (eof_seen_) {
-      ec = read_error_ ? read_error_ : asio::error::eof;
-      co_return have;
-    }
-    if (!watch_pending_ || stopped_) co_return have;
-    co_await watch_done_.wait();
-  }
+error_code ClientFrameReader::ended() const {
+  if (eof_seen_) return read_error_ ? read_error_ : error_code(asio::error::eof);
+  if (stopped_) return asio::error::operation_aborted;
+  return {};
 }
 
 void ClientFrameReader::keep_watched(const error_code& ec, std::size_t n) {

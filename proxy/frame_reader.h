@@ -26,35 +26,47 @@ struct ReadOutcome {
   std::string reason;
 };
 
-// The framing, shared by both sides. `Side` says whether a read must first
-// wait for bytes someone else is reading (the client's hold watch): checked
-// inline, so the common read costs no extra coroutine.
+// The framing, shared by both sides. A frame is read in the caller's own
+// loop, so the common read costs no coroutine frame of its own:
+//
+//   ReadOutcome read;
+//   for (std::size_t n = 0; !reader.assemble(frame, read, n);)
+//     n = co_await reader.read_more(frame);
+//
+// `Side` says whether a read must first wait for bytes someone else is
+// reading (the client's hold watch), and whether its stream ended there.
 template <class Side>
 class FrameReader {
  public:
-  // Reads one whole frame into `frame`, checking its header against the
-  // size limit.
-  asio::awaitable<ReadOutcome> read_frame(std::vector<std::uint8_t>& frame);
+  // Builds the next frame in `frame` from the bytes at hand, after taking
+  // the `just_read` bytes of the last read_more() (0 before the first).
+  // True when the frame is whole (`out.ok`) or cannot be (`out` says why:
+  // `rejected` when the frame itself was bad, not the stream); false when
+  // more bytes are needed.
+  bool assemble(std::vector<std::uint8_t>& frame, ReadOutcome& out, std::size_t just_read);
+  // Reads more for the frame assemble() is building: whatever has arrived
+  // (usually the whole next frame, or several) into the staging buffer, or
+  // a large body's rest straight into the frame. Pass what it returns to
+  // the next assemble().
+  asio::awaitable<std::size_t> read_more(std::vector<std::uint8_t>& frame);
 
-  // Buffered reads: large bodies go straight into the frame.
   static constexpr std::size_t kStagingBytes = 16 * 1024;
 
  protected:
   FrameReader(Stream& stream, std::int32_t max_message_size)
       : stream_(stream), max_message_size_(max_message_size) {}
 
-  // Up to `size` kept bytes, without suspending: a frame that arrived whole
-  // with its header costs no second coroutine.
+  // Up to `size` bytes already read: staged ones first, then kept ones.
   std::size_t take_kept(std::uint8_t* out, std::size_t size);
-  // Reads exactly `size` bytes: kept bytes first, then the stream, keeping
-  // whatever came beyond them.
-  asio::awaitable<std::size_t> read_exact(std::uint8_t* out, std::size_t size, error_code& ec);
 
   Stream& stream_;
   std::vector<std::uint8_t> kept_;  // what a watch read, behind the staged bytes
 
  private:
-  ReadOutcome header_failed(const error_code& ec, std::size_t got) const;
+  // Where the last read_more() put its bytes.
+  enum class Into : std::uint8_t { kNothing, kStaging, kFrame };
+  // No bytes at hand and none coming: fills `out` and returns true.
+  bool stalled(ReadOutcome& out);
   ReadOutcome header_rejected(const wire::Header& header, wire::DecodeError error) const;
 
   std::int32_t max_message_size_;
@@ -66,6 +78,9 @@ class FrameReader {
   // of kept_.
   std::size_t staged_begin_ = 0;
   std::size_t staged_end_ = 0;
+  std::size_t assembled_ = 0;  // bytes of the frame being built, in `frame`
+  Into last_read_ = Into::kNothing;
+  error_code stream_error_;  // the last read_more()'s
 };
 
 // Upstream replies: its stash, then the stream.
@@ -77,10 +92,8 @@ class UpstreamFrameReader : public FrameReader<UpstreamFrameReader> {
  private:
   friend class FrameReader<UpstreamFrameReader>;
   bool must_wait() const { return false; }
-  asio::awaitable<std::size_t> wait_for_watch(std::uint8_t*, std::size_t have, std::size_t,
-                                              error_code&) {
-    co_return have;
-  }
+  asio::awaitable<std::size_t> wait_for_watch() { co_return 0; }
+  error_code ended() const { return {}; }
 };
 
 // Client requests. While a request is held the client is still read (see
@@ -93,13 +106,13 @@ class ClientFrameReader : public FrameReader<ClientFrameReader> {
 
   // The client's stream ended (or failed) behind the bytes kept.
   bool eof_seen() const { return eof_seen_; }
-  // Starts a read that keeps what arrives for read_frame, unless one is
+  // Starts a read that keeps what arrives for the next frame, unless one is
   // outstanding already or the read-ahead is full (the connection then
   // simply waits). `then()` runs when it completes, eof_seen() updated;
   // it must keep this reader alive.
   template <class Then>
   void watch(Then then);
-  // The session closes: a read_exact waiting for the watch gives up.
+  // The session closes: a frame read waiting for the watch gives up.
   void stop() {
     stopped_ = true;
     watch_done_.notify();
@@ -109,11 +122,12 @@ class ClientFrameReader : public FrameReader<ClientFrameReader> {
 
  private:
   friend class FrameReader<ClientFrameReader>;
-  bool must_wait() const { return watch_pending_ || eof_seen_; }
-  // Takes what the watch read (waiting for its read while it is
-  // outstanding) up to `size`; sets `ec` when the stream ended behind it.
-  asio::awaitable<std::size_t> wait_for_watch(std::uint8_t* out, std::size_t have, std::size_t size,
-                                              error_code& ec);
+  bool must_wait() const { return watch_pending_ && !stopped_; }
+  // Waits for the watch's read to complete (its bytes are then kept).
+  asio::awaitable<std::size_t> wait_for_watch();
+  // Why no more bytes will come, once the watch saw the stream end or the
+  // session closed.
+  error_code ended() const;
   void keep_watched(const error_code& ec, std::size_t n);
 
   bool eof_seen_ = false;
@@ -133,7 +147,7 @@ void ClientFrameReader::watch(Then then) {
                           [this, then = std::move(then)](error_code ec, std::size_t n) mutable {
                             keep_watched(ec, n);
                             then();
-                            // A read_exact waiting for this read may go on.
+                            // A frame read waiting for this read may go on.
                             watch_done_.notify();
                           });
 }

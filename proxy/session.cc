@@ -184,7 +184,10 @@ asio::awaitable<void> Session::relay_client_to_upstream() {
   std::vector<std::uint8_t> frame;
   std::vector<std::uint8_t> scratch;  // inflated OP_COMPRESSED bodies
   while (!closed_) {
-    auto read = co_await client_reader_.read_frame(frame);
+    ReadOutcome read;
+    for (std::size_t n = 0; !client_reader_.assemble(frame, read, n);) {
+      n = co_await client_reader_.read_more(frame);
+    }
     if (!take_request(read)) co_return;
     auto decoded = wire::decode_request(frame, scratch, max_message_size_);
     if (!decoded.ok()) {
@@ -336,7 +339,10 @@ void Session::upstream_write_failed(const error_code& ec) {
 asio::awaitable<void> Session::relay_upstream_to_client() {
   std::vector<std::uint8_t> frame;
   while (!closed_) {
-    auto read = co_await upstream_reader_.read_frame(frame);
+    ReadOutcome read;
+    for (std::size_t n = 0; !upstream_reader_.assemble(frame, read, n);) {
+      n = co_await upstream_reader_.read_more(frame);
+    }
     if (closed_) co_return;
     if (!read.ok) {
       metrics_.upstream_errors.fetch_add(1, std::memory_order_relaxed);

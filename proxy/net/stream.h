@@ -25,14 +25,6 @@ class Stream {
   const tcp::socket& lowest_layer() const { return tls_ ? tls_->next_layer() : plain_; }
   executor_type get_executor() { return lowest_layer().get_executor(); }
 
-  // Reads exactly buffer_size(buffers) bytes.
-  template <typename MutableBuffers>
-  asio::awaitable<std::size_t> read(const MutableBuffers& buffers, error_code& ec) {
-    if (tls_)
-      return asio::async_read(*tls_, buffers, asio::redirect_error(asio::use_awaitable, ec));
-    return asio::async_read(plain_, buffers, asio::redirect_error(asio::use_awaitable, ec));
-  }
-
   // Reads at least `minimum` bytes into `buffers` (more if already there).
   template <typename MutableBuffers>
   asio::awaitable<std::size_t> read_at_least(const MutableBuffers& buffers, std::size_t minimum,
@@ -43,6 +35,14 @@ class Stream {
     }
     return asio::async_read(plain_, buffers, asio::transfer_at_least(minimum),
                             asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  // Whatever is available (at least one byte, or an error): Asio's own
+  // operation, without the composed read's layer of handler and executor.
+  template <typename MutableBuffers>
+  asio::awaitable<std::size_t> read_some(const MutableBuffers& buffers, error_code& ec) {
+    if (tls_) return tls_->async_read_some(buffers, asio::redirect_error(asio::use_awaitable, ec));
+    return plain_.async_read_some(buffers, asio::redirect_error(asio::use_awaitable, ec));
   }
 
   template <typename ConstBuffers>

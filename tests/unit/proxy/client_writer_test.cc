@@ -6,23 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "loopback_pair.h"
+
 namespace mongoguard::proxy {
 namespace {
 
 using namespace std::chrono_literals;
 
-// A connected pair over loopback: `ours` wrapped in a Stream, `peer` raw.
-struct Pair {
-  explicit Pair(asio::io_context& io) : peer(io) {
-    tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    tcp::socket client(io);
-    client.connect(acceptor.local_endpoint());
-    acceptor.accept(peer);
-    ours.emplace(std::move(client), nullptr);
-  }
-  std::optional<Stream> ours;
-  tcp::socket peer;
-};
+using Pair = testing::LoopbackPair;
 
 // One writer's turn, as a plain coroutine with its state in its own frame.
 // A capturing lambda coroutine here read its captured references as null
