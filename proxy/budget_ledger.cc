@@ -9,14 +9,14 @@ std::optional<std::int64_t> LocalLedger::headroom(const std::string& key, std::i
   return book_.headroom(key, limit, now);
 }
 
-asio::awaitable<policy::ReserveResult> LocalLedger::reserve(
+awaitable<policy::ReserveResult> LocalLedger::reserve(
     const std::vector<policy::ReserveRequest>& requests, bool force) {
   co_return book_.reserve(requests, policy::Clock::now(), force);
 }
 
-asio::awaitable<bool> LocalLedger::settle(const policy::ReserveRequest&,
-                                          const policy::Reservation& reservation,
-                                          std::int64_t documents, policy::TimePoint now) {
+awaitable<bool> LocalLedger::settle(const policy::ReserveRequest&,
+                                    const policy::Reservation& reservation, std::int64_t documents,
+                                    policy::TimePoint now) {
   co_return book_.settle(reservation, documents, now);
 }
 
@@ -30,15 +30,15 @@ std::optional<std::int64_t> FleetLedger::headroom(const std::string&, std::int64
   return limit;
 }
 
-asio::awaitable<policy::ReserveResult> FleetLedger::reserve(
+awaitable<policy::ReserveResult> FleetLedger::reserve(
     const std::vector<policy::ReserveRequest>& requests, bool force) {
   auto result = co_await fleet_.reserve(requests, force);
   co_return result;
 }
 
-asio::awaitable<bool> FleetLedger::settle(const policy::ReserveRequest& request,
-                                          const policy::Reservation& reservation,
-                                          std::int64_t documents, policy::TimePoint now) {
+awaitable<bool> FleetLedger::settle(const policy::ReserveRequest& request,
+                                    const policy::Reservation& reservation, std::int64_t documents,
+                                    policy::TimePoint now) {
   if (!reservation.shared) co_return book_.settle(reservation, documents, now);
   const bool tripped = co_await fleet_.settle(request, reservation, documents);
   co_return tripped;

@@ -32,13 +32,13 @@ class BudgetLedger {
   virtual std::optional<std::int64_t> headroom(const std::string& key, std::int64_t limit,
                                                policy::TimePoint now) = 0;
   // Reserves every request or none (`force`: all regardless).
-  virtual asio::awaitable<policy::ReserveResult> reserve(
+  virtual awaitable<policy::ReserveResult> reserve(
       const std::vector<policy::ReserveRequest>& requests, bool force) = 0;
   // The reservation becomes the reply's count; true when that tripped the
   // breaker (reported by the caller).
-  virtual asio::awaitable<bool> settle(const policy::ReserveRequest& request,
-                                       const policy::Reservation& reservation,
-                                       std::int64_t documents, policy::TimePoint now) = 0;
+  virtual awaitable<bool> settle(const policy::ReserveRequest& request,
+                                 const policy::Reservation& reservation, std::int64_t documents,
+                                 policy::TimePoint now) = 0;
   // The breaker as this proxy knows it.
   virtual std::optional<policy::BreakerState> breaker(const std::string& key,
                                                       policy::TimePoint now) = 0;
@@ -54,11 +54,11 @@ class LocalLedger : public BudgetLedger {
 
   std::optional<std::int64_t> headroom(const std::string& key, std::int64_t limit,
                                        policy::TimePoint now) override;
-  asio::awaitable<policy::ReserveResult> reserve(
-      const std::vector<policy::ReserveRequest>& requests, bool force) override;
-  asio::awaitable<bool> settle(const policy::ReserveRequest& request,
-                               const policy::Reservation& reservation, std::int64_t documents,
-                               policy::TimePoint now) override;
+  awaitable<policy::ReserveResult> reserve(const std::vector<policy::ReserveRequest>& requests,
+                                           bool force) override;
+  awaitable<bool> settle(const policy::ReserveRequest& request,
+                         const policy::Reservation& reservation, std::int64_t documents,
+                         policy::TimePoint now) override;
   std::optional<policy::BreakerState> breaker(const std::string& key,
                                               policy::TimePoint now) override;
   void hold_added(const policy::HoldInfo&, std::chrono::milliseconds) override {}
@@ -78,13 +78,13 @@ class FleetLedger final : public LocalLedger {
   // window alone.
   std::optional<std::int64_t> headroom(const std::string& key, std::int64_t limit,
                                        policy::TimePoint now) override;
-  asio::awaitable<policy::ReserveResult> reserve(
-      const std::vector<policy::ReserveRequest>& requests, bool force) override;
+  awaitable<policy::ReserveResult> reserve(const std::vector<policy::ReserveRequest>& requests,
+                                           bool force) override;
   // A reservation made in this proxy's book while Redis was away is
   // settled there.
-  asio::awaitable<bool> settle(const policy::ReserveRequest& request,
-                               const policy::Reservation& reservation, std::int64_t documents,
-                               policy::TimePoint now) override;
+  awaitable<bool> settle(const policy::ReserveRequest& request,
+                         const policy::Reservation& reservation, std::int64_t documents,
+                         policy::TimePoint now) override;
   void hold_added(const policy::HoldInfo& hold, std::chrono::milliseconds timeout) override;
   void hold_removed(std::uint64_t id) override;
 

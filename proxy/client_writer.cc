@@ -2,7 +2,7 @@
 
 namespace mongoguard::proxy {
 
-asio::awaitable<bool> ClientWriter::write(asio::const_buffer bytes, error_code& ec) {
+awaitable<bool> ClientWriter::write(asio::const_buffer bytes, error_code& ec) {
   ec.clear();
   if (stopped_) co_return false;
   if (queued() >= kMaxQueued) {

@@ -18,7 +18,7 @@ class ClientWriter {
   // Writes `bytes` whole after the writes queued before it. False when it
   // failed (`ec` says why), when kMaxQueued writes wait already (`ec` is
   // no_buffer_space), or when the writer was stopped (`ec` clear).
-  asio::awaitable<bool> write(asio::const_buffer bytes, error_code& ec);
+  awaitable<bool> write(asio::const_buffer bytes, error_code& ec);
   // The common case without a coroutine: when no write is in progress or
   // waiting, sends `bytes` at once. Returns how many bytes went out (all of
   // them, usually); the caller passes the rest, if any, to write() straight

@@ -17,8 +17,8 @@ Enforcer::Enforcer(std::uint64_t connection, const policy::Identity& identity,
       metrics_(services.metrics),
       audit_(services.audit) {}
 
-asio::awaitable<Decision> Enforcer::judge(const wire::Request& request, policy::CommandInfo info,
-                                          std::unique_ptr<PendingReply>& next) {
+awaitable<Decision> Enforcer::judge(const wire::Request& request, policy::CommandInfo info,
+                                    std::unique_ptr<PendingReply>& next) {
   if (!info.unjudged.empty()) co_return refuse_unjudged(request, info);
   Judgement j{&request, services_.policies.current(), std::move(info), {}, {}};
   journaled_.reset();
@@ -57,7 +57,7 @@ Decision Enforcer::refuse_unjudged(const wire::Request& request, const policy::C
   return Decision::unauthorized(message);
 }
 
-asio::awaitable<void> Enforcer::apply_rules(Judgement& j) {
+awaitable<void> Enforcer::apply_rules(Judgement& j) {
   const auto& pol = *j.config->policy;
   j.verdict = policy::decide(pol, j.info, identity_);
   if (j.verdict.action == policy::Action::kBlock) co_return;
@@ -76,8 +76,8 @@ asio::awaitable<void> Enforcer::apply_rules(Judgement& j) {
   }
 }
 
-asio::awaitable<void> Enforcer::measure_filters(Judgement& j,
-                                                const std::vector<policy::FilterCount>& counts) {
+awaitable<void> Enforcer::measure_filters(Judgement& j,
+                                          const std::vector<policy::FilterCount>& counts) {
   std::map<std::string, policy::Measured> totals;  // one collection count per namespace
   for (const auto& planned : counts) {
     auto& target = j.info.targets[planned.target];
@@ -111,9 +111,9 @@ asio::awaitable<void> Enforcer::measure_filters(Judgement& j,
   }
 }
 
-asio::awaitable<policy::MeasuredShare> Enforcer::measure_share(Judgement& j,
-                                                               const policy::FilterCount& planned,
-                                                               const policy::Measured& total) {
+awaitable<policy::MeasuredShare> Enforcer::measure_share(Judgement& j,
+                                                         const policy::FilterCount& planned,
+                                                         const policy::Measured& total) {
   policy::MeasuredShare share;
   if (!total.count) {
     share.error = "counting the collection failed: " + total.error;
@@ -138,7 +138,7 @@ asio::awaitable<policy::MeasuredShare> Enforcer::measure_share(Judgement& j,
   co_return share;
 }
 
-asio::awaitable<void> Enforcer::apply_budgets(Judgement& j) {
+awaitable<void> Enforcer::apply_budgets(Judgement& j) {
   auto& verdict = j.verdict;
   if (verdict.action == policy::Action::kBlock) co_return;
   co_await check_budgets(j, verdict.action != policy::Action::kHold);
@@ -160,7 +160,7 @@ asio::awaitable<void> Enforcer::apply_budgets(Judgement& j) {
   }
 }
 
-asio::awaitable<void> Enforcer::count_collection_sizes(const Judgement& j) {
+awaitable<void> Enforcer::count_collection_sizes(const Judgement& j) {
   // Windows that are a percent of their collection need its size: counted
   // here (at most once a minute per namespace, across connections) unless
   // a recent count is known.
@@ -182,7 +182,7 @@ asio::awaitable<void> Enforcer::count_collection_sizes(const Judgement& j) {
   }
 }
 
-asio::awaitable<std::vector<policy::Measured>> Enforcer::measure_plan(BudgetStage& stage) {
+awaitable<std::vector<policy::Measured>> Enforcer::measure_plan(BudgetStage& stage) {
   std::vector<policy::Measured> measured;
   measured.reserve(stage.plan.measurements.size());
   for (const auto& m : stage.plan.measurements) {
@@ -209,7 +209,7 @@ asio::awaitable<std::vector<policy::Measured>> Enforcer::measure_plan(BudgetStag
   co_return measured;
 }
 
-asio::awaitable<void> Enforcer::check_budgets(Judgement& j, bool reserve_now) {
+awaitable<void> Enforcer::check_budgets(Judgement& j, bool reserve_now) {
   co_await count_collection_sizes(j);
   if (io_.closed()) co_return;
   const auto& pol = *j.config->policy;
@@ -243,7 +243,7 @@ asio::awaitable<void> Enforcer::check_budgets(Judgement& j, bool reserve_now) {
   }
 }
 
-asio::awaitable<policy::ReserveResult> Enforcer::reserve(
+awaitable<policy::ReserveResult> Enforcer::reserve(
     const std::vector<policy::ReserveRequest>& requests, bool force) {
   if (requests.empty()) {
     policy::ReserveResult none;

@@ -40,9 +40,9 @@ class EnforcerConnection {
  public:
   virtual ~EnforcerConnection() = default;
   // One capped count (cap 0: uncapped) on the connection's upstream.
-  virtual asio::awaitable<policy::Measured> count(const policy::Measurement& m) = 0;
+  virtual awaitable<policy::Measured> count(const policy::Measurement& m) = 0;
   // One command of mongoguard's own (the journal's reads) on the upstream.
-  virtual asio::awaitable<Asked> ask(const std::vector<std::uint8_t>& command) = 0;
+  virtual awaitable<Asked> ask(const std::vector<std::uint8_t>& command) = 0;
   // A request is parked (Enforcer::held_id()): watch for the client going.
   virtual void watch_while_held() = 0;
   virtual bool closed() const = 0;
@@ -78,12 +78,12 @@ class Enforcer {
 
   // Judges `info`, classified from `request`. On kForward, `next` (created
   // when needed) says what the reply settles.
-  asio::awaitable<Decision> judge(const wire::Request& request, policy::CommandInfo info,
-                                  std::unique_ptr<PendingReply>& next);
+  awaitable<Decision> judge(const wire::Request& request, policy::CommandInfo info,
+                            std::unique_ptr<PendingReply>& next);
 
   // Once a judged command is sent upstream: reads what updates the journal
   // keeps left behind (their after-images), behind the write.
-  asio::awaitable<void> after_forward();
+  awaitable<void> after_forward();
   bool after_pending() const { return !after_.empty(); }
 
   // The hold this connection is parked on, 0 when none.
@@ -112,25 +112,23 @@ class Enforcer {
     BudgetStage budget;
   };
 
-  asio::awaitable<void> measure_hold(const Judgement& j, policy::HoldInfo& hold);
+  awaitable<void> measure_hold(const Judgement& j, policy::HoldInfo& hold);
   void recent_rate(policy::HoldInfo& hold) const;
   static std::string approvers(const policy::HoldDecision& decision);
   Decision refuse_unjudged(const wire::Request& request, const policy::CommandInfo& info);
   // The rules, with filters measured where a rule with filter: unfiltered asks.
-  asio::awaitable<void> apply_rules(Judgement& j);
-  asio::awaitable<void> measure_filters(Judgement& j,
-                                        const std::vector<policy::FilterCount>& counts);
-  asio::awaitable<policy::MeasuredShare> measure_share(Judgement& j,
-                                                       const policy::FilterCount& planned,
-                                                       const policy::Measured& total);
+  awaitable<void> apply_rules(Judgement& j);
+  awaitable<void> measure_filters(Judgement& j, const std::vector<policy::FilterCount>& counts);
+  awaitable<policy::MeasuredShare> measure_share(Judgement& j, const policy::FilterCount& planned,
+                                                 const policy::Measured& total);
   // The budgets; a hold from the rules measures but does not reserve (an
   // approval does). The budget verdict replaces the rules' when stricter.
-  asio::awaitable<void> apply_budgets(Judgement& j);
-  asio::awaitable<void> count_collection_sizes(const Judgement& j);
-  asio::awaitable<void> check_budgets(Judgement& j, bool reserve);
-  asio::awaitable<std::vector<policy::Measured>> measure_plan(BudgetStage& stage);
-  asio::awaitable<policy::ReserveResult> reserve(
-      const std::vector<policy::ReserveRequest>& requests, bool force);
+  awaitable<void> apply_budgets(Judgement& j);
+  awaitable<void> count_collection_sizes(const Judgement& j);
+  awaitable<void> check_budgets(Judgement& j, bool reserve);
+  awaitable<std::vector<policy::Measured>> measure_plan(BudgetStage& stage);
+  awaitable<policy::ReserveResult> reserve(const std::vector<policy::ReserveRequest>& requests,
+                                           bool force);
   void report_trips(const BudgetStage& stage);
   void count_verdict(const Judgement& j);
 
@@ -142,44 +140,42 @@ class Enforcer {
     std::vector<journal::Bson> ids;
   };
   std::map<std::string, const policy::Rule*> journaled_namespaces(const Judgement& j) const;
-  asio::awaitable<std::string> journal(Judgement& j, std::optional<std::uint64_t> hold_id);
-  asio::awaitable<std::string> read_affected(const journal::CaptureRead& read,
-                                             std::int64_t max_documents,
-                                             std::vector<journal::Bson>& documents);
-  asio::awaitable<void> kill_cursor(const journal::CaptureRead& read, std::int64_t cursor);
+  awaitable<std::string> journal(Judgement& j, std::optional<std::uint64_t> hold_id);
+  awaitable<std::string> read_affected(const journal::CaptureRead& read, std::int64_t max_documents,
+                                       std::vector<journal::Bson>& documents);
+  awaitable<void> kill_cursor(const journal::CaptureRead& read, std::int64_t cursor);
   journal::Entry journal_entry(const journal::CaptureRead& read, const std::string& rule,
                                std::optional<std::uint64_t> hold_id) const;
-  asio::awaitable<std::string> store_entries(
+  awaitable<std::string> store_entries(
       Judgement& j, std::vector<std::pair<journal::CaptureRead, journal::Entry>> entries,
       std::int64_t documents);
-  asio::awaitable<std::string> wait_durable(std::uint64_t ticket);
+  awaitable<std::string> wait_durable(std::uint64_t ticket);
   // Journals, then forwards; what cannot be journaled is held (on_error:
   // hold) or forwarded anyway (forward).
-  asio::awaitable<Decision> journal_or_hold(Judgement& j, AuditRecord& record,
-                                            std::unique_ptr<PendingReply>& next);
+  awaitable<Decision> journal_or_hold(Judgement& j, AuditRecord& record,
+                                      std::unique_ptr<PendingReply>& next);
   // A held command's preview: up to policy::kHoldPreviewDocuments of the
   // documents it would affect, read into `hold` before it is parked.
-  asio::awaitable<void> preview(const Judgement& j, policy::HoldInfo& hold);
+  awaitable<void> preview(const Judgement& j, policy::HoldInfo& hold);
   static void add_preview(policy::HoldInfo& hold, const journal::Bson& document);
   // Gives the command's reservations back (it is held after all).
-  asio::awaitable<void> release(Judgement& j);
+  awaitable<void> release(Judgement& j);
 
   // What the reply settles: the reservations made for this command.
   void remember(Judgement& j, AuditRecord& record, std::string outcome,
                 std::unique_ptr<PendingReply>& next);
   Decision refuse(const Judgement& j, AuditRecord& record);
-  asio::awaitable<Decision> hold(Judgement& j, AuditRecord& record,
-                                 std::unique_ptr<PendingReply>& next);
+  awaitable<Decision> hold(Judgement& j, AuditRecord& record, std::unique_ptr<PendingReply>& next);
   policy::HoldInfo hold_info(const Judgement& j) const;
   // Parks the request until it is decided; nullopt: not parked,
   // limits.max_pending_holds operations are held already.
-  asio::awaitable<std::optional<policy::HoldDecision>> park(
+  awaitable<std::optional<policy::HoldDecision>> park(
       policy::HoldInfo& info, std::optional<std::chrono::milliseconds> max_time);
   Decision refuse_too_many_holds(const Judgement& j, const policy::HoldInfo& hold,
                                  AuditRecord& record);
-  asio::awaitable<Decision> answer_hold(Judgement& j, const policy::HoldInfo& hold,
-                                        const policy::HoldDecision& decision, AuditRecord& record,
-                                        std::unique_ptr<PendingReply>& next);
+  awaitable<Decision> answer_hold(Judgement& j, const policy::HoldInfo& hold,
+                                  const policy::HoldDecision& decision, AuditRecord& record,
+                                  std::unique_ptr<PendingReply>& next);
   Decision refuse_held(const Judgement& j, const policy::HoldInfo& hold,
                        const policy::HoldDecision& decision, AuditRecord& record);
 

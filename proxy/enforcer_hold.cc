@@ -76,7 +76,7 @@ void Enforcer::recent_rate(policy::HoldInfo& hold) const {
 // budget), counted now on the client's connection: one per statement limited
 // to one document, a capped count of each multi-document filter (the whole
 // collection for drops and the like). A failed count leaves it unknown.
-asio::awaitable<void> Enforcer::measure_hold(const Judgement& j, policy::HoldInfo& hold) {
+awaitable<void> Enforcer::measure_hold(const Judgement& j, policy::HoldInfo& hold) {
   constexpr std::int64_t kCap = 100'000;
   const auto* target = j.verdict.target;
   if (!target || !j.budget.set.failed.empty()) co_return;
@@ -114,8 +114,8 @@ asio::awaitable<void> Enforcer::measure_hold(const Judgement& j, policy::HoldInf
   }
 }
 
-asio::awaitable<Decision> Enforcer::hold(Judgement& j, AuditRecord& record,
-                                         std::unique_ptr<PendingReply>& next) {
+awaitable<Decision> Enforcer::hold(Judgement& j, AuditRecord& record,
+                                   std::unique_ptr<PendingReply>& next) {
   auto hold = hold_info(j);
   co_await preview(j, hold);
   if (io_.closed()) co_return Decision::drop();
@@ -138,7 +138,7 @@ asio::awaitable<Decision> Enforcer::hold(Judgement& j, AuditRecord& record,
   co_return co_await answer_hold(j, hold, decision, record, next);
 }
 
-asio::awaitable<std::optional<policy::HoldDecision>> Enforcer::park(
+awaitable<std::optional<policy::HoldDecision>> Enforcer::park(
     policy::HoldInfo& info, std::optional<std::chrono::milliseconds> max_time) {
   const auto config = services_.policies.current();
   auto executor = co_await asio::this_coro::executor;
@@ -199,10 +199,9 @@ Decision Enforcer::refuse_too_many_holds(const Judgement& j, const policy::HoldI
                                 "refused, not forwarded");
 }
 
-asio::awaitable<Decision> Enforcer::answer_hold(Judgement& j, const policy::HoldInfo& hold,
-                                                const policy::HoldDecision& decision,
-                                                AuditRecord& record,
-                                                std::unique_ptr<PendingReply>& next) {
+awaitable<Decision> Enforcer::answer_hold(Judgement& j, const policy::HoldInfo& hold,
+                                          const policy::HoldDecision& decision, AuditRecord& record,
+                                          std::unique_ptr<PendingReply>& next) {
   if (decision.outcome != policy::HoldOutcome::kApproved) {
     co_return refuse_held(j, hold, decision, record);
   }

@@ -28,10 +28,10 @@ bool journaled_kind(policy::Operation op) {
   }
 }
 
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+awaitable<void> sleep_for(std::chrono::milliseconds d) {
   asio::steady_timer timer(co_await asio::this_coro::executor, d);
   error_code ignored;
-  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  co_await timer.async_wait(asio::redirect_error(use_awaitable, ignored));
 }
 
 }  // namespace
@@ -51,9 +51,9 @@ std::map<std::string, const policy::Rule*> Enforcer::journaled_namespaces(
   return out;
 }
 
-asio::awaitable<std::string> Enforcer::read_affected(const journal::CaptureRead& read,
-                                                     std::int64_t max_documents,
-                                                     std::vector<journal::Bson>& documents) {
+awaitable<std::string> Enforcer::read_affected(const journal::CaptureRead& read,
+                                               std::int64_t max_documents,
+                                               std::vector<journal::Bson>& documents) {
   auto asked = co_await io_.ask(read.find);
   for (;;) {
     if (!asked.error.empty()) co_return "reading the documents failed: " + asked.error;
@@ -72,7 +72,7 @@ asio::awaitable<std::string> Enforcer::read_affected(const journal::CaptureRead&
   }
 }
 
-asio::awaitable<void> Enforcer::kill_cursor(const journal::CaptureRead& read, std::int64_t cursor) {
+awaitable<void> Enforcer::kill_cursor(const journal::CaptureRead& read, std::int64_t cursor) {
   const auto dot = read.ns.find('.');
   const std::string db = read.ns.substr(0, dot), coll = read.ns.substr(dot + 1);
   bson_t cmd = BSON_INITIALIZER;
@@ -104,7 +104,7 @@ journal::Entry Enforcer::journal_entry(const journal::CaptureRead& read, const s
   return entry;
 }
 
-asio::awaitable<std::string> Enforcer::journal(Judgement& j, std::optional<std::uint64_t> hold_id) {
+awaitable<std::string> Enforcer::journal(Judgement& j, std::optional<std::uint64_t> hold_id) {
   if (!services_.journal || !j.request) co_return "";
   const auto namespaces = journaled_namespaces(j);
   if (namespaces.empty()) co_return "";
@@ -142,7 +142,7 @@ asio::awaitable<std::string> Enforcer::journal(Judgement& j, std::optional<std::
   co_return co_await store_entries(j, std::move(entries), total);
 }
 
-asio::awaitable<std::string> Enforcer::store_entries(
+awaitable<std::string> Enforcer::store_entries(
     Judgement& j, std::vector<std::pair<journal::CaptureRead, journal::Entry>> entries,
     std::int64_t documents) {
   auto& store = *services_.journal;
@@ -176,7 +176,7 @@ asio::awaitable<std::string> Enforcer::store_entries(
   co_return "";
 }
 
-asio::awaitable<std::string> Enforcer::wait_durable(std::uint64_t ticket) {
+awaitable<std::string> Enforcer::wait_durable(std::uint64_t ticket) {
   // On the event loop: the writer commits at once when asked, so the first
   // polls usually find it done.
   auto& store = *services_.journal;
@@ -195,7 +195,7 @@ asio::awaitable<std::string> Enforcer::wait_durable(std::uint64_t ticket) {
   }
 }
 
-asio::awaitable<void> Enforcer::after_forward() {
+awaitable<void> Enforcer::after_forward() {
   // Sent behind the write on the same connection: the server answers it
   // with the write applied.
   auto pending = std::move(after_);
@@ -222,7 +222,7 @@ asio::awaitable<void> Enforcer::after_forward() {
   }
 }
 
-asio::awaitable<void> Enforcer::preview(const Judgement& j, policy::HoldInfo& hold) {
+awaitable<void> Enforcer::preview(const Judgement& j, policy::HoldInfo& hold) {
   // Only where a journaled rule applies: the journal's read is what a
   // preview reuses, and without a journal holds stay as they were.
   if (!j.request || !services_.journal || !j.config->journal) co_return;
@@ -283,7 +283,7 @@ void Enforcer::add_preview(policy::HoldInfo& hold, const journal::Bson& document
   hold.preview_ids_redacted.push_back(unwrap(wire::redacted_json(&wrapped)));
 }
 
-asio::awaitable<void> Enforcer::release(Judgement& j) {
+awaitable<void> Enforcer::release(Judgement& j) {
   auto& got = j.budget.got;
   for (std::size_t i = 0; i < got.reservations.size(); ++i) {
     co_await services_.budgets.settle(j.budget.set.requests[i], got.reservations[i], 0,
@@ -292,8 +292,8 @@ asio::awaitable<void> Enforcer::release(Judgement& j) {
   got = {};
 }
 
-asio::awaitable<Decision> Enforcer::journal_or_hold(Judgement& j, AuditRecord& record,
-                                                    std::unique_ptr<PendingReply>& next) {
+awaitable<Decision> Enforcer::journal_or_hold(Judgement& j, AuditRecord& record,
+                                              std::unique_ptr<PendingReply>& next) {
   auto why = co_await journal(j, std::nullopt);
   if (io_.closed()) co_return Decision::drop();
   if (why.empty()) {

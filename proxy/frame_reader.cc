@@ -54,7 +54,7 @@ bool FrameReader<Side>::assemble(std::vector<std::uint8_t>& frame, ReadOutcome& 
 }
 
 template <class Side>
-asio::awaitable<std::size_t> FrameReader<Side>::read_more(std::vector<std::uint8_t>& frame) {
+awaitable<std::size_t> FrameReader<Side>::read_more(std::vector<std::uint8_t>& frame) {
   auto& side = static_cast<Side&>(*this);
   if (side.must_wait()) return side.wait_for_watch();
   stream_error_ = {};
@@ -98,7 +98,7 @@ ReadOutcome FrameReader<Side>::header_rejected(const wire::Header& header,
   return out;
 }
 
-asio::awaitable<std::size_t> ClientFrameReader::wait_for_watch() {
+awaitable<std::size_t> ClientFrameReader::wait_for_watch() {
   while (watch_pending_ && !stopped_) co_await watch_done_.wait();
   co_return 0;
 }

@@ -48,7 +48,7 @@ class FrameReader {
   // (usually the whole next frame, or several) into the staging buffer, or
   // a large body's rest straight into the frame. Pass what it returns to
   // the next assemble().
-  asio::awaitable<std::size_t> read_more(std::vector<std::uint8_t>& frame);
+  awaitable<std::size_t> read_more(std::vector<std::uint8_t>& frame);
 
   static constexpr std::size_t kStagingBytes = 16 * 1024;
 
@@ -92,7 +92,7 @@ class UpstreamFrameReader : public FrameReader<UpstreamFrameReader> {
  private:
   friend class FrameReader<UpstreamFrameReader>;
   bool must_wait() const { return false; }
-  asio::awaitable<std::size_t> wait_for_watch() { co_return 0; }
+  awaitable<std::size_t> wait_for_watch() { co_return 0; }
   error_code ended() const { return {}; }
 };
 
@@ -124,7 +124,7 @@ class ClientFrameReader : public FrameReader<ClientFrameReader> {
   friend class FrameReader<ClientFrameReader>;
   bool must_wait() const { return watch_pending_ && !stopped_; }
   // Waits for the watch's read to complete (its bytes are then kept).
-  asio::awaitable<std::size_t> wait_for_watch();
+  awaitable<std::size_t> wait_for_watch();
   // Why no more bytes will come, once the watch saw the stream end or the
   // session closed.
   error_code ended() const;

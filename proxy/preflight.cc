@@ -85,8 +85,8 @@ std::int32_t Preflight::unused_id() {
   return id;
 }
 
-asio::awaitable<bool> Preflight::wait_idle(std::chrono::steady_clock::time_point deadline,
-                                           std::string& error) {
+awaitable<bool> Preflight::wait_idle(std::chrono::steady_clock::time_point deadline,
+                                     std::string& error) {
   // Only while no client request is in flight here.
   co_await idle_.wait_until([this] { return replies_.idle() || stopped_; }, deadline);
   if (stopped_ || !replies_.idle()) {
@@ -97,7 +97,7 @@ asio::awaitable<bool> Preflight::wait_idle(std::chrono::steady_clock::time_point
   co_return true;
 }
 
-asio::awaitable<policy::Measured> Preflight::count(const policy::Measurement& m) {
+awaitable<policy::Measured> Preflight::count(const policy::Measurement& m) {
   policy::Measured out;
   if (m.statement) {
     // A filter that reads the clock or chance: no count can bound it.
@@ -115,7 +115,7 @@ asio::awaitable<policy::Measured> Preflight::count(const policy::Measurement& m)
   co_return read_count_reply(*reply, scratch_, max_message_size_);
 }
 
-asio::awaitable<Asked> Preflight::ask(const std::vector<std::uint8_t>& command) {
+awaitable<Asked> Preflight::ask(const std::vector<std::uint8_t>& command) {
   Asked out;
   bson_t body;
   if (!bson_init_static(&body, command.data(), command.size())) {
@@ -139,7 +139,7 @@ asio::awaitable<Asked> Preflight::ask(const std::vector<std::uint8_t>& command) 
 }
 
 template <typename Build>
-asio::awaitable<std::optional<std::vector<std::uint8_t>>> Preflight::send_and_wait(
+awaitable<std::optional<std::vector<std::uint8_t>>> Preflight::send_and_wait(
     Build build, const char* what, std::chrono::steady_clock::time_point deadline,
     std::string& error) {
   const std::int32_t id = unused_id();

@@ -16,9 +16,9 @@
 
 #include "policy/admission.h"
 #include "proxy/net/async.h"
+#include "proxy/net/stream.h"
 #include "proxy/observe/metrics.h"
 #include "proxy/reply_tracker.h"
-#include "proxy/net/stream.h"
 
 namespace mongoguard::proxy {
 
@@ -42,10 +42,10 @@ class Preflight {
             std::chrono::milliseconds timeout, std::int32_t max_message_size);
 
   // One capped count; its error says why when it has no count.
-  asio::awaitable<policy::Measured> count(const policy::Measurement& m);
+  awaitable<policy::Measured> count(const policy::Measurement& m);
   // Any command of mongoguard's own (the journal's reads), sent and answered
   // under the same rules as a count.
-  asio::awaitable<Asked> ask(const std::vector<std::uint8_t>& command);
+  awaitable<Asked> ask(const std::vector<std::uint8_t>& command);
   // The reply to one of mongoguard's own requests. One that timed out is
   // answered late and dropped.
   void take_reply(const InFlight& entry, const std::vector<std::uint8_t>& frame);
@@ -56,11 +56,10 @@ class Preflight {
   std::int32_t unused_id();
   // Waits for no client request to be in flight; false (and `error`) when
   // that did not happen in time.
-  asio::awaitable<bool> wait_idle(std::chrono::steady_clock::time_point deadline,
-                                  std::string& error);
+  awaitable<bool> wait_idle(std::chrono::steady_clock::time_point deadline, std::string& error);
   // Sends the message built by `build` under an unused id, and waits.
   template <typename Build>
-  asio::awaitable<std::optional<std::vector<std::uint8_t>>> send_and_wait(
+  awaitable<std::optional<std::vector<std::uint8_t>>> send_and_wait(
       Build build, const char* what, std::chrono::steady_clock::time_point deadline,
       std::string& error);
 

@@ -301,7 +301,7 @@ void Server::shutdown() {
   asio::co_spawn(main_io_, drain(policies_.current()->shutdown_grace), asio::detached);
 }
 
-asio::awaitable<void> Server::drain(std::chrono::milliseconds grace) {
+awaitable<void> Server::drain(std::chrono::milliseconds grace) {
   const auto open = [this] { return metrics_.connections_open.load(std::memory_order_relaxed); };
   if (open() > 0) {
     spdlog::info("shutting down: {} connection(s) open; waiting up to {} for requests in flight",
@@ -366,20 +366,20 @@ void Server::stop() {
   if (fleet_) fleet_->stop();
 }
 
-asio::awaitable<void> Server::accept_loop(Listener& listener) {
+awaitable<void> Server::accept_loop(Listener& listener) {
   auto& acceptor_ = listener.acceptor;
   while (acceptor_.is_open()) {
     auto& worker = *workers_[next_worker_];
     next_worker_ = (next_worker_ + 1) % workers_.size();
     error_code ec;
     tcp::socket socket =
-        co_await acceptor_.async_accept(worker, asio::redirect_error(asio::use_awaitable, ec));
+        co_await acceptor_.async_accept(worker, asio::redirect_error(use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
       // Out of descriptors or similar: keep serving the connections we have.
       spdlog::error("accept failed: {}", ec.message());
       asio::steady_timer pause(main_io_, std::chrono::milliseconds(50));
-      co_await pause.async_wait(asio::use_awaitable);
+      co_await pause.async_wait(use_awaitable);
       continue;
     }
     if (refuse_over_limit(socket)) continue;
@@ -411,12 +411,12 @@ void Server::wait_for_hangup() {
   });
 }
 
-asio::awaitable<void> Server::watch_config() {
+awaitable<void> Server::watch_config() {
   asio::steady_timer timer(main_io_);
   for (;;) {
     timer.expires_after(settings_.watch_interval);
     error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
     if (ec) co_return;
     auto now = fingerprint(*settings_.config_path, *policies_.current());
     if (now != config_fingerprint_) reload("file changed");

@@ -78,8 +78,8 @@ class Server {
 
  private:
   struct Listener;
-  asio::awaitable<void> accept_loop(Listener& listener);
-  asio::awaitable<void> watch_config();
+  awaitable<void> accept_loop(Listener& listener);
+  awaitable<void> watch_config();
   void wait_for_hangup();
   // Loads the config file again, and the certificates it names; a broken
   // file or certificate leaves the running policy and certificates.
@@ -100,7 +100,7 @@ class Server {
                                const std::string&)>& audit_action);
   static EventLinks event_links(const config::Config& config);
   void shutdown();
-  asio::awaitable<void> drain(std::chrono::milliseconds grace);
+  awaitable<void> drain(std::chrono::milliseconds grace);
   void stop();
   // limits.max_connections, or what the open-file limit allows when unset.
   std::size_t max_connections() const;

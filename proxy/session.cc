@@ -80,7 +80,8 @@ Session::~Session() {
 
 void Session::start() {
   asio::co_spawn(
-      client_.get_executor(), [self = shared_from_this()] { return self->run(); }, asio::detached);
+      native_executor(client_.get_executor()), [self = shared_from_this()] { return self->run(); },
+      asio::detached);
 }
 
 void Session::drain() {
@@ -96,18 +97,18 @@ void Session::finish_drain_if_idle() {
   }
 }
 
-asio::awaitable<void> Session::run() {
+awaitable<void> Session::run() {
   spdlog::info("conn {} from {} opened{}", id_, peer_, client_.is_tls() ? " (TLS)" : "");
   tune_socket(client_.lowest_layer());
   if (client_.is_tls() && !co_await accept_tls()) co_return;
   if (!co_await connect_upstream()) co_return;
   asio::co_spawn(
-      client_.get_executor(),
+      native_executor(client_.get_executor()),
       [self = shared_from_this()] { return self->relay_upstream_to_client(); }, asio::detached);
   co_await relay_client_to_upstream();
 }
 
-asio::awaitable<bool> Session::accept_tls() {
+awaitable<bool> Session::accept_tls() {
   // A client that connects and says nothing must not hold a slot forever.
   constexpr std::chrono::seconds kHandshakeTimeout{10};
   Deadline deadline(client_.get_executor(), kHandshakeTimeout, [self = shared_from_this()] {
@@ -128,20 +129,20 @@ asio::awaitable<bool> Session::accept_tls() {
   co_return !closed_;
 }
 
-asio::awaitable<bool> Session::connect_upstream() {
+awaitable<bool> Session::connect_upstream() {
   auto executor = co_await asio::this_coro::executor;
   error_code ec;
   tcp::resolver resolver(executor);
   auto endpoints = co_await resolver.async_resolve(settings_.upstream.host,
                                                    std::to_string(settings_.upstream.port),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
+                                                   asio::redirect_error(use_awaitable, ec));
   if (!ec) {
     Deadline deadline(executor, settings_.connect_timeout, [self = shared_from_this()] {
       error_code ignored;
       self->upstream_.lowest_layer().close(ignored);
     });
     co_await asio::async_connect(upstream_.lowest_layer(), endpoints,
-                                 asio::redirect_error(asio::use_awaitable, ec));
+                                 asio::redirect_error(use_awaitable, ec));
     if (!ec && !deadline.expired() && upstream_.is_tls()) {
       co_await upstream_handshake(ec, deadline);
       if (ec && !deadline.expired()) co_return false;
@@ -164,7 +165,7 @@ asio::awaitable<bool> Session::connect_upstream() {
   co_return !closed_;
 }
 
-asio::awaitable<void> Session::upstream_handshake(error_code& ec, const Deadline& deadline) {
+awaitable<void> Session::upstream_handshake(error_code& ec, const Deadline& deadline) {
   tune_socket(upstream_.lowest_layer());
   upstream_.expect_server_name(tls_->server_name.value_or(settings_.upstream.host),
                                tls_->verify_hostname);
@@ -180,7 +181,7 @@ asio::awaitable<void> Session::upstream_handshake(error_code& ec, const Deadline
 }
 
 // Read, decode, judge, forward.
-asio::awaitable<void> Session::relay_client_to_upstream() {
+awaitable<void> Session::relay_client_to_upstream() {
   std::vector<std::uint8_t> frame;
   std::vector<std::uint8_t> scratch;  // inflated OP_COMPRESSED bodies
   while (!closed_) {
@@ -270,7 +271,7 @@ bool Session::admit(const wire::Request& request, const std::vector<std::uint8_t
   return true;
 }
 
-asio::awaitable<bool> Session::refuse_unknown(const wire::Request& request) {
+awaitable<bool> Session::refuse_unknown(const wire::Request& request) {
   // Logged once per name, counted, refused if the policy says block.
   const auto unknown = policy::unknown_command_action(
       request.command, services_.policies.current()->policy->unknown_commands);
@@ -286,9 +287,8 @@ asio::awaitable<bool> Session::refuse_unknown(const wire::Request& request) {
   co_return true;
 }
 
-asio::awaitable<bool> Session::judge(const wire::Request& request,
-                                     const std::vector<std::uint8_t>& frame,
-                                     std::vector<std::uint8_t>& scratch) {
+awaitable<bool> Session::judge(const wire::Request& request, const std::vector<std::uint8_t>& frame,
+                               std::vector<std::uint8_t>& scratch) {
   auto info = policy::classify(request, frame, scratch);
   if (!info) co_return true;
   // A judged command must mean one thing: which copy of a duplicated
@@ -304,7 +304,7 @@ asio::awaitable<bool> Session::judge(const wire::Request& request,
   co_return false;
 }
 
-asio::awaitable<void> Session::act_on(const wire::Request& request, const Decision& decision) {
+awaitable<void> Session::act_on(const wire::Request& request, const Decision& decision) {
   switch (decision.kind) {
     case Decision::Kind::kAnswer:
       co_await reply_error(request, decision.code, decision.code_name, decision.message);
@@ -336,7 +336,7 @@ void Session::upstream_write_failed(const error_code& ec) {
 }
 
 // Read, match to its request, settle, relay.
-asio::awaitable<void> Session::relay_upstream_to_client() {
+awaitable<void> Session::relay_upstream_to_client() {
   std::vector<std::uint8_t> frame;
   while (!closed_) {
     ReadOutcome read;
@@ -413,8 +413,7 @@ PendingReply& Session::next_pending() {
   return *next_;
 }
 
-asio::awaitable<void> Session::observe_reply(InFlight& entry,
-                                             const std::vector<std::uint8_t>& frame) {
+awaitable<void> Session::observe_reply(InFlight& entry, const std::vector<std::uint8_t>& frame) {
   PendingReply& pending = *entry.pending;
   bson_t doc;
   const bool body = reply_body(frame, reply_scratch_, max_message_size_, &doc);
@@ -451,8 +450,7 @@ asio::awaitable<void> Session::observe_reply(InFlight& entry,
   }
 }
 
-asio::awaitable<void> Session::settle(const PendingReply& pending,
-                                      std::optional<std::int64_t> affected) {
+awaitable<void> Session::settle(const PendingReply& pending, std::optional<std::int64_t> affected) {
   // Each reservation becomes the real count; without one it stands. Once
   // this connection lost track of a request, a count may only add.
   auto amounts = policy::settlement(pending.reservations, affected);
@@ -476,12 +474,12 @@ void Session::report_trip(const std::string& key, policy::TimePoint now) {
   }
 }
 
-asio::awaitable<policy::Measured> Session::count(const policy::Measurement& m) {
+awaitable<policy::Measured> Session::count(const policy::Measurement& m) {
   auto measured = co_await preflight_.count(m);
   co_return measured;
 }
 
-asio::awaitable<Asked> Session::ask(const std::vector<std::uint8_t>& command) {
+awaitable<Asked> Session::ask(const std::vector<std::uint8_t>& command) {
   auto asked = co_await preflight_.ask(command);
   co_return asked;
 }
@@ -503,8 +501,8 @@ void Session::watch_while_held() {
   client_reader_.watch([self = shared_from_this()] { self->watch_while_held(); });
 }
 
-asio::awaitable<void> Session::reply_error(const wire::Request& request, std::int32_t code,
-                                           std::string_view code_name, const std::string& message) {
+awaitable<void> Session::reply_error(const wire::Request& request, std::int32_t code,
+                                     std::string_view code_name, const std::string& message) {
   if (request.more_to_come) co_return;  // nobody is waiting for an answer
   // Replies leave in request order, as a server's do: mongoguard's own
   // answer waits for the replies to what the client sent before it.

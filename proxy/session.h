@@ -22,11 +22,11 @@
 #include "proxy/frame_reader.h"
 #include "proxy/identity_tracker.h"
 #include "proxy/net/async.h"
+#include "proxy/net/stream.h"
 #include "proxy/net/tls.h"
 #include "proxy/preflight.h"
 #include "proxy/reply_tracker.h"
 #include "proxy/session_services.h"
-#include "proxy/net/stream.h"
 
 namespace mongoguard::proxy {
 
@@ -45,45 +45,45 @@ class Session : public std::enable_shared_from_this<Session>, private EnforcerCo
 
  private:
   void finish_drain_if_idle();
-  asio::awaitable<void> run();
+  awaitable<void> run();
   // Client TLS handshake, bounded by kHandshakeTimeout.
-  asio::awaitable<bool> accept_tls();
-  asio::awaitable<bool> connect_upstream();
-  asio::awaitable<void> upstream_handshake(error_code& ec, const Deadline& deadline);
+  awaitable<bool> accept_tls();
+  awaitable<bool> connect_upstream();
+  awaitable<void> upstream_handshake(error_code& ec, const Deadline& deadline);
 
-  asio::awaitable<void> relay_client_to_upstream();
+  awaitable<void> relay_client_to_upstream();
   // A client frame read: false (the session closed) when it was not.
   bool take_request(const ReadOutcome& read);
   // Checks and counts a decoded request; false when it was rejected.
   bool admit(const wire::Request& request, const std::vector<std::uint8_t>& frame);
   // A command in neither table of the catalogue: true when refused.
-  asio::awaitable<bool> refuse_unknown(const wire::Request& request);
+  awaitable<bool> refuse_unknown(const wire::Request& request);
   // Classifies and judges an inspected command; true to forward it.
-  asio::awaitable<bool> judge(const wire::Request& request, const std::vector<std::uint8_t>& frame,
-                              std::vector<std::uint8_t>& scratch);
+  awaitable<bool> judge(const wire::Request& request, const std::vector<std::uint8_t>& frame,
+                        std::vector<std::uint8_t>& scratch);
   void trim_compressors(const wire::Request& request, std::vector<std::uint8_t>& frame);
   void upstream_write_failed(const error_code& ec);
 
-  asio::awaitable<void> relay_upstream_to_client();
+  awaitable<void> relay_upstream_to_client();
   void count_reply(const std::vector<std::uint8_t>& frame);
   // Reads replies the session waits for (write results, auth outcomes) and
   // settles the request's reservations.
-  asio::awaitable<void> observe_reply(InFlight& entry, const std::vector<std::uint8_t>& frame);
-  asio::awaitable<void> settle(const PendingReply& pending, std::optional<std::int64_t> affected);
+  awaitable<void> observe_reply(InFlight& entry, const std::vector<std::uint8_t>& frame);
+  awaitable<void> settle(const PendingReply& pending, std::optional<std::int64_t> affected);
   void report_trip(const std::string& key, policy::TimePoint now);
   // Replica sets: a hello reply names mongoguard's listeners, not the members.
   void rewrite_topology(std::vector<std::uint8_t>& frame);
   void client_write_failed(const error_code& ec);
 
   // EnforcerConnection.
-  asio::awaitable<policy::Measured> count(const policy::Measurement& m) override;
-  asio::awaitable<Asked> ask(const std::vector<std::uint8_t>& command) override;
+  awaitable<policy::Measured> count(const policy::Measurement& m) override;
+  awaitable<Asked> ask(const std::vector<std::uint8_t>& command) override;
   void watch_while_held() override;
   bool closed() const override { return closed_; }
 
-  asio::awaitable<void> reply_error(const wire::Request& request, std::int32_t code,
-                                    std::string_view code_name, const std::string& message);
-  asio::awaitable<void> act_on(const wire::Request& request, const Decision& decision);
+  awaitable<void> reply_error(const wire::Request& request, std::int32_t code,
+                              std::string_view code_name, const std::string& message);
+  awaitable<void> act_on(const wire::Request& request, const Decision& decision);
   PendingReply& next_pending();
   void reject_frame(wire::DecodeError reason, const std::string& detail = "");
   std::int32_t next_reply_id();

@@ -124,19 +124,19 @@ std::optional<std::string> UpstreamHealth::unready_reason() const {
 namespace {
 
 // One TCP connect, bounded by `timeout`: nullopt when it worked.
-asio::awaitable<std::optional<std::string>> probe(asio::io_context& io, const HostPort& upstream,
-                                                  std::chrono::milliseconds timeout) {
+awaitable<std::optional<std::string>> probe(asio::io_context& io, const HostPort& upstream,
+                                            std::chrono::milliseconds timeout) {
   error_code ec;
   tcp::resolver resolver(io);
   auto endpoints = co_await resolver.async_resolve(upstream.host, std::to_string(upstream.port),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
+                                                   asio::redirect_error(use_awaitable, ec));
   if (ec) co_return ec.message();
   auto socket = std::make_shared<tcp::socket>(io);
   Deadline deadline(io.get_executor(), timeout, [socket] {
     error_code ignored;
     socket->close(ignored);
   });
-  co_await asio::async_connect(*socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  co_await asio::async_connect(*socket, endpoints, asio::redirect_error(use_awaitable, ec));
   deadline.cancel();
   if (deadline.expired()) co_return std::string("no connection within the connect timeout");
   if (ec) co_return ec.message();
@@ -148,14 +148,14 @@ asio::awaitable<std::optional<std::string>> probe(asio::io_context& io, const Ho
 
 }  // namespace
 
-asio::awaitable<void> probe_upstreams(asio::io_context& io, UpstreamHealth& health,
-                                      std::chrono::milliseconds every,
-                                      std::chrono::milliseconds timeout) {
+awaitable<void> probe_upstreams(asio::io_context& io, UpstreamHealth& health,
+                                std::chrono::milliseconds every,
+                                std::chrono::milliseconds timeout) {
   asio::steady_timer timer(io);
   for (;;) {
     timer.expires_after(every);
     error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
     if (ec) co_return;
     health.flush_log();
     for (const auto& upstream : health.probe_targets()) {

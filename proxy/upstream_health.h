@@ -78,8 +78,7 @@ class UpstreamHealth {
 
 // Every `every`, a TCP connect to each upstream whose connects fail, until
 // one works; runs on `io` until it stops.
-asio::awaitable<void> probe_upstreams(asio::io_context& io, UpstreamHealth& health,
-                                      std::chrono::milliseconds every,
-                                      std::chrono::milliseconds timeout);
+awaitable<void> probe_upstreams(asio::io_context& io, UpstreamHealth& health,
+                                std::chrono::milliseconds every, std::chrono::milliseconds timeout);
 
 }  // namespace mongoguard::proxy

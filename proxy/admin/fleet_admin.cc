@@ -14,7 +14,7 @@ using nlohmann::json;
 
 namespace {
 
-AdminResponse deferred(std::function<asio::awaitable<AdminResponse>()> work) {
+AdminResponse deferred(std::function<awaitable<AdminResponse>()> work) {
   AdminResponse out;
   out.deferred = std::move(work);
   return out;
@@ -28,7 +28,7 @@ AdminResponse answer_locally(AdminState& state, const AdminRequest& request,
   return handle_admin_request(local, request, now);
 }
 
-asio::awaitable<AdminResponse> list_holds(AdminState& state, policy::TimePoint now) {
+awaitable<AdminResponse> list_holds(AdminState& state, policy::TimePoint now) {
   Fleet& fleet = *state.fleet;
   json holds = json::array();
   for (const auto& hold : state.holds.pending()) {
@@ -47,8 +47,8 @@ asio::awaitable<AdminResponse> list_holds(AdminState& state, policy::TimePoint n
                                    {"problem", fleet.problem()}}}});
 }
 
-asio::awaitable<AdminResponse> list_breakers(AdminState& state, AdminRequest request,
-                                             policy::TimePoint now) {
+awaitable<AdminResponse> list_breakers(AdminState& state, AdminRequest request,
+                                       policy::TimePoint now) {
   Fleet& fleet = *state.fleet;
   auto shared = co_await fleet.breakers();
   if (!shared) {
@@ -80,9 +80,9 @@ asio::awaitable<AdminResponse> list_breakers(AdminState& state, AdminRequest req
 // Applies a reset, resume or grant to the shared state in Redis: nullopt when Redis
 // is unreachable, false when it has no such breaker. `details` describes a
 // grant for the audit log.
-asio::awaitable<std::optional<bool>> apply_fleet_wide(Fleet& fleet, const std::string& name,
-                                                      const std::string& action, const json& body,
-                                                      std::string& details) {
+awaitable<std::optional<bool>> apply_fleet_wide(Fleet& fleet, const std::string& name,
+                                                const std::string& action, const json& body,
+                                                std::string& details) {
   if (action == "reset") co_return co_await fleet.reset(name);
   if (action == "resume") co_return co_await fleet.resume(name);
   std::string problem;
@@ -109,9 +109,9 @@ AdminResponse not_applied(Fleet& fleet, AdminResponse local, const std::string& 
 
 // Reset and grant: applied to this proxy's book (which validates the request
 // and audits it) and to the shared state in Redis.
-asio::awaitable<AdminResponse> breaker_action(AdminState& state, AdminRequest request,
-                                              AdminOperator who, std::string name,
-                                              std::string action, policy::TimePoint now) {
+awaitable<AdminResponse> breaker_action(AdminState& state, AdminRequest request, AdminOperator who,
+                                        std::string name, std::string action,
+                                        policy::TimePoint now) {
   Fleet& fleet = *state.fleet;
   auto local = answer_locally(state, request, now);
   if (local.status != 200 && local.status != 404) co_return local;
@@ -136,8 +136,8 @@ asio::awaitable<AdminResponse> breaker_action(AdminState& state, AdminRequest re
   co_return admin_json(200, json{{"breaker", breaker}, {"by", by}, {"fleet", {{"applied", true}}}});
 }
 
-asio::awaitable<AdminResponse> resolve_remote(AdminState& state, AdminRequest request,
-                                              AdminOperator who, std::uint64_t id, bool approve) {
+awaitable<AdminResponse> resolve_remote(AdminState& state, AdminRequest request, AdminOperator who,
+                                        std::uint64_t id, bool approve) {
   AdminResponse refusal;
   auto action_of = admin_operator_action(request, &who, refusal);
   if (!action_of) co_return refusal;

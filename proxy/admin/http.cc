@@ -742,7 +742,7 @@ AdminHttp::AdminHttp(asio::io_context& io, const tcp::endpoint& endpoint, AdminS
 
 void AdminHttp::start() {
   asio::co_spawn(
-      acceptor_.get_executor(), [this] { return accept_loop(); }, asio::detached);
+      native_executor(acceptor_.get_executor()), [this] { return accept_loop(); }, asio::detached);
 }
 
 void AdminHttp::stop() {
@@ -752,22 +752,21 @@ void AdminHttp::stop() {
 
 tcp::endpoint AdminHttp::local_endpoint() const { return acceptor_.local_endpoint(); }
 
-asio::awaitable<void> AdminHttp::accept_loop() {
+awaitable<void> AdminHttp::accept_loop() {
   while (acceptor_.is_open()) {
     error_code ec;
-    tcp::socket socket =
-        co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
       spdlog::warn("admin: accept failed: {}", ec.message());
       asio::steady_timer pause(acceptor_.get_executor(), 50ms);
-      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
       continue;
     }
     if (refuse_over_limit(socket)) continue;
     ++open_;
     asio::co_spawn(
-        acceptor_.get_executor(),
+        native_executor(acceptor_.get_executor()),
         [this, s = std::move(socket)]() mutable { return serve(std::move(s)); }, asio::detached);
   }
 }
@@ -787,7 +786,7 @@ bool AdminHttp::refuse_over_limit(tcp::socket& socket) {
   return true;
 }
 
-asio::awaitable<void> AdminHttp::serve(tcp::socket socket) {
+awaitable<void> AdminHttp::serve(tcp::socket socket) {
   struct Closed {  // counted in accept_loop, uncounted however this ends
     std::size_t& open;
     ~Closed() { --open; }
@@ -807,26 +806,25 @@ asio::awaitable<void> AdminHttp::serve(tcp::socket socket) {
   error_code ec;
   beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
   co_await stream.async_handshake(ssl::stream_base::server,
-                                  asio::redirect_error(asio::use_awaitable, ec));
+                                  asio::redirect_error(use_awaitable, ec));
   if (ec) {
     spdlog::debug("admin: TLS handshake failed: {}", ec.message());
     co_return;
   }
   co_await serve_requests(stream, peer);
   beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
-  co_await stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+  co_await stream.async_shutdown(asio::redirect_error(use_awaitable, ec));
 }
 
 template <typename Stream>
-asio::awaitable<void> AdminHttp::serve_requests(Stream& stream, const std::string& peer) {
+awaitable<void> AdminHttp::serve_requests(Stream& stream, const std::string& peer) {
   beast::flat_buffer buffer;
   for (;;) {
     Parser parser;
     limit(parser);
     error_code ec;
     beast::get_lowest_layer(stream).expires_after(kRequestTimeout);
-    co_await http::async_read(stream, buffer, parser,
-                              asio::redirect_error(asio::use_awaitable, ec));
+    co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
     bool keep_alive = false;
     bool head = false;
     unsigned version = 11;
@@ -842,11 +840,11 @@ asio::awaitable<void> AdminHttp::serve_requests(Stream& stream, const std::strin
     }
     if (result->delay.count() > 0) {
       asio::steady_timer wait(stream.get_executor(), result->delay);
-      co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      co_await wait.async_wait(asio::redirect_error(use_awaitable, ec));
     }
     auto response = render(std::move(*result), version, keep_alive, head);
     beast::get_lowest_layer(stream).expires_after(kIdleTimeout);
-    co_await http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
+    co_await http::async_write(stream, response, asio::redirect_error(use_awaitable, ec));
     if (ec || !keep_alive) break;
   }
 }

@@ -41,7 +41,7 @@ struct AdminResponse {
   std::string body;
   // Set when the answer needs other proxies (fleet mode): the server awaits
   // it for the real response. Only after the request was authenticated.
-  std::function<asio::awaitable<AdminResponse>()> deferred;
+  std::function<awaitable<AdminResponse>()> deferred;
   // How long the listener waits before sending it (a refused token from an
   // address that keeps failing: see AuthFailures).
   std::chrono::milliseconds delay{0};
@@ -129,10 +129,10 @@ class AdminHttp {
   }
 
  private:
-  asio::awaitable<void> accept_loop();
-  asio::awaitable<void> serve(tcp::socket socket);
+  awaitable<void> accept_loop();
+  awaitable<void> serve(tcp::socket socket);
   template <typename Stream>
-  asio::awaitable<void> serve_requests(Stream& stream, const std::string& peer);
+  awaitable<void> serve_requests(Stream& stream, const std::string& peer);
   bool refuse_over_limit(tcp::socket& socket);
 
   tcp::acceptor acceptor_;

@@ -163,17 +163,19 @@ RestoreResult carry_out(const RestoreJob& job) {
   return result;
 }
 
+// On the restore thread pool: a coroutine of that pool's executor, not the
+// io_context's the rest of the proxy runs on.
 asio::awaitable<RestoreResult> on_worker(RestoreJob job) { co_return carry_out(job); }
 
-asio::awaitable<AdminResponse> run_restore(AdminState& state, RestoreJob job) {
+awaitable<AdminResponse> run_restore(AdminState& state, RestoreJob job) {
   if (state.restoring) co_return admin_error(409, "a restore is running; try again when it ends");
   state.restoring = true;
   const std::string by = job.by;
   const std::string ns = job.ns;
   RestoreResult result;
   try {
-    result = co_await asio::co_spawn(*state.restore_worker, on_worker(std::move(job)),
-                                     asio::use_awaitable);
+    result =
+        co_await asio::co_spawn(*state.restore_worker, on_worker(std::move(job)), use_awaitable);
   } catch (const std::exception& e) {
     spdlog::error("admin: restore of {} failed: {}", ns, e.what());
     result.status = 503;

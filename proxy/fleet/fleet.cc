@@ -198,8 +198,8 @@ std::string Fleet::problem() const {
 // GCC 12 mishandles temporaries with destructors inside co_await
 // expressions, so callers pass a named lambda.
 template <typename T, typename Work>
-asio::awaitable<T> Fleet::on_fleet(Work&& work) {
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void(T)>(
+awaitable<T> Fleet::on_fleet(Work&& work) {
+  return asio::async_initiate<const asio::use_awaitable_t<Executor>&, void(T)>(
       [this](auto handler, std::decay_t<Work> task) {
         auto caller = asio::get_associated_executor(handler);
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
@@ -209,7 +209,7 @@ asio::awaitable<T> Fleet::on_fleet(Work&& work) {
           });
         });
       },
-      asio::use_awaitable, std::forward<Work>(work));
+      use_awaitable, std::forward<Work>(work));
 }
 
 void Fleet::mark_down(const std::string& why) {
@@ -226,9 +226,8 @@ void Fleet::mark_down(const std::string& why) {
   }
 }
 
-asio::awaitable<std::optional<RedisReply>> Fleet::eval(const char* script,
-                                                       std::vector<std::string> keys,
-                                                       std::vector<std::string> args) {
+awaitable<std::optional<RedisReply>> Fleet::eval(const char* script, std::vector<std::string> keys,
+                                                 std::vector<std::string> args) {
   auto connection = commands_;
   if (!connection || !connection->is_open()) co_return std::nullopt;
   std::vector<std::string> argv;
@@ -253,7 +252,7 @@ asio::awaitable<std::optional<RedisReply>> Fleet::eval(const char* script,
   co_return reply;
 }
 
-asio::awaitable<std::string> Fleet::connect_and_sync() {
+awaitable<std::string> Fleet::connect_and_sync() {
   if (auto why = co_await open_connections(); !why.empty()) co_return why;
   if (auto why = co_await load_scripts(); !why.empty()) co_return why;
   co_await republish_holds();
@@ -266,7 +265,7 @@ asio::awaitable<std::string> Fleet::connect_and_sync() {
   co_return std::string();
 }
 
-asio::awaitable<std::string> Fleet::open_connections() {
+awaitable<std::string> Fleet::open_connections() {
   auto executor = io_.get_executor();
   const auto transport = transport_.load(std::memory_order_acquire);
   commands_ = std::make_shared<RedisConnection>(executor, transport);
@@ -288,7 +287,7 @@ asio::awaitable<std::string> Fleet::open_connections() {
   co_return std::string();
 }
 
-asio::awaitable<std::string> Fleet::load_scripts() {
+awaitable<std::string> Fleet::load_scripts() {
   shas_.clear();
   for (const char* script : kScripts) {
     auto sha = co_await commands_->command(redis_args("SCRIPT", "LOAD", script), settings_.timeout);
@@ -300,7 +299,7 @@ asio::awaitable<std::string> Fleet::load_scripts() {
 }
 
 // Our holds, for the others' admin APIs.
-asio::awaitable<void> Fleet::republish_holds() {
+awaitable<void> Fleet::republish_holds() {
   const auto now = wall_ms();
   const auto holds = published_;  // a copy: hold_added/hold_removed may run meanwhile
   for (const auto& [id, p] : holds) {
@@ -319,7 +318,7 @@ asio::awaitable<void> Fleet::republish_holds() {
 // queue is drained under the lock in turns, so a count made during the
 // replay is either replayed or sent live, never lost. Connected once the
 // queue is empty; "" then, else why not.
-asio::awaitable<std::string> Fleet::replay_outage(std::size_t& replayed) {
+awaitable<std::string> Fleet::replay_outage(std::size_t& replayed) {
   for (;;) {
     std::deque<Count> batch;
     {
@@ -345,7 +344,7 @@ asio::awaitable<std::string> Fleet::replay_outage(std::size_t& replayed) {
   co_return std::string();
 }
 
-asio::awaitable<void> Fleet::supervise() {
+awaitable<void> Fleet::supervise() {
   auto backoff = std::chrono::milliseconds(100);
   asio::steady_timer timer(io_);
   bool announced = false;
@@ -358,7 +357,7 @@ asio::awaitable<void> Fleet::supervise() {
       while (!stopping_ && connected()) {
         timer.expires_after(kHeartbeat);
         error_code ec;
-        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
         if (!connected()) break;
         auto pong = co_await commands_->command(redis_args("PING"), settings_.timeout);
         if (!pong || !subscriber_->is_open()) {
@@ -375,7 +374,7 @@ asio::awaitable<void> Fleet::supervise() {
     }
     timer.expires_after(backoff);
     error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
     backoff = std::min<std::chrono::milliseconds>(backoff * 2, kMaxBackoff);
   }
 }
@@ -399,8 +398,8 @@ policy::ReserveResult Fleet::local_reserve(const std::vector<policy::ReserveRequ
   return result;
 }
 
-asio::awaitable<policy::ReserveResult> Fleet::reserve(
-    const std::vector<policy::ReserveRequest>& requests, bool force) {
+awaitable<policy::ReserveResult> Fleet::reserve(const std::vector<policy::ReserveRequest>& requests,
+                                                bool force) {
   if (!connected()) co_return local_reserve(requests, force);
   const auto& p = settings_.key_prefix;
   std::vector<std::string> keys{fleet::breakers_key(p)};
@@ -433,8 +432,8 @@ asio::awaitable<policy::ReserveResult> Fleet::reserve(
   co_return std::move(*decoded);
 }
 
-asio::awaitable<bool> Fleet::settle(const policy::ReserveRequest& request, policy::Reservation r,
-                                    std::int64_t documents) {
+awaitable<bool> Fleet::settle(const policy::ReserveRequest& request, policy::Reservation r,
+                              std::int64_t documents) {
   documents = std::max<std::int64_t>(documents, 0);
   if (documents > r.documents) {
     local_.record(request, documents - r.documents, policy::Clock::now());
@@ -477,7 +476,7 @@ void Fleet::queue_count(Count count) {
   outage_.push_back(std::move(count));
 }
 
-asio::awaitable<bool> Fleet::send_count(const Count& c, bool replay) {
+awaitable<bool> Fleet::send_count(const Count& c, bool replay) {
   const auto& p = settings_.key_prefix;
   std::vector<std::string> args{c.key,
                                 c.rule,
@@ -513,7 +512,7 @@ void Fleet::hold_added(const policy::HoldInfo& hold, std::chrono::milliseconds t
     if (!connected()) return;
     asio::co_spawn(
         io_,
-        [this, id, p]() -> asio::awaitable<void> {
+        [this, id, p]() -> awaitable<void> {
           const auto left = std::max<std::int64_t>(p.deadline_ms - wall_ms(), 1);
           co_await commands_->command(redis_args("SET", fleet::hold_key(settings_.key_prefix, id),
                                                  p.json, "PX", std::to_string(left)),
@@ -532,7 +531,7 @@ void Fleet::hold_removed(std::uint64_t id) {
     if (!connected()) return;
     asio::co_spawn(
         io_,
-        [this, id]() -> asio::awaitable<void> {
+        [this, id]() -> awaitable<void> {
           co_await commands_->command(redis_args("DEL", fleet::hold_key(settings_.key_prefix, id)),
                                       settings_.timeout);
           co_await commands_->command(
@@ -563,7 +562,7 @@ void Fleet::on_message(const RedisReply& message) {
   }
 }
 
-asio::awaitable<void> Fleet::handle_resolve(json message) {
+awaitable<void> Fleet::handle_resolve(json message) {
   const auto id = message.value("id", std::uint64_t{0});
   const bool approve = message.value("approve", false);
   const auto by = message.value("by", std::string());
@@ -604,11 +603,10 @@ asio::awaitable<void> Fleet::handle_resolve(json message) {
       settings_.timeout);
 }
 
-asio::awaitable<RemoteResolution> Fleet::resolve_remote(std::uint64_t id, bool approve,
-                                                        std::string by, std::string reason,
-                                                        bool named) {
+awaitable<RemoteResolution> Fleet::resolve_remote(std::uint64_t id, bool approve, std::string by,
+                                                  std::string reason, bool named) {
   return on_fleet<RemoteResolution>([this, id, approve, by, reason,
-                                     named]() -> asio::awaitable<RemoteResolution> {
+                                     named]() -> awaitable<RemoteResolution> {
     auto fail = [](unsigned status, std::string message) {
       return RemoteResolution{status, json{{"error", std::move(message)}}};
     };
@@ -659,9 +657,9 @@ asio::awaitable<RemoteResolution> Fleet::resolve_remote(std::uint64_t id, bool a
   });
 }
 
-asio::awaitable<std::optional<std::vector<json>>> Fleet::remote_holds() {
+awaitable<std::optional<std::vector<json>>> Fleet::remote_holds() {
   using Result = std::optional<std::vector<json>>;
-  return on_fleet<Result>([this]() -> asio::awaitable<Result> {
+  return on_fleet<Result>([this]() -> awaitable<Result> {
     if (!connected()) co_return std::nullopt;
     auto reply =
         co_await eval(fleet::kHoldsScript, redis_args(fleet::holds_key(settings_.key_prefix)),
@@ -680,9 +678,9 @@ asio::awaitable<std::optional<std::vector<json>>> Fleet::remote_holds() {
   });
 }
 
-asio::awaitable<std::optional<std::vector<policy::BreakerState>>> Fleet::breakers() {
+awaitable<std::optional<std::vector<policy::BreakerState>>> Fleet::breakers() {
   using Result = std::optional<std::vector<policy::BreakerState>>;
-  return on_fleet<Result>([this]() -> asio::awaitable<Result> {
+  return on_fleet<Result>([this]() -> awaitable<Result> {
     if (!connected()) co_return std::nullopt;
     auto reply =
         co_await eval(fleet::kListScript, redis_args(fleet::breakers_key(settings_.key_prefix)),
@@ -697,8 +695,8 @@ asio::awaitable<std::optional<std::vector<policy::BreakerState>>> Fleet::breaker
   });
 }
 
-asio::awaitable<std::optional<bool>> Fleet::reset(std::string key) {
-  return on_fleet<std::optional<bool>>([this, key]() -> asio::awaitable<std::optional<bool>> {
+awaitable<std::optional<bool>> Fleet::reset(std::string key) {
+  return on_fleet<std::optional<bool>>([this, key]() -> awaitable<std::optional<bool>> {
     if (!connected()) co_return std::nullopt;
     const auto& p = settings_.key_prefix;
     auto reply = co_await eval(fleet::kResetScript,
@@ -709,8 +707,8 @@ asio::awaitable<std::optional<bool>> Fleet::reset(std::string key) {
   });
 }
 
-asio::awaitable<std::optional<bool>> Fleet::resume(std::string key) {
-  return on_fleet<std::optional<bool>>([this, key]() -> asio::awaitable<std::optional<bool>> {
+awaitable<std::optional<bool>> Fleet::resume(std::string key) {
+  return on_fleet<std::optional<bool>>([this, key]() -> awaitable<std::optional<bool>> {
     if (!connected()) co_return std::nullopt;
     const auto& p = settings_.key_prefix;
     auto reply = co_await eval(fleet::kResumeScript,
@@ -721,10 +719,10 @@ asio::awaitable<std::optional<bool>> Fleet::resume(std::string key) {
   });
 }
 
-asio::awaitable<std::optional<bool>> Fleet::grant(
-    std::string key, std::int64_t documents, std::optional<std::chrono::milliseconds> duration) {
+awaitable<std::optional<bool>> Fleet::grant(std::string key, std::int64_t documents,
+                                            std::optional<std::chrono::milliseconds> duration) {
   return on_fleet<std::optional<bool>>(
-      [this, key, documents, duration]() -> asio::awaitable<std::optional<bool>> {
+      [this, key, documents, duration]() -> awaitable<std::optional<bool>> {
         if (!connected()) co_return std::nullopt;
         const auto& p = settings_.key_prefix;
         auto reply = co_await eval(

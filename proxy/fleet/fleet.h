@@ -129,10 +129,10 @@ class Fleet {
   // this proxy's own book while Redis is away. settle: the reservation
   // becomes the reply's count, in Redis before the reply is relayed (so the
   // next reserve anywhere sees it); a fleet-wide trip is reported here.
-  asio::awaitable<policy::ReserveResult> reserve(
-      const std::vector<policy::ReserveRequest>& requests, bool force);
-  asio::awaitable<bool> settle(const policy::ReserveRequest& request,
-                               policy::Reservation reservation, std::int64_t documents);
+  awaitable<policy::ReserveResult> reserve(const std::vector<policy::ReserveRequest>& requests,
+                                           bool force);
+  awaitable<bool> settle(const policy::ReserveRequest& request, policy::Reservation reservation,
+                         std::int64_t documents);
 
   // Holds of this proxy, published for the others.
   void hold_added(const policy::HoldInfo& hold, std::chrono::milliseconds timeout);
@@ -140,18 +140,18 @@ class Fleet {
 
   // The admin surfaces (awaitable from any executor). nullopt: Redis is not
   // reachable now.
-  asio::awaitable<std::optional<std::vector<nlohmann::json>>> remote_holds();
+  awaitable<std::optional<std::vector<nlohmann::json>>> remote_holds();
   // `named`: `by` is a named operator's (only they count for hold.approvals).
-  asio::awaitable<RemoteResolution> resolve_remote(std::uint64_t id, bool approve, std::string by,
-                                                   std::string reason = "", bool named = false);
-  asio::awaitable<std::optional<std::vector<policy::BreakerState>>> breakers();
+  awaitable<RemoteResolution> resolve_remote(std::uint64_t id, bool approve, std::string by,
+                                             std::string reason = "", bool named = false);
+  awaitable<std::optional<std::vector<policy::BreakerState>>> breakers();
   // true: found and changed; false: no such breaker in Redis.
-  asio::awaitable<std::optional<bool>> reset(std::string key);
+  awaitable<std::optional<bool>> reset(std::string key);
   // Closes a tripped breaker fleet-wide: nullopt when Redis is away, false
   // when it has no such breaker.
-  asio::awaitable<std::optional<bool>> resume(std::string key);
-  asio::awaitable<std::optional<bool>> grant(std::string key, std::int64_t documents,
-                                             std::optional<std::chrono::milliseconds> duration);
+  awaitable<std::optional<bool>> resume(std::string key);
+  awaitable<std::optional<bool>> grant(std::string key, std::int64_t documents,
+                                       std::optional<std::chrono::milliseconds> duration);
 
  private:
   struct Count {
@@ -169,19 +169,19 @@ class Fleet {
   struct AckWaiter;
 
   template <typename T, typename Work>
-  asio::awaitable<T> on_fleet(Work&& work);
-  asio::awaitable<void> supervise();
-  asio::awaitable<std::string> connect_and_sync();
+  awaitable<T> on_fleet(Work&& work);
+  awaitable<void> supervise();
+  awaitable<std::string> connect_and_sync();
   // connect_and_sync's steps; each returns "" or why the fleet is not up.
-  asio::awaitable<std::string> open_connections();
-  asio::awaitable<std::string> load_scripts();
-  asio::awaitable<void> republish_holds();
-  asio::awaitable<std::string> replay_outage(std::size_t& replayed);
-  asio::awaitable<std::optional<RedisReply>> eval(const char* script, std::vector<std::string> keys,
-                                                  std::vector<std::string> args);
-  asio::awaitable<bool> send_count(const Count& count, bool replay);
+  awaitable<std::string> open_connections();
+  awaitable<std::string> load_scripts();
+  awaitable<void> republish_holds();
+  awaitable<std::string> replay_outage(std::size_t& replayed);
+  awaitable<std::optional<RedisReply>> eval(const char* script, std::vector<std::string> keys,
+                                            std::vector<std::string> args);
+  awaitable<bool> send_count(const Count& count, bool replay);
   void on_message(const RedisReply& message);
-  asio::awaitable<void> handle_resolve(nlohmann::json message);
+  awaitable<void> handle_resolve(nlohmann::json message);
   void mark_down(const std::string& why);
   void queue_count(Count count);
   policy::ReserveResult local_reserve(const std::vector<policy::ReserveRequest>& requests,

@@ -135,12 +135,13 @@ void RedisConnection::close(const std::string& why) {
   }
 }
 
-asio::awaitable<std::string> RedisConnection::connect(const config::RedisUrl& server,
-                                                      std::chrono::milliseconds timeout) {
+awaitable<std::string> RedisConnection::connect(const config::RedisUrl& server,
+                                                std::chrono::milliseconds timeout) {
   auto self = shared_from_this();
   if (auto why = co_await open_socket(server, timeout); !why.empty()) co_return why;
   asio::co_spawn(
-      stream_.get_executor(), [self] { return self->read_loop(); }, asio::detached);
+      native_executor(stream_.get_executor()), [self] { return self->read_loop(); },
+      asio::detached);
   const auto& password = transport_->password.empty() ? server.password : transport_->password;
   if (!password.empty()) {
     std::vector<std::string> auth{"AUTH"};
@@ -157,8 +158,8 @@ asio::awaitable<std::string> RedisConnection::connect(const config::RedisUrl& se
   co_return std::string();
 }
 
-asio::awaitable<std::string> RedisConnection::open_socket(const config::RedisUrl& server,
-                                                          std::chrono::milliseconds timeout) {
+awaitable<std::string> RedisConnection::open_socket(const config::RedisUrl& server,
+                                                    std::chrono::milliseconds timeout) {
   auto self = shared_from_this();
   auto executor = stream_.get_executor();
   Deadline deadline(executor, timeout, [self] {
@@ -168,10 +169,10 @@ asio::awaitable<std::string> RedisConnection::open_socket(const config::RedisUrl
   error_code ec;
   tcp::resolver resolver(executor);
   auto endpoints = co_await resolver.async_resolve(server.host, std::to_string(server.port),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
+                                                   asio::redirect_error(use_awaitable, ec));
   if (!ec) {
     co_await asio::async_connect(stream_.lowest_layer(), endpoints,
-                                 asio::redirect_error(asio::use_awaitable, ec));
+                                 asio::redirect_error(use_awaitable, ec));
   }
   const std::string where = server.host + ":" + std::to_string(server.port);
   bool handshaking = false;
@@ -200,9 +201,8 @@ asio::awaitable<std::string> RedisConnection::open_socket(const config::RedisUrl
   co_return std::string();
 }
 
-asio::awaitable<bool> RedisConnection::accepted(std::vector<std::string> argv,
-                                                const std::string& what,
-                                                std::chrono::milliseconds timeout) {
+awaitable<bool> RedisConnection::accepted(std::vector<std::string> argv, const std::string& what,
+                                          std::chrono::milliseconds timeout) {
   auto reply = co_await command(std::move(argv), timeout);
   if (!reply) co_return false;
   if (reply->is_error()) {
@@ -212,8 +212,8 @@ asio::awaitable<bool> RedisConnection::accepted(std::vector<std::string> argv,
   co_return true;
 }
 
-asio::awaitable<std::optional<RedisReply>> RedisConnection::command(
-    std::vector<std::string> argv, std::chrono::milliseconds timeout) {
+awaitable<std::optional<RedisReply>> RedisConnection::command(std::vector<std::string> argv,
+                                                              std::chrono::milliseconds timeout) {
   if (!open_) co_return std::nullopt;
   auto self = shared_from_this();
   auto waiter = std::make_shared<Waiter>(stream_.get_executor());
@@ -223,7 +223,8 @@ asio::awaitable<std::optional<RedisReply>> RedisConnection::command(
   if (!writing_) {
     writing_ = true;
     asio::co_spawn(
-        stream_.get_executor(), [self] { return self->write_loop(); }, asio::detached);
+        native_executor(stream_.get_executor()), [self] { return self->write_loop(); },
+        asio::detached);
   }
   co_await waiter->answered.wait_until([&] { return waiter->reply || waiter->failed; }, deadline);
   if (waiter->reply) co_return std::move(waiter->reply);
@@ -233,7 +234,7 @@ asio::awaitable<std::optional<RedisReply>> RedisConnection::command(
   co_return std::nullopt;
 }
 
-asio::awaitable<void> RedisConnection::write_loop() {
+awaitable<void> RedisConnection::write_loop() {
   std::string sending;
   while (open_ && !outbox_.empty()) {
     sending.swap(outbox_);
@@ -249,7 +250,7 @@ asio::awaitable<void> RedisConnection::write_loop() {
   writing_ = false;
 }
 
-asio::awaitable<void> RedisConnection::read_loop() {
+awaitable<void> RedisConnection::read_loop() {
   auto self = shared_from_this();
   std::vector<char> buffer(16 * 1024);
   while (open_) {

@@ -83,13 +83,12 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   // Connects (and for rediss:// completes the TLS handshake, the server's
   // certificate verified), then AUTH and SELECT as the URL and the transport
   // ask. Returns "" on success, else why not.
-  asio::awaitable<std::string> connect(const config::RedisUrl& server,
-                                       std::chrono::milliseconds timeout);
+  awaitable<std::string> connect(const config::RedisUrl& server, std::chrono::milliseconds timeout);
   // Sends one command and waits for its reply. nullopt when the connection
   // failed or no reply came within `timeout` (the connection is then closed:
   // a late reply would answer the wrong command). An error reply is a reply.
-  asio::awaitable<std::optional<RedisReply>> command(std::vector<std::string> argv,
-                                                     std::chrono::milliseconds timeout);
+  awaitable<std::optional<RedisReply>> command(std::vector<std::string> argv,
+                                               std::chrono::milliseconds timeout);
   // Called for replies nobody is waiting for: pub/sub messages.
   void on_push(std::function<void(RedisReply)> handler) { on_push_ = std::move(handler); }
   // Called once when an open connection closes (dropped, timed out, closed).
@@ -102,13 +101,13 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
  private:
   struct Waiter;
   // Resolves, connects and shakes hands within `timeout`; "" or why not.
-  asio::awaitable<std::string> open_socket(const config::RedisUrl& server,
-                                           std::chrono::milliseconds timeout);
+  awaitable<std::string> open_socket(const config::RedisUrl& server,
+                                     std::chrono::milliseconds timeout);
   // Sends a setup command (AUTH, SELECT); false, closed, when refused.
-  asio::awaitable<bool> accepted(std::vector<std::string> argv, const std::string& what,
-                                 std::chrono::milliseconds timeout);
-  asio::awaitable<void> read_loop();
-  asio::awaitable<void> write_loop();
+  awaitable<bool> accepted(std::vector<std::string> argv, const std::string& what,
+                           std::chrono::milliseconds timeout);
+  awaitable<void> read_loop();
+  awaitable<void> write_loop();
 
   std::shared_ptr<const RedisTransport> transport_;
   Stream stream_;

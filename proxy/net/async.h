@@ -70,20 +70,20 @@ class Event {
   void notify() { timer_.cancel(); }
 
   // Suspends until the next notify() (or until the executor stops).
-  asio::awaitable<void> wait() {
+  awaitable<void> wait() {
     error_code ignored;
-    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    co_await timer_.async_wait(asio::redirect_error(use_awaitable, ignored));
   }
 
   // Waits until `done()` holds, checking it after every notify().
   template <class Done>
-  asio::awaitable<void> wait_until(Done done) {
+  awaitable<void> wait_until(Done done) {
     while (!done()) co_await wait();
   }
 
   // Waits until `done()` holds or `deadline` passes; false on the deadline.
   template <class Done>
-  asio::awaitable<bool> wait_until(Done done, std::chrono::steady_clock::time_point deadline) {
+  awaitable<bool> wait_until(Done done, std::chrono::steady_clock::time_point deadline) {
     while (!done()) {
       if (std::chrono::steady_clock::now() >= deadline) co_return false;
       // A timer of our own for the deadline: notify() on it wakes this wait.

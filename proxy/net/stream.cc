@@ -55,9 +55,9 @@ void Stream::expect_server_name(const std::string& name, bool verify_hostname) {
   }
 }
 
-asio::awaitable<void> Stream::handshake(ssl::stream_base::handshake_type type, error_code& ec) {
+awaitable<void> Stream::handshake(ssl::stream_base::handshake_type type, error_code& ec) {
   if (!tls_) co_return;
-  co_await tls_->async_handshake(type, asio::redirect_error(asio::use_awaitable, ec));
+  co_await tls_->async_handshake(type, asio::redirect_error(use_awaitable, ec));
 }
 
 std::string Stream::handshake_error(const error_code& ec) const {

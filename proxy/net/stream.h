@@ -27,30 +27,30 @@ class Stream {
 
   // Reads at least `minimum` bytes into `buffers` (more if already there).
   template <typename MutableBuffers>
-  asio::awaitable<std::size_t> read_at_least(const MutableBuffers& buffers, std::size_t minimum,
-                                             error_code& ec) {
+  awaitable<std::size_t> read_at_least(const MutableBuffers& buffers, std::size_t minimum,
+                                       error_code& ec) {
     if (tls_) {
       return asio::async_read(*tls_, buffers, asio::transfer_at_least(minimum),
-                              asio::redirect_error(asio::use_awaitable, ec));
+                              asio::redirect_error(use_awaitable, ec));
     }
     return asio::async_read(plain_, buffers, asio::transfer_at_least(minimum),
-                            asio::redirect_error(asio::use_awaitable, ec));
+                            asio::redirect_error(use_awaitable, ec));
   }
 
   // Whatever is available (at least one byte, or an error): Asio's own
   // operation, without the composed read's layer of handler and executor.
   template <typename MutableBuffers>
-  asio::awaitable<std::size_t> read_some(const MutableBuffers& buffers, error_code& ec) {
-    if (tls_) return tls_->async_read_some(buffers, asio::redirect_error(asio::use_awaitable, ec));
-    return plain_.async_read_some(buffers, asio::redirect_error(asio::use_awaitable, ec));
+  awaitable<std::size_t> read_some(const MutableBuffers& buffers, error_code& ec) {
+    if (tls_) return tls_->async_read_some(buffers, asio::redirect_error(use_awaitable, ec));
+    return plain_.async_read_some(buffers, asio::redirect_error(use_awaitable, ec));
   }
 
   template <typename ConstBuffers>
-  asio::awaitable<std::size_t> write(const ConstBuffers& buffers, error_code& ec) {
+  awaitable<std::size_t> write(const ConstBuffers& buffers, error_code& ec) {
     if (tls_) {
-      return asio::async_write(*tls_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+      return asio::async_write(*tls_, buffers, asio::redirect_error(use_awaitable, ec));
     }
-    return asio::async_write(plain_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+    return asio::async_write(plain_, buffers, asio::redirect_error(use_awaitable, ec));
   }
 
   // Plain TCP: sends what the socket takes at once (one non-blocking send),
@@ -75,7 +75,7 @@ class Stream {
   void expect_server_name(const std::string& name, bool verify_hostname);
 
   // A no-op for plain TCP.
-  asio::awaitable<void> handshake(ssl::stream_base::handshake_type type, error_code& ec);
+  awaitable<void> handshake(ssl::stream_base::handshake_type type, error_code& ec);
 
   // Why a handshake failed, as precisely as OpenSSL can say.
   std::string handshake_error(const error_code& ec) const;

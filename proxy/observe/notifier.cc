@@ -98,7 +98,7 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
     }
   }
 
-  asio::awaitable<void> drain(std::shared_ptr<Queue> q) {
+  awaitable<void> drain(std::shared_ptr<Queue> q) {
     while (!stopped && !q->removed && !q->pending.empty()) {
       auto [event, body] = std::move(q->pending.front());
       q->pending.pop_front();
@@ -115,7 +115,7 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
                       config::redacted_url(q->target.url, true), attempt, error);
         asio::steady_timer timer(io, backoff);
         error_code ignored;
-        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        co_await timer.async_wait(asio::redirect_error(use_awaitable, ignored));
         backoff *= 2;
       }
     }
@@ -123,9 +123,9 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
   }
 
   // One POST; returns "" on a 2xx reply, else what went wrong.
-  asio::awaitable<std::string> post(const HttpUrl& url, const std::string& body) {
+  awaitable<std::string> post(const HttpUrl& url, const std::string& body) {
     error_code ec;
-    auto token = asio::redirect_error(asio::use_awaitable, ec);
+    auto token = asio::redirect_error(use_awaitable, ec);
     tcp::resolver resolver(io);
     auto results = co_await resolver.async_resolve(url.host, url.port, token);
     if (ec) co_return "resolve: " + ec.message();

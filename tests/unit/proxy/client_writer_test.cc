@@ -18,8 +18,8 @@ using Pair = testing::LoopbackPair;
 // One writer's turn, as a plain coroutine with its state in its own frame.
 // A capturing lambda coroutine here read its captured references as null
 // after suspending, in the UBSan build (GCC 12).
-asio::awaitable<void> write_one(ClientWriter& writer, const std::string& bytes, int& result,
-                                error_code& ec) {
+awaitable<void> write_one(ClientWriter& writer, const std::string& bytes, int& result,
+                          error_code& ec) {
   const bool ok = co_await writer.write(asio::buffer(bytes), ec);
   result = ok ? 1 : 0;
 }

@@ -39,8 +39,8 @@ class FakeLedger final : public BudgetLedger {
                                        policy::TimePoint) override {
     return limit;
   }
-  asio::awaitable<policy::ReserveResult> reserve(
-      const std::vector<policy::ReserveRequest>& requests, bool) override {
+  awaitable<policy::ReserveResult> reserve(const std::vector<policy::ReserveRequest>& requests,
+                                           bool) override {
     ++reserves;
     policy::ReserveResult out;
     out.reserved = !trip;
@@ -56,8 +56,8 @@ class FakeLedger final : public BudgetLedger {
     }
     co_return out;
   }
-  asio::awaitable<bool> settle(const policy::ReserveRequest&, const policy::Reservation&,
-                               std::int64_t, policy::TimePoint) override {
+  awaitable<bool> settle(const policy::ReserveRequest&, const policy::Reservation&, std::int64_t,
+                         policy::TimePoint) override {
     co_return false;
   }
   std::optional<policy::BreakerState> breaker(const std::string&, policy::TimePoint) override {
@@ -72,14 +72,14 @@ class FakeConnection final : public EnforcerConnection {
   int counts = 0;
   int watches = 0;
   std::int64_t measured = 1000;  // what every count answers
-  asio::awaitable<policy::Measured> count(const policy::Measurement&) override {
+  awaitable<policy::Measured> count(const policy::Measurement&) override {
     ++counts;
     co_return policy::Measured{measured, ""};
   }
   // The journal's reads, and their scripted answers (an error when none is left).
   std::vector<std::vector<std::uint8_t>> asked;
   std::deque<Asked> answers;
-  asio::awaitable<Asked> ask(const std::vector<std::uint8_t>& command) override {
+  awaitable<Asked> ask(const std::vector<std::uint8_t>& command) override {
     asked.push_back(command);
     if (answers.empty()) co_return Asked{{}, "no answer scripted"};
     auto answer = std::move(answers.front());
@@ -115,8 +115,8 @@ struct EnforcerTest : ::testing::Test {
 
   // A plain coroutine, not a capturing lambda (whose captures the UBSan
   // build reads as null).
-  asio::awaitable<void> judge_one(wire::Request request, policy::CommandInfo info,
-                                  std::optional<Decision>& out) {
+  awaitable<void> judge_one(wire::Request request, policy::CommandInfo info,
+                            std::optional<Decision>& out) {
     out = co_await enforcer.judge(request, std::move(info), next);
   }
 
@@ -246,7 +246,7 @@ struct EnforcerJournalTest : EnforcerTest {
     return out;
   }
 
-  asio::awaitable<void> forwarded() { co_await enforcer.after_forward(); }
+  awaitable<void> forwarded() { co_await enforcer.after_forward(); }
 
   // Judges the delete `statement`, expecting a hold: its reason, once the
   // hold is rejected and the client answered.

@@ -48,7 +48,7 @@ struct Reads {
 
 // The relay's loop: frames until `most` or a failure.
 template <class Reader>
-asio::awaitable<void> read_frames(Reader& reader, std::size_t most, Reads& out) {
+awaitable<void> read_frames(Reader& reader, std::size_t most, Reads& out) {
   Frame frame;
   while (out.outcomes.size() < most) {
     ReadOutcome read;

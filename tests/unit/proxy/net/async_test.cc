@@ -39,7 +39,7 @@ TEST(Event, NotifyWakesEveryWaiterAndWaitUntilChecksItsCondition) {
   for (int i = 0; i < 3; ++i) {
     asio::co_spawn(
         io,
-        [&]() -> asio::awaitable<void> {
+        [&]() -> awaitable<void> {
           co_await event.wait_until([&] { return ready; });
           ++woken;
         },
@@ -62,14 +62,14 @@ TEST(Event, WaitUntilWithADeadlineSaysWhetherTheConditionCameFirst) {
   std::optional<bool> timed, notified;
   asio::co_spawn(
       io,
-      [&]() -> asio::awaitable<void> {
+      [&]() -> awaitable<void> {
         timed = co_await event.wait_until([] { return false; },
                                           std::chrono::steady_clock::now() + 20ms);
       },
       asio::detached);
   asio::co_spawn(
       io,
-      [&]() -> asio::awaitable<void> {
+      [&]() -> awaitable<void> {
         notified = co_await event.wait_until([&] { return ready; },
                                              std::chrono::steady_clock::now() + 10s);
       },
