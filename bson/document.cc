@@ -50,44 +50,6 @@ std::uint32_t string_size(const std::uint8_t* p, std::uint32_t avail) {
   return 4 + l;
 }
 
-// Size of a value of a validated document (no checks).
-std::uint32_t validated_value_size(std::uint8_t type, const std::uint8_t* p) {
-  switch (type) {
-    case kDouble:
-    case kDateTime:
-    case kTimestamp:
-    case kInt64:
-      return 8;
-    case kInt32:
-      return 4;
-    case kDecimal128:
-      return 16;
-    case kObjectId:
-      return 12;
-    case kBool:
-      return 1;
-    case kString:
-    case kCode:
-    case kSymbol:
-      return 4 + load_u32(p);
-    case kDocument:
-    case kArray:
-    case kCodeWithScope:
-      return load_u32(p);
-    case kBinary:
-      return 5 + load_u32(p);
-    case kRegex: {
-      const auto a = std::strlen(reinterpret_cast<const char*>(p)) + 1;
-      const auto b = std::strlen(reinterpret_cast<const char*>(p + a)) + 1;
-      return static_cast<std::uint32_t>(a + b);
-    }
-    case kDbPointer:
-      return 4 + load_u32(p) + 12;
-    default:  // undefined, null, minKey, maxKey
-      return 0;
-  }
-}
-
 // Sizes of the values that need more than their length read: 0 when
 // malformed (no such value is empty).
 inline std::uint32_t binary_size(const std::uint8_t* v, std::uint32_t avail) {
@@ -272,45 +234,26 @@ std::vector<DocView> split_documents(Bytes documents) {
   return out;
 }
 
-bool ElementCursor::next(Element& out) {
-  if (pos_ == nullptr || pos_ >= end_) return false;
-  out.type = *pos_++;
-  const auto* key = reinterpret_cast<const char*>(pos_);
-  const std::size_t key_len = std::strlen(key);
-  out.key = std::string_view(key, key_len);
-  pos_ += key_len + 1;
-  out.value = pos_;
-  out.value_size = validated_value_size(out.type, pos_);
-  pos_ += out.value_size;
-  return true;
-}
-
 namespace {
 
 // The keys seen so far in one document. Command bodies and filters hold a
-// handful of keys: those are compared in place (length first), with no
-// allocation, since this runs for every message. Past kInline keys they move
-// to a vector that is sorted once at the end, so that a document of many keys
-// stays O(n log n).
+// handful of keys: those are kept in place, with no allocation, since this
+// runs for every message. A 64-bit mask of a cheap hash of each key (its
+// length and its first and last bytes) answers most adds without comparing:
+// only a key whose bit is already set is compared with the kept ones (length
+// first). Past kInline keys they move to a vector that is sorted once at the
+// end, so that a document of many keys stays O(n log n).
 class KeySet {
  public:
   // Whether `key` was already seen (only decided here while inline).
   bool add(std::string_view key) {
-    if (spill_.empty()) {
-      for (std::size_t i = 0; i < count_; ++i) {
-        if (keys_[i].size == key.size() &&
-            std::memcmp(keys_[i].data, key.data(), key.size()) == 0) {
-          return true;
-        }
-      }
-      if (count_ < kInline) {
-        keys_[count_++] = Key{key.data(), key.size()};
-        return false;
-      }
-      for (const Key& k : keys_) spill_.emplace_back(k.data, k.size);
+    const std::uint64_t bit = std::uint64_t{1} << signature(key);
+    if (count_ < kInline && (seen_ & bit) == 0) {
+      seen_ |= bit;
+      keys_[count_++] = Key{key.data(), key.size()};
+      return false;
     }
-    spill_.push_back(key);
-    return false;
+    return add_slow(key, bit);
   }
   // Whether the spilled keys hold a duplicate.
   bool spilled_duplicate() {
@@ -325,6 +268,45 @@ class KeySet {
     const char* data;
     std::size_t size;
   };
+
+  static std::uint32_t signature(std::string_view key) {
+    if (key.empty()) return 0;
+    const std::uint32_t first = static_cast<unsigned char>(key.front());
+    const std::uint32_t last = static_cast<unsigned char>(key.back());
+    // Fibonacci hashing: the top six bits of the product pick the bit.
+    return ((static_cast<std::uint32_t>(key.size()) | first << 8 | last << 16) * 0x9E3779B1u) >> 26;
+  }
+
+  // Keys are short: a loop beats a call to memcmp for the usual few bytes.
+  static bool same_bytes(const char* kept, std::string_view key) {
+    if (key.size() > 16) return std::memcmp(kept, key.data(), key.size()) == 0;
+    for (std::size_t i = 0; i < key.size(); ++i) {
+      if (kept[i] != key[i]) return false;
+    }
+    return true;
+  }
+
+  // A key whose bit was set, or any key once there are kInline of them
+  // (out of line, so that add stays small enough to be inlined).
+  [[gnu::noinline]] bool add_slow(std::string_view key, std::uint64_t bit) {
+    if (spill_.empty()) {
+      if ((seen_ & bit) != 0) {
+        for (std::size_t i = 0; i < count_; ++i) {
+          if (keys_[i].size == key.size() && same_bytes(keys_[i].data, key)) return true;
+        }
+      }
+      if (count_ < kInline) {
+        seen_ |= bit;
+        keys_[count_++] = Key{key.data(), key.size()};
+        return false;
+      }
+      for (const Key& k : keys_) spill_.emplace_back(k.data, k.size);
+    }
+    spill_.push_back(key);
+    return false;
+  }
+
+  std::uint64_t seen_ = 0;
   // Only [0, count_) is ever read: left uninitialised on purpose.
   std::array<Key, kInline> keys_;
   std::size_t count_ = 0;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 
+#include "policy/command_catalogue.h"
 #include "policy/reply_facts.h"
 #include "proxy/handshake.h"
 
@@ -40,8 +41,9 @@ void tune_socket(tcp::socket& socket) {
   socket.set_option(asio::socket_base::keep_alive(true), ignored);
 }
 
-bool is_inspected(const wire::Request& request) {
-  return policy::is_inspected_command(request.command) ||
+// `kind` is the catalogue's kind of the request's command (looked up once).
+bool is_inspected(const wire::Request& request, policy::CommandKind kind) {
+  return kind == policy::CommandKind::kDestructive ||
          request.effective_opcode == static_cast<std::int32_t>(wire::OpCode::kDelete) ||
          request.effective_opcode == static_cast<std::int32_t>(wire::OpCode::kUpdate);
 }
@@ -197,13 +199,13 @@ awaitable<void> Session::relay_client_to_upstream() {
     }
     const auto& request = decoded.view;
     if (!admit(request, frame)) co_return;
-    // A command in neither table of the catalogue (the lookup is one hash).
+    // The catalogue's kind of the command, looked up once (one hash).
+    const auto kind = policy::command_kind(request.command);
     bool answered = false;
-    if (!request.command.empty() &&
-        policy::command_kind(request.command) == policy::CommandKind::kUnknown) {
+    if (!request.command.empty() && kind == policy::CommandKind::kUnknown) {
       answered = co_await refuse_unknown(request);
     }
-    if (!answered && !closed_ && is_inspected(request)) {
+    if (!answered && !closed_ && is_inspected(request, kind)) {
       answered = !co_await judge(request, frame, scratch);
     }
     if (closed_) co_return;

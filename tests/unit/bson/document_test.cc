@@ -258,6 +258,28 @@ TEST(WireDocument, DuplicateKeysFoundAtEveryPositionAndSize) {
   EXPECT_TRUE(has_duplicate_keys(*parse_document(bytes(deep)), /*deep=*/true));
 }
 
+// Keys of one length with the same first and last bytes share their bit in
+// the set's mask: they must still be compared whole, before and after the
+// switch to sorting.
+TEST(WireDocument, KeysSharingAMaskBitAreComparedWhole) {
+  const Buf same_ends = doc(R"({"axb": 1, "ayb": 2, "azb": 3, "": 4, "b": 5})");
+  EXPECT_FALSE(has_duplicate_keys(*parse_document(bytes(same_ends))));
+  const Buf repeated = doc(R"({"axb": 1, "ayb": 2, "azb": 3, "ayb": 4})");
+  EXPECT_TRUE(has_duplicate_keys(*parse_document(bytes(repeated))));
+  const Buf empty_twice = doc(R"({"": 1, "a": 2, "": 3})");
+  EXPECT_TRUE(has_duplicate_keys(*parse_document(bytes(empty_twice))));
+  // 64 keys of one length and the same ends: every bit is shared.
+  std::string json = "{";
+  for (int i = 0; i < 64; ++i) {
+    json += (i ? ", " : "") + std::string("\"a") + static_cast<char>('0' + i % 10) +
+            static_cast<char>('0' + i / 10) + "z\": " + std::to_string(i);
+  }
+  EXPECT_FALSE(has_duplicate_keys(*parse_document(bytes(doc(json + "}")))));
+  EXPECT_TRUE(has_duplicate_keys(*parse_document(bytes(doc(json + R"(, "a00z": 0})")))));
+  const Buf early = doc(R"({"a00z": 0, "a10z": 1, "a00z": 2})");
+  EXPECT_TRUE(has_duplicate_keys(*parse_document(bytes(early))));
+}
+
 // The one walk decode uses (repeats and one key together) must say what
 // the two separate checks say, for every document of the test above and for
 // the looked-for key at every position, absent, and itself repeated.
