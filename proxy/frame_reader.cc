@@ -21,8 +21,8 @@ std::size_t FrameReader<Side>::take_kept(std::uint8_t* out, std::size_t size) {
 }
 
 template <class Side>
-bool FrameReader<Side>::assemble(std::vector<std::uint8_t>& frame, ReadOutcome& out,
-                                 std::size_t just_read) {
+bool FrameReader<Side>::assemble(std::vector<std::uint8_t>& built, wire::Bytes& view,
+                                 ReadOutcome& out, std::size_t just_read) {
   if (last_read_ == Into::kStaging) {
     // take_kept() had drained the staged window before that read.
     staged_begin_ = 0;
@@ -31,6 +31,27 @@ bool FrameReader<Side>::assemble(std::vector<std::uint8_t>& frame, ReadOutcome& 
     assembled_ += just_read;
   }
   last_read_ = Into::kNothing;
+  const std::size_t staged = staged_end_ - staged_begin_;
+  if (assembled_ == 0 && staged >= wire::kHeaderSize) {
+    const std::uint8_t* at = staging_.get() + staged_begin_;
+    const auto header = wire::read_header(wire::Bytes(at, wire::kHeaderSize));
+    // A bad header, or a frame that goes on beyond the staged bytes, is
+    // left to build() (which says why, or copies what is here).
+    if (wire::check_header(header, max_message_size_) == wire::DecodeError::kNone &&
+        static_cast<std::size_t>(header.message_length) <= staged) {
+      view = wire::Bytes(at, static_cast<std::size_t>(header.message_length));
+      staged_begin_ += view.size();
+      out.ok = true;
+      return true;
+    }
+  }
+  if (!build(built, out)) return false;
+  view = built;
+  return true;
+}
+
+template <class Side>
+bool FrameReader<Side>::build(std::vector<std::uint8_t>& frame, ReadOutcome& out) {
   if (assembled_ < wire::kHeaderSize) {
     // Never shrunk before the header is read: a frame the size of the last
     // one (the usual case) then costs no zero-filling of its body.
@@ -54,14 +75,14 @@ bool FrameReader<Side>::assemble(std::vector<std::uint8_t>& frame, ReadOutcome& 
 }
 
 template <class Side>
-awaitable<std::size_t> FrameReader<Side>::read_more(std::vector<std::uint8_t>& frame) {
+awaitable<std::size_t> FrameReader<Side>::read_more(std::vector<std::uint8_t>& built) {
   auto& side = static_cast<Side&>(*this);
   if (side.must_wait()) return side.wait_for_watch();
   stream_error_ = {};
-  if (assembled_ >= wire::kHeaderSize && frame.size() - assembled_ >= kStagingBytes) {
+  if (assembled_ >= wire::kHeaderSize && built.size() - assembled_ >= kStagingBytes) {
     // Large bodies go straight into the frame.
     last_read_ = Into::kFrame;
-    return stream_.read_some(asio::buffer(frame.data() + assembled_, frame.size() - assembled_),
+    return stream_.read_some(asio::buffer(built.data() + assembled_, built.size() - assembled_),
                              stream_error_);
   }
   last_read_ = Into::kStaging;

@@ -29,26 +29,34 @@ struct ReadOutcome {
 // The framing, shared by both sides. A frame is read in the caller's own
 // loop, so the common read costs no coroutine frame of its own:
 //
+//   std::vector<std::uint8_t> built;
+//   wire::Bytes frame;
 //   ReadOutcome read;
-//   for (std::size_t n = 0; !reader.assemble(frame, read, n);)
-//     n = co_await reader.read_more(frame);
+//   for (std::size_t n = 0; !reader.assemble(built, frame, read, n);)
+//     n = co_await reader.read_more(built);
 //
 // `Side` says whether a read must first wait for bytes someone else is
 // reading (the client's hold watch), and whether its stream ended there.
 template <class Side>
 class FrameReader {
  public:
-  // Builds the next frame in `frame` from the bytes at hand, after taking
-  // the `just_read` bytes of the last read_more() (0 before the first).
-  // True when the frame is whole (`out.ok`) or cannot be (`out` says why:
+  // Builds the next frame from the bytes at hand, after taking the
+  // `just_read` bytes of the last read_more() (0 before the first). True
+  // when the frame is whole (`out.ok`) or cannot be (`out` says why:
   // `rejected` when the frame itself was bad, not the stream); false when
   // more bytes are needed.
-  bool assemble(std::vector<std::uint8_t>& frame, ReadOutcome& out, std::size_t just_read);
+  //
+  // A frame that lies whole in the staging buffer (the usual case) is not
+  // copied: `view` points at it there, valid until the next read_more().
+  // Any other is built in `built` and `view` points at that.
+  bool assemble(std::vector<std::uint8_t>& built, wire::Bytes& view, ReadOutcome& out,
+                std::size_t just_read);
   // Reads more for the frame assemble() is building: whatever has arrived
   // (usually the whole next frame, or several) into the staging buffer, or
   // a large body's rest straight into the frame. Pass what it returns to
   // the next assemble().
-  awaitable<std::size_t> read_more(std::vector<std::uint8_t>& frame);
+  // `built` is assemble()'s.
+  awaitable<std::size_t> read_more(std::vector<std::uint8_t>& built);
 
   static constexpr std::size_t kStagingBytes = 16 * 1024;
 
@@ -65,6 +73,8 @@ class FrameReader {
  private:
   // Where the last read_more() put its bytes.
   enum class Into : std::uint8_t { kNothing, kStaging, kFrame };
+  // assemble() for a frame not taken in place: builds it in `frame`.
+  bool build(std::vector<std::uint8_t>& frame, ReadOutcome& out);
   // No bytes at hand and none coming: fills `out` and returns true.
   bool stalled(ReadOutcome& out);
   ReadOutcome header_rejected(const wire::Header& header, wire::DecodeError error) const;

@@ -72,8 +72,8 @@ void Preflight::stop() {
   answered_.notify();
 }
 
-void Preflight::take_reply(const InFlight& entry, const std::vector<std::uint8_t>& frame) {
-  if (entry.id == id_) reply_ = frame;
+void Preflight::take_reply(const InFlight& entry, wire::Bytes frame) {
+  if (entry.id == id_) reply_.emplace(frame.begin(), frame.end());
   answered_.notify();
 }
 

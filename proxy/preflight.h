@@ -48,7 +48,7 @@ class Preflight {
   awaitable<Asked> ask(const std::vector<std::uint8_t>& command);
   // The reply to one of mongoguard's own requests. One that timed out is
   // answered late and dropped.
-  void take_reply(const InFlight& entry, const std::vector<std::uint8_t>& frame);
+  void take_reply(const InFlight& entry, wire::Bytes frame);
   // The session closes: a count waiting gives up.
   void stop();
 

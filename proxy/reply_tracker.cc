@@ -9,7 +9,7 @@ namespace mongoguard::proxy {
 namespace {
 
 // The reply's OP_MSG flags say more replies follow (an exhaust stream).
-bool more_replies_follow(const std::vector<std::uint8_t>& frame, std::vector<std::uint8_t>& scratch,
+bool more_replies_follow(wire::Bytes frame, std::vector<std::uint8_t>& scratch,
                          std::int32_t max_size) {
   wire::Bytes plain(frame);
   if (wire::read_header(frame).op_code == static_cast<std::int32_t>(wire::OpCode::kCompressed)) {
@@ -22,8 +22,8 @@ bool more_replies_follow(const std::vector<std::uint8_t>& frame, std::vector<std
 
 }  // namespace
 
-bool reply_body(const std::vector<std::uint8_t>& frame, std::vector<std::uint8_t>& scratch,
-                std::int32_t max_size, bson_t* doc) {
+bool reply_body(wire::Bytes frame, std::vector<std::uint8_t>& scratch, std::int32_t max_size,
+                bson_t* doc) {
   wire::Bytes plain(frame);
   std::int32_t opcode = wire::read_header(frame).op_code;
   if (opcode == static_cast<std::int32_t>(wire::OpCode::kCompressed)) {
@@ -124,7 +124,7 @@ InFlight ReplyTracker::take_front() {
   return entry;
 }
 
-std::optional<InFlight> ReplyTracker::match_reply(const std::vector<std::uint8_t>& frame) {
+std::optional<InFlight> ReplyTracker::match_reply(wire::Bytes frame) {
   const auto header = wire::read_header(frame);
   const std::size_t i = position_of(header.response_to);
   if (i == inflight_.size()) {

@@ -61,8 +61,8 @@ struct InFlight {
 };
 
 // The reply's body document, inflating a compressed reply into `scratch`.
-bool reply_body(const std::vector<std::uint8_t>& frame, std::vector<std::uint8_t>& scratch,
-                std::int32_t max_size, bson_t* doc);
+bool reply_body(wire::Bytes frame, std::vector<std::uint8_t>& scratch, std::int32_t max_size,
+                bson_t* doc);
 
 class ReplyTracker {
  public:
@@ -77,7 +77,7 @@ class ReplyTracker {
   void track_own(std::int32_t id);
   // Takes the request `frame` answers off the queue; nullopt when it answers
   // none (relayed untouched, settling nothing).
-  std::optional<InFlight> match_reply(const std::vector<std::uint8_t>& frame);
+  std::optional<InFlight> match_reply(wire::Bytes frame);
 
   // Client requests that await a reply.
   std::size_t outstanding() const { return outstanding_; }

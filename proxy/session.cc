@@ -184,12 +184,15 @@ awaitable<void> Session::upstream_handshake(error_code& ec, const Deadline& dead
 
 // Read, decode, judge, forward.
 awaitable<void> Session::relay_client_to_upstream() {
-  std::vector<std::uint8_t> frame;
+  // A frame is usually read in place in the reader's staging buffer
+  // (`frame` points there); `built` holds one that was not.
+  std::vector<std::uint8_t> built;
+  wire::Bytes frame;
   std::vector<std::uint8_t> scratch;  // inflated OP_COMPRESSED bodies
   while (!closed_) {
     ReadOutcome read;
-    for (std::size_t n = 0; !client_reader_.assemble(frame, read, n);) {
-      n = co_await client_reader_.read_more(frame);
+    for (std::size_t n = 0; !client_reader_.assemble(built, frame, read, n);) {
+      n = co_await client_reader_.read_more(built);
     }
     if (!take_request(read)) co_return;
     auto decoded = wire::decode_request(frame, scratch, max_message_size_);
@@ -213,11 +216,12 @@ awaitable<void> Session::relay_client_to_upstream() {
       finish_drain_if_idle();
       continue;
     }
-    if (is_hello(request.command)) trim_compressors(request, frame);
+    if (is_hello(request.command)) trim_compressors(request, built, frame);
     replies_.track(request, std::move(next_));
     error_code ec;
-    const std::size_t sent = upstream_.write_now(asio::buffer(frame), ec);
-    if (!ec && sent < frame.size()) co_await upstream_.write(asio::buffer(frame) + sent, ec);
+    const auto bytes = asio::buffer(frame.data(), frame.size());
+    const std::size_t sent = upstream_.write_now(bytes, ec);
+    if (!ec && sent < frame.size()) co_await upstream_.write(bytes + sent, ec);
     if (ec) co_return upstream_write_failed(ec);
     if (enforcer_.after_pending()) co_await enforcer_.after_forward();
   }
@@ -238,7 +242,7 @@ bool Session::take_request(const ReadOutcome& read) {
   return false;
 }
 
-bool Session::admit(const wire::Request& request, const std::vector<std::uint8_t>& frame) {
+bool Session::admit(const wire::Request& request, wire::Bytes frame) {
   if (replies_.in_flight(request.header.request_id)) {
     // Replies are matched to requests in order and checked against their
     // id; two requests in flight under one id would make that ambiguous.
@@ -289,7 +293,7 @@ awaitable<bool> Session::refuse_unknown(const wire::Request& request) {
   co_return true;
 }
 
-awaitable<bool> Session::judge(const wire::Request& request, const std::vector<std::uint8_t>& frame,
+awaitable<bool> Session::judge(const wire::Request& request, wire::Bytes frame,
                                std::vector<std::uint8_t>& scratch) {
   auto info = policy::classify(request, frame, scratch);
   if (!info) co_return true;
@@ -320,14 +324,16 @@ awaitable<void> Session::act_on(const wire::Request& request, const Decision& de
   }
 }
 
-void Session::trim_compressors(const wire::Request& request, std::vector<std::uint8_t>& frame) {
+void Session::trim_compressors(const wire::Request& request, std::vector<std::uint8_t>& built,
+                               wire::Bytes& frame) {
   // Offer the server only compressors mongoguard can inflate, so that
   // whatever is agreed can still be inspected.
   std::vector<std::string> removed;
   if (auto trimmed = trim_hello_compressors(request, removed)) {
     spdlog::info("conn {} from {}: compressors {} left out of the handshake", id_, peer_,
                  fmt::join(removed, ", "));
-    frame = std::move(*trimmed);
+    built = std::move(*trimmed);
+    frame = built;
   }
 }
 
@@ -339,11 +345,14 @@ void Session::upstream_write_failed(const error_code& ec) {
 
 // Read, match to its request, settle, relay.
 awaitable<void> Session::relay_upstream_to_client() {
-  std::vector<std::uint8_t> frame;
+  // As in relay_client_to_upstream: `frame` points into the reader's
+  // staging buffer or at `built`.
+  std::vector<std::uint8_t> built;
+  wire::Bytes frame;
   while (!closed_) {
     ReadOutcome read;
-    for (std::size_t n = 0; !upstream_reader_.assemble(frame, read, n);) {
-      n = co_await upstream_reader_.read_more(frame);
+    for (std::size_t n = 0; !upstream_reader_.assemble(built, frame, read, n);) {
+      n = co_await upstream_reader_.read_more(built);
     }
     if (closed_) co_return;
     if (!read.ok) {
@@ -363,11 +372,12 @@ awaitable<void> Session::relay_upstream_to_client() {
     // (through any proxy of a fleet) is judged with the real count.
     if (entry && entry->pending) co_await observe_reply(*entry, frame);
     if (closed_) co_return;
-    if (!hello_ids_.empty()) rewrite_topology(frame);
+    if (!hello_ids_.empty()) rewrite_topology(built, frame);
     error_code ec;
-    const std::size_t sent = writer_.write_at_once(asio::buffer(frame), ec);
+    const auto bytes = asio::buffer(frame.data(), frame.size());
+    const std::size_t sent = writer_.write_at_once(bytes, ec);
     if (ec) co_return client_write_failed(ec);
-    if (sent < frame.size() && !co_await writer_.write(asio::buffer(frame) + sent, ec)) {
+    if (sent < frame.size() && !co_await writer_.write(bytes + sent, ec)) {
       co_return client_write_failed(ec);
     }
     if (closed_) co_return;
@@ -375,7 +385,7 @@ awaitable<void> Session::relay_upstream_to_client() {
   }
 }
 
-void Session::count_reply(const std::vector<std::uint8_t>& frame) {
+void Session::count_reply(wire::Bytes frame) {
   ++messages_out_;
   metrics_.relay.add(RelayCounters::kUpstreamMessages, 1);
   metrics_.relay.add(RelayCounters::kUpstreamBytes, frame.size());
@@ -390,7 +400,7 @@ void Session::client_write_failed(const error_code& ec) {
   if (ec && !closed_) close("client write failed: " + ec.message());
 }
 
-void Session::rewrite_topology(std::vector<std::uint8_t>& frame) {
+void Session::rewrite_topology(std::vector<std::uint8_t>& built, wire::Bytes& frame) {
   const auto header = wire::read_header(frame);
   auto it = std::find(hello_ids_.begin(), hello_ids_.end(), header.response_to);
   if (it == hello_ids_.end()) return;
@@ -402,7 +412,8 @@ void Session::rewrite_topology(std::vector<std::uint8_t>& frame) {
                  server);
   }
   if (!rewritten) return;
-  frame = std::move(*rewritten);
+  built = std::move(*rewritten);
+  frame = built;
   // A streamed (awaitable) hello: the next reply answers this one.
   if (header.op_code != static_cast<std::int32_t>(wire::OpCode::kReply) &&
       (frame[16] & wire::kMoreToCome)) {
@@ -415,7 +426,7 @@ PendingReply& Session::next_pending() {
   return *next_;
 }
 
-awaitable<void> Session::observe_reply(InFlight& entry, const std::vector<std::uint8_t>& frame) {
+awaitable<void> Session::observe_reply(InFlight& entry, wire::Bytes frame) {
   PendingReply& pending = *entry.pending;
   bson_t doc;
   const bool body = reply_body(frame, reply_scratch_, max_message_size_, &doc);

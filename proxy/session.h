@@ -55,24 +55,25 @@ class Session : public std::enable_shared_from_this<Session>, private EnforcerCo
   // A client frame read: false (the session closed) when it was not.
   bool take_request(const ReadOutcome& read);
   // Checks and counts a decoded request; false when it was rejected.
-  bool admit(const wire::Request& request, const std::vector<std::uint8_t>& frame);
+  bool admit(const wire::Request& request, wire::Bytes frame);
   // A command in neither table of the catalogue: true when refused.
   awaitable<bool> refuse_unknown(const wire::Request& request);
   // Classifies and judges an inspected command; true to forward it.
-  awaitable<bool> judge(const wire::Request& request, const std::vector<std::uint8_t>& frame,
+  awaitable<bool> judge(const wire::Request& request, wire::Bytes frame,
                         std::vector<std::uint8_t>& scratch);
-  void trim_compressors(const wire::Request& request, std::vector<std::uint8_t>& frame);
+  void trim_compressors(const wire::Request& request, std::vector<std::uint8_t>& built,
+                        wire::Bytes& frame);
   void upstream_write_failed(const error_code& ec);
 
   awaitable<void> relay_upstream_to_client();
-  void count_reply(const std::vector<std::uint8_t>& frame);
+  void count_reply(wire::Bytes frame);
   // Reads replies the session waits for (write results, auth outcomes) and
   // settles the request's reservations.
-  awaitable<void> observe_reply(InFlight& entry, const std::vector<std::uint8_t>& frame);
+  awaitable<void> observe_reply(InFlight& entry, wire::Bytes frame);
   awaitable<void> settle(const PendingReply& pending, std::optional<std::int64_t> affected);
   void report_trip(const std::string& key, policy::TimePoint now);
   // Replica sets: a hello reply names mongoguard's listeners, not the members.
-  void rewrite_topology(std::vector<std::uint8_t>& frame);
+  void rewrite_topology(std::vector<std::uint8_t>& built, wire::Bytes& frame);
   void client_write_failed(const error_code& ec);
 
   // EnforcerConnection.

@@ -43,22 +43,25 @@ struct Reads {
   std::vector<Frame> frames;
   std::vector<ReadOutcome> outcomes;  // the last may be the failure
   int reads = 0;                      // read_more() calls
+  std::vector<bool> in_place;         // per frame: read where it was staged
   bool done = false;
 };
 
 // The relay's loop: frames until `most` or a failure.
 template <class Reader>
 awaitable<void> read_frames(Reader& reader, std::size_t most, Reads& out) {
-  Frame frame;
+  Frame built;
+  wire::Bytes frame;
   while (out.outcomes.size() < most) {
     ReadOutcome read;
-    for (std::size_t n = 0; !reader.assemble(frame, read, n);) {
+    for (std::size_t n = 0; !reader.assemble(built, frame, read, n);) {
       ++out.reads;
-      n = co_await reader.read_more(frame);
+      n = co_await reader.read_more(built);
     }
     out.outcomes.push_back(read);
     if (!read.ok) break;
-    out.frames.push_back(frame);
+    out.frames.emplace_back(frame.begin(), frame.end());
+    out.in_place.push_back(frame.data() != built.data());
   }
   out.done = true;
 }
@@ -124,8 +127,9 @@ TEST(FrameReader, FramesArrivingAByteAtATimeAreAssembledWhole) {
   }
   ASSERT_TRUE(side.finish());
   EXPECT_EQ(side.got.frames, frames);
-  // Split at every byte: one read per byte.
+  // Split at every byte: one read per byte, each frame built from them.
   EXPECT_GE(side.got.reads, 300);
+  EXPECT_EQ(side.got.in_place, std::vector<bool>(frames.size(), false));
 }
 
 TEST(FrameReader, SeveralFramesInOneWriteTakeOneRead) {
@@ -137,6 +141,34 @@ TEST(FrameReader, SeveralFramesInOneWriteTakeOneRead) {
   ASSERT_TRUE(side.finish());
   EXPECT_EQ(side.got.frames, frames);
   EXPECT_EQ(side.got.reads, 1);
+  // All three were staged whole: none was copied.
+  EXPECT_EQ(side.got.in_place, std::vector<bool>(frames.size(), true));
+}
+
+TEST(FrameReader, AFrameStagedWholeIsReadInPlaceAndOneSplitAcrossReadsIsBuilt) {
+  asio::io_context io;
+  UpstreamSide side(io);
+  const Frame a = make_frame(100, 1), b = make_frame(80, 2), c = make_frame(60, 3);
+  Frame first = a;
+  first.insert(first.end(), b.begin(), b.begin() + 30);
+  send_all(io, side.pair.peer, first);
+  side.start(3);
+  auto until_frames = [&](std::size_t n) {
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    while (side.got.frames.size() < n && std::chrono::steady_clock::now() < give_up) {
+      run_for(io, 1ms);
+    }
+  };
+  until_frames(1);
+  run_for(io, 5ms);
+  ASSERT_EQ(side.got.frames.size(), 1u);  // b is not whole yet
+  send_all(io, side.pair.peer, Frame(b.begin() + 30, b.end()));
+  until_frames(2);
+  ASSERT_EQ(side.got.frames.size(), 2u);
+  send_all(io, side.pair.peer, c);
+  ASSERT_TRUE(side.finish());
+  EXPECT_EQ(side.got.frames, (std::vector<Frame>{a, b, c}));
+  EXPECT_EQ(side.got.in_place, (std::vector<bool>{true, false, true}));
 }
 
 TEST(FrameReader, LargeBodiesAndTheFramesBehindThemArriveIntact) {
@@ -150,6 +182,9 @@ TEST(FrameReader, LargeBodiesAndTheFramesBehindThemArriveIntact) {
   ASSERT_TRUE(side.finish());
   ASSERT_EQ(side.got.frames.size(), frames.size());
   for (std::size_t i = 0; i < frames.size(); ++i) EXPECT_EQ(side.got.frames[i], frames[i]) << i;
+  // Larger than the staging buffer: built, the body read straight into it.
+  EXPECT_FALSE(side.got.in_place[0]);
+  EXPECT_FALSE(side.got.in_place[3]);
 }
 
 ReadOutcome outcome_after(const Frame& bytes) {
