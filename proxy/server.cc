@@ -81,12 +81,19 @@ void read_back_decisions(const std::string& path, DecisionLog& decisions, AdminS
                             : std::string());
 }
 
+// Each worker's io_context is run by its thread alone, and every socket of
+// a worker is registered, used and closed on that thread (the accepted ones
+// too, see accept_loop): its reactor can skip the per-descriptor locks. The
+// scheduler stays locked, since other threads post to it (a hold's
+// decision, shutdown's drain).
+constexpr int kWorkerConcurrency = BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO;
+
 }  // namespace
 
 Server::Server(ServerSettings settings)
     : settings_(std::move(settings)), policies_(settings_.config), tls_(settings_.tls) {
   for (unsigned i = 0; i < settings_.threads; ++i) {
-    workers_.push_back(std::make_unique<asio::io_context>(1));
+    workers_.push_back(std::make_unique<asio::io_context>(kWorkerConcurrency));
     work_guards_.push_back(asio::make_work_guard(*workers_.back()));
   }
   std::vector<WebhookTarget> targets;
@@ -290,9 +297,7 @@ void Server::shutdown() {
   listening_ = false;
   // Every session stops reading new requests and closes once what it
   // forwarded has been answered.
-  for (auto& weak : sessions_) {
-    if (auto session = weak.lock()) session->drain();
-  }
+  for (auto& tracked : sessions_) Session::drain(std::move(tracked.session), tracked.worker);
   sessions_.clear();
   // Held operations are rejected, never forwarded; their sessions write the
   // refusal and then close.
@@ -369,11 +374,10 @@ void Server::stop() {
 awaitable<void> Server::accept_loop(Listener& listener) {
   auto& acceptor_ = listener.acceptor;
   while (acceptor_.is_open()) {
-    auto& worker = *workers_[next_worker_];
-    next_worker_ = (next_worker_ + 1) % workers_.size();
+    // Accepted onto the listener's own io_context: the socket is refused or
+    // released here, and only its worker registers it (Session::start).
     error_code ec;
-    tcp::socket socket =
-        co_await acceptor_.async_accept(worker, asio::redirect_error(use_awaitable, ec));
+    tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
       // Out of descriptors or similar: keep serving the connections we have.
@@ -383,13 +387,16 @@ awaitable<void> Server::accept_loop(Listener& listener) {
       continue;
     }
     if (refuse_over_limit(socket)) continue;
-    auto session = std::make_shared<Session>(std::move(socket), next_session_id_++,
-                                             listener.settings, *services_, tls_.current());
+    auto& worker = *workers_[next_worker_];
+    next_worker_ = (next_worker_ + 1) % workers_.size();
+    auto session =
+        std::make_shared<Session>(accept_client(socket), worker.get_executor(), next_session_id_++,
+                                  listener.settings, *services_, tls_.current());
     if (sessions_.size() >= 2 * sessions_pruned_at_ + 1024) {
-      std::erase_if(sessions_, [](const auto& weak) { return weak.expired(); });
+      std::erase_if(sessions_, [](const Tracked& t) { return t.session.expired(); });
       sessions_pruned_at_ = sessions_.size();
     }
-    sessions_.push_back(session);
+    sessions_.push_back({session, worker.get_executor()});
     // Start on the worker: the session's coroutines live on its io_context.
     asio::post(worker, [session] { session->start(); });
   }

@@ -157,8 +157,14 @@ class Server {
   // and its upstream's), some kept for listeners, files and the admin API.
   std::size_t descriptor_max_connections_ = 0;
   AuthFailures auth_failures_{&metrics_};
-  // Sessions, so that shutdown can drain them; touched on the main thread only.
-  std::vector<std::weak_ptr<Session>> sessions_;
+  // Sessions and their workers, so that shutdown can drain them; touched on
+  // the main thread only, which never holds a session itself (see
+  // Session::drain).
+  struct Tracked {
+    std::weak_ptr<Session> session;
+    Executor worker;
+  };
+  std::vector<Tracked> sessions_;
   std::size_t sessions_pruned_at_ = 0;
   // Refusals since the last log line about them (one line a second at most).
   OverLimitRefusals refusals_;

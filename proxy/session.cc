@@ -2,9 +2,11 @@
 
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <utility>
 
 #include "policy/command_catalogue.h"
 #include "policy/reply_facts.h"
@@ -32,6 +34,35 @@ std::optional<std::array<std::uint8_t, 16>> peer_ip(const tcp::socket& socket) {
   return address.to_v6().to_bytes();
 }
 
+}  // namespace
+
+AcceptedClient::AcceptedClient(AcceptedClient&& other) noexcept
+    : fd(std::exchange(other.fd, -1)),
+      protocol(other.protocol),
+      peer(std::move(other.peer)),
+      ip(other.ip) {}
+
+AcceptedClient::~AcceptedClient() {
+  if (fd >= 0) ::close(fd);
+}
+
+AcceptedClient accept_client(tcp::socket& socket) {
+  AcceptedClient out;
+  out.peer = describe_peer(socket);
+  out.ip = peer_ip(socket);
+  error_code ec;
+  const auto local = socket.local_endpoint(ec);
+  if (!ec) out.protocol = local.protocol();
+  out.fd = socket.release(ec);
+  if (ec) {
+    out.fd = -1;
+    socket.close(ec);
+  }
+  return out;
+}
+
+namespace {
+
 void tune_socket(tcp::socket& socket) {
   error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
@@ -50,20 +81,22 @@ bool is_inspected(const wire::Request& request, policy::CommandKind kind) {
 
 }  // namespace
 
-Session::Session(tcp::socket client, std::uint64_t id, const SessionSettings& settings,
-                 SessionServices& services, std::shared_ptr<const TlsContexts> tls)
+Session::Session(AcceptedClient client, const Executor& worker, std::uint64_t id,
+                 const SessionSettings& settings, SessionServices& services,
+                 std::shared_ptr<const TlsContexts> tls)
     : tls_(tls ? std::move(tls) : std::make_shared<const TlsContexts>()),
-      client_(std::move(client), tls_->client.get()),
+      accepted_(std::move(client)),
+      client_(worker, tls_->client.get()),
       upstream_(client_.get_executor(), tls_->upstream.get()),
       id_(id),
-      peer_(describe_peer(client_.lowest_layer())),
+      peer_(accepted_.peer),
       settings_(settings),
       services_(services),
       max_message_size_(services.policies.current()->limits.max_message_size),
       metrics_(services.metrics),
       audit_(services.audit),
       idle_(client_.get_executor()),
-      identity_(id, peer_, peer_ip(client_.lowest_layer())),
+      identity_(id, peer_, accepted_.ip),
       replies_(id, max_message_size_, metrics_, audit_, idle_),
       client_reader_(client_, max_message_size_),
       upstream_reader_(upstream_, max_message_size_),
@@ -81,13 +114,27 @@ Session::~Session() {
 }
 
 void Session::start() {
+  // On the worker's thread: the descriptor joins the worker's reactor here.
+  error_code ec;
+  if (accepted_.fd < 0) {
+    ec = asio::error::bad_descriptor;
+  } else {
+    client_.lowest_layer().assign(accepted_.protocol, accepted_.fd, ec);
+    if (!ec) accepted_.fd = -1;  // the socket owns it now
+  }
+  if (ec) {
+    spdlog::warn("conn {} from {} not started: {}", id_, peer_, ec.message());
+    return;
+  }
   asio::co_spawn(
       native_executor(client_.get_executor()), [self = shared_from_this()] { return self->run(); },
       asio::detached);
 }
 
-void Session::drain() {
-  asio::post(client_.get_executor(), [self = shared_from_this()] {
+void Session::drain(std::weak_ptr<Session> session, const Executor& worker) {
+  asio::post(worker, [session = std::move(session)] {
+    const auto self = session.lock();
+    if (!self) return;
     self->draining_ = true;
     self->finish_drain_if_idle();
   });

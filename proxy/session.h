@@ -10,8 +10,10 @@
 // (preflight.h).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,18 +32,42 @@
 
 namespace mongoguard::proxy {
 
+// A client connection accepted on the listening thread, handed to the
+// worker that will run its session. The descriptor is taken out of the
+// listener's reactor (accept_client) and registered with the worker's only
+// in Session::start, on the worker's own thread: the workers' reactors run
+// without per-descriptor locks, so no thread but a socket's worker may ever
+// touch its registration.
+struct AcceptedClient {
+  AcceptedClient() = default;
+  AcceptedClient(AcceptedClient&& other) noexcept;
+  AcceptedClient& operator=(AcceptedClient&&) = delete;
+  ~AcceptedClient();  // closes a descriptor no session took
+
+  int fd = -1;
+  tcp protocol = tcp::v4();
+  std::string peer;  // "address:port", or "unknown"
+  std::optional<std::array<std::uint8_t, 16>> ip;
+};
+// Releases `socket` (a socket of the listener's io_context) into an
+// AcceptedClient; the socket is closed afterwards.
+AcceptedClient accept_client(tcp::socket& socket);
+
 class Session : public std::enable_shared_from_this<Session>, private EnforcerConnection {
  public:
   // `tls` is the TLS snapshot current when the client was accepted; the
   // session keeps it (and so its certificates) for its whole life.
-  Session(tcp::socket client, std::uint64_t id, const SessionSettings& settings,
-          SessionServices& services, std::shared_ptr<const TlsContexts> tls);
+  // The session runs on `worker`, which start() must be called on.
+  Session(AcceptedClient client, const Executor& worker, std::uint64_t id,
+          const SessionSettings& settings, SessionServices& services,
+          std::shared_ptr<const TlsContexts> tls);
   ~Session();
 
   void start();
   // Shutting down: read no new requests, close once the requests already
-  // forwarded have been answered (at once when none are). Any thread.
-  void drain();
+  // forwarded have been answered (at once when none are). Any thread: the
+  // session is looked up on its worker, so it never ends on the caller's.
+  static void drain(std::weak_ptr<Session> session, const Executor& worker);
 
  private:
   void finish_drain_if_idle();
@@ -91,6 +117,8 @@ class Session : public std::enable_shared_from_this<Session>, private EnforcerCo
   void close(std::string_view reason);
 
   std::shared_ptr<const TlsContexts> tls_;
+  // The accepted descriptor until start() registers it with client_.
+  AcceptedClient accepted_;
   Stream client_;
   Stream upstream_;
   std::uint64_t id_;
