@@ -238,17 +238,19 @@ namespace {
 
 // The keys seen so far in one document. Command bodies and filters hold a
 // handful of keys: those are kept in place, with no allocation, since this
-// runs for every message. A 64-bit mask of a cheap hash of each key (its
-// length and its first and last bytes) answers most adds without comparing:
-// only a key whose bit is already set is compared with the kept ones (length
-// first). Past kInline keys they move to a vector that is sorted once at the
-// end, so that a document of many keys stays O(n log n).
+// runs for every message. A 64-bit Bloom mask answers most adds without
+// comparing: a cheap hash of each key (its length and its first and last
+// bytes) sets two of its bits, and only a key whose two bits are both
+// set already is compared with the kept ones (length first). With seven keys
+// kept, a new one is compared about 3% of the time, against 10% for one bit.
+// Past kInline keys they move to a vector that is sorted once at the end, so
+// that a document of many keys stays O(n log n).
 class KeySet {
  public:
   // Whether `key` was already seen (only decided here while inline).
   bool add(std::string_view key) {
-    const std::uint64_t bit = std::uint64_t{1} << signature(key);
-    if (count_ < kInline && (seen_ & bit) == 0) {
+    const std::uint64_t bit = signature(key);
+    if (count_ < kInline && (seen_ & bit) != bit) {
       seen_ |= bit;
       keys_[count_++] = Key{key.data(), key.size()};
       return false;
@@ -269,12 +271,14 @@ class KeySet {
     std::size_t size;
   };
 
-  static std::uint32_t signature(std::string_view key) {
-    if (key.empty()) return 0;
-    const std::uint32_t first = static_cast<unsigned char>(key.front());
-    const std::uint32_t last = static_cast<unsigned char>(key.back());
-    // Fibonacci hashing: the top six bits of the product pick the bit.
-    return ((static_cast<std::uint32_t>(key.size()) | first << 8 | last << 16) * 0x9E3779B1u) >> 26;
+  // The two mask bits of `key`.
+  static std::uint64_t signature(std::string_view key) {
+    if (key.empty()) return 1;
+    const std::uint64_t first = static_cast<unsigned char>(key.front());
+    const std::uint64_t last = static_cast<unsigned char>(key.back());
+    // Fibonacci hashing: two six-bit fields from the top of the product.
+    const std::uint64_t h = (key.size() | first << 8 | last << 16) * 0x9E3779B97F4A7C15ull;
+    return std::uint64_t{1} << (h >> 58) | std::uint64_t{1} << ((h >> 52) & 63);
   }
 
   // Keys are short: a loop beats a call to memcmp for the usual few bytes.
@@ -286,11 +290,11 @@ class KeySet {
     return true;
   }
 
-  // A key whose bit was set, or any key once there are kInline of them
+  // A key whose two bits were set, or any key once there are kInline of them
   // (out of line, so that add stays small enough to be inlined).
   [[gnu::noinline]] bool add_slow(std::string_view key, std::uint64_t bit) {
     if (spill_.empty()) {
-      if ((seen_ & bit) != 0) {
+      if ((seen_ & bit) == bit) {
         for (std::size_t i = 0; i < count_; ++i) {
           if (keys_[i].size == key.size() && same_bytes(keys_[i].data, key)) return true;
         }
