@@ -191,7 +191,7 @@ bool validate_bson(const std::uint8_t* data, std::uint32_t size) {
     }
     const std::uint8_t type = data[pos++];
     if (type == 0) return false;  // a terminator before the declared end
-    const auto* nul = static_cast<const std::uint8_t*>(std::memchr(data + pos, 0, end - pos));
+    const auto* nul = find_nul(data + pos, data + end);
     if (nul == nullptr) return false;
     pos = static_cast<std::uint32_t>(nul - data) + 1;
     // Value bytes before the terminator.

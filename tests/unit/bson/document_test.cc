@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -258,8 +259,29 @@ TEST(WireDocument, DuplicateKeysFoundAtEveryPositionAndSize) {
   EXPECT_TRUE(has_duplicate_keys(*parse_document(bytes(deep)), /*deep=*/true));
 }
 
-// Keys of one length with the same first and last bytes share their bit in
-// the set's mask: they must still be compared whole, before and after the
+// The word-at-a-time NUL scan must find what memchr finds: the first NUL
+// at every offset of ranges of every length, from every alignment, with
+// later NULs and high bytes (0x80, 0x01) around it, and none when absent
+// even with a NUL right after the range.
+TEST(WireDocument, FindNulAgreesWithMemchr) {
+  std::vector<std::uint8_t> buf(64);
+  for (std::size_t start = 0; start < 8; ++start) {
+    for (std::size_t len = 0; len + start <= 48; ++len) {
+      for (std::size_t nul = 0; nul <= len; ++nul) {  // nul == len: none in range
+        for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = (i % 3 == 0) ? 0x80 : 0x01;
+        if (nul < len) buf[start + nul] = 0;
+        if (nul + 1 < len) buf[start + nul + 1] = 0;
+        buf[start + len] = 0;  // just past the range: must never be reported
+        const auto* p = buf.data() + start;
+        const auto* expect = static_cast<const std::uint8_t*>(std::memchr(p, 0, len));
+        EXPECT_EQ(detail::find_nul(p, p + len), expect) << start << " " << len << " " << nul;
+      }
+    }
+  }
+}
+
+// Keys of one length with the same first and last bytes share both their
+// bits in the set's mask: they must still be compared whole, before and after the
 // switch to sorting.
 TEST(WireDocument, KeysSharingAMaskBitAreComparedWhole) {
   const Buf same_ends = doc(R"({"axb": 1, "ayb": 2, "azb": 3, "": 4, "b": 5})");
