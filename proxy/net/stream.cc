@@ -3,6 +3,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <memory>
@@ -27,8 +29,12 @@ std::size_t Stream::write_now(asio::const_buffer bytes, error_code& ec) {
   ec.clear();
   if (tls_ || !plain_.is_open() || bytes.size() == 0) return 0;
   for (;;) {
-    const ssize_t n =
-        ::send(plain_.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    // The system call itself rather than send(): glibc's wrapper turns
+    // asynchronous cancellation on and off around it, which nothing here
+    // needs (no thread of the proxy is ever cancelled).
+    const auto n =
+        static_cast<ssize_t>(::syscall(SYS_sendto, plain_.native_handle(), bytes.data(),
+                                       bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL, nullptr, 0));
     if (n >= 0) return static_cast<std::size_t>(n);
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
