@@ -117,6 +117,13 @@ void Metrics::count_documents(policy::Operation op, std::int64_t n) {
 }
 
 void Metrics::count_opcode(std::int32_t opcode) {
+  // Nearly every message is an OP_MSG, the last of the list.
+  constexpr std::size_t kOpMsgSlot = std::size(kOpcodes) - 1;
+  static_assert(kOpcodes[kOpMsgSlot] == 2013);
+  if (opcode == kOpcodes[kOpMsgSlot]) {
+    relay.add(RelayCounters::kOpcodeFirst + kOpMsgSlot, 1);
+    return;
+  }
   for (std::size_t i = 0; i < std::size(kOpcodes); ++i) {
     if (kOpcodes[i] == opcode) {
       relay.add(RelayCounters::kOpcodeFirst + i, 1);
