@@ -28,12 +28,11 @@ inline std::uint32_t load_u32(const std::uint8_t* p) {
 inline std::int32_t load_i32(const std::uint8_t* p) {
   return static_cast<std::int32_t>(load_u32(p));
 }
-inline std::int64_t load_i64(const std::uint8_t* p) {
-  return static_cast<std::int64_t>(std::uint64_t{load_u32(p)} | std::uint64_t{load_u32(p + 4)}
-                                                                    << 32);
-}
 inline std::uint64_t load_u64(const std::uint8_t* p) {
   return std::uint64_t{load_u32(p)} | std::uint64_t{load_u32(p + 4)} << 32;
+}
+inline std::int64_t load_i64(const std::uint8_t* p) {
+  return static_cast<std::int64_t>(load_u64(p));
 }
 
 // The first NUL in [p, end), or nullptr. Keys are short: one or two 8-byte
