@@ -94,11 +94,23 @@ bool append_date(std::string& out, std::int64_t ms) {
   return true;
 }
 
-bool append_plain(bson_iter_t* it, std::string& out, bool array, int depth);
+bool append_plain(bson_iter_t* it, std::string& out, bool array, int depth, bool redact);
 
-// The value at `it`; false for a type this fast path does not render.
-bool append_value(bson_iter_t* it, std::string& out, int depth) {
-  switch (bson_iter_type(it)) {
+// The value at `it`, or with `redact` its type's placeholder (a container's
+// own contents redacted); false for a type this fast path does not render.
+bool append_value(bson_iter_t* it, std::string& out, int depth, bool redact) {
+  const bson_type_t type = bson_iter_type(it);
+  if (redact) {
+    bson_iter_t child;
+    if ((type == BSON_TYPE_DOCUMENT || type == BSON_TYPE_ARRAY) && depth < kMaxDepth &&
+        bson_iter_recurse(it, &child)) {
+      return append_plain(&child, out, type == BSON_TYPE_ARRAY, depth + 1, true);
+    }
+    const std::string_view p = type_placeholder(type);
+    append_quoted(out, p.data(), p.size());
+    return true;
+  }
+  switch (type) {
     case BSON_TYPE_UTF8: {
       std::uint32_t len = 0;
       const char* value = bson_iter_utf8(it, &len);
@@ -124,8 +136,7 @@ bool append_value(bson_iter_t* it, std::string& out, int depth) {
     case BSON_TYPE_ARRAY: {
       bson_iter_t child;
       if (depth >= kMaxDepth || !bson_iter_recurse(it, &child)) return false;
-      const bool is_array = bson_iter_type(it) == BSON_TYPE_ARRAY;
-      return append_plain(&child, out, is_array, depth + 1);
+      return append_plain(&child, out, type == BSON_TYPE_ARRAY, depth + 1, false);
     }
     default:
       return false;
@@ -134,7 +145,7 @@ bool append_value(bson_iter_t* it, std::string& out, int depth) {
 
 // libbson's layout: "{ " key " : " value (", " key " : " value)* " }", an
 // empty container as "{ }" at the top and "{  }" / "[  ]" inside.
-bool append_plain(bson_iter_t* it, std::string& out, bool array, int depth) {
+bool append_plain(bson_iter_t* it, std::string& out, bool array, int depth, bool redact) {
   bool first = true;
   out += array ? "[ " : "{ ";
   while (bson_iter_next(it)) {
@@ -147,7 +158,7 @@ bool append_plain(bson_iter_t* it, std::string& out, bool array, int depth) {
       append_quoted(out, key, key_len);
       out += " : ";
     }
-    if (!append_value(it, out, depth)) return false;
+    if (!append_value(it, out, depth, redact)) return false;
   }
   if (it->err_off != 0) return false;  // a corrupt element stopped the walk
   if (first && depth == 0) {
@@ -165,8 +176,17 @@ std::optional<std::string> relaxed_json_plain(const bson_t* doc) {
   if (doc == nullptr || !bson_iter_init(&it, doc)) return std::nullopt;
   std::string out;
   out.reserve(doc->len + doc->len / 2 + 16);
-  if (!append_plain(&it, out, false, 0)) return std::nullopt;
+  if (!append_plain(&it, out, false, 0, false)) return std::nullopt;
   return out;
+}
+
+bool append_redacted_json_plain(const bson_t* doc, std::string& out) {
+  bson_iter_t it;
+  if (doc == nullptr || !bson_iter_init(&it, doc)) return false;
+  const std::size_t before = out.size();
+  if (append_plain(&it, out, false, 0, true)) return true;
+  out.resize(before);
+  return false;
 }
 
 std::string_view type_placeholder(bson_type_t type) {

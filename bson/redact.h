@@ -42,4 +42,10 @@ std::string relaxed_json(const bson_t* doc);
 // nullopt and the caller renders with relaxed_json().
 std::optional<std::string> relaxed_json_plain(const bson_t* doc);
 
+// redacted_json(doc)'s text, byte for byte, appended to `out` without
+// building the redacted document first. False, with `out` as it was, for a
+// key this fast path does not write (one to escape or not UTF-8) or a
+// corrupt document: the caller renders with redacted_json().
+bool append_redacted_json_plain(const bson_t* doc, std::string& out);
+
 }  // namespace mongoguard::wire

@@ -1,6 +1,7 @@
 #include "bson/text.h"
 
 #include <cstdint>
+#include <cstring>
 
 namespace mongoguard::wire {
 
@@ -49,7 +50,17 @@ void append_hex(std::string& out, unsigned char c) {
 }  // namespace
 
 bool valid_utf8(std::string_view text) {
+  constexpr std::uint64_t kHighBits = 0x8080808080808080;
   for (std::size_t at = 0; at < text.size();) {
+    // ASCII (nearly all of it) eight bytes at a time.
+    std::uint64_t word = 0;
+    if (text.size() - at >= sizeof word) {
+      std::memcpy(&word, text.data() + at, sizeof word);
+      if ((word & kHighBits) == 0) {
+        at += sizeof word;
+        continue;
+      }
+    }
     const std::size_t length = sequence_length(text, at);
     if (length == 0) return false;
     at += length;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <chrono>
 
 #include "bson/redact.h"
@@ -19,7 +20,26 @@ constexpr std::size_t kRecordReserve = 768;
 // clients and operators: what is not UTF-8 becomes U+FFFD first. Text with
 // nothing to escape (nearly all) is quoted as is; the rest is escaped by
 // libbson itself, so that the record is the bytes libbson would write.
+// The bytes relaxed extended JSON writes as they are in ASCII text: the
+// printable ones but a quote and a backslash.
+constexpr auto kPlainAscii = [] {
+  std::array<bool, 256> plain{};
+  for (int c = 0x20; c < 0x7f; ++c) plain[c] = c != '"' && c != '\\';
+  return plain;
+}();
+
 void append_json_string(std::string& out, std::string_view value) {
+  std::size_t plain_ascii = 0;
+  while (plain_ascii < value.size() &&
+         kPlainAscii[static_cast<unsigned char>(value[plain_ascii])]) {
+    ++plain_ascii;
+  }
+  if (plain_ascii == value.size()) {
+    out += '"';
+    out += value;
+    out += '"';
+    return;
+  }
   std::string repaired;
   if (!wire::valid_utf8(value)) {
     repaired = wire::utf8_repaired(value);
@@ -58,13 +78,20 @@ void append_json_string(std::string& out, std::string_view value) {
 // A target's filter, redacted or as sent, as the JSON libbson would write
 // for it embedded in the record. Empty when it cannot be shown (not valid
 // BSON, or a key or string that is not UTF-8).
-std::string filter_json(const policy::Target& target, bool redact) {
+// With `out_direct`, the redacted text is appended there instead when it can be
+// written directly (nearly always); "" then comes back for a shown filter.
+std::string filter_json(const policy::Target& target, bool redact, std::string* out_direct) {
   bson_t filter;
   if (!bson_init_static(&filter, target.filter_bson.data(), target.filter_bson.size()) ||
       !bson_validate(
           &filter,
           static_cast<bson_validate_flags_t>(BSON_VALIDATE_UTF8 | BSON_VALIDATE_UTF8_ALLOW_NULL),
           nullptr)) {
+    return {};
+  }
+  // (An empty filter takes the path below: it is written "{  }" inside the record.)
+  if (redact && out_direct && !bson_empty(&filter) &&
+      wire::append_redacted_json_plain(&filter, *out_direct)) {
     return {};
   }
   bson_t redacted = BSON_INITIALIZER;
@@ -94,25 +121,22 @@ std::string filter_json(const policy::Target& target, bool redact) {
 // The record is written as JSON directly, in libbson's relaxed extended JSON
 // layout ({ "key" : value, ... }): building a BSON document only to render
 // it cost more than the rest of judging a delete.
-void AuditRecord::key(std::string_view name) {
-  if (!empty_) json_ += ", ";
+void AuditRecord::key(Field name) {
+  json_ += name.text(empty_);
   empty_ = false;
-  json_ += '"';
-  json_ += name;
-  json_ += "\" : ";
 }
 
-void AuditRecord::add(std::string_view name, std::string_view value) {
+void AuditRecord::add(Field name, std::string_view value) {
   key(name);
   append_json_string(json_, value);
 }
 
-void AuditRecord::add(std::string_view name, std::int64_t value) {
+void AuditRecord::add(Field name, std::int64_t value) {
   key(name);
   json_ += std::to_string(value);
 }
 
-void AuditRecord::add(std::string_view name, bool value) {
+void AuditRecord::add(Field name, bool value) {
   key(name);
   json_ += value ? "true" : "false";
 }
@@ -128,12 +152,17 @@ void AuditRecord::add_target(const policy::Target& target, bool redact, bool fir
   if (target.filter != policy::FilterShape::kNotApplicable) {
     add("unfiltered", target.filter == policy::FilterShape::kUnfiltered);
     if (!target.filter_bson.empty()) {
-      const std::string filter = filter_json(target, redact);
-      if (filter.empty()) {
-        add("filter_not_shown", "not valid BSON or not UTF-8");
-      } else {
-        key("filter");
+      const std::size_t before = json_.size();
+      const bool was_empty = empty_;
+      key("filter");
+      const std::size_t direct = json_.size();
+      const std::string filter = filter_json(target, redact, &json_);
+      if (!filter.empty()) {
         json_ += filter;
+      } else if (json_.size() == direct) {
+        json_.resize(before);
+        empty_ = was_empty;
+        add("filter_not_shown", "not valid BSON or not UTF-8");
       }
     }
   }

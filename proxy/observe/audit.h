@@ -36,11 +36,34 @@ class AuditRecord {
   bool notable() const { return notable_; }
 
  private:
-  void key(std::string_view name);
-  void add(std::string_view name, std::string_view value);
-  void add(std::string_view name, const char* value) { add(name, std::string_view(value)); }
-  void add(std::string_view name, std::int64_t value);
-  void add(std::string_view name, bool value);
+  // A field's name as the record spells it before the value, `, "name" : `,
+  // made at compile time (a level's first field leaves out the ", ").
+  class Field {
+   public:
+    template <std::size_t N>
+    consteval Field(const char (&name)[N]) : size_(N + 6) {  // NOLINT: from a literal
+      static_assert(N + 6 <= sizeof(text_), "a longer field name than the record has room for");
+      constexpr std::string_view kBefore = ", \"";
+      constexpr std::string_view kAfter = "\" : ";
+      std::size_t at = 0;
+      for (const char c : kBefore) text_[at++] = c;
+      for (std::size_t i = 0; i + 1 < N; ++i) text_[at++] = name[i];
+      for (const char c : kAfter) text_[at++] = c;
+    }
+    std::string_view text(bool first) const {
+      return first ? std::string_view(text_ + 2, size_ - 2) : std::string_view(text_, size_);
+    }
+
+   private:
+    char text_[32] = {};
+    std::size_t size_;
+  };
+
+  void key(Field name);
+  void add(Field name, std::string_view value);
+  void add(Field name, const char* value) { add(name, std::string_view(value)); }
+  void add(Field name, std::int64_t value);
+  void add(Field name, bool value);
   void add_target(const policy::Target& target, bool redact, bool first);
 
   std::string json_;   // the record so far, without its closing brace

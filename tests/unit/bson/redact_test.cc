@@ -126,6 +126,41 @@ TEST(RelaxedJsonPlain, DeclinesWhatNeedsLibbson) {
   EXPECT_TRUE(relaxed_json_plain(accented.b).has_value());
 }
 
+// The redacted fast writer: redacted_json()'s bytes appended, or nothing.
+TEST(RedactedJsonPlain, SameBytesAsTheRedactedDocument) {
+  for (const char* json :
+       {R"({"name": "alice", "age": {"$gt": 30}})",
+        R"({"$or": [{"a": "x"}, {"b": {"$in": [1, "y", [2]]}}], "e": {}, "f": []})",
+        R"({"q": "say \"hi\"", "d": 1.5, "o": {"$oid": "0123456789abcdef01234567"}})",
+        R"({"t": {"$date": {"$numberLong": "-1"}}, "r": {"$regex": "^a", "$options": "i"}})",
+        R"({"caf\u00e9": {"$exists": true}})", R"({})"}) {
+    Doc d(json);
+    std::string out = "before:";
+    ASSERT_TRUE(append_redacted_json_plain(d.b, out)) << json;
+    EXPECT_EQ(out, "before:" + redacted_json(d.b)) << json;
+  }
+  bson_t empty = BSON_INITIALIZER;
+  std::string out;
+  ASSERT_TRUE(append_redacted_json_plain(&empty, out));
+  EXPECT_EQ(out, "{ }");
+}
+
+TEST(RedactedJsonPlain, DeclinesKeysToEscapeAndLeavesTheTextAsItWas) {
+  for (const char* json : {R"({"k\"ey": 1})", R"({"a": {"back\\slash": 1}})"}) {
+    Doc d(json);
+    std::string out = "kept";
+    EXPECT_FALSE(append_redacted_json_plain(d.b, out)) << json;
+    EXPECT_EQ(out, "kept");
+  }
+  bson_t bad_key = BSON_INITIALIZER;
+  bson_append_int32(&bad_key, "k\xc3", 2, 1);
+  std::string out = "kept";
+  EXPECT_FALSE(append_redacted_json_plain(&bad_key, out));
+  EXPECT_EQ(out, "kept");
+  EXPECT_FALSE(append_redacted_json_plain(nullptr, out));
+  bson_destroy(&bad_key);
+}
+
 TEST(TypePlaceholder, Names) {
   EXPECT_EQ(type_placeholder(BSON_TYPE_UTF8), "<string>");
   EXPECT_EQ(type_placeholder(BSON_TYPE_INT32), "<int32>");

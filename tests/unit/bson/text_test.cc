@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace mongoguard::wire {
 namespace {
 
@@ -19,6 +21,25 @@ TEST(Utf8, BrokenSequencesAreNot) {
   EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
   EXPECT_FALSE(valid_utf8("\x80"));              // a lone continuation byte
   EXPECT_FALSE(valid_utf8("\xff"));
+}
+
+// The check reads ASCII eight bytes at a time: a sequence, good or broken,
+// keeps its verdict wherever it falls against those eight-byte steps.
+TEST(Utf8, ASequenceIsJudgedTheSameAtEveryOffset) {
+  const std::string_view good[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+  const std::string_view bad[] = {"\xc3", "\xc0\xaf", "\xed\xa0\x80", "\x80", "\xff", "\xe2\x82"};
+  for (std::size_t before = 0; before < 18; ++before) {
+    for (std::size_t after = 0; after < 10; ++after) {
+      const std::string head(before, 'a');
+      const std::string tail(after, 'z');
+      for (const auto s : good) {
+        EXPECT_TRUE(valid_utf8(head + std::string(s) + tail)) << before << "+" << after;
+      }
+      for (const auto s : bad) {
+        EXPECT_FALSE(valid_utf8(head + std::string(s) + tail)) << before << "+" << after;
+      }
+    }
+  }
 }
 
 TEST(Utf8, RepairReplacesEachBadByte) {
