@@ -70,8 +70,12 @@ std::string refusal_reason(const ReserveRequest& r, Admission admission,
 
 std::vector<std::string> sizes_needed(const Policy& policy, const CommandInfo& info,
                                       const Identity& who) {
+  return sizes_needed(budget_charges(policy, info, who));
+}
+
+std::vector<std::string> sizes_needed(const std::vector<Charge>& charges) {
   std::vector<std::string> out;
-  for (const auto& charge : budget_charges(policy, info, who)) {
+  for (const auto& charge : charges) {
     const auto& ns = charge.target->ns;
     if (!charge.rule->limit->relative() || whole_database(ns)) continue;
     if (std::find(out.begin(), out.end(), ns) == out.end()) out.push_back(ns);
@@ -164,8 +168,13 @@ void plan_measurements(PlannedCharge& pc, const Headroom& headroom, MeasurementL
 
 AdmissionPlan plan_admission(const Policy& policy, const CommandInfo& info, const Identity& who,
                              const Headroom& headroom, const CollectionSizes& sizes) {
+  return plan_admission(budget_charges(policy, info, who), headroom, sizes);
+}
+
+AdmissionPlan plan_admission(const std::vector<Charge>& charges, const Headroom& headroom,
+                             const CollectionSizes& sizes) {
   AdmissionPlan plan;
-  std::vector<PlannedCharge> planned = window_charges(budget_charges(policy, info, who), sizes);
+  std::vector<PlannedCharge> planned = window_charges(charges, sizes);
   add_ceiling_charges(planned);
   MeasurementList list(plan);
   for (auto& pc : planned) {

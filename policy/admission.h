@@ -79,12 +79,18 @@ using CollectionSizes = std::function<std::optional<std::int64_t>(const std::str
 // (no count can size them). Empty for most commands.
 std::vector<std::string> sizes_needed(const Policy& policy, const CommandInfo& info,
                                       const Identity& who);
+// The same from the command's budget_charges(), worked out once by a caller
+// that also plans with them.
+std::vector<std::string> sizes_needed(const std::vector<Charge>& charges);
 
 // Step 1. A relative window whose collection size `sizes` does not know
 // (or no `sizes` at all) is treated as a failed measurement: its rule's
 // on_preflight_error decides, and the window is not counted.
 AdmissionPlan plan_admission(const Policy& policy, const CommandInfo& info, const Identity& who,
                              const Headroom& headroom, const CollectionSizes& sizes = {});
+// The same from the command's budget_charges().
+AdmissionPlan plan_admission(const std::vector<Charge>& charges, const Headroom& headroom,
+                             const CollectionSizes& sizes = {});
 
 // What one count found.
 struct Measured {

@@ -123,6 +123,27 @@ bool find(const bson_t* doc, const char* key, bson_iter_t* out) {
   return doc != nullptr && bson_iter_init_find(out, doc, key);
 }
 
+void find_all(const bson_t* doc, std::initializer_list<std::string_view> keys, FoundField* storage,
+              const bson_iter_t** out) {
+  std::size_t missing = keys.size();
+  for (std::size_t i = 0; i < keys.size(); ++i) out[i] = nullptr;
+  bson_iter_t it;
+  if (doc == nullptr || !bson_iter_init(&it, doc)) return;
+  while (missing > 0 && bson_iter_next(&it)) {
+    const std::string_view name(bson_iter_key(&it), bson_iter_key_len(&it));
+    std::size_t i = 0;
+    for (const std::string_view key : keys) {
+      if (out[i] == nullptr && name == key) {
+        storage[i].it = it;
+        out[i] = &storage[i].it;
+        --missing;
+        break;
+      }
+      ++i;
+    }
+  }
+}
+
 std::string_view first_string(const bson_t* body) {
   bson_iter_t it;
   if (body == nullptr || !bson_iter_init(&it, body) || !bson_iter_next(&it)) return {};

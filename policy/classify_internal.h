@@ -4,6 +4,7 @@
 
 #include <bson/bson.h>
 
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -75,6 +76,16 @@ std::string make_ns(std::string_view db, std::string_view coll);
 std::string_view first_string(const bson_t* body);
 // Looks up a top-level field.
 bool find(const bson_t* doc, const char* key, bson_iter_t* out);
+// Room for one element found by find_all() (bson_iter_t is over-aligned
+// for an array of its own).
+struct FoundField {
+  bson_iter_t it;
+};
+// Looks up several top-level fields in one walk of `doc`: out[i] is the
+// first element named keys[i] (kept in storage[i]), or null when there is
+// none.
+void find_all(const bson_t* doc, std::initializer_list<std::string_view> keys, FoundField* storage,
+              const bson_iter_t** out);
 // A sub-document at `it` as a static bson_t (false if `it` is not one).
 bool as_document(const bson_iter_t* it, bson_t* out);
 // String value of `it`, or nullopt.

@@ -86,12 +86,11 @@ void each_statement(const CommandInput& in, const char* field, Classification& o
 
 // Reads a statement's filter field. An absent filter is unfiltered (and is
 // measured as every document); one that is not a document is not judged.
-void read_filter(const bson_t& stmt, const char* field, bson_t* storage, Statement& s,
+void read_filter(const bson_iter_t* it, const char* field, bson_t* storage, Statement& s,
                  const std::string& where, Classification& out) {
-  bson_iter_t it;
-  if (!find(&stmt, field, &it)) return;
-  if (!as_document(&it, storage)) {
-    refuse(out, "'" + where + "." + field + "' is a " + type_name(bson_iter_type(&it)) +
+  if (it == nullptr) return;
+  if (!as_document(it, storage)) {
+    refuse(out, "'" + where + "." + field + "' is a " + type_name(bson_iter_type(it)) +
                     ", not a document");
     return;
   }
@@ -99,17 +98,28 @@ void read_filter(const bson_t& stmt, const char* field, bson_t* storage, Stateme
   s.filter_present = true;
 }
 
+void read_filter(const bson_t& stmt, const char* field, bson_t* storage, Statement& s,
+                 const std::string& where, Classification& out) {
+  bson_iter_t it;
+  if (find(&stmt, field, &it)) read_filter(&it, field, storage, s, where, out);
+}
+
 // A bool option as the server reads it (bool or number). Another type is
 // not judged: reading it as false could take a multi statement for a single.
-bool option(const bson_t& stmt, const char* field, const std::string& where, Classification& out) {
-  bson_iter_t it;
-  if (!find(&stmt, field, &it)) return false;
-  if (!BSON_ITER_HOLDS_BOOL(&it) && !BSON_ITER_HOLDS_NUMBER(&it) && !BSON_ITER_HOLDS_NULL(&it)) {
+bool option(const bson_iter_t* it, const char* field, const std::string& where,
+            Classification& out) {
+  if (it == nullptr) return false;
+  if (!BSON_ITER_HOLDS_BOOL(it) && !BSON_ITER_HOLDS_NUMBER(it) && !BSON_ITER_HOLDS_NULL(it)) {
     refuse(out,
-           "'" + where + "." + field + "' is a " + type_name(bson_iter_type(&it)) + ", not a bool");
+           "'" + where + "." + field + "' is a " + type_name(bson_iter_type(it)) + ", not a bool");
     return false;
   }
-  return truthy(&it);
+  return truthy(it);
+}
+
+bool option(const bson_t& stmt, const char* field, const std::string& where, Classification& out) {
+  bson_iter_t it;
+  return find(&stmt, field, &it) && option(&it, field, where, out);
 }
 
 // Update modifications at `field` decide between update and replace; an
@@ -144,16 +154,18 @@ void classify_delete(const CommandInput& in, Classification& out) {
   const std::size_t t = out.target(Operation::kDelete, Operation::kDelete, ns);
   each_statement(in, "deletes", out, [&](const bson_t& stmt, std::size_t i) {
     const std::string where = "deletes." + std::to_string(i);
+    enum { kQ, kLimit, kCollation, kHint };
+    FoundField storage[4];
+    const bson_iter_t* field[4];
+    find_all(&stmt, {"q", "limit", "collation", "hint"}, storage, field);
     Statement s;
     bson_t filter;
-    read_filter(stmt, "q", &filter, s, where, out);
+    read_filter(field[kQ], "q", &filter, s, where, out);
     // The server reads limit as a number that must be 0 or 1; anything that
     // is not numerically 1 (false, null, "1", missing) is judged as 0 = many.
-    bson_iter_t limit;
-    s.multi = !(find(&stmt, "limit", &limit) && is_numeric_one(&limit));
-    bson_iter_t collation;
-    bson_iter_t hint;
-    read_collation_hint(stmt, &collation, &hint, s);
+    s.multi = !(field[kLimit] && is_numeric_one(field[kLimit]));
+    s.collation = field[kCollation];
+    s.hint = field[kHint];
     out.add_statement(t, s);
   });
 }
@@ -164,22 +176,26 @@ void classify_update(const CommandInput& in, Classification& out) {
   each_statement(in, "updates", out, [&](const bson_t& stmt, std::size_t i) {
     const std::string where = "updates." + std::to_string(i);
     any = true;
-    const Operation kind = update_kind(stmt, "u");
+    enum { kQ, kU, kMulti, kUpsert, kCollation, kHint };
+    FoundField storage[6];
+    const bson_iter_t* field[6];
+    find_all(&stmt, {"q", "u", "multi", "upsert", "collation", "hint"}, storage, field);
+    // An absent "u" (refused by the server) counts as an update.
+    const Operation kind =
+        field[kU] && is_replacement(field[kU]) ? Operation::kReplace : Operation::kUpdate;
     const std::size_t t = out.target(kind, kind, ns);
     // A replacement that keeps nothing but _id erases the document: it
     // answers to delete rules too.
-    bson_iter_t u;
-    if (find(&stmt, "u", &u) && is_erasing_replacement(&u)) {
+    if (field[kU] && is_erasing_replacement(field[kU])) {
       out.info.targets[t].matches.add(Operation::kDelete);
     }
     Statement s;
     bson_t filter;
-    read_filter(stmt, "q", &filter, s, where, out);
-    s.multi = option(stmt, "multi", where, out);
-    s.upsert = option(stmt, "upsert", where, out);
-    bson_iter_t collation;
-    bson_iter_t hint;
-    read_collation_hint(stmt, &collation, &hint, s);
+    read_filter(field[kQ], "q", &filter, s, where, out);
+    s.multi = option(field[kMulti], "multi", where, out);
+    s.upsert = option(field[kUpsert], "upsert", where, out);
+    s.collation = field[kCollation];
+    s.hint = field[kHint];
     out.add_statement(t, s);
   });
   // An update without statements is refused by the server; still report

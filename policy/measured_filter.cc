@@ -134,17 +134,20 @@ std::map<std::string, Asked> namespaces_asked(const Policy& policy, const Comman
 // of them runs, is what the command touches in all.
 void add_counts(const CommandInfo& info, const std::string& ns, const Asked& a,
                 std::vector<FilterCount>& out) {
-  std::map<std::vector<std::uint8_t>, std::vector<const MultiStatement*>> by_options;
   std::int64_t multi = 0, singles = 0;
   for (const auto& target : info.targets) {
     if (target.ns != ns) continue;
-    for (const auto& s : target.multi) by_options[s.options].push_back(&s);
-    for (const auto& s : target.singles) by_options[s.options].push_back(&s);
     multi += target.multi_statements;
     singles += static_cast<std::int64_t>(target.singles.size());
   }
   // A few one-document statements cannot reach any floor: not counted.
   if (multi == 0 && singles <= a.fewest) return;
+  std::map<std::vector<std::uint8_t>, std::vector<const MultiStatement*>> by_options;
+  for (const auto& target : info.targets) {
+    if (target.ns != ns) continue;
+    for (const auto& s : target.multi) by_options[s.options].push_back(&s);
+    for (const auto& s : target.singles) by_options[s.options].push_back(&s);
+  }
   // One count per collation/hint: a union of filters is only one filter
   // when they are matched the same way.
   for (const auto& [options, statements] : by_options) {

@@ -165,7 +165,7 @@ awaitable<void> Enforcer::count_collection_sizes(const Judgement& j) {
   // here (at most once a minute per namespace, across connections) unless
   // a recent count is known.
   const auto& info = j.info;
-  for (const auto& ns : policy::sizes_needed(*j.config->policy, info, identity_)) {
+  for (const auto& ns : policy::sizes_needed(j.budget.charges)) {
     if (services_.collection_sizes.get(ns, policy::Clock::now())) continue;
     const auto target = std::find_if(info.targets.begin(), info.targets.end(),
                                      [&](const policy::Target& t) { return t.ns == ns; });
@@ -210,13 +210,14 @@ awaitable<std::vector<policy::Measured>> Enforcer::measure_plan(BudgetStage& sta
 }
 
 awaitable<void> Enforcer::check_budgets(Judgement& j, bool reserve_now) {
-  co_await count_collection_sizes(j);
-  if (io_.closed()) co_return;
   const auto& pol = *j.config->policy;
   auto& stage = j.budget;
+  stage.charges = policy::budget_charges(pol, j.info, identity_);
+  co_await count_collection_sizes(j);
+  if (io_.closed()) co_return;
   const auto now = policy::Clock::now();  // after those counts: they are fresh
   stage.plan = policy::plan_admission(
-      pol, j.info, identity_,
+      stage.charges,
       [&](const std::string& key, std::int64_t limit) {
         return services_.budgets.headroom(key, limit, now);
       },

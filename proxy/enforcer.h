@@ -92,6 +92,7 @@ class Enforcer {
  private:
   // The budget stage (policy/admission.h).
   struct BudgetStage {
+    std::vector<policy::Charge> charges;  // budget_charges(), worked out once
     policy::AdmissionPlan plan;
     policy::RequestSet set;
     policy::ReserveResult got;
