@@ -1,23 +1,20 @@
 // find_all(): several top-level fields in one walk, each as find() finds it.
 #include <gtest/gtest.h>
 
-#include <stdexcept>
-
 #include "policy/classify_internal.h"
+#include "wire_test_util.h"
 
 namespace mongoguard::policy::detail {
 namespace {
 
+// A document from relaxed extended JSON, kept alive with its bytes.
 struct Doc {
-  explicit Doc(const char* json) {
-    bson_error_t error;
-    b = bson_new_from_json(reinterpret_cast<const std::uint8_t*>(json), -1, &error);
-    if (b == nullptr) throw std::runtime_error(error.message);
+  explicit Doc(const char* json) : bytes(wire::testing::doc(json)) {
+    bson_init_static(&view, bytes.data(), bytes.size());
   }
-  ~Doc() { bson_destroy(b); }
-  Doc(const Doc&) = delete;
-  Doc& operator=(const Doc&) = delete;
-  bson_t* b;
+  wire::testing::Buf bytes;
+  bson_t view;
+  bson_t* b = &view;
 };
 
 TEST(FindAll, FindsWhatFindFindsAndNullForWhatIsMissing) {
