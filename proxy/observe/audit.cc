@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <charconv>
 #include <chrono>
 
 #include "bson/redact.h"
@@ -122,6 +123,10 @@ std::string filter_json(const policy::Target& target, bool redact, std::string* 
 // layout ({ "key" : value, ... }): building a BSON document only to render
 // it cost more than the rest of judging a delete.
 void AuditRecord::key(Field name) {
+  if (closed_) {
+    json_.resize(json_.size() - 2);  // " }"
+    closed_ = false;
+  }
   json_ += name.text(empty_);
   empty_ = false;
 }
@@ -133,7 +138,9 @@ void AuditRecord::add(Field name, std::string_view value) {
 
 void AuditRecord::add(Field name, std::int64_t value) {
   key(name);
-  json_ += std::to_string(value);
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  json_.append(digits, static_cast<std::size_t>(end - digits));
 }
 
 void AuditRecord::add(Field name, bool value) {
@@ -224,14 +231,20 @@ void AuditRecord::set_reply(const policy::ReplyFacts& facts) {
   if (!facts.ok && !facts.errmsg.empty()) add("errmsg", facts.errmsg);
 }
 
-std::string AuditRecord::to_json() const { return json_ + " }"; }
+const std::string& AuditRecord::text() const {
+  if (!closed_) {
+    json_ += " }";
+    closed_ = true;
+  }
+  return json_;
+}
 
 AuditLog::AuditLog(LineWriter::Limits limits) : file_(limits, "audit log", "mg-audit") {}
 
 bool AuditLog::open(const std::string& path, std::string& error) { return file_.open(path, error); }
 
 void AuditLog::write(const AuditRecord& record) {
-  const std::string line = record.to_json();
+  const std::string& line = record.text();
   if (record.notable()) spdlog::info("audit: {}", line);
   write_line(line);
 }

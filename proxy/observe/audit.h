@@ -31,7 +31,10 @@ class AuditRecord {
   void set_reply(const policy::ReplyFacts& facts);
 
   // One line of relaxed extended JSON, as libbson would write the record.
-  std::string to_json() const;
+  std::string to_json() const { return text(); }
+  // The same line without a copy: the record is closed in place, and opened
+  // again if a field is added after.
+  const std::string& text() const;
   const std::string& verdict() const { return verdict_; }
   bool notable() const { return notable_; }
 
@@ -66,7 +69,9 @@ class AuditRecord {
   void add(Field name, bool value);
   void add_target(const policy::Target& target, bool redact, bool first);
 
-  std::string json_;   // the record so far, without its closing brace
+  // The record so far; its closing brace only while `closed_`.
+  mutable std::string json_;
+  mutable bool closed_ = false;
   bool empty_ = true;  // no field yet at the current level
   std::string verdict_;
   bool notable_ = false;

@@ -349,6 +349,24 @@ TEST(AuditRecord, IsTheTextLibbsonWritesForTheSameDocument) {
 }
 
 // A filter that is not UTF-8 is left out, and the record says so.
+// The line is closed in place when written; a field added later (the
+// reply's facts after a write at refusal time) still lands inside it.
+TEST(AuditRecord, AFieldAddedAfterTheTextWasTakenIsInsideTheRecord) {
+  AuditRecord record = blocked_delete(3);
+  const std::string first = record.text();
+  ASSERT_TRUE(first.ends_with("\"outcome\" : \"blocked\" }")) << first;
+  EXPECT_EQ(record.to_json(), first);
+  policy::ReplyFacts facts;
+  facts.ok = true;
+  facts.n = 1;
+  record.set_reply(facts);
+  const std::string second = record.text();
+  EXPECT_EQ(second, first.substr(0, first.size() - 2) + ", \"ok\" : true, \"n\" : 1 }");
+  const auto parsed = json::parse(second);
+  EXPECT_EQ(parsed["n"], 1);
+  EXPECT_EQ(parsed["outcome"], "blocked");
+}
+
 TEST(AuditRecord, AFilterThatIsNotUtf8IsLeftOutAndSaid) {
   bson_t doc = BSON_INITIALIZER;
   bson_append_utf8(&doc, "k", 1, "\xff\xfe", 2);
