@@ -1,4 +1,6 @@
 // The target accumulator and small BSON helpers the classifiers share.
+#include <cstring>
+
 #include "bson/redact.h"
 #include "policy/classify_internal.h"
 
@@ -119,16 +121,112 @@ std::string make_ns(std::string_view db, std::string_view coll) {
   return ns;
 }
 
-bool find(const bson_t* doc, const char* key, bson_iter_t* out) {
-  return doc != nullptr && bson_iter_init_find(out, doc, key);
+namespace {
+
+std::uint32_t read_u32(const std::uint8_t* p) {
+  return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
+         static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
 }
 
-void find_all(const bson_t* doc, std::initializer_list<std::string_view> keys, FoundField* storage,
-              const bson_iter_t** out) {
+// The size of the value of `type` at `p`, with `room` bytes before the
+// document's last; false for a value libbson might refuse, and for the
+// types this walk leaves to libbson (regex, DBPointer, code with scope,
+// old binary, unknown types).
+bool value_size(std::uint8_t type, const std::uint8_t* p, std::uint32_t room, std::uint32_t& size) {
+  switch (type) {
+    case BSON_TYPE_DOUBLE:
+    case BSON_TYPE_DATE_TIME:
+    case BSON_TYPE_TIMESTAMP:
+    case BSON_TYPE_INT64:
+      size = 8;
+      break;
+    case BSON_TYPE_INT32:
+      size = 4;
+      break;
+    case BSON_TYPE_DECIMAL128:
+      size = 16;
+      break;
+    case BSON_TYPE_OID:
+      size = 12;
+      break;
+    case BSON_TYPE_BOOL:
+      if (room < 1 || p[0] > 1) return false;
+      size = 1;
+      break;
+    case BSON_TYPE_UNDEFINED:
+    case BSON_TYPE_NULL:
+    case BSON_TYPE_MAXKEY:
+    case BSON_TYPE_MINKEY:
+      size = 0;
+      break;
+    case BSON_TYPE_UTF8:
+    case BSON_TYPE_CODE:
+    case BSON_TYPE_SYMBOL: {
+      if (room < 4) return false;
+      const std::uint32_t l = read_u32(p);
+      if (l < 1 || l > room - 4 || p[4 + l - 1] != 0) return false;
+      size = 4 + l;
+      break;
+    }
+    case BSON_TYPE_DOCUMENT:
+    case BSON_TYPE_ARRAY: {
+      if (room < 4) return false;
+      const std::uint32_t l = read_u32(p);
+      if (l < 5 || l > room) return false;
+      size = l;
+      break;
+    }
+    case BSON_TYPE_BINARY: {
+      if (room < 5) return false;
+      const std::uint32_t l = read_u32(p);
+      if (p[4] == BSON_SUBTYPE_BINARY_DEPRECATED || l > room - 5) return false;
+      size = 5 + l;
+      break;
+    }
+    default:
+      return false;
+  }
+  return size <= room;
+}
+
+// Walks the top-level elements of `doc`, calling `fn(offset, key)` for
+// each until it returns false. libbson's own iterator costs about a
+// hundred instructions an element; this a fraction, with every length
+// checked against the document's. Returns false when an element it does
+// not size (see value_size) stops the walk: the caller then asks libbson.
+template <class Fn>
+bool walk(const bson_t* doc, Fn&& fn) {
+  const std::uint8_t* data = bson_get_data(doc);
+  const std::uint32_t end = doc->len - 1;  // the document's last byte, its NUL
+  if (doc->len < 5 || data[end] != 0) return false;
+  std::uint32_t at = 4;
+  while (at < end) {
+    const auto* key = data + at + 1;
+    const auto* nul = static_cast<const std::uint8_t*>(std::memchr(key, 0, end - at - 1));
+    if (nul == nullptr) return false;
+    const auto key_len = static_cast<std::uint32_t>(nul - key);
+    if (!fn(at, std::string_view(reinterpret_cast<const char*>(key), key_len))) return true;
+    const std::uint32_t value = at + 1 + key_len + 1;
+    std::uint32_t size = 0;
+    if (!value_size(data[at], data + value, end - value, size)) return false;
+    at = value + size;
+  }
+  return true;
+}
+
+// An iterator on the element at `offset` (its key `key_len` long), as
+// libbson's own iteration would have it there.
+bool iter_at(const bson_t* doc, std::uint32_t offset, std::size_t key_len, bson_iter_t* out) {
+  return bson_iter_init_from_data_at_offset(out, bson_get_data(doc), doc->len, offset,
+                                            static_cast<std::uint32_t>(key_len));
+}
+
+void find_all_with_libbson(const bson_t* doc, std::initializer_list<std::string_view> keys,
+                           FoundField* storage, const bson_iter_t** out) {
   std::size_t missing = keys.size();
   for (std::size_t i = 0; i < keys.size(); ++i) out[i] = nullptr;
   bson_iter_t it;
-  if (doc == nullptr || !bson_iter_init(&it, doc)) return;
+  if (!bson_iter_init(&it, doc)) return;
   while (missing > 0 && bson_iter_next(&it)) {
     const std::string_view name(bson_iter_key(&it), bson_iter_key_len(&it));
     std::size_t i = 0;
@@ -142,6 +240,48 @@ void find_all(const bson_t* doc, std::initializer_list<std::string_view> keys, F
       ++i;
     }
   }
+}
+
+}  // namespace
+
+bool find(const bson_t* doc, const char* key, bson_iter_t* out) {
+  if (doc == nullptr) return false;
+  const std::string_view wanted(key);
+  bool found = false;
+  bool refused = false;
+  const bool walked = walk(doc, [&](std::uint32_t offset, std::string_view name) {
+    if (name != wanted) return true;
+    found = iter_at(doc, offset, name.size(), out);
+    refused = !found;
+    return false;
+  });
+  if (walked && !refused) return found;
+  return bson_iter_init_find(out, doc, key);
+}
+
+void find_all(const bson_t* doc, std::initializer_list<std::string_view> keys, FoundField* storage,
+              const bson_iter_t** out) {
+  for (std::size_t i = 0; i < keys.size(); ++i) out[i] = nullptr;
+  if (doc == nullptr) return;
+  std::size_t missing = keys.size();
+  bool refused = false;
+  const bool walked = walk(doc, [&](std::uint32_t offset, std::string_view name) {
+    std::size_t i = 0;
+    for (const std::string_view key : keys) {
+      if (out[i] == nullptr && name == key) {
+        if (!iter_at(doc, offset, name.size(), &storage[i].it)) {
+          refused = true;
+          return false;
+        }
+        out[i] = &storage[i].it;
+        --missing;
+        break;
+      }
+      ++i;
+    }
+    return missing > 0;
+  });
+  if (!walked || refused) find_all_with_libbson(doc, keys, storage, out);
 }
 
 std::string_view first_string(const bson_t* body) {
