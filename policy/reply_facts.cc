@@ -1,6 +1,6 @@
 #include "policy/reply_facts.h"
 
-#include <cstring>
+#include <string_view>
 
 namespace mongoguard::policy {
 
@@ -26,35 +26,58 @@ ReplyFacts read_reply_facts(const bson_t* reply) {
   bson_iter_t it;
   if (!reply || !bson_iter_init(&it, reply)) return facts;
   while (bson_iter_next(&it)) {
-    const char* key = bson_iter_key(&it);
-    if (std::strcmp(key, "ok") == 0) {
-      facts.ok = bson_iter_as_bool(&it);
-    } else if (std::strcmp(key, "n") == 0) {
-      facts.n = as_integer(&it);
-    } else if (std::strcmp(key, "nModified") == 0) {
-      facts.n_modified = as_integer(&it);
-    } else if (std::strcmp(key, "nDeleted") == 0) {
-      facts.n_deleted = as_integer(&it);
-    } else if (std::strcmp(key, "nMatched") == 0) {
-      facts.n_matched = as_integer(&it);
-    } else if (std::strcmp(key, "nUpserted") == 0) {
-      facts.n_upserted = as_integer(&it);
-    } else if (std::strcmp(key, "code") == 0) {
-      if (auto c = as_integer(&it)) facts.code = static_cast<std::int32_t>(*c);
-    } else if (std::strcmp(key, "errmsg") == 0 && BSON_ITER_HOLDS_UTF8(&it)) {
-      facts.errmsg = bson_iter_utf8(&it, nullptr);
-    } else if (std::strcmp(key, "done") == 0) {
-      facts.done = bson_iter_as_bool(&it);
-    } else if (std::strcmp(key, "writeErrors") == 0 && BSON_ITER_HOLDS_ARRAY(&it)) {
-      bson_iter_t child;
-      if (bson_iter_recurse(&it, &child)) {
-        while (bson_iter_next(&child)) ++facts.write_errors;
-      }
-    } else if (std::strcmp(key, "lastErrorObject") == 0 && BSON_ITER_HOLDS_DOCUMENT(&it)) {
-      bson_iter_t child;
-      if (bson_iter_recurse(&it, &child) && bson_iter_find(&child, "n")) {
-        facts.n = as_integer(&child);
-      }
+    // By length first: a reply has a handful of fields, this few names.
+    const std::string_view key(bson_iter_key(&it), bson_iter_key_len(&it));
+    switch (key.size()) {
+      case 1:
+        if (key == "n") facts.n = as_integer(&it);
+        break;
+      case 2:
+        if (key == "ok") facts.ok = bson_iter_as_bool(&it);
+        break;
+      case 4:
+        if (key == "code") {
+          if (auto c = as_integer(&it)) facts.code = static_cast<std::int32_t>(*c);
+        } else if (key == "done") {
+          facts.done = bson_iter_as_bool(&it);
+        }
+        break;
+      case 6:
+        if (key == "errmsg" && BSON_ITER_HOLDS_UTF8(&it))
+          facts.errmsg = bson_iter_utf8(&it, nullptr);
+        break;
+      case 8:
+        if (key == "nDeleted") {
+          facts.n_deleted = as_integer(&it);
+        } else if (key == "nMatched") {
+          facts.n_matched = as_integer(&it);
+        }
+        break;
+      case 9:
+        if (key == "nModified") {
+          facts.n_modified = as_integer(&it);
+        } else if (key == "nUpserted") {
+          facts.n_upserted = as_integer(&it);
+        }
+        break;
+      case 11:
+        if (key == "writeErrors" && BSON_ITER_HOLDS_ARRAY(&it)) {
+          bson_iter_t child;
+          if (bson_iter_recurse(&it, &child)) {
+            while (bson_iter_next(&child)) ++facts.write_errors;
+          }
+        }
+        break;
+      case 15:
+        if (key == "lastErrorObject" && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+          bson_iter_t child;
+          if (bson_iter_recurse(&it, &child) && bson_iter_find(&child, "n")) {
+            facts.n = as_integer(&child);
+          }
+        }
+        break;
+      default:
+        break;
     }
   }
   return facts;

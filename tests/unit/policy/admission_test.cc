@@ -1,6 +1,8 @@
 // Admission as two pure steps (plan, then reserve and judge) and the
 // budget book's reservations: every rule of "a budget is a hard ceiling"
 // tested without sockets.
+#include "policy/admission.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,7 +11,6 @@
 #include <tuple>
 #include <vector>
 
-#include "policy/admission.h"
 #include "policy/reply_facts.h"
 
 namespace mongoguard::policy {
@@ -566,6 +567,32 @@ TEST(LimitWindowResolve, PercentRoundsDownAndIsAtLeastOne) {
   LimitWindow absolute;
   absolute.documents = 50;
   EXPECT_EQ(absolute.resolve(std::nullopt), 50) << "an absolute window needs no size";
+}
+
+// Every field read_reply_facts() knows, each read from its own name only
+// (names of the same length, or sharing a prefix, are not taken for it).
+TEST(ReplyFacts, EachFieldIsReadFromItsNameAlone) {
+  Json reply(R"({"ok": 0, "n": 3, "nn": 9, "code": 11000, "done": true, "errmsg": "E11000 dup",
+                 "nDeleted": 4, "nMatched": 5, "nModified": 6, "nUpserted": 7,
+                 "writeErrors": [{"index": 0}, {"index": 1}], "nInserted": 8, "cod": 1,
+                 "errmsgs": "no"})");
+  const auto f = read_reply_facts(reply.doc);
+  EXPECT_FALSE(f.ok);
+  EXPECT_EQ(f.n, 3);
+  EXPECT_EQ(f.code, 11000);
+  EXPECT_TRUE(f.done);
+  EXPECT_EQ(f.errmsg, "E11000 dup");
+  EXPECT_EQ(f.n_deleted, 4);
+  EXPECT_EQ(f.n_matched, 5);
+  EXPECT_EQ(f.n_modified, 6);
+  EXPECT_EQ(f.n_upserted, 7);
+  EXPECT_EQ(f.write_errors, 2);
+  Json nested(R"({"ok": 1.0, "lastErrorObject": {"updatedExisting": true, "n": 1}})");
+  const auto g = read_reply_facts(nested.doc);
+  EXPECT_TRUE(g.ok);
+  EXPECT_EQ(g.n, 1);
+  EXPECT_FALSE(g.n_deleted.has_value());
+  EXPECT_EQ(g.write_errors, 0);
 }
 
 TEST(AdmissionSettle, EveryReplyShapeIsRead) {
