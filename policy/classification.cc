@@ -221,6 +221,17 @@ bool iter_at(const bson_t* doc, std::uint32_t offset, std::size_t key_len, bson_
                                             static_cast<std::uint32_t>(key_len));
 }
 
+// The index of the first key named `name` not found yet, or keys.size().
+std::size_t unfound(std::initializer_list<std::string_view> keys, const bson_iter_t* const* out,
+                    std::string_view name) {
+  std::size_t i = 0;
+  for (const std::string_view key : keys) {
+    if (out[i] == nullptr && name == key) return i;
+    ++i;
+  }
+  return i;
+}
+
 void find_all_with_libbson(const bson_t* doc, std::initializer_list<std::string_view> keys,
                            FoundField* storage, const bson_iter_t** out) {
   std::size_t missing = keys.size();
@@ -228,17 +239,11 @@ void find_all_with_libbson(const bson_t* doc, std::initializer_list<std::string_
   bson_iter_t it;
   if (!bson_iter_init(&it, doc)) return;
   while (missing > 0 && bson_iter_next(&it)) {
-    const std::string_view name(bson_iter_key(&it), bson_iter_key_len(&it));
-    std::size_t i = 0;
-    for (const std::string_view key : keys) {
-      if (out[i] == nullptr && name == key) {
-        storage[i].it = it;
-        out[i] = &storage[i].it;
-        --missing;
-        break;
-      }
-      ++i;
-    }
+    const std::size_t i = unfound(keys, out, {bson_iter_key(&it), bson_iter_key_len(&it)});
+    if (i == keys.size()) continue;
+    storage[i].it = it;
+    out[i] = &storage[i].it;
+    --missing;
   }
 }
 
@@ -266,20 +271,14 @@ void find_all(const bson_t* doc, std::initializer_list<std::string_view> keys, F
   std::size_t missing = keys.size();
   bool refused = false;
   const bool walked = walk(doc, [&](std::uint32_t offset, std::string_view name) {
-    std::size_t i = 0;
-    for (const std::string_view key : keys) {
-      if (out[i] == nullptr && name == key) {
-        if (!iter_at(doc, offset, name.size(), &storage[i].it)) {
-          refused = true;
-          return false;
-        }
-        out[i] = &storage[i].it;
-        --missing;
-        break;
-      }
-      ++i;
+    const std::size_t i = unfound(keys, out, name);
+    if (i == keys.size()) return true;
+    if (!iter_at(doc, offset, name.size(), &storage[i].it)) {
+      refused = true;
+      return false;
     }
-    return missing > 0;
+    out[i] = &storage[i].it;
+    return --missing > 0;
   });
   if (!walked || refused) find_all_with_libbson(doc, keys, storage, out);
 }

@@ -17,10 +17,6 @@ namespace {
 // Room for a typical record (a few fields, one target, a small filter).
 constexpr std::size_t kRecordReserve = 768;
 
-// A string value as libbson's relaxed extended JSON writes it. Text from
-// clients and operators: what is not UTF-8 becomes U+FFFD first. Text with
-// nothing to escape (nearly all) is quoted as is; the rest is escaped by
-// libbson itself, so that the record is the bytes libbson would write.
 // The bytes relaxed extended JSON writes as they are in ASCII text: the
 // printable ones but a quote and a backslash.
 constexpr auto kPlainAscii = [] {
@@ -28,6 +24,11 @@ constexpr auto kPlainAscii = [] {
   for (int c = 0x20; c < 0x7f; ++c) plain[c] = c != '"' && c != '\\';
   return plain;
 }();
+
+// A string value as libbson's relaxed extended JSON writes it. Text from
+// clients and operators: what is not UTF-8 becomes U+FFFD first. Text with
+// nothing to escape (nearly all) is quoted as is; the rest is escaped by
+// libbson itself, so that the record is the bytes libbson would write.
 
 void append_json_string(std::string& out, std::string_view value) {
   std::size_t plain_ascii = 0;
@@ -76,45 +77,45 @@ void append_json_string(std::string& out, std::string_view value) {
   bson_free(json);
 }
 
-// A target's filter, redacted or as sent, as the JSON libbson would write
-// for it embedded in the record. Empty when it cannot be shown (not valid
-// BSON, or a key or string that is not UTF-8).
-// With `out_direct`, the redacted text is appended there instead when it can be
-// written directly (nearly always); "" then comes back for a shown filter.
-std::string filter_json(const policy::Target& target, bool redact, std::string* out_direct) {
+// Appends a target's filter, redacted or as sent, as the JSON libbson would
+// write for it embedded in the record. False, with nothing appended, when it
+// cannot be shown (not valid BSON, or a key or string that is not UTF-8).
+bool append_filter_json(const policy::Target& target, bool redact, std::string& out) {
   bson_t filter;
   if (!bson_init_static(&filter, target.filter_bson.data(), target.filter_bson.size()) ||
       !bson_validate(
           &filter,
           static_cast<bson_validate_flags_t>(BSON_VALIDATE_UTF8 | BSON_VALIDATE_UTF8_ALLOW_NULL),
           nullptr)) {
-    return {};
+    return false;
   }
-  // (An empty filter takes the path below: it is written "{  }" inside the record.)
-  if (redact && out_direct && !bson_empty(&filter) &&
-      wire::append_redacted_json_plain(&filter, *out_direct)) {
-    return {};
+  // libbson writes an empty document as "{ }" at the top of a text and as
+  // "{  }" inside one.
+  if (bson_empty(&filter)) {
+    out += "{  }";
+    return true;
   }
+  // Nearly always: the redacted text written directly.
+  if (redact && wire::append_redacted_json_plain(&filter, out)) return true;
   bson_t redacted = BSON_INITIALIZER;
   const bson_t* shown = &filter;
   if (redact) {
     if (!wire::redact_document(&filter, &redacted)) {
       bson_destroy(&redacted);
-      return {};
+      return false;
     }
     shown = &redacted;
   }
-  std::string out;
+  std::string json;
   if (auto plain = wire::relaxed_json_plain(shown)) {
-    out = std::move(*plain);
+    json = std::move(*plain);
   } else {
-    out = wire::relaxed_json(shown);
+    json = wire::relaxed_json(shown);
   }
   bson_destroy(&redacted);
-  // libbson writes an empty document as "{ }" at the top of a text and as
-  // "{  }" inside one.
-  if (out == "{ }") out = "{  }";
-  return out;
+  if (json.empty()) return false;
+  out += json;
+  return true;
 }
 
 }  // namespace
@@ -159,16 +160,11 @@ void AuditRecord::add_target(const policy::Target& target, bool redact, bool fir
   if (target.filter != policy::FilterShape::kNotApplicable) {
     add("unfiltered", target.filter == policy::FilterShape::kUnfiltered);
     if (!target.filter_bson.empty()) {
+      // (Never a level's first field: "unfiltered" comes before it.)
       const std::size_t before = json_.size();
-      const bool was_empty = empty_;
       key("filter");
-      const std::size_t direct = json_.size();
-      const std::string filter = filter_json(target, redact, &json_);
-      if (!filter.empty()) {
-        json_ += filter;
-      } else if (json_.size() == direct) {
+      if (!append_filter_json(target, redact, json_)) {
         json_.resize(before);
-        empty_ = was_empty;
         add("filter_not_shown", "not valid BSON or not UTF-8");
       }
     }
