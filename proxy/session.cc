@@ -239,7 +239,9 @@ awaitable<void> Session::relay_client_to_upstream() {
   while (!closed_) {
     ReadOutcome read;
     for (std::size_t n = 0; !client_reader_.assemble(built, frame, read, n);) {
-      n = co_await client_reader_.read_more(built);
+      // A reply owed to the client is a write that meets a reset the
+      // client sent with its last bytes.
+      n = co_await client_reader_.read_more(built, replies_.outstanding() > 0);
     }
     if (!take_request(read)) co_return;
     auto decoded = wire::decode_request(frame, scratch, max_message_size_);
@@ -399,7 +401,9 @@ awaitable<void> Session::relay_upstream_to_client() {
   while (!closed_) {
     ReadOutcome read;
     for (std::size_t n = 0; !upstream_reader_.assemble(built, frame, read, n);) {
-      n = co_await upstream_reader_.read_more(built);
+      // With nothing owed by the server, the next request forwarded is a
+      // write that meets a reset the server sent with its last reply.
+      n = co_await upstream_reader_.read_more(built, replies_.awaiting_nothing());
     }
     if (closed_) co_return;
     if (!read.ok) {

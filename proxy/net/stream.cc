@@ -13,7 +13,10 @@
 
 namespace mongoguard::proxy {
 
-Stream::Stream(tcp::socket socket, ssl::context* context) : plain_(socket.get_executor()) {
+Stream::Stream(tcp::socket socket, ssl::context* context)
+    : plain_(socket.get_executor()),
+      reactor_(&drained::reactor_of(asio::query(plain_.get_executor(), asio::execution::context))),
+      io_executor_(native_executor(plain_.get_executor())) {
   if (context) {
     tls_.emplace(std::move(socket), *context);
   } else {
@@ -21,7 +24,10 @@ Stream::Stream(tcp::socket socket, ssl::context* context) : plain_(socket.get_ex
   }
 }
 
-Stream::Stream(const executor_type& executor, ssl::context* context) : plain_(executor) {
+Stream::Stream(const executor_type& executor, ssl::context* context)
+    : plain_(executor),
+      reactor_(&drained::reactor_of(asio::query(executor, asio::execution::context))),
+      io_executor_(native_executor(executor)) {
   if (context) tls_.emplace(tcp::socket(executor), *context);
 }
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "proxy/net/drained_read.h"
 #include "proxy/net/tls.h"
 
 namespace mongoguard::proxy {
@@ -37,12 +38,19 @@ class Stream {
                             asio::redirect_error(use_awaitable, ec));
   }
 
-  // Whatever is available (at least one byte, or an error): Asio's own
-  // operation, without the composed read's layer of handler and executor.
-  template <typename MutableBuffers>
-  awaitable<std::size_t> read_some(const MutableBuffers& buffers, error_code& ec) {
-    if (tls_) return tls_->async_read_some(buffers, asio::redirect_error(use_awaitable, ec));
-    return plain_.async_read_some(buffers, asio::redirect_error(use_awaitable, ec));
+  // Whatever is available (at least one byte, or an error), without the
+  // composed read's layer of handler and executor. Plain TCP reads through
+  // drained::async_read_some, which spares a read its failed try when the
+  // last one emptied the socket (proxy/net/drained_read.h). `owed_a_write`:
+  // the caller will write to this socket before it needs to hear from it
+  // again, so a reset that came with the last bytes is met by that write;
+  // otherwise a socket the last read emptied is tried once first.
+  awaitable<std::size_t> read_some(asio::mutable_buffer buffer, error_code& ec,
+                                   bool owed_a_write = false) {
+    if (tls_) return tls_->async_read_some(buffer, asio::redirect_error(use_awaitable, ec));
+    prepare_drained_reads();
+    return drained::async_read_some(plain_, *reactor_, io_executor_, buffer, emptied_,
+                                    !owed_a_write, asio::redirect_error(use_awaitable, ec));
   }
 
   template <typename ConstBuffers>
@@ -61,12 +69,14 @@ class Stream {
   std::size_t write_now(asio::const_buffer bytes, error_code& ec);
 
   // Whatever is available (at least one byte), with a plain callback.
-  template <typename MutableBuffers, typename Handler>
-  void async_read_some(const MutableBuffers& buffers, Handler&& handler) {
+  template <typename Handler>
+  void async_read_some(asio::mutable_buffer buffer, Handler&& handler) {
     if (tls_) {
-      tls_->async_read_some(buffers, std::forward<Handler>(handler));
+      tls_->async_read_some(buffer, std::forward<Handler>(handler));
     } else {
-      plain_.async_read_some(buffers, std::forward<Handler>(handler));
+      prepare_drained_reads();
+      drained::async_read_some(plain_, *reactor_, io_executor_, buffer, emptied_, true,
+                               std::forward<Handler>(handler));
     }
   }
 
@@ -86,7 +96,21 @@ class Stream {
   void close(std::shared_ptr<void> owner);
 
  private:
+  // Before a read of plain_: the kernel asked to report what each read
+  // leaves behind (once per socket), and the record of the last read reset
+  // for a new socket.
+  void prepare_drained_reads() {
+    if (plain_.native_handle() == drained_fd_) return;
+    drained_fd_ = plain_.native_handle();
+    emptied_ = false;
+    drained::report_bytes_left(plain_);
+  }
+
   tcp::socket plain_;
+  asio::detail::reactor* reactor_;  // plain_'s, for drained::async_read_some
+  Executor io_executor_;            // plain_'s, as its io_context's own type
+  int drained_fd_ = -1;             // the socket prepare_drained_reads() saw
+  bool emptied_ = false;            // plain_'s last read left nothing behind
   std::optional<ssl::stream<tcp::socket>> tls_;
   std::string expected_name_;
   bool name_mismatch_ = false;
