@@ -82,9 +82,6 @@ class ReplyTracker {
   // Client requests that await a reply.
   std::size_t outstanding() const { return outstanding_; }
   bool idle() const { return outstanding_ == 0; }
-  // Nothing is owed by the server: no request of any kind in flight (a
-  // request answered by none, an exhaust stream or an own count included).
-  bool awaiting_nothing() const { return inflight_.empty(); }
   // Set once an unanswered request had to be forgotten (see track()): a
   // late answer to it could then be taken for a later request's, so from
   // then on no reply lowers a reservation on this connection.

@@ -401,9 +401,10 @@ awaitable<void> Session::relay_upstream_to_client() {
   while (!closed_) {
     ReadOutcome read;
     for (std::size_t n = 0; !upstream_reader_.assemble(built, frame, read, n);) {
-      // With nothing owed by the server, the next request forwarded is a
-      // write that meets a reset the server sent with its last reply.
-      n = co_await upstream_reader_.read_more(built, replies_.awaiting_nothing());
+      // Always tried first: a reset the server sent with its last reply
+      // must end the session at once, and while the client is quiet no
+      // write to the server is coming to meet it.
+      n = co_await upstream_reader_.read_more(built);
     }
     if (closed_) co_return;
     if (!read.ok) {

@@ -56,7 +56,10 @@ bool LineWriter::append(std::string_view line) {
   std::unique_lock lock(mutex_);
   if (!has_room(bytes)) {
     if (!dropping_) {
+      ++room_waiters_;
+      if (gathering_) wake_.notify_one();  // the queue is full: gathered enough
       room_.wait_for(lock, limits_.wait_for_room, [&] { return has_room(bytes) || stopping_; });
+      --room_waiters_;
     }
     if (!has_room(bytes)) {
       dropping_ = true;
@@ -64,21 +67,28 @@ bool LineWriter::append(std::string_view line) {
       return false;
     }
   }
-  const bool was_empty = queue_.empty();
+  const std::size_t before = queue_.size();
   queue_.append(line);
   queue_ += '\n';
   ++queued_lines_;
+  // A non-empty queue keeps the writer from waiting, and a gathering writer
+  // looks at the queue by itself: only the first line after it took the
+  // queue needs to wake it, or the one that makes a gathered batch large.
+  const bool wake =
+      gathering_ ? before < kGatherBytes && queue_.size() >= kGatherBytes : before == 0;
   lock.unlock();
-  // A non-empty queue keeps the writer from waiting: only the first line
-  // after it took the queue needs to wake it.
-  if (was_empty) wake_.notify_one();
+  if (wake) wake_.notify_one();
   return true;
 }
 
 void LineWriter::flush() {
   std::unique_lock lock(mutex_);
   const std::uint64_t target = queued_lines_;
+  if (written_lines_ >= target) return;
+  ++flush_waiters_;
+  wake_.notify_one();  // out of gather() at once
   written_.wait(lock, [&] { return written_lines_ >= target; });
+  --flush_waiters_;
 }
 
 void LineWriter::run() {
@@ -100,7 +110,17 @@ void LineWriter::run() {
     spare_.swap(batch);
     written_lines_ = lines;
     written_.notify_all();
+    gather(lock);
   }
+}
+
+void LineWriter::gather(std::unique_lock<std::mutex>& lock) {
+  if (limits_.gather.count() <= 0) return;
+  gathering_ = true;
+  wake_.wait_for(lock, limits_.gather, [this] {
+    return stopping_ || flush_waiters_ > 0 || room_waiters_ > 0 || queue_.size() >= kGatherBytes;
+  });
+  gathering_ = false;
 }
 
 void LineWriter::write_batch(const std::string& batch, std::uint64_t lines) {

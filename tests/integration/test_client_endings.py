@@ -1,7 +1,9 @@
-"""How a client's connection ends, through build/mongoguard against FerretDB:
-whatever the client sends last, and however it goes (a FIN, a reset right
-behind its last bytes, TCP urgent data), its session and upstream connection
-are gone soon after, and what it sent before is answered in order.
+"""How a connection ends, through build/mongoguard against FerretDB: whatever
+the client sends last, and however it goes (a FIN, a reset right behind its
+last bytes, TCP urgent data), its session and upstream connection are gone
+soon after, and what it sent before is answered in order. And a server that
+resets its connection right behind a reply ends the session at once, though
+the client is quiet (against a scripted server).
 
 The relay's reads skip their try of an empty socket after a read that
 emptied it (proxy/net/drained_read.h), so these are the endings where that
@@ -11,13 +13,17 @@ proxy has looked at the socket."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import struct
+import time
 
 import pytest
 
 import wire
-from harness import PROXY_BIN
+from fake_upstream import CLOSE as wire_close
+from fake_upstream import FakeUpstream
+from harness import PROXY_BIN, ProxyProcess
 from hold_helpers import GuardedProxy, raw_hello, unique_db, wait_until
 
 pytestmark = pytest.mark.skipif(not PROXY_BIN.exists(), reason=f"{PROXY_BIN} not built")
@@ -102,3 +108,38 @@ def test_an_urgent_byte_between_two_requests_leaves_both_answered_in_order(guard
                                                      wire.parse_header(second).request_id]
         assert all(r.body["ok"] == 1 for r in replies)
         sock.close()
+
+
+def test_a_server_reset_right_behind_a_reply_ends_the_session_though_the_client_is_quiet():
+    # The proxy is stopped while the server sends the reply and its reset,
+    # so that both are in the proxy's socket when it next looks: the read
+    # that takes the reply empties the socket, and only the next read's try
+    # can find the reset (no write to the server is coming: the client has
+    # its answer and says nothing more).
+    proxy: ProxyProcess | None = None
+
+    def reply_then_reset(msg, conn):
+        proxy.proc.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(0.05)
+            conn.sock.sendall(conn.server.reply(msg, {"ok": 1.0}))
+            reset(conn.sock)
+            time.sleep(0.05)
+        finally:
+            proxy.proc.send_signal(signal.SIGCONT)
+        return [wire_close]
+
+    with FakeUpstream({"ping": reply_then_reset}) as fake:
+        proxy = ProxyProcess(fake.uri, threads=1)
+        try:
+            for _ in range(5):
+                sock = raw_hello(proxy.port, "quiet")
+                assert wire.roundtrip(sock, ping()).body["ok"] == 1
+                how, data = wire.wait_closed(sock, timeout=5)
+                assert (how, data) in (("eof", b""), ("reset", b"")), (how, data)
+                sock.close()
+            wait_until(lambda: proxy.metrics()["mongoguard_connections_open"] == 0, 5,
+                       "every session to be closed")
+            assert "upstream read failed" in proxy.log_text()
+        finally:
+            proxy.stop()

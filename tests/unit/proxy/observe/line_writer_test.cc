@@ -89,6 +89,83 @@ TEST(LineWriter, FlushReturnsOnceQueuedLinesAreInTheFile) {
   std::filesystem::remove(path);
 }
 
+// Polls `path` until it holds `text` or `limit` has passed.
+bool file_becomes(const std::string& path, const std::string& text,
+                  std::chrono::milliseconds limit = 2s) {
+  const auto give_up = Clock::now() + limit;
+  while (read_file(path) != text) {
+    if (Clock::now() > give_up) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+TEST(LineWriter, ALoneLineGoesAtOnceAndLinesRightBehindItAreGathered) {
+  const auto path = temp_file("line-writer-gather");
+  LineWriter::Limits limits;
+  limits.gather = std::chrono::seconds(30);  // far longer than the test
+  const auto start = Clock::now();
+  {
+    LineWriter writer(limits, "test", "mg-test");
+    std::string error;
+    ASSERT_TRUE(writer.open(path, error)) << error;
+    writer.append("one");
+    EXPECT_TRUE(file_becomes(path, "one\n")) << "a line after a quiet spell waits for nothing";
+    // The writer now gathers: the next lines stay queued...
+    writer.append("two");
+    writer.append("three");
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(read_file(path), "one\n");
+    // ... until a flush, which does not wait for the gathering to end.
+    writer.flush();
+    EXPECT_EQ(read_file(path), "one\ntwo\nthree\n");
+    // A batch past kGatherBytes goes without a flush.
+    const std::string big(LineWriter::kGatherBytes, 'b');
+    writer.append(big);
+    EXPECT_TRUE(file_becomes(path, "one\ntwo\nthree\n" + big + "\n"));
+    // Stopping writes what is gathered.
+    writer.append("last");
+  }
+  EXPECT_EQ(lines_of(read_file(path)).back(), "last");
+  EXPECT_LT(Clock::now() - start, 20s) << "no step waited for the gathering to end";
+  std::filesystem::remove(path);
+}
+
+TEST(LineWriter, AFullQueueEndsTheGathering) {
+  const auto path = temp_file("line-writer-gather-full");
+  LineWriter::Limits limits;
+  limits.gather = std::chrono::seconds(30);
+  limits.max_queued_bytes = 1024;  // below kGatherBytes
+  limits.wait_for_room = std::chrono::seconds(10);
+  LineWriter writer(limits, "test", "mg-test");
+  std::string error;
+  ASSERT_TRUE(writer.open(path, error)) << error;
+  writer.append("one");
+  ASSERT_TRUE(file_becomes(path, "one\n"));
+  const std::string line(600, 'f');
+  const auto start = Clock::now();
+  EXPECT_TRUE(writer.append(line));
+  EXPECT_TRUE(writer.append(line));  // finds no room: wakes the writer, waits
+  EXPECT_LT(Clock::now() - start, 5s);
+  writer.flush();
+  EXPECT_EQ(read_file(path), "one\n" + line + "\n" + line + "\n");
+  std::filesystem::remove(path);
+}
+
+TEST(LineWriter, WithGatheringOffEveryLineGoesAtOnce) {
+  const auto path = temp_file("line-writer-no-gather");
+  LineWriter::Limits limits;
+  limits.gather = std::chrono::microseconds(0);
+  LineWriter writer(limits, "test", "mg-test");
+  std::string error;
+  ASSERT_TRUE(writer.open(path, error)) << error;
+  writer.append("one");
+  ASSERT_TRUE(file_becomes(path, "one\n"));
+  writer.append("two");
+  EXPECT_TRUE(file_becomes(path, "one\ntwo\n"));
+  std::filesystem::remove(path);
+}
+
 TEST(LineWriter, ReopeningSendsEarlierLinesToTheEarlierFile) {
   const auto first = temp_file("line-writer-first");
   const auto second = temp_file("line-writer-second");
