@@ -44,6 +44,22 @@ def sanitizer_log_files() -> list[pathlib.Path]:
     return sorted(p for p in pathlib.Path(folder).iterdir() if p.is_file() and p.stat().st_size)
 
 
+# The audit file's writer waits up to 2 ms after each batch for more lines
+# (proxy/observe/line_writer.h, Limits::gather), so the last line of a burst
+# may reach the file that long after the client had its reply.
+AUDIT_GATHER_SECONDS = 0.002
+
+
+def read_audit_text(path: pathlib.Path) -> str:
+    """The audit file's text, once lines queued by now have had time to reach
+    it (ten times the writer's gathering window); "" when there is none."""
+    time.sleep(10 * AUDIT_GATHER_SECONDS)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -34,7 +34,7 @@ import pymongo
 from pymongo.errors import OperationFailure
 
 import wire
-from harness import PROXY_BIN, ProxyProcess, free_port
+from harness import PROXY_BIN, ProxyProcess, free_port, read_audit_text
 
 UNAUTHORIZED = 13
 MAX_TIME_MS_EXPIRED = 50
@@ -215,10 +215,7 @@ class GuardedProxy:
         return self.proxy.wait_for_log(needle, timeout)
 
     def audit_records(self) -> list[dict]:
-        try:
-            text = self.audit_path.read_text()
-        except FileNotFoundError:
-            return []
+        text = read_audit_text(self.audit_path)
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     def stop(self) -> None:

@@ -28,7 +28,7 @@ import pytest
 from pymongo.errors import OperationFailure
 
 from backend import Backend
-from harness import ROOT, ProxyProcess
+from harness import ROOT, ProxyProcess, read_audit_text
 
 UNAUTHORIZED = 13
 SERVER_SELECTION_MS = 5000
@@ -113,10 +113,7 @@ class PolicyProxy:
         return c
 
     def audit_records(self) -> list[dict]:
-        try:
-            text = self.audit_path.read_text()
-        except FileNotFoundError:
-            return []
+        text = read_audit_text(self.audit_path)
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     def audit_for(self, database: str) -> list[dict]:

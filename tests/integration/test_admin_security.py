@@ -21,7 +21,7 @@ import urllib.request
 import pymongo
 import pytest
 
-from harness import PROXY_BIN, ProxyProcess, free_port, wait_for_port
+from harness import PROXY_BIN, ProxyProcess, free_port, read_audit_text, wait_for_port
 from hold_helpers import unique_db
 from test_tls import make_ca, make_cert
 
@@ -212,7 +212,7 @@ def test_token_and_filter_values_never_logged_and_audit_redacts_by_default(backe
             s.https("/api/holds", token=token)
             s.https("/api/reload", token=token, method="POST", body={"by": "alice"})
         s.ctl("--ca-file", str(certs / "ca.pem"), "decisions")
-        records = [json.loads(line) for line in s.audit.read_text().splitlines() if line]
+        records = [json.loads(line) for line in read_audit_text(s.audit).splitlines() if line]
         assert any(r.get("rule") == "log-deletes" for r in records), records
         assert any(r.get("action") == "reload" or "reload" in json.dumps(r) for r in records)
         log = s.proxy.log_text()

@@ -84,7 +84,8 @@ def test_a_session_ends_with_its_client(guarded, ending):
         if last_bytes:
             sock.sendall(last_bytes)
         close(sock)
-    wait_until(lambda: open_connections(guarded) == before, 15,
+    # At most as many as before: one a test before this one left may go too.
+    wait_until(lambda: open_connections(guarded) <= before, 15,
                f"the {ROUNDS} sessions that ended with {ending} to be closed "
                f"(open: {open_connections(guarded)}, before: {before})")
     # The proxy still serves.

@@ -24,7 +24,7 @@ from pymongo.errors import OperationFailure
 
 import wire
 from admin_helpers import AdminProxy, Background, http
-from harness import PROXY_BIN, ProxyProcess, free_port
+from harness import PROXY_BIN, ProxyProcess, free_port, read_audit_text
 from hold_helpers import delete_msg, wait_until
 from policy_helpers import policy_backend, direct, seed, unique_db  # noqa: F401
 
@@ -44,7 +44,7 @@ def budget(db: str, documents: int = 100, audit: str = "") -> str:
 
 def audit_lines(p: AdminProxy) -> list[dict]:
     """Every line of the audit file, each parsed (a line that is not JSON fails)."""
-    text = p.audit_path.read_text(encoding="utf-8") if p.audit_path.exists() else ""
+    text = read_audit_text(p.audit_path)
     return [json.loads(line) for line in text.splitlines()]
 
 
