@@ -75,8 +75,7 @@ bool FrameReader<Side>::build(std::vector<std::uint8_t>& frame, ReadOutcome& out
 }
 
 template <class Side>
-awaitable<std::size_t> FrameReader<Side>::read_more(std::vector<std::uint8_t>& built,
-                                                    bool owed_a_write) {
+awaitable<std::size_t> FrameReader<Side>::read_more(std::vector<std::uint8_t>& built) {
   auto& side = static_cast<Side&>(*this);
   if (side.must_wait()) return side.wait_for_watch();
   stream_error_ = {};
@@ -84,11 +83,10 @@ awaitable<std::size_t> FrameReader<Side>::read_more(std::vector<std::uint8_t>& b
     // Large bodies go straight into the frame.
     last_read_ = Into::kFrame;
     return stream_.read_some(asio::buffer(built.data() + assembled_, built.size() - assembled_),
-                             stream_error_, owed_a_write);
+                             stream_error_);
   }
   last_read_ = Into::kStaging;
-  return stream_.read_some(asio::buffer(staging_.get(), kStagingBytes), stream_error_,
-                           owed_a_write);
+  return stream_.read_some(asio::buffer(staging_.get(), kStagingBytes), stream_error_);
 }
 
 template <class Side>

@@ -55,9 +55,8 @@ class FrameReader {
   // (usually the whole next frame, or several) into the staging buffer, or
   // a large body's rest straight into the frame. Pass what it returns to
   // the next assemble().
-  // `built` is assemble()'s. `owed_a_write`: the caller writes to this
-  // stream before it needs to hear from it again (Stream::read_some).
-  awaitable<std::size_t> read_more(std::vector<std::uint8_t>& built, bool owed_a_write = false);
+  // `built` is assemble()'s.
+  awaitable<std::size_t> read_more(std::vector<std::uint8_t>& built);
 
   static constexpr std::size_t kStagingBytes = 16 * 1024;
 

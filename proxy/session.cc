@@ -239,9 +239,7 @@ awaitable<void> Session::relay_client_to_upstream() {
   while (!closed_) {
     ReadOutcome read;
     for (std::size_t n = 0; !client_reader_.assemble(built, frame, read, n);) {
-      // A reply owed to the client is a write that meets a reset the
-      // client sent with its last bytes.
-      n = co_await client_reader_.read_more(built, replies_.outstanding() > 0);
+      n = co_await client_reader_.read_more(built);
     }
     if (!take_request(read)) co_return;
     auto decoded = wire::decode_request(frame, scratch, max_message_size_);
@@ -401,9 +399,6 @@ awaitable<void> Session::relay_upstream_to_client() {
   while (!closed_) {
     ReadOutcome read;
     for (std::size_t n = 0; !upstream_reader_.assemble(built, frame, read, n);) {
-      // Always tried first: a reset the server sent with its last reply
-      // must end the session at once, and while the client is quiet no
-      // write to the server is coming to meet it.
       n = co_await upstream_reader_.read_more(built);
     }
     if (closed_) co_return;

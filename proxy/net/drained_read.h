@@ -17,11 +17,17 @@
 //
 // What TCP_INQ cannot report is a reset (RST) that arrived with the last
 // bytes: the next read would fail at once, but waits instead, since epoll
-// has already reported the socket. A waiting read is therefore only asked
-// to skip its try when the caller knows it will write to the socket before
-// it needs to hear from it (a reply is owed to the client; no reply is
-// owed by the server), and that write meets the reset. Every other read
-// (`try_first`) tries once before it waits, as Asio's own does.
+// has already reported the socket. UntriedReads finds those: every socket
+// whose read was queued without a try is polled once, within 100 ms, with
+// all the others of its io_context in one poll() call. The poll reports a
+// reset (or a socket closed both ways) without taking the error away, and
+// such a socket is made to report itself to epoll again (shutdown() of a
+// dead socket changes nothing else), so the waiting read then meets the
+// reset as a read that tried would have. Never more polls than the tries
+// spared: a socket is polled at most once per untried read.
+//
+// A read may still ask to try first (`untried` null: the hold watch, which
+// must see a vanished client at once).
 //
 // This uses Asio's detail layer (the reactor, its operation type and the
 // socket's implementation), which is stable within Boost 1.74, the version
@@ -30,16 +36,19 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "proxy/net/asio.h"
 
@@ -122,6 +131,69 @@ inline detail::reactor_op::status receive_once(int fd, void* data, std::size_t s
   }
 }
 
+// The sockets of one io_context whose read waits without having tried,
+// each polled once within `interval` of that read's start (see the top of
+// this file). Used on the io_context's thread only.
+class UntriedReads : public asio::execution_context::service {
+ public:
+  static inline asio::execution_context::id id;
+  static constexpr std::chrono::milliseconds kInterval{100};
+
+  // One socket's place in the list, kept by its owner beside the socket.
+  class Entry {
+   public:
+    Entry(UntriedReads& list, tcp::socket& socket) : list_(&list), socket_(&socket) {}
+    Entry(const Entry&) = delete;
+    Entry& operator=(const Entry&) = delete;
+    ~Entry() {
+      if (listed_) list_->remove(*this);
+    }
+
+    // The socket's read is about to wait untried: poll it once, soon.
+    void listen() {
+      if (!listed_) list_->add(*this);
+    }
+
+   private:
+    friend class UntriedReads;
+    UntriedReads* list_;
+    tcp::socket* socket_;
+    bool listed_ = false;
+    Entry* prev_ = nullptr;
+    Entry* next_ = nullptr;
+  };
+
+  explicit UntriedReads(asio::io_context& context);
+
+  // Tests shorten the wait before a poll.
+  void set_interval(std::chrono::milliseconds interval) { interval_ = interval; }
+
+  // Polls made and sockets found dead by them, on this io_context.
+  std::uint64_t polls() const { return polls_; }
+  std::uint64_t woken() const { return woken_; }
+
+ private:
+  void add(Entry& entry);
+  void remove(Entry& entry);
+  void poll_listed();
+  void shutdown() override;
+
+  asio::basic_waitable_timer<std::chrono::steady_clock,
+                             asio::wait_traits<std::chrono::steady_clock>, Executor>
+      timer_;
+  std::chrono::milliseconds interval_ = kInterval;
+  bool armed_ = false;
+  bool stopped_ = false;
+  Entry* first_ = nullptr;
+  std::vector<pollfd> polled_;
+  std::uint64_t polls_ = 0;
+  std::uint64_t woken_ = 0;
+};
+
+inline UntriedReads& untried_reads_of(asio::io_context& context) {
+  return asio::use_service<UntriedReads>(context);
+}
+
 template <class Handler, class IoExecutor>
 class ReadOp : public detail::reactor_op {
  public:
@@ -174,9 +246,10 @@ class ReadOp : public detail::reactor_op {
 // Reads what is there (at least one byte, end of stream or an error) into
 // `buffer`, as socket.async_read_some() does. `reactor` must be the one of
 // the socket's execution context; `emptied` is the socket's record of
-// whether its last read emptied it, kept by these reads. With `try_first`
-// a socket the last read emptied is tried once before the read waits (see
-// the top of this file); without it the reactor decides.
+// whether its last read emptied it, kept by these reads. A read after one
+// that emptied the socket waits untried and `untried` lists the socket for
+// a poll; with `untried` null it is tried once first (see the top of this
+// file).
 //
 // `executor` is the socket's own, as the io_context's concrete type: a
 // handler on that same executor (every coroutine of the proxy) is then
@@ -185,9 +258,10 @@ class ReadOp : public detail::reactor_op {
 // type-erased executor.
 template <class Token>
 auto async_read_some(tcp::socket& socket, detail::reactor& reactor, const Executor& executor,
-                     asio::mutable_buffer buffer, bool& emptied, bool try_first, Token&& token) {
+                     asio::mutable_buffer buffer, bool& emptied, UntriedReads::Entry* untried,
+                     Token&& token) {
   return asio::async_initiate<Token, void(error_code, std::size_t)>(
-      [&socket, &reactor, &executor, buffer, &emptied, try_first](auto handler) {
+      [&socket, &reactor, &executor, buffer, &emptied, untried](auto handler) {
         using Handler = decltype(handler);
         using Op = ReadOp<Handler, Executor>;
         const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
@@ -195,10 +269,11 @@ auto async_read_some(tcp::socket& socket, detail::reactor& reactor, const Execut
         p.p = new (p.v) Op(socket.native_handle(), buffer, emptied, handler, executor);
         // The reactor tries at once unless the last read emptied the socket
         // and no readiness came since; the caller may want that try anyway.
-        if (try_first && emptied && socket.is_open() &&
+        if (!untried && emptied && socket.is_open() &&
             p.p->perform() != detail::reactor_op::not_done) {
           reactor.post_immediate_completion(p.p, is_continuation);
         } else {
+          if (untried && emptied) untried->listen();
           auto& impl = SocketAccess::implementation(socket);
           reactor.start_op(detail::reactor::read_op, impl.socket_, impl.reactor_data_, p.p,
                            is_continuation, true);

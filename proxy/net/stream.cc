@@ -16,7 +16,8 @@ namespace mongoguard::proxy {
 Stream::Stream(tcp::socket socket, ssl::context* context)
     : plain_(socket.get_executor()),
       reactor_(&drained::reactor_of(asio::query(plain_.get_executor(), asio::execution::context))),
-      io_executor_(native_executor(plain_.get_executor())) {
+      io_executor_(native_executor(plain_.get_executor())),
+      untried_(drained::untried_reads_of(io_executor_.context()), plain_) {
   if (context) {
     tls_.emplace(std::move(socket), *context);
   } else {
@@ -27,7 +28,8 @@ Stream::Stream(tcp::socket socket, ssl::context* context)
 Stream::Stream(const executor_type& executor, ssl::context* context)
     : plain_(executor),
       reactor_(&drained::reactor_of(asio::query(executor, asio::execution::context))),
-      io_executor_(native_executor(executor)) {
+      io_executor_(native_executor(executor)),
+      untried_(drained::untried_reads_of(io_executor_.context()), plain_) {
   if (context) tls_.emplace(tcp::socket(executor), *context);
 }
 

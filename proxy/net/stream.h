@@ -41,16 +41,13 @@ class Stream {
   // Whatever is available (at least one byte, or an error), without the
   // composed read's layer of handler and executor. Plain TCP reads through
   // drained::async_read_some, which spares a read its failed try when the
-  // last one emptied the socket (proxy/net/drained_read.h). `owed_a_write`:
-  // the caller will write to this socket before it needs to hear from it
-  // again, so a reset that came with the last bytes is met by that write;
-  // otherwise a socket the last read emptied is tried once first.
-  awaitable<std::size_t> read_some(asio::mutable_buffer buffer, error_code& ec,
-                                   bool owed_a_write = false) {
+  // last one emptied the socket; such a socket is polled once soon after,
+  // for a reset that came with the last bytes (proxy/net/drained_read.h).
+  awaitable<std::size_t> read_some(asio::mutable_buffer buffer, error_code& ec) {
     if (tls_) return tls_->async_read_some(buffer, asio::redirect_error(use_awaitable, ec));
     prepare_drained_reads();
-    return drained::async_read_some(plain_, *reactor_, io_executor_, buffer, emptied_,
-                                    !owed_a_write, asio::redirect_error(use_awaitable, ec));
+    return drained::async_read_some(plain_, *reactor_, io_executor_, buffer, emptied_, &untried_,
+                                    asio::redirect_error(use_awaitable, ec));
   }
 
   template <typename ConstBuffers>
@@ -68,14 +65,16 @@ class Stream {
   // write(). Only when no other write on this stream is in progress.
   std::size_t write_now(asio::const_buffer bytes, error_code& ec);
 
-  // Whatever is available (at least one byte), with a plain callback.
+  // Whatever is available (at least one byte), with a plain callback. Tried
+  // at once even after a read that emptied the socket: the hold watch must
+  // see a client that reset with its last bytes without delay.
   template <typename Handler>
   void async_read_some(asio::mutable_buffer buffer, Handler&& handler) {
     if (tls_) {
       tls_->async_read_some(buffer, std::forward<Handler>(handler));
     } else {
       prepare_drained_reads();
-      drained::async_read_some(plain_, *reactor_, io_executor_, buffer, emptied_, true,
+      drained::async_read_some(plain_, *reactor_, io_executor_, buffer, emptied_, nullptr,
                                std::forward<Handler>(handler));
     }
   }
@@ -107,10 +106,11 @@ class Stream {
   }
 
   tcp::socket plain_;
-  asio::detail::reactor* reactor_;  // plain_'s, for drained::async_read_some
-  Executor io_executor_;            // plain_'s, as its io_context's own type
-  int drained_fd_ = -1;             // the socket prepare_drained_reads() saw
-  bool emptied_ = false;            // plain_'s last read left nothing behind
+  asio::detail::reactor* reactor_;        // plain_'s, for drained::async_read_some
+  Executor io_executor_;                  // plain_'s, as its io_context's own type
+  int drained_fd_ = -1;                   // the socket prepare_drained_reads() saw
+  bool emptied_ = false;                  // plain_'s last read left nothing behind
+  drained::UntriedReads::Entry untried_;  // plain_'s place in its poll list
   std::optional<ssl::stream<tcp::socket>> tls_;
   std::string expected_name_;
   bool name_mismatch_ = false;

@@ -6,8 +6,9 @@ resets its connection right behind a reply ends the session at once, though
 the client is quiet (against a scripted server).
 
 The relay's reads skip their try of an empty socket after a read that
-emptied it (proxy/net/drained_read.h), so these are the endings where that
-could leave a session waiting on a client that is gone. Each is repeated so
+emptied it, and such a socket is polled once soon after for a reset that
+came with the last bytes (proxy/net/drained_read.h), so these are the
+endings where that could leave a session waiting on a peer that is gone. Each is repeated so
 that the last bytes and the FIN or reset often arrive together, before the
 proxy has looked at the socket."""
 
@@ -114,9 +115,9 @@ def test_an_urgent_byte_between_two_requests_leaves_both_answered_in_order(guard
 def test_a_server_reset_right_behind_a_reply_ends_the_session_though_the_client_is_quiet():
     # The proxy is stopped while the server sends the reply and its reset,
     # so that both are in the proxy's socket when it next looks: the read
-    # that takes the reply empties the socket, and only the next read's try
-    # can find the reset (no write to the server is coming: the client has
-    # its answer and says nothing more).
+    # that takes the reply empties the socket, and only the poll that
+    # replaces the next read's try can find the reset (no write to the
+    # server is coming: the client has its answer and says nothing more).
     proxy: ProxyProcess | None = None
 
     def reply_then_reset(msg, conn):
