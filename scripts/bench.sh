@@ -5,7 +5,7 @@
 #   scripts/bench.sh [--smoke] [--duration S] [--rounds N] [--connections "1 64"]
 #                    [--message-bytes 1024] [--reply-bytes 1024] [--mix find:90,delete:10]
 #                    [--relay-threads 1] [--idle-connections 10000]
-#                    [--skip "callgrind memory policy e2e"]
+#                    [--skip "threads callgrind memory policy e2e"]
 #
 # Phases, all in one run on the same machine (results in build/bench/):
 #  relays     build/bench/loadgen (closed loop, N connections) against direct
@@ -16,11 +16,19 @@
 #             (utime + stime from /proc/PID/stat) is read around its runs: CPU
 #             per message = relay CPU / messages carried (one request + its
 #             reply = one message). Medians over rounds. -> relays.json
+#  threads    two mongoguard processes (the same configuration), one with
+#             --threads 1 and one with --threads 2, against the same echo
+#             upstream: 256 connections each, in alternating rounds (as many
+#             and as long as the relay rounds, the order rotating), with the
+#             load generator on 2 threads of its own (--threads 2) so that it
+#             is the limit as little as it can be on a small machine. Throughput
+#             and relay CPU per message for each. -> threads.json
 #  callgrind  each relay again under valgrind --tool=callgrind: counters zeroed
 #             after the hello, 8 connections for a few seconds, then dumped:
 #             instructions per forwarded message, mongoguard also without
 #             the policy's journal section (what the journal costs the read
-#             path: the report gives the ratio). And instructions per policy
+#             path: the report gives the ratio) and with a mix of finds only
+#             (mongoguard-find, --mix find:100). And instructions per policy
 #             decision (classify + decide, and decide alone, 100 rules) from
 #             build/bench/policy_bench's fixed-iteration cases. -> callgrind.json
 #  memory     resident size (VmRSS) of each relay before and while it holds
@@ -34,9 +42,10 @@
 #  e2e        tests/bench/e2e_pymongo.py: pymongo clients against FerretDB,
 #             direct and through mongoguard (needs .venv and scripts/ferretdb.sh,
 #             as scripts/test.sh sets them up). -> e2e.json
-# Then tests/bench/report.py prints the tables (build/bench/report.md) and
-# draws build/bench/latency.png; it exits 1 when a contender carried no
-# traffic, saw errors, or gave non-finite figures.
+# Then tests/bench/report.py prints the tables (build/bench/report.md), first
+# the figures against mongoguard's performance targets (met or not; a target
+# not met does not fail the run), and draws build/bench/latency.png; it exits
+# 1 when a contender carried no traffic, saw errors, or gave non-finite figures.
 #
 # Both relays get the same number of threads (--relay-threads, default 1):
 # haproxy's nbthread, mongoguard's --threads and mongobetween's GOMAXPROCS.
@@ -47,10 +56,11 @@
 # that directory, else $MONGOBETWEEN_SRC (a source checkout) built with go
 # build. When none works the run goes on without it and says why.
 #
-# --smoke: one 2-second round with 1 and 8 connections, callgrind of
-# mongoguard and the policy decision only, 200 idle connections, a 1-second
-# e2e round when the backend is at hand; checks only that everything ran and
-# gave sane figures. No timing thresholds: the machine is shared.
+# --smoke: one 2-second round with 1 and 8 connections, one 1-second threads
+# round with 16 connections, callgrind of mongoguard (the mix, finds only, no
+# journal) and the policy decision only, 200 idle connections, a 1-second e2e
+# round when the backend is at hand; checks only that everything ran and gave
+# sane figures. No timing thresholds: the machine is shared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -76,16 +86,18 @@ while [[ $# -gt 0 ]]; do
     --relay-threads) relay_threads="$2"; shift 2 ;;
     --idle-connections) idle_connections="$2"; shift 2 ;;
     --skip) skip="$2"; shift 2 ;;
-    -h|--help) sed -n '2,51p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 callgrind_duration=5
 e2e_args=(--rounds 3 --duration 5 --clients 4)
+threads_connections=256
 if [[ $smoke == 1 ]]; then
   duration=2
   rounds=1
   connections="1 8"
+  threads_connections=16
   idle_connections=200
   callgrind_duration=1
   e2e_args=(--rounds 1 --duration 1 --clients 2)
@@ -109,7 +121,7 @@ done
 
 out=build/bench
 mkdir -p "$out"
-rm -f "$out"/{relays,callgrind,memory,policy,e2e}.json
+rm -f "$out"/{relays,threads,callgrind,memory,policy,e2e}.json
 work=$(mktemp -d)
 pids=()
 stop_pid() {  # TERM, up to 5 s, then KILL
@@ -118,6 +130,7 @@ stop_pid() {  # TERM, up to 5 s, then KILL
   for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
   kill -9 "$pid" 2>/dev/null || true
 }
+# shellcheck disable=SC2317  # reached through the EXIT trap
 cleanup() {
   local pid
   for pid in "${pids[@]}"; do stop_pid "$pid"; done
@@ -177,9 +190,12 @@ start_echo() {  # start_echo NAME PORT
   wait_port "$2" $! "$1"
 }
 
-# start_relay KIND NAME PORT UPSTREAM_PORT [WRAPPER...]: starts one relay;
-# its pid is left in $relay_pid.
+# start_relay [--threads N] KIND NAME PORT UPSTREAM_PORT [WRAPPER...]: starts
+# one relay with N threads (default --relay-threads); its pid is left in
+# $relay_pid.
 start_relay() {
+  local threads=$relay_threads
+  if [[ $1 == --threads ]]; then threads=$2; shift 2; fi
   local kind=$1 name=$2 port=$3 up=$4
   shift 4
   local wait=10
@@ -211,12 +227,12 @@ start_relay() {
         MONGOGUARD_JOURNAL_PATH="$work/$name.journal.db" \
         "$@" build/mongoguard --config "$config" --listen "127.0.0.1:$port" \
         --upstream "mongodb://127.0.0.1:$up" --admin-listen "127.0.0.1:$admin" \
-        --threads "$relay_threads" --log-level warn >"$work/$name.log" 2>&1 &
+        --threads "$threads" --log-level warn >"$work/$name.log" 2>&1 &
       ;;
     haproxy)
       cat >"$work/$name.cfg" <<EOF
 global
-  nbthread $relay_threads
+  nbthread $threads
   maxconn $((idle_connections / 2 + 100))
 defaults
   mode tcp
@@ -233,7 +249,7 @@ EOF
       ;;
     mongobetween)
       # Under valgrind Go's asynchronous preemption signals crash callgrind.
-      GOMAXPROCS=$relay_threads GODEBUG=${1:+asyncpreemptoff=1} "$@" "$mongobetween" -loglevel warn -network tcp4 \
+      GOMAXPROCS=$threads GODEBUG=${1:+asyncpreemptoff=1} "$@" "$mongobetween" -loglevel warn -network tcp4 \
         -statsd 127.0.0.1:9 "127.0.0.1:$port=mongodb://127.0.0.1:$up/?directConnection=true" \
         >"$work/$name.log" 2>&1 &
       ;;
@@ -254,9 +270,12 @@ fi
 relays=(mongoguard haproxy)
 [[ -n $mongobetween ]] && relays+=(mongobetween)
 
-loadgen() {  # loadgen PORT CONNECTIONS DURATION: one JSON line, '{}' on failure
+# loadgen PORT CONNECTIONS DURATION [MIX [THREADS]]: one JSON line, '{}' on
+# failure; the run's --mix and one load generator thread unless told.
+loadgen() {
   timeout $((${3%.*} + 120)) build/bench/loadgen --target "127.0.0.1:$1" --connections "$2" \
-    --duration "$3" --message-bytes "$message_bytes" --mix "$mix" --json 2>>"$work/loadgen.log" ||
+    --duration "$3" --message-bytes "$message_bytes" --mix "${4:-$mix}" --threads "${5:-1}" \
+    --json 2>>"$work/loadgen.log" ||
     { echo "bench.sh: loadgen on port $1 failed:" >&2; tail -3 "$work/loadgen.log" >&2; echo '{}'; }
 }
 
@@ -313,26 +332,59 @@ jq -s --slurpfile machine "$work/machine.json" --arg clk "$(getconf CLK_TCK)" \
   "$runs" >"$out/relays.json"
 for r in "${relays[@]}"; do stop_pid "${pid_of[$r]}"; done
 
+# --- phase: threads ----------------------------------------------------------
+
+if ! skipped threads; then
+  threads_rounds=$rounds threads_duration=$duration
+  [[ $smoke == 1 ]] && threads_rounds=1 threads_duration=1
+  declare -A threads_port=() threads_pid=()
+  for t in 1 2; do
+    threads_port[$t]=$(free_port)
+    start_relay --threads "$t" mongoguard "threads-$t" "${threads_port[$t]}" "$echo_port"
+    threads_pid[$t]=$relay_pid
+  done
+  : >"$work/threads.jsonl"
+  echo "bench.sh: threads: mongoguard --threads 1 and 2, ${threads_rounds} round(s) x ${threads_duration} s, ${threads_connections} connections, loadgen --threads 2" >&2
+  for ((round = 0; round < threads_rounds; round++)); do
+    for k in 0 1; do
+      t=$((1 + (k + round) % 2))
+      before=$(cpu_ticks "${threads_pid[$t]}")
+      result=$(loadgen "${threads_port[$t]}" "$threads_connections" "$threads_duration" "$mix" 2)
+      after=$(cpu_ticks "${threads_pid[$t]}")
+      printf '{"threads":%s,"round":%s,"relay_cpu_ticks":%s,"loadgen":%s}\n' \
+        "$t" "$round" "$((after - before))" "$result" >>"$work/threads.jsonl"
+      echo "  round $((round + 1)), mongoguard --threads $t: $(jq -r '"\(.throughput_msgs_per_s // 0 | floor) msg/s, p50 \(.latency_us.p50) µs"' <<<"$result")" >&2
+    done
+  done
+  jq -s --arg clk "$(getconf CLK_TCK)" --arg n "$threads_connections" \
+    '{clock_ticks_per_s: ($clk | tonumber), connections: ($n | tonumber), loadgen_threads: 2,
+      runs: .}' "$work/threads.jsonl" >"$out/threads.json"
+  for t in 1 2; do stop_pid "${threads_pid[$t]}"; done
+fi
+
 # --- phase: callgrind --------------------------------------------------------
 
 if ! skipped callgrind; then
-  cg_relays=("${relays[@]}" mongoguard-nojournal)
-  [[ $smoke == 1 ]] && cg_relays=(mongoguard mongoguard-nojournal)
+  cg_relays=("${relays[@]}" mongoguard-nojournal mongoguard-find)
+  [[ $smoke == 1 ]] && cg_relays=(mongoguard mongoguard-nojournal mongoguard-find)
   : >"$work/callgrind.jsonl"
   for r in "${cg_relays[@]}"; do
+    # mongoguard-find: mongoguard itself, relaying finds only.
+    kind=$r cg_mix=$mix
+    [[ $r == mongoguard-find ]] && kind=mongoguard cg_mix=find:100
     port=$(free_port)
-    echo "bench.sh: callgrind: $r, 8 connections, ${callgrind_duration} s" >&2
-    start_relay "$r" "cg-$r" "$port" "$echo_port" valgrind --tool=callgrind \
+    echo "bench.sh: callgrind: $r, 8 connections, ${callgrind_duration} s, mix $cg_mix" >&2
+    start_relay "$kind" "cg-$r" "$port" "$echo_port" valgrind --tool=callgrind \
       --callgrind-out-file="$work/cg-$r.%p.out" --dump-instr=no
     build/bench/loadgen --target "127.0.0.1:$port" --connections 1 --duration 0.5 \
-      --message-bytes "$message_bytes" --mix "$mix" --json >/dev/null 2>>"$work/loadgen.log" || true
+      --message-bytes "$message_bytes" --mix "$cg_mix" --json >/dev/null 2>>"$work/loadgen.log" || true
     callgrind_control -z "$relay_pid" >/dev/null 2>&1
-    result=$(loadgen "$port" 8 "$callgrind_duration")
+    result=$(loadgen "$port" 8 "$callgrind_duration" "$cg_mix")
     callgrind_control -d "$relay_pid" >/dev/null 2>&1
     ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$work"/cg-"$r".*.out.* 2>/dev/null || true)
     stop_pid "$relay_pid"
-    printf '{"relay":"%s","instructions":%s,"loadgen":%s}\n' "$r" "${ir:-null}" "$result" \
-      >>"$work/callgrind.jsonl"
+    printf '{"relay":"%s","mix":"%s","instructions":%s,"loadgen":%s}\n' "$r" "$cg_mix" \
+      "${ir:-null}" "$result" >>"$work/callgrind.jsonl"
   done
   decisions=()
   if [[ -x build/bench/policy_bench ]]; then
@@ -420,7 +472,9 @@ fi
 # python3 comes first on PATH.
 report_python=python3
 [[ -x /usr/bin/python3 ]] && report_python=/usr/bin/python3
+report_args=("$out")
+[[ $smoke == 1 ]] && report_args+=(--smoke)
 status=0
-"$report_python" tests/bench/report.py "$out" $([[ $smoke == 1 ]] && echo --smoke) || status=$?
+"$report_python" tests/bench/report.py "${report_args[@]}" || status=$?
 echo "bench.sh: results in $out/ (report.md, latency.png, *.json)" >&2
 exit "$status"
