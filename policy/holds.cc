@@ -16,6 +16,8 @@ const char* hold_outcome_name(HoldOutcome o) {
       return "client gone";
     case HoldOutcome::kShutdown:
       return "shutdown";
+    case HoldOutcome::kReadAheadFull:
+      return "read-ahead full";
   }
   return "unknown";
 }

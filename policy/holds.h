@@ -24,6 +24,10 @@ enum class HoldOutcome : std::uint8_t {
   kMaxTimeExpired,  // the command's own maxTimeMS ran out (code 50)
   kClientGone,      // the client disconnected: cancelled, never forwarded
   kShutdown,        // mongoguard is stopping: rejected, never forwarded
+  // The client sent more than mongoguard reads ahead (1 MiB) behind the
+  // held operation: it can no longer see whether the client is there, so
+  // the operation is refused, never forwarded.
+  kReadAheadFull,
 };
 const char* hold_outcome_name(HoldOutcome o);  // "approved", "rejected", ...
 

@@ -46,6 +46,10 @@ class EnforcerConnection {
   // A request is parked (Enforcer::held_id()): watch for the client going.
   virtual void watch_while_held() = 0;
   virtual bool closed() const = 0;
+  // The client has gone (a reset, or its end of stream) as far as can be
+  // told now, without reading: asked once more before an approved hold is
+  // forwarded.
+  virtual bool client_gone() = 0;
 };
 
 struct Decision {

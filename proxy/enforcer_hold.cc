@@ -6,6 +6,7 @@
 
 #include "policy/duration.h"
 #include "proxy/enforcer.h"
+#include "proxy/frame_reader.h"
 #include "proxy/net/async.h"
 
 namespace mongoguard::proxy {
@@ -206,6 +207,11 @@ awaitable<Decision> Enforcer::answer_hold(Judgement& j, const policy::HoldInfo& 
     co_return refuse_held(j, hold, decision, record);
   }
   if (io_.closed()) co_return Decision::drop();
+  // The watch may not have seen a client that went at the last moment, or
+  // one behind a full read-ahead that sent its FIN: asked once more.
+  if (io_.client_gone()) {
+    co_return refuse_held(j, hold, {policy::HoldOutcome::kClientGone, ""}, record);
+  }
   // Approved: counted in full, whatever is left.
   j.budget.got = co_await reserve(j.budget.set.requests, true);
   if (io_.closed()) co_return Decision::drop();
@@ -270,6 +276,13 @@ Decision Enforcer::refuse_held(const Judgement& j, const policy::HoldInfo& hold,
       return refused(
           "rejected: shutdown",
           Decision::unauthorized(held_by + "mongoguard is shutting down; not forwarded"));
+    case policy::HoldOutcome::kReadAheadFull:
+      return refused("refused: read-ahead full",
+                     Decision::unauthorized(
+                         held_by + "the client sent more than " +
+                         std::to_string(ClientFrameReader::kMaxReadahead >> 20) +
+                         " MiB behind it while it was held, so mongoguard could no longer "
+                         "tell whether the client was still there; refused, not forwarded"));
     case policy::HoldOutcome::kApproved:
       break;
   }

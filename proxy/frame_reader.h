@@ -116,10 +116,12 @@ class ClientFrameReader : public FrameReader<ClientFrameReader> {
 
   // The client's stream ended (or failed) behind the bytes kept.
   bool eof_seen() const { return eof_seen_; }
+  // The bytes kept for the next frames reached kMaxReadahead: watch()
+  // reads no more (the client then waits).
+  bool read_ahead_full() const { return kept_.size() >= kMaxReadahead; }
   // Starts a read that keeps what arrives for the next frame, unless one is
-  // outstanding already or the read-ahead is full (the connection then
-  // simply waits). `then()` runs when it completes, eof_seen() updated;
-  // it must keep this reader alive.
+  // outstanding already or the read-ahead is full. `then()` runs when it
+  // completes, eof_seen() updated; it must keep this reader alive.
   template <class Then>
   void watch(Then then);
   // The session closes: a frame read waiting for the watch gives up.
@@ -150,7 +152,7 @@ class ClientFrameReader : public FrameReader<ClientFrameReader> {
 
 template <class Then>
 void ClientFrameReader::watch(Then then) {
-  if (watch_pending_ || kept_.size() >= kMaxReadahead) return;
+  if (watch_pending_ || read_ahead_full()) return;
   watch_buffer_.resize(16 * 1024);
   watch_pending_ = true;
   stream_.async_read_some(asio::buffer(watch_buffer_),

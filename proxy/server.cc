@@ -398,7 +398,9 @@ awaitable<void> Server::accept_loop(Listener& listener) {
     }
     sessions_.push_back({session, worker.get_executor()});
     // Start on the worker: the session's coroutines live on its io_context.
-    asio::post(worker, [session] { session->start(); });
+    // Moved, so this thread keeps no reference that could be the last one:
+    // a session is destroyed on its worker, where its sockets are used.
+    asio::post(worker, [session = std::move(session)] { session->start(); });
   }
 }
 

@@ -557,9 +557,19 @@ void Session::watch_while_held() {
     services_.holds.resolve(enforcer_.held_id(), {policy::HoldOutcome::kClientGone, ""});
     return;
   }
+  // Nothing more is read from a client whose pipelined bytes filled the
+  // read-ahead, so its going could no longer be seen (a FIN waits behind
+  // bytes not read): its held write is refused rather than left to an
+  // approval that might forward it for nobody.
+  if (client_reader_.read_ahead_full()) {
+    services_.holds.resolve(enforcer_.held_id(), {policy::HoldOutcome::kReadAheadFull, ""});
+    return;
+  }
   // Resolves the hold when the client has gone, re-arms while held.
   client_reader_.watch([self = shared_from_this()] { self->watch_while_held(); });
 }
+
+bool Session::client_gone() { return client_reader_.eof_seen() || client_.peer_gone(); }
 
 awaitable<void> Session::reply_error(const wire::Request& request, std::int32_t code,
                                      std::string_view code_name, const std::string& message) {

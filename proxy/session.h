@@ -107,6 +107,7 @@ class Session : public std::enable_shared_from_this<Session>, private EnforcerCo
   awaitable<Asked> ask(const std::vector<std::uint8_t>& command) override;
   void watch_while_held() override;
   bool closed() const override { return closed_; }
+  bool client_gone() override;
 
   awaitable<void> reply_error(const wire::Request& request, std::int32_t code,
                               std::string_view code_name, const std::string& message);

@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -50,6 +51,17 @@ std::size_t Stream::write_now(asio::const_buffer bytes, error_code& ec) {
     }
     return 0;
   }
+}
+
+bool Stream::peer_gone() {
+  auto& socket = lowest_layer();
+  if (!socket.is_open()) return true;
+  pollfd polled{socket.native_handle(), POLLRDHUP, 0};
+  int ready;
+  do {
+    ready = ::poll(&polled, 1, 0);
+  } while (ready < 0 && errno == EINTR);
+  return ready > 0 && (polled.revents & (POLLERR | POLLHUP | POLLRDHUP | POLLNVAL)) != 0;
 }
 
 void Stream::expect_server_name(const std::string& name, bool verify_hostname) {

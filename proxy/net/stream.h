@@ -79,6 +79,10 @@ class Stream {
     }
   }
 
+  // The peer reset the connection or sent its FIN (behind bytes not read
+  // yet, too), or the socket is closed: one poll(), nothing read.
+  bool peer_gone();
+
   // As the client side of TLS: SNI (unless `name` is an IP address) and,
   // when asked, the certificate must name `name`. Call before handshake.
   void expect_server_name(const std::string& name, bool verify_hostname);

@@ -93,7 +93,7 @@ class Metrics {
 
  private:
   std::array<std::atomic<std::uint64_t>, kReasonSlots> rejected_{};
-  std::array<std::atomic<std::uint64_t>, 6> hold_outcomes_{};
+  std::array<std::atomic<std::uint64_t>, 7> hold_outcomes_{};
   std::array<std::atomic<std::uint64_t>, policy::kOperationCount> documents_{};
   mutable std::mutex verdicts_mutex_;
   std::map<std::pair<std::string, std::string>, std::uint64_t> verdicts_;

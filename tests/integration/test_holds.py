@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import signal
+import socket
 import statistics
+import struct
 import time
 
 import pymongo
@@ -235,6 +237,56 @@ def test_client_gone_after_pipelining_another_request_is_never_forwarded(backend
                                  "more request) stayed pending for 5 s; log:\n"
                                  + gp.log_text()[-4000:])
         assert exists(direct, database, 8)
+
+
+@pytest.mark.parametrize("then", ["stays", "resets"])
+def test_a_hold_whose_client_fills_the_read_ahead_is_refused(backend, seeded, then):
+    """Behind a held write mongoguard reads ahead at most 1 MiB of what the
+    client pipelines, to see it go. A client that sends more can no longer
+    be watched (its FIN would wait behind the bytes not read), so its held
+    write is refused then and there, never forwarded, and what it pipelined
+    is served after it, in order."""
+    database, direct = seeded
+    with GuardedProxy(backend.upstream, hold_policy(database)) as gp:
+        sock = raw_hello(gp.port, app="pipelines-a-lot")
+        msg, delete_id = delete_msg(database, "c", {"_id": 6})
+        sock.sendall(msg)
+        hold = gp.admin.wait_for_hold()
+        pad = "x" * (600 * 1024)
+        insert_ids = [wire.next_request_id() for _ in range(2)]
+        sock.settimeout(10)
+        sock.sendall(b"".join(
+            wire.op_msg({"insert": "other", "documents": [{"pad": pad}], "$db": database},
+                        request_id=rid) for rid in insert_ids))
+        if then == "resets":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        else:
+            refused = wire.parse_message(wire.read_message(sock, timeout=5))
+            assert refused.response_to == delete_id
+            assert refused.body["ok"] == 0 and refused.body["code"] == UNAUTHORIZED, refused.body
+            assert "more than 1 MiB behind it while it was held" in refused.body["errmsg"]
+            assert refused.body["errmsg"].endswith("refused, not forwarded"), refused.body
+            for rid in insert_ids:
+                reply = wire.parse_message(wire.read_message(sock, timeout=5))
+                assert reply.response_to == rid and reply.body["ok"] == 1, reply.body
+            sock.close()
+        wait_until(lambda: gp.admin.holds() == [], 5, "the hold to be refused")
+        with pytest.raises(Exception) as late:
+            gp.admin.approve(hold["id"], by="alice")
+        assert getattr(late.value, "status", None) == 404
+        time.sleep(0.5)
+        assert exists(direct, database, 6), "the refused delete ran"
+        outcomes = [r.get("outcome") for r in gp.audit_records()]
+        if then == "resets":
+            # The reset may be seen before the read-ahead fills: either way
+            # the delete is never forwarded.
+            assert {"refused: read-ahead full", "cancelled: client gone"} & set(outcomes), outcomes
+            return
+        assert "refused: read-ahead full" in outcomes, outcomes
+        assert direct[database].other.count_documents({}) == 2
+        assert gp.admin.metrics().get(
+            'mongoguard_holds_resolved_total{outcome="read-ahead full"}') == 1
 
 
 def test_shutdown_with_holds_pending_rejects_and_exits_cleanly(backend, seeded, pool):

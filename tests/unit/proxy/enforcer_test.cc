@@ -88,6 +88,8 @@ class FakeConnection final : public EnforcerConnection {
   }
   void watch_while_held() override { ++watches; }
   bool closed() const override { return false; }
+  bool gone = false;
+  bool client_gone() override { return gone; }
 };
 
 struct EnforcerTest : ::testing::Test {
@@ -211,6 +213,21 @@ TEST_F(EnforcerTest, AnApprovedHoldReservesInFullAndForwards) {
   EXPECT_EQ(ledger.reserves, 2);
   ASSERT_TRUE(next);
   EXPECT_EQ(next->reservations.size(), 1u);
+}
+
+TEST_F(EnforcerTest, AnApprovedHoldWhoseClientHasGoneIsNeverForwarded) {
+  ledger.trip = true;
+  std::optional<Decision> decision;
+  start(R"({"q": {"_id": 1}, "limit": 1})", decision);
+  ASSERT_FALSE(decision);
+  connection.gone = true;
+  holds.resolve(enforcer.held_id(), {policy::HoldOutcome::kApproved, "carol"});
+  run_until([&] { return decision.has_value(); });
+  ASSERT_TRUE(decision);
+  EXPECT_EQ(decision->kind, Decision::Kind::kClose);
+  EXPECT_NE(decision->message.find("never forwarded"), std::string::npos) << decision->message;
+  EXPECT_EQ(ledger.reserves, 1);  // the first judgement only: nothing reserved for it
+  EXPECT_FALSE(next);
 }
 
 // A journaled budget: the enforcer reads what a delete or update will
