@@ -170,14 +170,20 @@ def test_max_time_ms_ends_the_hold_with_code_50(backend, seeded):
         gp.wait_for_log(" maxTimeMS expired after ")
 
 
+def send_held_delete(gp: GuardedProxy, database: str, _id: int, app: str):
+    """A raw connection whose delete of `_id` is now held: (socket, hold, request id)."""
+    sock = raw_hello(gp.port, app=app)
+    msg, delete_id = delete_msg(database, "c", {"_id": _id})
+    sock.sendall(msg)
+    hold = gp.admin.wait_for_hold()
+    assert hold["app"] == app, hold
+    return sock, hold, delete_id
+
+
 def test_client_gone_while_held_is_never_forwarded(backend, seeded):
     database, direct = seeded
     with GuardedProxy(backend.upstream, hold_policy(database)) as gp:
-        sock = raw_hello(gp.port, app="leaves-early")
-        msg, _ = delete_msg(database, "c", {"_id": 7})
-        sock.sendall(msg)
-        hold = gp.admin.wait_for_hold()
-        assert hold["app"] == "leaves-early", hold
+        sock, hold, _ = send_held_delete(gp, database, 7, "leaves-early")
         gp.wait_for_log("held by rule")
         sock.close()
         wait_until(lambda: gp.admin.holds() == [], 5, "the hold to be cancelled")
@@ -248,10 +254,7 @@ def test_a_hold_whose_client_fills_the_read_ahead_is_refused(backend, seeded, th
     is served after it, in order."""
     database, direct = seeded
     with GuardedProxy(backend.upstream, hold_policy(database)) as gp:
-        sock = raw_hello(gp.port, app="pipelines-a-lot")
-        msg, delete_id = delete_msg(database, "c", {"_id": 6})
-        sock.sendall(msg)
-        hold = gp.admin.wait_for_hold()
+        sock, hold, delete_id = send_held_delete(gp, database, 6, "pipelines-a-lot")
         pad = "x" * (600 * 1024)
         insert_ids = [wire.next_request_id() for _ in range(2)]
         sock.settimeout(10)
