@@ -207,8 +207,8 @@ awaitable<Decision> Enforcer::answer_hold(Judgement& j, const policy::HoldInfo& 
     co_return refuse_held(j, hold, decision, record);
   }
   if (io_.closed()) co_return Decision::drop();
-  // The watch may not have seen a client that went at the last moment, or
-  // one behind a full read-ahead that sent its FIN: asked once more.
+  // The watch may not yet have seen a client that went at the last moment:
+  // asked once more, without reading.
   if (io_.client_gone()) {
     co_return refuse_held(j, hold, {policy::HoldOutcome::kClientGone, ""}, record);
   }
