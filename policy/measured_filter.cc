@@ -176,6 +176,24 @@ void add_counts(const CommandInfo& info, const std::string& ns, const Asked& a,
 std::vector<FilterCount> plan_filter_counts(const Policy& policy, const CommandInfo& info,
                                             const Identity& who, Action action, Action would) {
   std::vector<FilterCount> out;
+  // Decided before any rule is matched: no rule with filter: unfiltered, or
+  // only one-document statements, no more than the lowest floor of any such
+  // rule, which cannot reach a floor on any namespace (add_counts() would
+  // skip each).
+  std::int64_t lowest = -1;
+  for (const auto& rule : policy.rules) {
+    if (rule.filter == FilterMatch::kUnfiltered &&
+        (lowest < 0 || rule.unfiltered.min_documents < lowest)) {
+      lowest = rule.unfiltered.min_documents;
+    }
+  }
+  if (lowest < 0) return out;
+  std::int64_t multi = 0, singles = 0;
+  for (const auto& target : info.targets) {
+    multi += target.multi_statements;
+    singles += static_cast<std::int64_t>(target.singles.size());
+  }
+  if (multi == 0 && singles <= lowest) return out;
   for (const auto& [ns, a] : namespaces_asked(policy, info, who, action, would)) {
     add_counts(info, ns, a, out);
   }

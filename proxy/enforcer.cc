@@ -23,15 +23,30 @@ awaitable<Decision> Enforcer::judge(const wire::Request& request, policy::Comman
   Judgement j{&request, services_.policies.current(), std::move(info), {}, {}};
   journaled_.reset();
   journal_tickets_.clear();
-  co_await apply_rules(j);
-  if (io_.closed()) co_return Decision::drop();
-  co_await apply_budgets(j);
-  if (io_.closed()) co_return Decision::drop();
+  // A step is awaited only when it has I/O to do (a count, the ledger, a
+  // journal read): most destructive commands need none, and a coroutine per
+  // step cost more than the step itself.
+  if (const auto counts = decide_rules(j); !counts.empty()) {
+    co_await measure_rules(j, counts);
+    if (io_.closed()) co_return Decision::drop();
+  }
+  if (j.verdict.action != policy::Action::kBlock) {
+    j.budget.charges = policy::budget_charges(*j.config->policy, j.info, identity_);
+    // No budget to charge: the stage has nothing to count, reserve or say.
+    if (!j.budget.charges.empty()) {
+      co_await apply_budgets(j);
+      if (io_.closed()) co_return Decision::drop();
+    }
+  }
   count_verdict(j);
   AuditRecord record(connection_, identity_, j.info, j.verdict, j.config->audit_redact);
   switch (j.verdict.action) {
     case policy::Action::kAllow:
     case policy::Action::kLog:
+      if (!journal_wanted(j)) {
+        remember(j, record, "forwarded", next);
+        co_return Decision::forward();
+      }
       co_return co_await journal_or_hold(j, record, next);
     case policy::Action::kBlock:
       co_return refuse(j, record);
@@ -57,18 +72,20 @@ Decision Enforcer::refuse_unjudged(const wire::Request& request, const policy::C
   return Decision::unauthorized(message);
 }
 
-awaitable<void> Enforcer::apply_rules(Judgement& j) {
+std::vector<policy::FilterCount> Enforcer::decide_rules(Judgement& j) {
   const auto& pol = *j.config->policy;
   j.verdict = policy::decide(pol, j.info, identity_);
-  if (j.verdict.action == policy::Action::kBlock) co_return;
+  if (j.verdict.action == policy::Action::kBlock) return {};
   // A filter no syntax calls unfiltered may still match (nearly) every
   // document: counted where a rule with filter: unfiltered asks.
-  const auto counts =
-      policy::plan_filter_counts(pol, j.info, identity_, j.verdict.action, j.verdict.would);
-  if (counts.empty()) co_return;
+  return policy::plan_filter_counts(pol, j.info, identity_, j.verdict.action, j.verdict.would);
+}
+
+awaitable<void> Enforcer::measure_rules(Judgement& j,
+                                        const std::vector<policy::FilterCount>& counts) {
   co_await measure_filters(j, counts);
   if (io_.closed()) co_return;
-  j.verdict = policy::decide(pol, j.info, identity_);
+  j.verdict = policy::decide(*j.config->policy, j.info, identity_);
   for (const auto& t : j.info.targets) {
     if (t.measured && j.verdict.target == &t && j.verdict.action != policy::Action::kAllow) {
       metrics_.measured_unfiltered.fetch_add(1, std::memory_order_relaxed);
@@ -140,7 +157,6 @@ awaitable<policy::MeasuredShare> Enforcer::measure_share(Judgement& j,
 
 awaitable<void> Enforcer::apply_budgets(Judgement& j) {
   auto& verdict = j.verdict;
-  if (verdict.action == policy::Action::kBlock) co_return;
   co_await check_budgets(j, verdict.action != policy::Action::kHold);
   if (io_.closed()) co_return;
   const auto& bv = j.budget.verdict;
@@ -160,12 +176,13 @@ awaitable<void> Enforcer::apply_budgets(Judgement& j) {
   }
 }
 
-awaitable<void> Enforcer::count_collection_sizes(const Judgement& j) {
+awaitable<void> Enforcer::count_collection_sizes(const Judgement& j,
+                                                 const std::vector<std::string>& namespaces) {
   // Windows that are a percent of their collection need its size: counted
   // here (at most once a minute per namespace, across connections) unless
   // a recent count is known.
   const auto& info = j.info;
-  for (const auto& ns : policy::sizes_needed(j.budget.charges)) {
+  for (const auto& ns : namespaces) {
     if (services_.collection_sizes.get(ns, policy::Clock::now())) continue;
     const auto target = std::find_if(info.targets.begin(), info.targets.end(),
                                      [&](const policy::Target& t) { return t.ns == ns; });
@@ -212,9 +229,10 @@ awaitable<std::vector<policy::Measured>> Enforcer::measure_plan(BudgetStage& sta
 awaitable<void> Enforcer::check_budgets(Judgement& j, bool reserve_now) {
   const auto& pol = *j.config->policy;
   auto& stage = j.budget;
-  stage.charges = policy::budget_charges(pol, j.info, identity_);
-  co_await count_collection_sizes(j);
-  if (io_.closed()) co_return;
+  if (auto sizes = policy::sizes_needed(stage.charges); !sizes.empty()) {
+    co_await count_collection_sizes(j, sizes);
+    if (io_.closed()) co_return;
+  }
   const auto now = policy::Clock::now();  // after those counts: they are fresh
   stage.plan = policy::plan_admission(
       stage.charges,
@@ -222,8 +240,11 @@ awaitable<void> Enforcer::check_budgets(Judgement& j, bool reserve_now) {
         return services_.budgets.headroom(key, limit, now);
       },
       [&](const std::string& ns) { return services_.collection_sizes.get(ns, now); });
-  const auto measured = co_await measure_plan(stage);
-  if (io_.closed()) co_return;
+  std::vector<policy::Measured> measured;
+  if (!stage.plan.measurements.empty()) {
+    measured = co_await measure_plan(stage);
+    if (io_.closed()) co_return;
+  }
   stage.set = policy::reservation_requests(pol, stage.plan, measured);
   const bool enforced_failure =
       std::any_of(stage.set.failed.begin(), stage.set.failed.end(), [&](const auto& f) {
@@ -272,10 +293,12 @@ void Enforcer::count_verdict(const Judgement& j) {
   // (rules with a limit never decide through policy::decide()).
   const policy::Rule* rule = verdict.rule;
   if (!rule && !j.budget.plan.charges.empty()) rule = j.budget.plan.charges.front().charge.rule;
-  metrics_.count_verdict(rule ? rule->name : std::string(),
-                         verdict.dry_run
-                             ? "would " + std::string(policy::action_name(verdict.would))
-                             : std::string(policy::action_name(verdict.action)));
+  const std::string_view name = rule ? std::string_view(rule->name) : std::string_view();
+  if (verdict.dry_run) {
+    metrics_.count_verdict(name, "would " + std::string(policy::action_name(verdict.would)));
+  } else {
+    metrics_.count_verdict(name, policy::action_name(verdict.action));
+  }
 }
 
 void Enforcer::remember(Judgement& j, AuditRecord& record, std::string outcome,

@@ -121,15 +121,20 @@ class Enforcer {
   void recent_rate(policy::HoldInfo& hold) const;
   static std::string approvers(const policy::HoldDecision& decision);
   Decision refuse_unjudged(const wire::Request& request, const policy::CommandInfo& info);
-  // The rules, with filters measured where a rule with filter: unfiltered asks.
-  awaitable<void> apply_rules(Judgement& j);
+  // The rules' verdict, and the filter counts a rule with filter: unfiltered
+  // asks for (none: the verdict stands).
+  std::vector<policy::FilterCount> decide_rules(Judgement& j);
+  // Takes those counts, then decides again with them.
+  awaitable<void> measure_rules(Judgement& j, const std::vector<policy::FilterCount>& counts);
   awaitable<void> measure_filters(Judgement& j, const std::vector<policy::FilterCount>& counts);
   awaitable<policy::MeasuredShare> measure_share(Judgement& j, const policy::FilterCount& planned,
                                                  const policy::Measured& total);
-  // The budgets; a hold from the rules measures but does not reserve (an
-  // approval does). The budget verdict replaces the rules' when stricter.
+  // The budgets j.budget.charges names (not empty); a hold from the rules
+  // measures but does not reserve (an approval does). The budget verdict
+  // replaces the rules' when stricter.
   awaitable<void> apply_budgets(Judgement& j);
-  awaitable<void> count_collection_sizes(const Judgement& j);
+  awaitable<void> count_collection_sizes(const Judgement& j,
+                                         const std::vector<std::string>& namespaces);
   awaitable<void> check_budgets(Judgement& j, bool reserve);
   awaitable<std::vector<policy::Measured>> measure_plan(BudgetStage& stage);
   awaitable<policy::ReserveResult> reserve(const std::vector<policy::ReserveRequest>& requests,
@@ -145,6 +150,8 @@ class Enforcer {
     std::vector<journal::Bson> ids;
   };
   std::map<std::string, const policy::Rule*> journaled_namespaces(const Judgement& j) const;
+  // Whether a journaled rule covers any of the command's targets.
+  bool journal_wanted(const Judgement& j) const;
   awaitable<std::string> journal(Judgement& j, std::optional<std::uint64_t> hold_id);
   awaitable<std::string> read_affected(const journal::CaptureRead& read, std::int64_t max_documents,
                                        std::vector<journal::Bson>& documents);

@@ -51,6 +51,10 @@ std::map<std::string, const policy::Rule*> Enforcer::journaled_namespaces(
   return out;
 }
 
+bool Enforcer::journal_wanted(const Judgement& j) const {
+  return services_.journal && j.request && !journaled_namespaces(j).empty();
+}
+
 awaitable<std::string> Enforcer::read_affected(const journal::CaptureRead& read,
                                                std::int64_t max_documents,
                                                std::vector<journal::Bson>& documents) {

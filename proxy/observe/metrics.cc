@@ -99,9 +99,14 @@ bool Metrics::count_unknown_command(std::string_view name) {
   return true;
 }
 
-void Metrics::count_verdict(const std::string& rule, const std::string& verdict) {
+void Metrics::count_verdict(std::string_view rule, std::string_view verdict) {
+  const std::pair<std::string_view, std::string_view> key(rule, verdict);
   std::lock_guard lock(verdicts_mutex_);
-  ++verdicts_[{rule, verdict}];
+  auto it = verdicts_.find(key);
+  if (it == verdicts_.end()) {
+    it = verdicts_.emplace(std::pair<std::string, std::string>(rule, verdict), 0).first;
+  }
+  ++it->second;
 }
 
 void Metrics::count_hold_outcome(policy::HoldOutcome outcome) {

@@ -64,7 +64,7 @@ class Metrics {
 
   void count_rejected(wire::DecodeError reason);
   // Inspected operations only (not the hot path): a short lock is fine.
-  void count_verdict(const std::string& rule, const std::string& verdict);
+  void count_verdict(std::string_view rule, std::string_view verdict);
   void count_hold_outcome(policy::HoldOutcome outcome);
   void count_documents(policy::Operation op, std::int64_t n);
   // Documents affected per namespace. Namespaces are chosen by clients, so
@@ -96,7 +96,16 @@ class Metrics {
   std::array<std::atomic<std::uint64_t>, 7> hold_outcomes_{};
   std::array<std::atomic<std::uint64_t>, policy::kOperationCount> documents_{};
   mutable std::mutex verdicts_mutex_;
-  std::map<std::pair<std::string, std::string>, std::uint64_t> verdicts_;
+  // (rule, verdict) -> count, found without building the key's strings.
+  struct VerdictOrder {
+    using is_transparent = void;
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return std::pair<std::string_view, std::string_view>(a.first, a.second) <
+             std::pair<std::string_view, std::string_view>(b.first, b.second);
+    }
+  };
+  std::map<std::pair<std::string, std::string>, std::uint64_t, VerdictOrder> verdicts_;
   mutable std::mutex namespaces_mutex_;
   std::map<std::pair<std::string, policy::Operation>, std::uint64_t> namespace_documents_;
   std::set<std::string> named_namespaces_;
