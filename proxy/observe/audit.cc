@@ -123,11 +123,13 @@ bool append_filter_json(const policy::Target& target, bool redact, std::string& 
 // The record is written as JSON directly, in libbson's relaxed extended JSON
 // layout ({ "key" : value, ... }): building a BSON document only to render
 // it cost more than the rest of judging a delete.
+void AuditRecord::text_open() {
+  json_.resize(json_.size() - 2);  // " }"
+  closed_ = false;
+}
+
 void AuditRecord::key(Field name) {
-  if (closed_) {
-    json_.resize(json_.size() - 2);  // " }"
-    closed_ = false;
-  }
+  if (closed_) text_open();
   json_ += name.text(empty_);
   empty_ = false;
 }
@@ -217,7 +219,15 @@ AuditRecord::AuditRecord(std::uint64_t connection, const policy::Identity& who,
   if (info.more_to_come) add("unacknowledged", true);
 }
 
-void AuditRecord::set_outcome(std::string_view outcome) { add("outcome", outcome); }
+void AuditRecord::set_outcome(std::string_view outcome) {
+  if (closed_) text_open();
+  // One outcome per record: a later one takes the first one's place at the
+  // end. (Never the record's first field: "time" is.)
+  if (outcome_end_ != 0) json_.erase(outcome_at_, outcome_end_ - outcome_at_);
+  outcome_at_ = json_.size();
+  add("outcome", outcome);
+  outcome_end_ = json_.size();
+}
 
 void AuditRecord::set_reply(const policy::ReplyFacts& facts) {
   add("ok", facts.ok);

@@ -26,7 +26,8 @@ class AuditRecord {
   AuditRecord(std::uint64_t connection, const policy::Identity& who,
               const policy::CommandInfo& info, const policy::Verdict& verdict, bool redact);
 
-  // "forwarded", "blocked", "dropped" (a refused w:0 write), ...
+  // "forwarded", "blocked", "dropped" (a refused w:0 write), ... Set again,
+  // it replaces the first (as the record's last field).
   void set_outcome(std::string_view outcome);
   void set_reply(const policy::ReplyFacts& facts);
 
@@ -62,6 +63,7 @@ class AuditRecord {
     std::size_t size_;
   };
 
+  void text_open();  // takes the closing brace text() added off again
   void key(Field name);
   void add(Field name, std::string_view value);
   void add(Field name, const char* value) { add(name, std::string_view(value)); }
@@ -73,6 +75,9 @@ class AuditRecord {
   mutable std::string json_;
   mutable bool closed_ = false;
   bool empty_ = true;  // no field yet at the current level
+  // Where the outcome field begins and ends in json_ (0 while unset).
+  std::size_t outcome_at_ = 0;
+  std::size_t outcome_end_ = 0;
   std::string verdict_;
   bool notable_ = false;
 };

@@ -72,6 +72,30 @@ TEST_F(ReplyTrackerTest, AReplyToALaterRequestAbandonsTheEarlierOnes) {
   EXPECT_EQ(metrics.unmatched_replies.load(), 1u);
 }
 
+TEST_F(ReplyTrackerTest, AnAbandonedWriteIsAuditedWithOneOutcome) {
+  DecisionLog decisions;
+  audit.set_decisions(&decisions);
+  const auto first = MsgBuilder()
+                         .body(R"({"delete": "a", "deletes": [{"q": {"_id": 1}, "limit": 1}],
+                                   "$db": "app"})")
+                         .build(1);
+  auto info = policy::classify(request_of(first));
+  ASSERT_TRUE(info);
+  policy::Identity who;
+  auto pending = std::make_unique<PendingReply>();
+  pending->audit.emplace(1, who, *info, policy::Verdict{}, true);
+  pending->audit->set_outcome("forwarded");
+  tracker.track(request_of(first), std::move(pending));
+  tracker.track(request_of(MsgBuilder().body(R"({"ping": 1, "$db": "a"})").build(2)), nullptr);
+
+  ASSERT_TRUE(tracker.match_reply(reply(50, 2)));  // the delete will not be answered
+  const auto written = decisions.recent(10);
+  ASSERT_EQ(written.size(), 1u);
+  EXPECT_TRUE(written[0].ends_with(R"x("outcome" : "forwarded; no reply (reservation stands)" })x"))
+      << written[0];
+  EXPECT_EQ(written[0].find(R"("outcome" : "forwarded",)"), std::string::npos) << written[0];
+}
+
 TEST_F(ReplyTrackerTest, AnExhaustStreamAnswersOneRequestManyTimes) {
   const auto frame = MsgBuilder(wire::kExhaustAllowed)
                          .body(R"({"getMore": 1, "collection": "a", "$db": "app"})")

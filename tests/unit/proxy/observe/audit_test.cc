@@ -367,6 +367,29 @@ TEST(AuditRecord, AFieldAddedAfterTheTextWasTakenIsInsideTheRecord) {
   EXPECT_EQ(parsed["outcome"], "blocked");
 }
 
+TEST(AuditRecord, ASecondOutcomeReplacesTheFirst) {
+  AuditRecord record = blocked_delete(4);
+  const std::string first = record.text();
+  record.set_outcome("forwarded; no reply (reservation stands)");
+  const std::string second = record.text();
+  EXPECT_EQ(second, first.substr(0, first.size() - std::string_view("\"blocked\" }").size()) +
+                        "\"forwarded; no reply (reservation stands)\" }");
+  // Also after other fields: still one outcome, now the last field.
+  policy::ReplyFacts facts;
+  facts.ok = true;
+  record.set_reply(facts);
+  record.set_outcome("settled");
+  const std::string third = record.text();
+  std::size_t outcomes = 0;
+  for (auto at = third.find("\"outcome\""); at != std::string::npos;
+       at = third.find("\"outcome\"", at + 1)) {
+    ++outcomes;
+  }
+  EXPECT_EQ(outcomes, 1u) << third;
+  EXPECT_TRUE(third.ends_with(", \"ok\" : true, \"outcome\" : \"settled\" }")) << third;
+  EXPECT_EQ(json::parse(third)["outcome"], "settled");
+}
+
 TEST(AuditRecord, AFilterThatIsNotUtf8IsLeftOutAndSaid) {
   bson_t doc = BSON_INITIALIZER;
   bson_append_utf8(&doc, "k", 1, "\xff\xfe", 2);
